@@ -1,0 +1,99 @@
+"""What every CLI shares: common flags, settings from flags, and the one top-level error handler."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .. import redact, settings
+from ..console import setup
+from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CAError
+
+log = logging.getLogger("jenkins_codeartifact")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so usage errors go through the same handler."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+class UsageError(CAError):
+    exit_code = EXIT_USAGE
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    """Flags every command has."""
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug output (secrets stay masked)")
+    parser.add_argument("--config", metavar="FILE", help=f"config file (default: nearest {settings.CONFIG_NAME})")
+    parser.add_argument("--report", metavar="FILE", help="write a JSON report here (atomically)")
+
+
+def add_aws(parser: argparse.ArgumentParser) -> None:
+    """Flags for commands that reach CodeArtifact or other AWS services."""
+    g = parser.add_argument_group("AWS and CodeArtifact")
+    g.add_argument("--domain", help="CodeArtifact domain (CA_DOMAIN)")
+    g.add_argument("--domain-owner", help="account id owning the domain (CA_DOMAIN_OWNER)")
+    g.add_argument("--repository", help="CodeArtifact repository (CA_REPOSITORY)")
+    g.add_argument("--region", help="AWS region (AWS_REGION)")
+    g.add_argument("--profile", help="AWS profile (AWS_PROFILE)")
+    g.add_argument("--role-arn", help="assume this role first, for cross-account use (CA_ROLE_ARN)")
+    g.add_argument("--token-duration", type=int, help="token lifetime, 0 or 900..43200 s (CA_TOKEN_DURATION)")
+    g.add_argument("--endpoint-type", choices=["ipv4", "dualstack"], help="repository endpoint (CA_ENDPOINT_TYPE)")
+    g.add_argument(
+        "--repository-url",
+        help="any PyPI-compatible index instead of CodeArtifact; credentials from "
+        "CA_INDEX_USERNAME/CA_INDEX_PASSWORD (CA_REPOSITORY_URL)",
+    )
+    g.add_argument("--simple-url", help="that index's simple API URL, default URL + simple/ (CA_SIMPLE_URL)")
+
+
+def load_settings(args: argparse.Namespace) -> settings.Settings:
+    """Settings from parsed args: only attributes that are Settings fields and were given."""
+    flags = {k: v for k, v in vars(args).items() if k in settings.FIELDS and v not in (None, [], False)}
+    if "params" in flags:
+        flags["params"] = tuple(flags["params"])
+    return settings.load(flags, config=args.config)
+
+
+def run(
+    prog: str, parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], int], argv: Sequence[str] | None
+) -> int:
+    """Parse, set up logging, run ``body``; every expected failure becomes ERROR/TIP lines + exit code."""
+    verbose = argv is not None and any(a in ("-v", "--verbose") for a in argv)
+    setup(prog, verbose=verbose)
+    try:
+        args = parser.parse_args(argv)
+        setup(prog, verbose=args.verbose)
+        return body(args)
+    except CAError as exc:
+        log.error("ERROR: %s", exc.message)
+        if exc.hint:
+            log.error("TIP: %s", exc.hint)
+        log.debug("traceback", exc_info=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        log.error("ERROR: interrupted")
+        return 130
+    except Exception as exc:  # a bug: say so plainly, keep secrets out, keep the traceback for -v
+        log.error("ERROR: unexpected %s: %s", type(exc).__name__, redact.scrub(str(exc)))
+        log.error("TIP: rerun with -v for the traceback and report it")
+        log.debug("traceback", exc_info=True)
+        return EXIT_FAILED
+
+
+def parse_params(values: Sequence[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs into a dict; a malformed one is a usage error naming it."""
+    out: dict[str, Any] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--param {item!r}: expected KEY=VALUE")
+        out[key.strip()] = value
+    return out
+
+
+__all__ = ["EXIT_OK", "ArgumentParser", "add_aws", "add_common", "load_settings", "parse_params", "run"]

@@ -1,0 +1,195 @@
+"""Every knob in one typed object.
+
+Precedence, highest first: command-line flag > environment variable > ``jenkins-codeartifact.toml``
+(found in the working directory or a parent, or named by ``--config``/``CA_CONFIG``) > default.
+Each field declares its env var(s) here, so the README table, the CLIs and the loader cannot drift.
+Unknown keys in the file are errors: a typo must not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import redact
+from .errors import ConfigError
+
+CONFIG_NAME = "jenkins-codeartifact.toml"
+
+
+def _opt(default: Any, *env: str, secret: bool = False, env_only: bool = False, doc: str = "") -> Any:
+    return field(default=default, metadata={"env": env, "secret": secret, "env_only": env_only, "doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration shared by every command; each command reads the fields it needs."""
+
+    # Where packages live: a CodeArtifact repository, or any PyPI-compatible index.
+    domain: str | None = _opt(None, "CA_DOMAIN", doc="CodeArtifact domain name")
+    domain_owner: str | None = _opt(None, "CA_DOMAIN_OWNER", doc="AWS account id that owns the domain")
+    repository: str | None = _opt(None, "CA_REPOSITORY", doc="CodeArtifact repository name")
+    region: str | None = _opt(None, "AWS_REGION", "AWS_DEFAULT_REGION", doc="AWS region")
+    profile: str | None = _opt(None, "AWS_PROFILE", doc="AWS named profile")
+    role_arn: str | None = _opt(None, "CA_ROLE_ARN", doc="role to assume first (cross-account)")
+    token_duration: int = _opt(3600, "CA_TOKEN_DURATION", doc="token lifetime: 0 or 900..43200 s")
+    endpoint_type: str = _opt("ipv4", "CA_ENDPOINT_TYPE", doc="repository endpoint: ipv4 or dualstack")
+    repository_url: str | None = _opt(None, "CA_REPOSITORY_URL", doc="generic index upload URL (devpi, Nexus…)")
+    simple_url: str | None = _opt(None, "CA_SIMPLE_URL", doc="generic index's simple URL (default: URL + simple/)")
+    index_username: str | None = _opt(None, "CA_INDEX_USERNAME", env_only=True, doc="generic index user")
+    index_password: str | None = _opt(
+        None, "CA_INDEX_PASSWORD", secret=True, env_only=True, doc="generic index password"
+    )
+    # ca-publish
+    skip_existing: bool = _opt(False, "CA_SKIP_EXISTING", doc="exit 0 when the version is already there")
+    dry_run: bool = _opt(False, "CA_DRY_RUN", doc="build and check, upload nothing")
+    # ca-consume-deploy
+    context: str = _opt(".", "CA_CONTEXT", doc="docker build context")
+    image_name: str = _opt("application", "CA_IMAGE_NAME", doc="image / ECR repository name")
+    tag: str | None = _opt(None, "CA_TAG", "BUILD_NUMBER", doc="image tag (default: Jenkins BUILD_NUMBER)")
+    registry: str | None = _opt(None, "CA_REGISTRY", doc="push here instead of the account's ECR")
+    base_image: str | None = _opt(None, "CA_BASE_IMAGE", doc="BASE_IMAGE build arg")
+    stack: str | None = _opt(None, "CA_STACK", doc="CloudFormation stack name")
+    template: str | None = _opt(None, "CA_TEMPLATE", doc="CloudFormation template (create if missing)")
+    params: tuple[str, ...] = _opt((), "CA_PARAMS", doc="KEY=VALUE stack parameters (env: ';'-separated)")
+    target: str = _opt("cloudformation", "CA_TARGET", doc="deploy target: cloudformation or local")
+    smoke_path: str = _opt("/healthz", "CA_SMOKE_PATH", doc="HTTP path polled by the smoke test")
+    smoke_timeout: float = _opt(60.0, "CA_SMOKE_TIMEOUT", doc="seconds to wait for HTTP 200")
+    container_port: int = _opt(8080, "CA_CONTAINER_PORT", doc="port the application listens on")
+    local_port: int = _opt(8080, "CA_LOCAL_PORT", doc="port of the local deploy target")
+    # jobsync
+    jenkins_url: str | None = _opt(None, "JENKINS_URL", doc="Jenkins base URL")
+    jenkins_user: str | None = _opt(None, "JENKINS_USER", doc="Jenkins user")
+    jenkins_api_token: str | None = _opt(None, "JENKINS_API_TOKEN", secret=True, env_only=True, doc="Jenkins API token")
+    jobs_dir: str = _opt("jenkins/jobs", "CA_JOBS_DIR", doc="directory of job YAML specs")
+    workers: int = _opt(8, "CA_WORKERS", doc="parallel requests to Jenkins")
+    # every command
+    report: str | None = _opt(None, "CA_REPORT", doc="write a JSON report here (atomically)")
+
+
+FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(Settings)}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _kind(f: dataclasses.Field[Any]) -> type:
+    default = f.default
+    if isinstance(default, bool):
+        return bool
+    if isinstance(default, tuple):
+        return tuple
+    if isinstance(default, int):
+        return int
+    if isinstance(default, float):
+        return float
+    return str
+
+
+def _coerce(name: str, value: Any, where: str) -> Any:
+    """Turn a file or env value into the field's type; bad values name where they came from."""
+    kind = _kind(FIELDS[name])
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in _TRUE | _FALSE:
+                return text in _TRUE
+            raise ValueError
+        if kind is tuple:
+            if isinstance(value, str):
+                return tuple(p.strip() for p in value.split(";") if p.strip())
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                return tuple(value)
+            raise ValueError
+        if kind is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(str(value).strip())
+        if kind is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(str(value).strip())
+        if not isinstance(value, str):
+            raise ValueError
+        return value
+    except ValueError:
+        expected = {bool: "true or false", tuple: "a list of strings", int: "an integer", float: "a number"}
+        raise ConfigError(
+            f"{where}: expected {expected.get(kind, 'a string')}, got {value!r}",
+            hint="fix the value or remove it to use the default",
+        ) from None
+
+
+def find_config(start: Path) -> Path | None:
+    """The nearest ``jenkins-codeartifact.toml`` in ``start`` or a parent directory."""
+    for directory in (start, *start.parents):
+        candidate = directory / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """Parse the config file; unknown keys and env-only secrets are errors naming the file and key."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        if name not in FIELDS:
+            raise ConfigError(
+                f"{path}: unknown key {key!r}",
+                hint="known keys: " + ", ".join(n for n, f in FIELDS.items() if not f.metadata["env_only"]),
+            )
+        if FIELDS[name].metadata["env_only"]:
+            raise ConfigError(
+                f"{path}: {key!r} may only come from the environment ({FIELDS[name].metadata['env'][0]})",
+                hint="secrets and identities do not belong in files checked into a repository",
+            )
+        values[name] = _coerce(name, value, f"{path}: {key}")
+    return values
+
+
+def load(
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    config: str | os.PathLike[str] | None = None,
+) -> Settings:
+    """Resolve settings; ``flags`` holds CLI values where ``None`` means "not given"."""
+    env = os.environ if env is None else env
+    flags = flags or {}
+    unknown = set(flags) - set(FIELDS)
+    if unknown:  # a programming error in a CLI, not user input
+        raise TypeError(f"unknown settings: {sorted(unknown)}")
+    config_path: Path | None
+    if config is not None or env.get("CA_CONFIG"):
+        config_path = Path(config if config is not None else env["CA_CONFIG"])
+    else:
+        config_path = find_config(cwd or Path.cwd())
+    from_file = read_config(config_path) if config_path else {}
+    values: dict[str, Any] = {}
+    for name, f in FIELDS.items():
+        if flags.get(name) is not None:
+            values[name] = flags[name]
+            continue
+        for var in f.metadata["env"]:
+            if var in env and (env[var] != "" or _kind(f) is bool):
+                values[name] = _coerce(name, env[var], f"environment variable {var}")
+                break
+        else:
+            if name in from_file:
+                values[name] = from_file[name]
+        if f.metadata["secret"] and isinstance(values.get(name), str):
+            redact.register(values[name])
+    return Settings(**values)
