@@ -48,6 +48,8 @@ class Settings:
     # ca-publish
     skip_existing: bool = _opt(False, "CA_SKIP_EXISTING", doc="exit 0 when the version is already there")
     dry_run: bool = _opt(False, "CA_DRY_RUN", doc="build and check, upload nothing")
+    dist_dir: str | None = _opt(None, "CA_DIST_DIR", doc="where built files go (default: PROJECT/dist)")
+    fresh_build_env: bool = _opt(False, "CA_FRESH_BUILD_ENV", doc="throwaway build env instead of the cached one")
     # ca-consume-deploy
     context: str = _opt(".", "CA_CONTEXT", doc="docker build context")
     image_name: str = _opt("application", "CA_IMAGE_NAME", doc="image / ECR repository name")

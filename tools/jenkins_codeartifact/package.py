@@ -1,0 +1,210 @@
+"""Build sdist + wheel with PyPA ``build``, in a prepared build environment that is reused between runs.
+
+``python -m build`` creates a fresh virtualenv and pip-installs the backend for every build; that is
+where nearly all of its time goes. Here the environment is keyed by the project's ``build-system.requires``
+and the interpreter, created once with uv, and reused; a reused environment is still isolated from the
+job's own site-packages. ``fresh_env=True`` gives the classic throwaway environment.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import tomllib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import build
+import uv
+from packaging.requirements import InvalidRequirement, Requirement
+
+from .errors import ConfigError, OperationError
+
+log = logging.getLogger(__name__)
+
+CACHE_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "jenkins-codeartifact" / "build-envs"
+ENV_MAX_AGE = 7 * 24 * 3600  # unpinned requirements get refreshed weekly
+DEFAULT_REQUIRES = ["setuptools>=40.8.0"]  # PEP 517's default when build-system is absent
+SECRET_ENV = ("CA_INDEX_PASSWORD", "JENKINS_API_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+@dataclass(frozen=True)
+class Dist:
+    """One built distribution file."""
+
+    path: Path
+    sha256: str
+    size: int
+
+    @classmethod
+    def of(cls, path: Path) -> Dist:
+        return cls(path=path, sha256=hashlib.sha256(path.read_bytes()).hexdigest(), size=path.stat().st_size)
+
+
+@dataclass(frozen=True)
+class Metadata:
+    name: str
+    version: str
+
+
+def read_build_requires(project: Path) -> list[str]:
+    """``build-system.requires`` of ``project``; a missing or broken pyproject is a config error."""
+    pyproject = project / "pyproject.toml"
+    if not project.is_dir():
+        raise ConfigError(f"{project}: project directory not found")
+    if not pyproject.is_file():
+        raise ConfigError(f"{pyproject}: not found", hint="ca-publish needs a PEP 517/621 project")
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{pyproject}: not valid TOML: {exc}") from None
+    requires = data.get("build-system", {}).get("requires", DEFAULT_REQUIRES)
+    if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
+        raise ConfigError(f"{pyproject}: build-system.requires must be a list of strings")
+    for req in requires:
+        try:
+            Requirement(req)
+        except InvalidRequirement as exc:
+            raise ConfigError(f"{pyproject}: build-system.requires: {req!r}: {exc}") from None
+    return requires
+
+
+def _child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for build and installer processes: ours minus secrets a backend never needs."""
+    env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
+    env.update(extra or {})
+    return env
+
+
+def _run(cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None) -> None:
+    """Runner for build hooks and uv: output kept for -v and shown in full when the step fails."""
+    proc = subprocess.run(
+        list(cmd),
+        cwd=cwd,
+        env=_child_env(extra_environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        check=False,
+    )
+    for line in proc.stdout.splitlines():
+        log.debug("  %s", line)
+    if proc.returncode:
+        tail = proc.stdout.splitlines()[-40:]
+        for line in tail:
+            log.error("  | %s", line)
+        raise subprocess.CalledProcessError(proc.returncode, cmd[:2])
+
+
+class BuildEnv:
+    """A virtualenv holding the build backend, created with uv and shared by builds with the same requires."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.python = str(path / "bin" / "python")
+
+    @classmethod
+    @contextmanager
+    def prepared(cls, requires: list[str], fresh: bool = False) -> Iterator[BuildEnv]:
+        """Yield an environment with ``requires`` installed: cached (default) or a fresh one."""
+        if fresh:
+            with tempfile.TemporaryDirectory(prefix="ca-build-env-") as tmp:
+                env = cls(Path(tmp) / "env")
+                env._create(requires)
+                yield env
+            return
+        key = hashlib.sha256("\n".join([sys.version, *sorted(requires)]).encode()).hexdigest()[:16]
+        env = cls(CACHE_ROOT / key)
+        marker = env.path / ".ready"
+        if not marker.exists() or time.time() - marker.stat().st_mtime > ENV_MAX_AGE:
+            CACHE_ROOT.mkdir(parents=True, exist_ok=True)
+            staging = cls(Path(tempfile.mkdtemp(prefix=f".{key}-", dir=CACHE_ROOT)) / "env")
+            try:
+                staging._create(requires)
+                (staging.path / ".ready").touch()
+                shutil.rmtree(env.path, ignore_errors=True)
+                os.replace(staging.path, env.path)  # atomic: a concurrent job sees old or new, never half
+            finally:
+                shutil.rmtree(staging.path.parent, ignore_errors=True)
+        else:
+            log.debug("reusing build environment %s", env.path)
+        yield env
+
+    def _create(self, requires: list[str]) -> None:
+        uv_bin = uv.find_uv_bin()
+        try:
+            _run([uv_bin, "venv", "--quiet", "--python", sys.executable, str(self.path)])
+            self.install(requires)
+        except subprocess.CalledProcessError as exc:
+            raise OperationError(
+                f"could not create the build environment ({' '.join(requires)})",
+                hint="check that the index (UV_INDEX_URL / PIP_INDEX_URL) serves the build backend",
+            ) from exc
+
+    def install(self, requires: Sequence[str]) -> None:
+        if requires:
+            _run([uv.find_uv_bin(), "pip", "install", "--quiet", "--python", self.python, *requires])
+
+
+def _builder(env: BuildEnv, source: Path, distribution: Literal["sdist", "wheel"]) -> build.ProjectBuilder:
+    builder = build.ProjectBuilder(source, python_executable=env.python, runner=_run)
+    missing = builder.check_dependencies(distribution)
+    if missing:
+        env.install(sorted({group[0] for group in missing}))
+    return builder
+
+
+def _backend_error(what: str, project: Path, exc: Exception) -> OperationError:
+    return OperationError(
+        f"{project}: {what} failed: {exc}",
+        hint="the backend's output is above; fix the project and run again",
+    )
+
+
+def read_metadata(env: BuildEnv, project: Path, workdir: Path) -> Metadata:
+    """Name and version as the backend will build them (PEP 517 prepare_metadata hook)."""
+    try:
+        meta_dir = Path(_builder(env, project, "wheel").metadata_path(workdir))
+    except (build.BuildException, build.BuildBackendException, subprocess.CalledProcessError) as exc:
+        raise _backend_error("reading metadata", project, exc) from None
+    msg = email.parser.HeaderParser().parsestr((meta_dir / "METADATA").read_text(encoding="utf-8"))
+    return Metadata(name=msg["Name"], version=msg["Version"])
+
+
+def build_dists(env: BuildEnv, project: Path, outdir: Path) -> list[Dist]:
+    """sdist, then the wheel built from that sdist (as ``python -m build`` does), into ``outdir``."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    try:
+        sdist = Path(_builder(env, project, "sdist").build("sdist", outdir))
+        with tempfile.TemporaryDirectory(prefix="ca-sdist-") as tmp, tarfile.open(sdist) as tar:
+            tar.extractall(tmp, filter="data")
+            (unpacked,) = Path(tmp).iterdir()
+            wheel = Path(_builder(env, unpacked, "wheel").build("wheel", outdir))
+    except (build.BuildException, build.BuildBackendException, subprocess.CalledProcessError) as exc:
+        raise _backend_error("build", project, exc) from None
+    return [Dist.of(sdist), Dist.of(wheel)]
+
+
+def replace_dists(dists: list[Dist], dist_dir: Path) -> list[Dist]:
+    """Move freshly built files into ``dist_dir`` after removing stale distributions from earlier builds."""
+    dist_dir.mkdir(parents=True, exist_ok=True)
+    for old in [*dist_dir.glob("*.whl"), *dist_dir.glob("*.tar.gz")]:
+        old.unlink()
+    moved = []
+    for dist in dists:
+        target = dist_dir / dist.path.name
+        shutil.move(dist.path, target)
+        moved.append(Dist(path=target, sha256=dist.sha256, size=dist.size))
+    return moved

@@ -1,0 +1,109 @@
+"""The ``ca-publish`` flow: credentials, version pre-check, build, check, upload, report.
+
+The order is chosen so a run fails before it writes anything: settings and pyproject first, then the
+index (token, endpoint), then the version check, and only then build and upload.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import package, upload
+from .codeartifact import Index, resolve_index
+from .console import step
+from .errors import OperationError, PreconditionError
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PublishResult:
+    """What a run did, for the console summary and ``--report``."""
+
+    name: str
+    version: str
+    repository: str
+    status: str  # uploaded | skipped | dry-run
+    files: list[package.Dist] = field(default_factory=list)
+    uploaded: list[str] = field(default_factory=list)
+
+    def as_report(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "repository_url": self.repository,
+            "status": self.status,
+            "skipped": self.status == "skipped",
+            "files": [
+                {"filename": d.path.name, "sha256": d.sha256, "size": d.size, "uploaded": d.path.name in self.uploaded}
+                for d in self.files
+            ],
+        }
+
+
+def _wants_index(settings: Settings) -> bool:
+    return bool(settings.repository_url or settings.domain or settings.repository)
+
+
+def publish(
+    settings: Settings, project: Path, index_factory: Callable[[Settings], Index] = resolve_index
+) -> PublishResult:
+    """Publish ``project``; raises PreconditionError (exit 3) when its version is already published."""
+    project = project.resolve()
+    requires = package.read_build_requires(project)
+    index: Index | None = None
+    if not settings.dry_run or _wants_index(settings):
+        with step("CodeArtifact token and endpoint" if not settings.repository_url else "index"):
+            index = index_factory(settings)
+        log.info("repository: %s (%s)", index.description, index.upload_url)
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ca-publish-")))
+        with step("build environment"):
+            env = stack.enter_context(package.BuildEnv.prepared(requires, fresh=settings.fresh_build_env))
+            meta = package.read_metadata(env, project, tmp)
+        log.info("project: %s %s", meta.name, meta.version)
+        existing = index.version_files(meta.name, meta.version) if index else None
+        if existing is not None and not settings.skip_existing:
+            assert index is not None
+            raise PreconditionError(
+                f"{meta.name} {meta.version} is already published in {index.description}",
+                hint=f"raise the version in {project / 'pyproject.toml'} to publish a new release, "
+                "or pass --skip-existing to treat this as success",
+            )
+        with step("build sdist and wheel"):
+            dists = package.build_dists(env, project, tmp / "dist")
+        for dist in dists:
+            if meta.version not in dist.path.name:
+                raise OperationError(f"built {dist.path.name} does not carry version {meta.version}")
+        with step("twine check"):
+            upload.check([d.path for d in dists])
+        dist_dir = Path(settings.dist_dir) if settings.dist_dir else project / "dist"
+        dists = package.replace_dists(dists, dist_dir)
+    for dist in dists:
+        log.info("built %s (%d bytes, sha256 %s)", dist.path.name, dist.size, dist.sha256)
+    result = PublishResult(meta.name, meta.version, index.upload_url if index else "", "dry-run", dists)
+    if settings.dry_run:
+        log.info("dry run: nothing uploaded")
+        return result
+    assert index is not None
+    todo = [d.path for d in dists if existing is None or d.path.name not in existing]
+    if not todo:
+        result.status = "skipped"
+        log.info(
+            "%s %s is already in %s: nothing uploaded (--skip-existing)", meta.name, meta.version, index.description
+        )
+        return result
+    if existing:
+        log.info("version exists; uploading only the missing files: %s", ", ".join(p.name for p in todo))
+    with step(f"upload to {index.description}"):
+        result.uploaded = [p.name for p in upload.upload(index, todo, verbose=log.isEnabledFor(logging.DEBUG))]
+    result.status = "uploaded"
+    log.info("published %s %s to %s", meta.name, meta.version, index.description)
+    return result
