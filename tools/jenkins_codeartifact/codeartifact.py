@@ -50,6 +50,25 @@ def validate_duration(seconds: int) -> int:
     return seconds
 
 
+def validate(domain: str, repository: str, owner: str | None, endpoint_type: str, duration: int) -> None:
+    """Check names like the service does, before any credentials or network are involved."""
+    if not DOMAIN_RE.fullmatch(domain):
+        raise ConfigError(
+            f"domain {domain!r}: not a valid CodeArtifact domain name",
+            hint="2-50 characters: lower-case letters, digits and '-', starting with a letter",
+        )
+    if not REPOSITORY_RE.fullmatch(repository):
+        raise ConfigError(
+            f"repository {repository!r}: not a valid CodeArtifact repository name",
+            hint="2-100 characters: letters, digits, '.', '_' and '-', starting with a letter or digit",
+        )
+    if owner is not None and not ACCOUNT_RE.fullmatch(owner):
+        raise ConfigError(f"domain owner {owner!r}: must be a 12-digit AWS account id")
+    if endpoint_type not in ("ipv4", "dualstack"):
+        raise ConfigError(f"endpoint type {endpoint_type!r}: must be ipv4 or dualstack")
+    validate_duration(duration)
+
+
 class _Client(Protocol):  # the four calls we make; tests may pass botocore Stubber-wrapped clients
     def get_authorization_token(self, **kw: Any) -> dict[str, Any]: ...
     def get_repository_endpoint(self, **kw: Any) -> dict[str, Any]: ...
@@ -75,21 +94,7 @@ class CodeArtifact:
     _endpoint: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if not DOMAIN_RE.fullmatch(self.domain):
-            raise ConfigError(
-                f"domain {self.domain!r}: not a valid CodeArtifact domain name",
-                hint="2-50 characters: lower-case letters, digits and '-', starting with a letter",
-            )
-        if not REPOSITORY_RE.fullmatch(self.repository):
-            raise ConfigError(
-                f"repository {self.repository!r}: not a valid CodeArtifact repository name",
-                hint="2-100 characters: letters, digits, '.', '_' and '-', starting with a letter or digit",
-            )
-        if self.domain_owner is not None and not ACCOUNT_RE.fullmatch(self.domain_owner):
-            raise ConfigError(f"domain owner {self.domain_owner!r}: must be a 12-digit AWS account id")
-        if self.endpoint_type not in ("ipv4", "dualstack"):
-            raise ConfigError(f"endpoint type {self.endpoint_type!r}: must be ipv4 or dualstack")
-        validate_duration(self.duration)
+        validate(self.domain, self.repository, self.domain_owner, self.endpoint_type, self.duration)
 
     def _where(self) -> dict[str, str]:
         where = {"domain": self.domain}
@@ -280,7 +285,9 @@ def resolve_index(settings: Settings, client_factory: Callable[[Settings], Any] 
             hint="set CA_DOMAIN and CA_REPOSITORY (or pass --repository-url for another index)",
         )
     assert settings.domain and settings.repository
-    validate_duration(settings.token_duration)
+    validate(
+        settings.domain, settings.repository, settings.domain_owner, settings.endpoint_type, settings.token_duration
+    )
     if client_factory is None:
         from . import aws
 
