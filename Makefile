@@ -1,0 +1,41 @@
+# Two commands on a fresh machine: `make demo` (the whole journey on local stand-ins) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SANDBOX ?= .sandbox
+
+.PHONY: demo test lint bench clean sandbox-up sandbox-down
+
+$(BIN)/.installed: pyproject.toml
+	./scripts/system-deps.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+demo: $(BIN)/.installed
+	PATH="$(CURDIR)/$(BIN):$$PATH" SANDBOX="$(SANDBOX)" ./scripts/demo.sh
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check tools tests benchmarks
+	$(BIN)/ruff format --check tools tests benchmarks
+	$(BIN)/mypy
+
+bench: $(BIN)/.installed
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python benchmarks/publish.py
+	$(BIN)/python benchmarks/image.py
+	$(BIN)/python benchmarks/jobsync.py
+
+sandbox-up: $(BIN)/.installed
+	$(BIN)/ca-sandbox up --dir $(SANDBOX) --docker
+
+sandbox-down:
+	$(BIN)/ca-sandbox down --dir $(SANDBOX)
+
+clean:
+	-$(BIN)/ca-sandbox down --dir $(SANDBOX)
+	rm -rf $(VENV) $(SANDBOX) package_src/dist

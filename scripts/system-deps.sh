@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# System packages the sandbox and the Docker tests need (Debian 12). Idempotent; only root installs.
+set -euo pipefail
+need=()
+command -v /usr/bin/docker >/dev/null 2>&1 || need+=(docker.io)
+command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
+command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+[ -x /usr/bin/docker-registry ] || need+=(docker-registry)
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
+command -v npm >/dev/null 2>&1 || need+=(npm)
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+if [ "$(id -u)" != 0 ]; then
+  echo "system-deps: missing ${need[*]}; install them as root (apt-get install ${need[*]}) or run as root" >&2
+  exit 0  # the tests that need them skip with a reason
+fi
+echo "system-deps: installing ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
