@@ -159,10 +159,19 @@ class BuildEnv:
 
 
 def _builder(env: BuildEnv, source: Path, distribution: Literal["sdist", "wheel"]) -> build.ProjectBuilder:
+    """A builder whose backend's extra requirements are installed.
+
+    Asking the backend costs a Python start-up per distribution, so a satisfied answer is remembered in
+    the environment, keyed by the project's pyproject.toml: the same project in the same env asks once.
+    """
     builder = build.ProjectBuilder(source, python_executable=env.python, runner=_run)
-    missing = builder.check_dependencies(distribution)
-    if missing:
-        env.install(sorted({group[0] for group in missing}))
+    digest = hashlib.sha256((source / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    marker = env.path / f".requires-ok-{distribution}-{digest}"
+    if not marker.exists():
+        missing = builder.check_dependencies(distribution)
+        if missing:
+            env.install(sorted({group[0] for group in missing}))
+        marker.touch()
     return builder
 
 
@@ -173,8 +182,20 @@ def _backend_error(what: str, project: Path, exc: Exception) -> OperationError:
     )
 
 
+def static_metadata(project: Path) -> Metadata | None:
+    """Name and version from ``[project]`` when both are static: PEP 621 makes them authoritative."""
+    data = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8")).get("project", {})
+    name, version, dynamic = data.get("name"), data.get("version"), data.get("dynamic", [])
+    if isinstance(name, str) and isinstance(version, str) and "version" not in dynamic:
+        return Metadata(name=name, version=version)
+    return None
+
+
 def read_metadata(env: BuildEnv, project: Path, workdir: Path) -> Metadata:
-    """Name and version as the backend will build them (PEP 517 prepare_metadata hook)."""
+    """Name and version as the backend will build them: static ones, else the prepare_metadata hook."""
+    static = static_metadata(project)
+    if static is not None:
+        return static
     try:
         meta_dir = Path(_builder(env, project, "wheel").metadata_path(workdir))
     except (build.BuildException, build.BuildBackendException, subprocess.CalledProcessError) as exc:
