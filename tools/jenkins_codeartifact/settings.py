@@ -22,8 +22,11 @@ from .errors import ConfigError
 CONFIG_NAME = "jenkins-codeartifact.toml"
 
 
-def _opt(default: Any, *env: str, secret: bool = False, env_only: bool = False, doc: str = "") -> Any:
-    return field(default=default, metadata={"env": env, "secret": secret, "env_only": env_only, "doc": doc})
+def _opt(
+    default: Any, *env: str, secret: bool = False, env_only: bool = False, doc: str = "", flag: str | None = None
+) -> Any:
+    meta = {"env": env, "secret": secret, "env_only": env_only, "doc": doc, "flag": flag}
+    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
@@ -58,15 +61,20 @@ class Settings:
     base_image: str | None = _opt(None, "CA_BASE_IMAGE", doc="BASE_IMAGE build arg")
     stack: str | None = _opt(None, "CA_STACK", doc="CloudFormation stack name")
     template: str | None = _opt(None, "CA_TEMPLATE", doc="CloudFormation template (create if missing)")
-    params: tuple[str, ...] = _opt((), "CA_PARAMS", doc="KEY=VALUE stack parameters (env: ';'-separated)")
+    params: tuple[str, ...] = _opt(
+        (), "CA_PARAMS", flag="--param", doc="KEY=VALUE stack parameters (env: ';'-separated)"
+    )
     target: str = _opt("cloudformation", "CA_TARGET", doc="deploy target: cloudformation or local")
     smoke_path: str = _opt("/healthz", "CA_SMOKE_PATH", doc="HTTP path polled by the smoke test")
     smoke_timeout: float = _opt(60.0, "CA_SMOKE_TIMEOUT", doc="seconds to wait for HTTP 200")
     container_port: int = _opt(8080, "CA_CONTAINER_PORT", doc="port the application listens on")
     local_port: int = _opt(8080, "CA_LOCAL_PORT", doc="port of the local deploy target")
+    docker_cli: str = _opt("docker", "CA_DOCKER_CLI", doc="docker CLI used for BuildKit builds")
+    network: str = _opt("host", "CA_DOCKER_NETWORK", doc="network of builds and containers: host or bridge")
+    push_retries: int = _opt(4, "CA_PUSH_RETRIES", doc="push attempts before giving up (backoff between)")
     # jobsync
-    jenkins_url: str | None = _opt(None, "JENKINS_URL", doc="Jenkins base URL")
-    jenkins_user: str | None = _opt(None, "JENKINS_USER", doc="Jenkins user")
+    jenkins_url: str | None = _opt(None, "JENKINS_URL", flag="--url", doc="Jenkins base URL")
+    jenkins_user: str | None = _opt(None, "JENKINS_USER", flag="--user", doc="Jenkins user")
     jenkins_api_token: str | None = _opt(None, "JENKINS_API_TOKEN", secret=True, env_only=True, doc="Jenkins API token")
     jobs_dir: str = _opt("jenkins/jobs", "CA_JOBS_DIR", doc="directory of job YAML specs")
     workers: int = _opt(8, "CA_WORKERS", doc="parallel requests to Jenkins")
@@ -195,3 +203,18 @@ def load(
         if f.metadata["secret"] and isinstance(values.get(name), str):
             redact.register(values[name])
     return Settings(**values)
+
+
+def markdown_table() -> str:
+    """The README's settings table, generated so documentation and code cannot drift."""
+    rows = ["| setting | flag | environment | default | meaning |", "|---|---|---|---|---|"]
+    for name, f in FIELDS.items():
+        flag = "(env only)" if f.metadata["env_only"] else f"`{f.metadata['flag'] or '--' + name.replace('_', '-')}`"
+        env = ", ".join(f"`{v}`" for v in f.metadata["env"])
+        default = "" if f.default in (None, ()) else f"`{f.default}`"
+        rows.append(f"| `{name}` | {flag} | {env} | {default} | {f.metadata['doc']} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())
