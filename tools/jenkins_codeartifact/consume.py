@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from . import codeartifact, deploy, image
@@ -51,13 +52,28 @@ class Pipeline:
     _docker: Any = None
     _registry: image.Registry | None = None
 
-    def __post_init__(self) -> None:
+    def check(self, command: str) -> None:
+        """Validate the inputs ``command`` uses before anything slow starts; teardown needs no tag."""
         s = self.settings
-        self.tag = image.validate_ref(s.image_name, s.tag)
-        self.local = f"{s.image_name}:{self.tag}"
         image.validate_network(s.network)
-        self.params = parse_params(s.params)
-        self.record.update(image=self.local, tag=self.tag)
+        if command in ("deploy", "teardown", "all"):
+            deploy.validate_target(s.target)
+            if s.target == "cloudformation":
+                self._stack_name()
+                parse_params(s.params)
+        if command in ("build", "all"):
+            image.check_context(Path(s.context))
+        if command != "teardown":
+            image.validate_ref(s.image_name, s.tag)
+            self.record.update(image=self.local, tag=self.tag)
+
+    @property
+    def tag(self) -> str:
+        return image.validate_ref(self.settings.image_name, self.settings.tag)
+
+    @property
+    def local(self) -> str:
+        return f"{self.settings.image_name}:{self.tag}"
 
     @property
     def docker(self) -> Any:
@@ -140,7 +156,7 @@ class Pipeline:
                 self._stack_name(),
                 self.tag,
                 template=s.template,
-                params=self.params,
+                params=parse_params(s.params),
             )
         self.record["deploy"] = asdict(result)
         return result
@@ -169,10 +185,8 @@ class Pipeline:
             "deploy": self.deploy,
             "teardown": self.teardown,
         }
+        self.check(command)
         if command == "all":
-            deploy.validate_target(self.settings.target)  # bad input fails before a slow build
-            if self.settings.target == "cloudformation":
-                self._stack_name()
             for name in STAGES:
                 stages[name]()
             return
@@ -181,7 +195,7 @@ class Pipeline:
 
 def summary(record: dict[str, Any]) -> list[str]:
     """The lines the CLI prints on stdout for later pipeline steps (``KEY=value``, shell-friendly)."""
-    lines = [f"IMAGE={record.get('image', '')}"]
+    lines = [f"IMAGE={record['image']}"] if "image" in record else []
     if "build" in record:
         lines.append(f"IMAGE_ID={record['build']['image_id']}")
     if "push" in record:

@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import re
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,7 +258,7 @@ def deploy_stack(
             "to create it",
         )
     parameters = _parameters(stack, current, body, tag, params or {})
-    change_set = f"ca-{re.sub(r'[^A-Za-z0-9-]', '-', tag)}-{int(time.time())}"
+    change_set = f"ca-{re.sub(r'[^A-Za-z0-9-]', '-', tag)}-{uuid.uuid4().hex[:8]}"
     kind = "CREATE" if creating else "UPDATE"
     source: dict[str, Any] = dict(body) if body else {"UsePreviousTemplate": True}
     with step(f"deploy {IMAGE_TAG}={tag} to stack {name} ({kind} change set {change_set})", log):

@@ -121,7 +121,7 @@ def find_buildkit(cli: str, run: Callable[..., subprocess.CompletedProcess[str]]
     def probe(args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str] | None:
         try:
             return run(
-                [path, *args], capture_output=True, text=True, timeout=30, env={**os.environ, **env}, check=False
+                [path, *args], capture_output=True, text=True, timeout=30, env=child_env(env), check=False
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             log.debug("%s %s: %s", path, " ".join(args), exc)
@@ -145,6 +145,26 @@ class BuildResult:
     builder: str
 
 
+def check_context(context: Path, dockerfile: str | os.PathLike[str] | None = None) -> Path:
+    """The Dockerfile of ``context``; bad input fails here, before any token is fetched."""
+    if not context.is_dir():
+        raise ConfigError(f"--context {context}: not a directory")
+    docker_file = Path(dockerfile) if dockerfile else context / "Dockerfile"
+    if not docker_file.is_file():
+        raise ConfigError(f"{docker_file}: no Dockerfile", hint="run in application_src/ or pass --context")
+    return docker_file
+
+
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment minus every variable holding a registered secret, plus ``extra``.
+
+    The docker CLI needs PATH, HOME, DOCKER_*; it has no business seeing CA_INDEX_PASSWORD or AWS keys.
+    """
+    env = {k: v for k, v in os.environ.items() if redact.scrub(v) == v}
+    env.update(extra or {})
+    return env
+
+
 def preflight_index(index: Index, timeout: float = 15.0) -> None:
     """Fail before starting Docker if the index refuses the credentials (an expired token, say)."""
     auth = (index.username, index.password) if index.username and index.password else None
@@ -162,6 +182,7 @@ def preflight_index(index: Index, timeout: float = 15.0) -> None:
 
 
 _AUTH_FAILURE = re.compile(r"\b(401|403)\b.*(Unauthorized|Forbidden)|HTTP error 40[13]", re.IGNORECASE)
+_NOISE = re.compile(r"#\d+ sha256:[0-9a-f]{64}")  # BuildKit's plain progress repeats each step's digest
 _MISSING = re.compile(r"No matching distribution found for (\S+)")
 
 
@@ -179,11 +200,7 @@ def build(
 ) -> BuildResult:
     """Build ``image`` from ``context`` with pip pointed at ``index`` through a BuildKit secret."""
     ctx = Path(context)
-    if not ctx.is_dir():
-        raise ConfigError(f"--context {ctx}: not a directory")
-    docker_file = Path(dockerfile) if dockerfile else ctx / "Dockerfile"
-    if not docker_file.is_file():
-        raise ConfigError(f"{docker_file}: no Dockerfile", hint="run in application_src/ or pass --context")
+    docker_file = check_context(ctx, dockerfile)
     validate_network(network)
     kit = find_buildkit(cli, run=probe)
     preflight_index(index)
@@ -207,7 +224,7 @@ def build(
             argv += ["--build-arg", f"BASE_IMAGE={base_image}"]
         argv.append(str(ctx))
         with step(f"build {image} ({kit.kind}, index {index.description or index.simple_url})", log) as progress:
-            tail = _stream(argv, {**os.environ, **kit.env}, progress, popen or subprocess.Popen)
+            tail = _stream(argv, child_env(kit.env), progress, popen or subprocess.Popen)
             if tail is not None:
                 raise _build_error(image, tail)
             image_id = iidfile.read_text(encoding="utf-8").strip()
@@ -230,6 +247,8 @@ def _stream(
     with proc:
         for raw in proc.stdout:
             line = redact.scrub(raw.rstrip())
+            if not line.strip() or _NOISE.fullmatch(line):
+                continue
             tail.append(line)
             progress.line(line)
     return tail if proc.returncode != 0 else None
