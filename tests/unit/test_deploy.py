@@ -1,0 +1,353 @@
+"""CloudFormation stack states moto cannot produce, driven through botocore's Stubber."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+
+from jenkins_codeartifact import deploy
+from jenkins_codeartifact.errors import ConfigError, OperationError, PreconditionError
+
+STACK = "consumer"
+STACK_ID = "arn:aws:cloudformation:eu-west-1:123456789012:stack/consumer/1"
+CS_ID = "arn:aws:cloudformation:eu-west-1:123456789012:changeSet/ca-8/1"
+NOW = dt.datetime.now(dt.UTC)  # events after it belong to the deploy under test
+PARAMS = ["VPC", "SubnetA", "SubnetB", "ContainerName", "ImageTag"]
+
+
+@pytest.fixture
+def cfn():
+    client = boto3.client("cloudformation", region_name="eu-west-1", aws_access_key_id="a", aws_secret_access_key="b")
+    with Stubber(client) as stub:
+        yield client, stub
+        stub.assert_no_pending_responses()
+
+
+@pytest.fixture(autouse=True)
+def _info(caplog):
+    caplog.set_level(logging.INFO, logger="jenkins_codeartifact")
+
+
+def stack(status, tag="7", outputs=None):
+    s = {
+        "StackName": STACK,
+        "StackId": STACK_ID,
+        "CreationTime": NOW,
+        "StackStatus": status,
+        "Parameters": [{"ParameterKey": k, "ParameterValue": tag if k == "ImageTag" else "v"} for k in PARAMS],
+    }
+    if outputs:
+        s["Outputs"] = [{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()]
+    return {"Stacks": [s]}
+
+
+def events(*failed):
+    evs = [
+        {
+            "StackId": STACK_ID,
+            "EventId": f"e{i}",
+            "StackName": STACK,
+            "LogicalResourceId": logical,
+            "ResourceType": rtype,
+            "Timestamp": NOW + dt.timedelta(hours=1),
+            "ResourceStatus": status,
+            "ResourceStatusReason": reason,
+        }
+        for i, (logical, rtype, status, reason) in enumerate(failed)
+    ]
+    evs.append(
+        {
+            "StackId": STACK_ID,
+            "EventId": "old",
+            "StackName": STACK,
+            "LogicalResourceId": "Old",
+            "ResourceType": "AWS::ECS::Service",
+            "Timestamp": NOW - dt.timedelta(days=30),
+            "ResourceStatus": "CREATE_FAILED",
+            "ResourceStatusReason": "long ago",
+        }
+    )
+    return {"StackEvents": evs}
+
+
+def missing(stub):
+    stub.add_client_error("describe_stacks", "ValidationError", f"Stack with id {STACK} does not exist")
+
+
+def expect_change_set(stub, kind="UPDATE", params=None):
+    expected = {
+        "StackName": STACK,
+        "ChangeSetName": ANY,
+        "ChangeSetType": kind,
+        "Parameters": params or ANY,
+        "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
+        "Description": ANY,
+    }
+    if kind == "UPDATE":
+        expected["UsePreviousTemplate"] = True
+    else:
+        expected["TemplateBody"] = ANY
+    stub.add_response("create_change_set", {"Id": CS_ID, "StackId": STACK_ID}, expected)
+
+
+def change_set(status, reason=None, changes=()):
+    resp = {"ChangeSetId": CS_ID, "StackId": STACK_ID, "Status": status, "ExecutionStatus": "AVAILABLE"}
+    if reason:
+        resp["StatusReason"] = reason
+    resp["Changes"] = [
+        {"Type": "Resource", "ResourceChange": {"Action": "Modify", "LogicalResourceId": c, "ResourceType": "X"}}
+        for c in changes
+    ]
+    return resp
+
+
+def run(client, tag="8", **kw):
+    return deploy.deploy_stack(client, STACK, tag, poll=0, sleep=lambda s: None, **kw)
+
+
+def test_update_changes_only_the_image_tag(cfn, caplog):
+    client, stub = cfn
+    stub.add_response("describe_stacks", stack("UPDATE_COMPLETE"))
+    expected = [{"ParameterKey": k, "UsePreviousValue": True} for k in PARAMS[:-1]]
+    expected.append({"ParameterKey": "ImageTag", "ParameterValue": "8"})
+    expect_change_set(stub, params=expected)
+    stub.add_response("describe_change_set", change_set("CREATE_PENDING"))
+    stub.add_response("describe_change_set", change_set("CREATE_COMPLETE", changes=["TaskDefinition", "Service"]))
+    stub.add_response("execute_change_set", {}, {"ChangeSetName": CS_ID})
+    stub.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"))
+    stub.add_response("describe_stacks", stack("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"))
+    url = "http://app-123.eu-west-1.elb.amazonaws.com"
+    stub.add_response("describe_stacks", stack("UPDATE_COMPLETE", "8", {"ApplicationUrl": url}))
+    result = run(client)
+    assert (result.status, result.changed, result.url) == ("UPDATE_COMPLETE", True, url)
+    assert f"ApplicationUrl: {url}" in caplog.text
+    assert "Modify TaskDefinition" in caplog.text
+
+
+def test_given_params_override_previous_values(cfn):
+    client, stub = cfn
+    stub.add_response("describe_stacks", stack("UPDATE_COMPLETE"))
+    expected = [
+        {"ParameterKey": "VPC", "UsePreviousValue": True},
+        {"ParameterKey": "SubnetA", "ParameterValue": "subnet-new"},
+        {"ParameterKey": "SubnetB", "UsePreviousValue": True},
+        {"ParameterKey": "ContainerName", "UsePreviousValue": True},
+        {"ParameterKey": "ImageTag", "ParameterValue": "8"},
+    ]
+    expect_change_set(stub, params=expected)
+    stub.add_response("describe_change_set", change_set("CREATE_COMPLETE"))
+    stub.add_response("execute_change_set", {})
+    stub.add_response("describe_stacks", stack("UPDATE_COMPLETE", "8"))
+    assert run(client, params={"SubnetA": "subnet-new"}).changed
+
+
+def test_unknown_param_is_bad_input(cfn):
+    client, stub = cfn
+    stub.add_response("describe_stacks", stack("UPDATE_COMPLETE"))
+    with pytest.raises(ConfigError, match="--param Subnet: not a parameter"):
+        run(client, params={"Subnet": "x"})
+
+
+def test_empty_change_set_is_success_with_no_changes(cfn, caplog):
+    client, stub = cfn
+    stub.add_response("describe_stacks", stack("UPDATE_COMPLETE", "8", {"ApplicationUrl": "http://x"}))
+    expect_change_set(stub)
+    reason = "The submitted information didn't contain changes. Submit different information to create a change set."
+    stub.add_response("describe_change_set", change_set("FAILED", reason))
+    stub.add_response("delete_change_set", {}, {"ChangeSetName": CS_ID})
+    result = run(client)
+    assert (result.changed, result.url) == (False, "http://x")
+    assert "no changes" in caplog.text
+
+
+def test_empty_change_set_refused_up_front_is_success_too(cfn):
+    client, stub = cfn  # moto's behaviour: CreateChangeSet itself raises
+    stub.add_response("describe_stacks", stack("UPDATE_COMPLETE", "8"))
+    stub.add_client_error("create_change_set", "ValidationError", "No updates are to be performed.")
+    assert run(client).changed is False
+
+
+def test_failed_change_set(cfn):
+    client, stub = cfn
+    stub.add_response("describe_stacks", stack("UPDATE_COMPLETE"))
+    expect_change_set(stub)
+    stub.add_response("describe_change_set", change_set("FAILED", "Parameter 'SubnetA' must be a subnet"))
+    with pytest.raises(OperationError, match=r"change set .* failed: Parameter 'SubnetA'"):
+        run(client)
+
+
+def test_update_that_rolls_back_prints_the_failed_events(cfn, caplog):
+    client, stub = cfn
+    stub.add_response("describe_stacks", stack("UPDATE_COMPLETE"))
+    expect_change_set(stub)
+    stub.add_response("describe_change_set", change_set("CREATE_COMPLETE"))
+    stub.add_response("execute_change_set", {})
+    stub.add_response("describe_stacks", stack("UPDATE_ROLLBACK_IN_PROGRESS"))
+    stub.add_response("describe_stacks", stack("UPDATE_ROLLBACK_COMPLETE"))
+    stub.add_response(
+        "describe_stack_events",
+        events(
+            ("Service", "AWS::ECS::Service", "UPDATE_FAILED", "Circuit breaker: tasks failed to start"),
+            ("TaskDefinition", "AWS::ECS::TaskDefinition", "UPDATE_COMPLETE", ""),
+        ),
+    )
+    with pytest.raises(OperationError, match="ended UPDATE_ROLLBACK_COMPLETE") as info:
+        run(client)
+    assert "rolled back to the previous image" in (info.value.hint or "")
+    assert "Service (AWS::ECS::Service): UPDATE_FAILED: Circuit breaker" in caplog.text
+    assert "long ago" not in caplog.text  # events before this deploy are not this deploy's failure
+    assert "TaskDefinition" not in caplog.text.split("failed stack events")[1]
+
+
+def test_rollback_complete_needs_a_delete(cfn, caplog):
+    client, stub = cfn
+    stub.add_response("describe_stacks", stack("ROLLBACK_COMPLETE"))
+    stub.add_response(
+        "describe_stack_events",
+        events(("LoadBalancer", "AWS::ElasticLoadBalancingV2::LoadBalancer", "CREATE_FAILED", "quota")),
+    )
+    with pytest.raises(PreconditionError, match="ROLLBACK_COMPLETE: its creation failed") as info:
+        run(client)
+    assert "teardown" in (info.value.hint or "")
+    assert "LoadBalancer (AWS::ElasticLoadBalancingV2::LoadBalancer): CREATE_FAILED: quota" in caplog.text
+
+
+def test_update_rollback_failed_names_continue_update_rollback(cfn):
+    client, stub = cfn
+    stub.add_response("describe_stacks", stack("UPDATE_ROLLBACK_FAILED"))
+    stub.add_response("describe_stack_events", events())
+    with pytest.raises(PreconditionError, match="UPDATE_ROLLBACK_FAILED") as info:
+        run(client)
+    assert f"continue-update-rollback --stack-name {STACK}" in (info.value.hint or "")
+
+
+@pytest.mark.parametrize("status", ["UPDATE_IN_PROGRESS", "CREATE_IN_PROGRESS", "UPDATE_ROLLBACK_IN_PROGRESS"])
+def test_busy_stack(cfn, status):
+    client, stub = cfn
+    stub.add_response("describe_stacks", stack(status))
+    with pytest.raises(PreconditionError, match=f"busy \\({status}\\)"):
+        run(client)
+
+
+def test_missing_stack_without_template(cfn):
+    client, stub = cfn
+    missing(stub)
+    with pytest.raises(PreconditionError, match="does not exist") as info:
+        run(client)
+    assert "--template" in (info.value.hint or "")
+
+
+def test_missing_stack_is_created_from_the_template(cfn, tmp_path):
+    client, stub = cfn
+    template = tmp_path / "t.yml"
+    template.write_text("Parameters: {}\n")
+    missing(stub)
+    stub.add_response(
+        "get_template_summary",
+        {"Parameters": [{"ParameterKey": k} for k in ("VPC", "ImageTag", "ContainerName")]},
+        {"TemplateBody": "Parameters: {}\n"},
+    )
+    expected = [{"ParameterKey": "VPC", "ParameterValue": "vpc-1"}, {"ParameterKey": "ImageTag", "ParameterValue": "8"}]
+    expect_change_set(stub, kind="CREATE", params=expected)
+    stub.add_response("describe_change_set", change_set("CREATE_COMPLETE"))
+    stub.add_response("execute_change_set", {})
+    stub.add_response("describe_stacks", stack("CREATE_IN_PROGRESS"))
+    stub.add_response("describe_stacks", stack("CREATE_COMPLETE", "8"))
+    result = run(client, template=str(template), params={"VPC": "vpc-1"})
+    assert result.status == "CREATE_COMPLETE"
+
+
+def test_create_that_rolls_back_is_a_failure_not_a_success(cfn, tmp_path, caplog):
+    client, stub = cfn  # botocore's create waiter would call ROLLBACK_COMPLETE "complete"
+    template = tmp_path / "t.yml"
+    template.write_text("x")
+    missing(stub)
+    stub.add_response("get_template_summary", {"Parameters": [{"ParameterKey": "ImageTag"}]})
+    expect_change_set(stub, kind="CREATE")
+    stub.add_response("describe_change_set", change_set("CREATE_COMPLETE"))
+    stub.add_response("execute_change_set", {})
+    stub.add_response("describe_stacks", stack("ROLLBACK_COMPLETE"))
+    stub.add_response("describe_stack_events", events(("Cluster", "AWS::ECS::Cluster", "CREATE_FAILED", "denied")))
+    with pytest.raises(OperationError, match="ended ROLLBACK_COMPLETE"):
+        run(client, template=str(template))
+    assert "Cluster (AWS::ECS::Cluster): CREATE_FAILED: denied" in caplog.text
+
+
+def test_template_without_image_tag(cfn, tmp_path):
+    client, stub = cfn
+    template = tmp_path / "t.yml"
+    template.write_text("x")
+    missing(stub)
+    stub.add_response("get_template_summary", {"Parameters": [{"ParameterKey": "VPC"}]})
+    with pytest.raises(ConfigError, match="no ImageTag parameter"):
+        run(client, template=str(template))
+
+
+def test_unreadable_template(cfn, tmp_path):
+    client, stub = cfn
+    missing(stub)
+    with pytest.raises(ConfigError, match="cannot read"):
+        run(client, template=str(tmp_path / "nope.yml"))
+
+
+def test_wait_times_out(cfn):
+    client, stub = cfn
+    clock = iter(range(0, 100000, 100))
+    s = deploy.Stack(client, STACK, poll=0, timeout=150, sleep=lambda x: None, clock=lambda: float(next(clock)))
+    for _ in range(2):
+        stub.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"))
+    with pytest.raises(OperationError, match="still UPDATE_IN_PROGRESS"):
+        s.wait("test")
+
+
+def test_other_client_errors_are_wrapped(cfn):
+    client, stub = cfn
+    stub.add_client_error("describe_stacks", "AccessDenied", "not allowed")
+    with pytest.raises(OperationError, match="DescribeStacks failed: AccessDenied: not allowed"):
+        run(client)
+
+
+@pytest.mark.parametrize("target", ["ecs", "", "Local"])
+def test_unknown_target(target):
+    with pytest.raises(ConfigError, match="unknown target"):
+        deploy.validate_target(target)
+
+
+def test_teardown_empties_ecr_then_deletes(cfn):
+    client, stub = cfn
+    ecr = boto3.client("ecr", region_name="eu-west-1", aws_access_key_id="a", aws_secret_access_key="b")
+    ecr_stub = Stubber(ecr)
+    stub.add_response("describe_stacks", stack("UPDATE_COMPLETE"))
+    stub.add_response(
+        "list_stack_resources",
+        {
+            "StackResourceSummaries": [
+                {
+                    "LogicalResourceId": "ECRRepository",
+                    "PhysicalResourceId": "application",
+                    "ResourceType": "AWS::ECR::Repository",
+                    "LastUpdatedTimestamp": NOW,
+                    "ResourceStatus": "CREATE_COMPLETE",
+                }
+            ]
+        },
+    )
+    ids = [{"imageDigest": "sha256:" + "a" * 64, "imageTag": "7"}]
+    ecr_stub.add_response("list_images", {"imageIds": ids}, {"repositoryName": "application"})
+    ecr_stub.add_response("batch_delete_image", {"imageIds": ids}, {"repositoryName": "application", "imageIds": ids})
+    stub.add_response("delete_stack", {}, {"StackName": STACK})
+    stub.add_response("describe_stacks", stack("DELETE_IN_PROGRESS"))
+    missing(stub)
+    with ecr_stub:
+        result = deploy.teardown_stack(client, STACK, ecr=ecr, poll=0, sleep=lambda s: None)
+    assert result == {"stack": STACK, "status": "DELETE_COMPLETE", "images_deleted": 1}
+
+
+def test_teardown_of_a_missing_stack(cfn):
+    client, stub = cfn
+    missing(stub)
+    assert deploy.teardown_stack(client, STACK)["status"] == "absent"
