@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from application import create_app
 
 APP = Path(__file__).resolve().parents[1]
