@@ -1,0 +1,63 @@
+"""``ca-sandbox up|down|env``: the local stand-ins every other command can run against.
+
+``up`` prints ``export NAME=value`` lines on stdout (also written to DIR/env.sh), so
+``eval "$(ca-sandbox up)"`` or ``. .sandbox/env.sh`` points a shell at the sandbox.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .. import sandbox
+from ..console import step
+from ._common import EXIT_OK, ArgumentParser, run
+
+PROG = "ca-sandbox"
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug output")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{up,down,env}")
+    for name, text in (
+        ("up", "start (or reuse) the services and print their environment"),
+        ("down", "stop the services this sandbox started"),
+        ("env", "print the environment of a running sandbox"),
+    ):
+        cmd = sub.add_parser(name, help=text, description=text)
+        cmd.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug output")
+        cmd.add_argument("--dir", type=Path, default=Path(".sandbox"), help="sandbox directory (default .sandbox)")
+        if name == "up":
+            cmd.add_argument("--docker", action="store_true", help="also a Docker engine and the local base image")
+            cmd.add_argument(
+                "--free-ports",
+                action="store_true",
+                help="pick free ports instead of 3141/3142/5000/5001 (remembered in DIR)",
+            )
+    return parser
+
+
+def _body(args: argparse.Namespace) -> int:
+    directory: Path = args.dir
+    if args.command == "up":
+        with step(f"sandbox up in {directory}"):
+            sandbox.up(directory, docker=args.docker, ports=sandbox.free_ports() if args.free_ports else None)
+        sys.stdout.write((directory / "env.sh").read_text(encoding="utf-8"))
+    elif args.command == "down":
+        with step(f"sandbox down in {directory}"):
+            sandbox.down(directory)
+    else:
+        sandbox.read_env(directory)  # a clear error when the sandbox is not up
+        sys.stdout.write((directory / "env.sh").read_text(encoding="utf-8"))
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(PROG, build_parser(), _body, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,680 @@
+"""A local stand-in for the CodeArtifact API and a repository's pypi endpoint, backed by a devpi index.
+
+Real boto3, twine and pip talk to it exactly as to CodeArtifact:
+
+* ``/v1/...``: the REST paths of botocore's codeartifact model for GetAuthorizationToken,
+  GetRepositoryEndpoint, DescribePackageVersion and ListPackageVersionAssets. Query parameters are
+  validated against that same model (lengths, patterns, enums, ranges) and errors are rest-json:
+  status + ``x-amzn-ErrorType`` + ``{"message": ...}``. Requests must be SigV4-signed with the
+  sandbox's access key (the signature is verified).
+* ``/pypi/<repository>/``: the endpoint GetRepositoryEndpoint returns. A POST is a twine upload, and
+  ``simple/`` under it is a PEP 503/691 index, both forwarded to the devpi index (which serves its
+  simple pages at ``+simple/``, not ``simple/``). Like CodeArtifact it demands HTTP basic auth as user
+  ``aws`` with a token: the token is the devpi user's password, so devpi checks uploads itself.
+* ``/<user>/<index>/+f/...``: the distribution files the simple pages link to (relative links), so pip
+  sends its credentials to the same host and port.
+
+Two deliberate differences from bare devpi, to behave like CodeArtifact: reading needs the token, and
+re-uploading a file that is already there is refused with 409 Conflict even when it is byte-identical
+(devpi answers 200 "Upload of identical file to non volatile index." and 409 only for different bytes).
+
+Run as ``python -m jenkins_codeartifact.sandbox.codeartifact_api``; tests may use :func:`make_server`
+with their own :class:`Backend`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import calendar
+import contextlib
+import hashlib
+import hmac
+import http.client
+import json
+import logging
+import re
+import threading
+import time
+import urllib.parse
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Protocol
+
+import botocore.session
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from packaging.utils import canonicalize_name
+
+from .. import redact
+
+log = logging.getLogger(__name__)
+
+MIN_DURATION, MAX_DURATION = 900, 43200
+DEFAULT_MAX_RESULTS = 100
+_CHUNK = 64 * 1024
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization"}
+_CREDENTIAL_RE = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/,\s]+)/(?P<date>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request,"
+    r"\s*SignedHeaders=(?P<signed>[^,\s]+),\s*Signature=(?P<signature>[0-9a-f]{64})$"
+)
+IMPLEMENTED = ("GetAuthorizationToken", "GetRepositoryEndpoint", "DescribePackageVersion", "ListPackageVersionAssets")
+
+
+class ApiError(Exception):
+    """An AWS rest-json error response: status, ``x-amzn-ErrorType`` and a JSON body."""
+
+    def __init__(self, status: int, code: str, message: str, **extra: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.extra = status, code, message, extra
+
+
+class Backend(Protocol):
+    """Where packages really live; the devpi one is :class:`DevpiBackend`, tests may pass their own."""
+
+    def token(self) -> str: ...
+
+    def version(self, index: str, package: str, version: str) -> dict[str, Any] | None:
+        """Metadata of ``package==version`` uploaded to ``index`` (not inherited), or None."""
+        ...
+
+    def assets(self, index: str, package: str, version: str) -> list[dict[str, Any]]:
+        """``[{"name", "size", "hashes": {...}}]`` of that version's files."""
+        ...
+
+
+@dataclass
+class Config:
+    """What the stand-in pretends to be: one domain of one account with repositories mapped to devpi indexes."""
+
+    domain: str = "my-domain"
+    owner: str = "111122223333"
+    region: str = "us-east-1"
+    repositories: dict[str, str] = field(default_factory=lambda: {"my-repository": "aws/my-repository"})
+    public_url: str = "http://127.0.0.1:3142"  # where clients reach this server: base of the endpoints
+    devpi_url: str | None = None  # forward pypi endpoint traffic here (None: no proxy, e.g. unit tests)
+    access_key_id: str | None = None  # None: accept any signed request
+    secret_access_key: str | None = field(default=None, repr=False)
+
+
+class DevpiBackend:
+    """Versions and files from devpi's JSON API; the token is the password of devpi's ``aws`` user."""
+
+    def __init__(self, devpi_url: str, password: str) -> None:
+        self.devpi_url = devpi_url.rstrip("/")
+        self._password = password
+        self._hashes: dict[str, tuple[int, dict[str, str]]] = {}
+        self._lock = threading.Lock()
+
+    def token(self) -> str:
+        return self._password
+
+    def _get(self, path: str, accept: str = "application/json") -> tuple[int, bytes]:
+        parts = urllib.parse.urlsplit(self.devpi_url + path)
+        conn = http.client.HTTPConnection(parts.netloc, timeout=60)
+        try:
+            conn.request("GET", parts.path, headers={"Accept": accept})
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+    def _own_links(self, index: str, package: str, version: str) -> list[dict[str, Any]] | None:
+        status, body = self._get(f"/{index}/{urllib.parse.quote(package)}/{urllib.parse.quote(version)}")
+        if status != 200:
+            return None
+        data = json.loads(body)["result"]
+        # devpi also answers for versions inherited from its bases (the PyPI mirror): keep our own files.
+        links = [
+            link
+            for link in data.get("+links", [])
+            if link.get("rel") == "releasefile" and f"/{index}/+f/" in link.get("href", "")
+        ]
+        return [{**link, "_meta": data} for link in links] or None
+
+    def version(self, index: str, package: str, version: str) -> dict[str, Any] | None:
+        links = self._own_links(index, package, version)
+        if not links:
+            return None
+        meta = links[0]["_meta"]
+        whens = [entry["when"] for link in links for entry in link.get("log", []) if entry.get("when")]
+        published = min((calendar.timegm((*w, 0, 0, 0)) for w in whens), default=int(time.time()))
+        hashes = sorted(link.get("hash_spec", "") for link in links)
+        return {
+            "displayName": meta.get("name", package),
+            "summary": meta.get("summary") or "",
+            "homePage": meta.get("home_page") or "",
+            "license": meta.get("license_expression") or meta.get("license") or "",
+            "publishedTime": published,
+            "revision": base64.b64encode(hashlib.sha256("\n".join(hashes).encode()).digest()[:24]).decode(),
+        }
+
+    def assets(self, index: str, package: str, version: str) -> list[dict[str, Any]]:
+        out = []
+        for link in self._own_links(index, package, version) or []:
+            href = link["href"]
+            name = urllib.parse.unquote(href.rsplit("/", 1)[-1])
+            size, hashes = self._file_hashes(href, link.get("hash_spec", href))
+            out.append({"name": name, "size": size, "hashes": hashes})
+        return sorted(out, key=lambda a: str(a["name"]))
+
+    def _file_hashes(self, href: str, key: str) -> tuple[int, dict[str, str]]:
+        """devpi keeps only SHA-256; CodeArtifact reports four hashes, so read the file once and cache."""
+        with self._lock:
+            if key in self._hashes:
+                return self._hashes[key]
+        path = urllib.parse.urlsplit(href).path
+        status, body = self._get(path, accept="*/*")
+        if status != 200:
+            raise ApiError(500, "InternalServerException", f"backend answered {status} for {path}")
+        result = (
+            len(body),
+            {
+                "MD5": hashlib.md5(body, usedforsecurity=False).hexdigest(),
+                "SHA-1": hashlib.sha1(body, usedforsecurity=False).hexdigest(),
+                "SHA-256": hashlib.sha256(body).hexdigest(),
+                "SHA-512": hashlib.sha512(body).hexdigest(),
+            },
+        )
+        with self._lock:
+            self._hashes[key] = result
+        return result
+
+
+_MODEL_LOCK = threading.Lock()
+_MODEL: Any = None
+
+
+def service_model() -> Any:
+    """botocore's codeartifact model: the source of routes and parameter constraints."""
+    global _MODEL
+    with _MODEL_LOCK:
+        if _MODEL is None:
+            _MODEL = botocore.session.get_session().get_service_model("codeartifact")
+        return _MODEL
+
+
+def _routes() -> dict[tuple[str, str], str]:
+    model = service_model()
+    routes: dict[tuple[str, str], str] = {}
+    for name in model.operation_names:
+        http_ = model.operation_model(name).http
+        routes.setdefault((http_["method"], http_["requestUri"].split("?")[0]), name)
+    return routes
+
+
+def validate(operation: str, query: dict[str, str]) -> dict[str, Any]:
+    """Query parameters of ``operation`` by member name, checked against the model like the service does."""
+    shape = service_model().operation_model(operation).input_shape
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for member, mshape in shape.members.items():
+        if mshape.serialization.get("location") != "querystring":
+            continue
+        raw = query.get(mshape.serialization.get("name", member))
+        if raw is None:
+            if member in shape.required_members:
+                problems.append(f"Value null at '{member}' failed to satisfy constraint: Member must not be null")
+            continue
+        meta = mshape.metadata
+        if mshape.type_name in ("integer", "long"):
+            try:
+                number = int(raw)
+            except ValueError:
+                problems.append(f"Value '{raw}' at '{member}' failed to satisfy constraint: Member must be a number")
+                continue
+            if "min" in meta and number < meta["min"]:
+                problems.append(
+                    f"Value '{number}' at '{member}' failed to satisfy constraint: "
+                    f"Member must have value greater than or equal to {meta['min']}"
+                )
+            elif "max" in meta and number > meta["max"]:
+                problems.append(
+                    f"Value '{number}' at '{member}' failed to satisfy constraint: "
+                    f"Member must have value less than or equal to {meta['max']}"
+                )
+            values[member] = number
+            continue
+        if mshape.enum and raw not in mshape.enum:
+            problems.append(
+                f"Value '{raw}' at '{member}' failed to satisfy constraint: "
+                f"Member must satisfy enum value set: [{', '.join(mshape.enum)}]"
+            )
+        elif "min" in meta and len(raw) < meta["min"]:
+            problems.append(
+                f"Value '{raw}' at '{member}' failed to satisfy constraint: "
+                f"Member must have length greater than or equal to {meta['min']}"
+            )
+        elif "max" in meta and len(raw) > meta["max"]:
+            problems.append(
+                f"Value '{raw}' at '{member}' failed to satisfy constraint: "
+                f"Member must have length less than or equal to {meta['max']}"
+            )
+        elif "pattern" in meta and not re.fullmatch(meta["pattern"], raw):
+            problems.append(
+                f"Value '{raw}' at '{member}' failed to satisfy constraint: "
+                f"Member must satisfy regular expression pattern: {meta['pattern']}"
+            )
+        values[member] = raw
+    if problems:
+        n = len(problems)
+        raise ApiError(
+            400,
+            "ValidationException",
+            f"{n} validation error{'s' if n > 1 else ''} detected: " + "; ".join(problems),
+            reason="FIELD_VALIDATION_FAILED",
+        )
+    return values
+
+
+def _json(data: Any) -> bytes:
+    return json.dumps(data).encode()
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One request: the AWS API under ``/v1/``, the pypi endpoint and its files everywhere else."""
+
+    server: StandIn
+    protocol_version = "HTTP/1.0"  # proxied bodies stream until close: no re-chunking needed
+    server_version = "codeartifact-standin"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.info("%s %s", self.address_string(), redact.scrub(format % args))
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def do_HEAD(self) -> None:
+        self._dispatch()
+
+    # -- plumbing -----------------------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)  # pip quotes "+" in file links
+        try:
+            if path.startswith("/v1/"):
+                self._api()
+            elif path.startswith("/pypi/") or "/+f/" in path:
+                self._pypi(path)
+            else:
+                raise ApiError(404, "UnknownOperationException", f"no route for {self.command} {path}")
+        except ApiError as exc:
+            self._send_error(exc)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        except Exception as exc:
+            log.exception("internal error")
+            self._send_error(ApiError(500, "InternalServerException", f"{type(exc).__name__}: {exc}"))
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send_json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
+        body = _json(data)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-amzn-RequestId", f"{time.time_ns():x}")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _send_error(self, exc: ApiError) -> None:
+        headers = {"x-amzn-ErrorType": exc.code}
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = 'Basic realm="codeartifact-standin"'
+        self._send_json(exc.status, {"message": exc.message, **exc.extra}, headers)
+
+    # -- the AWS API --------------------------------------------------------------------------------------
+
+    def _api(self) -> None:
+        body = self._body()
+        self._check_signature(body)
+        parts = urllib.parse.urlsplit(self.path)
+        operation = self.server.routes.get((self.command, parts.path))
+        if operation is None:
+            raise ApiError(404, "UnknownOperationException", f"unknown operation {self.command} {parts.path}")
+        if operation not in IMPLEMENTED:
+            raise ApiError(501, "NotImplemented", f"{operation} is not implemented by the sandbox stand-in")
+        query = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
+        params = validate(operation, query)
+        self._check_domain(operation, params)
+        result = getattr(self, "_op_" + operation)(params)
+        self._send_json(200, result)
+
+    def _check_signature(self, body: bytes) -> None:
+        """SigV4 like AWS: a missing, malformed, foreign-key or wrongly signed request is refused with 403."""
+        header = self.headers.get("Authorization")
+        if not header:
+            raise ApiError(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
+        match = _CREDENTIAL_RE.match(header.strip())
+        amz_date = self.headers.get("X-Amz-Date", "")
+        if not match or not amz_date:
+            raise ApiError(
+                403,
+                "IncompleteSignatureException",
+                "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' and an X-Amz-Date header",
+            )
+        config = self.server.config
+        if match["service"] != "codeartifact":
+            raise ApiError(
+                403,
+                "InvalidSignatureException",
+                f"Credential should be scoped to 'codeartifact', not '{match['service']}'",
+            )
+        if config.access_key_id is None:
+            return
+        if match["key"] != config.access_key_id:
+            raise ApiError(403, "UnrecognizedClientException", "The security token included in the request is invalid.")
+        request = AWSRequest(
+            method=self.command,
+            url=f"http://{self.headers.get('Host', '')}{self.path}",
+            data=body,
+            headers={name: self.headers.get(name, "") for name in match["signed"].split(";")},
+        )
+        request.context["timestamp"] = amz_date
+        signer = SigV4Auth(
+            Credentials(config.access_key_id, config.secret_access_key or ""), "codeartifact", match["region"]
+        )
+        expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
+        if not hmac.compare_digest(expected, match["signature"]):
+            raise ApiError(
+                403,
+                "InvalidSignatureException",
+                "The request signature we calculated does not match the signature you provided. "
+                "Check your AWS Secret Access Key and signing method.",
+            )
+
+    def _check_domain(self, operation: str, params: dict[str, Any]) -> None:
+        config = self.server.config
+        owner = params.get("domainOwner")
+        if owner is not None and owner != config.owner:
+            raise ApiError(
+                403,
+                "AccessDeniedException",
+                f"User: arn:aws:iam::{config.owner}:user/sandbox is not authorized to perform: "
+                f"codeartifact:{operation} on resource: arn:aws:codeartifact:{config.region}:{owner}:"
+                f"domain/{params['domain']}",
+            )
+        if params["domain"] != config.domain:
+            raise ApiError(
+                404,
+                "ResourceNotFoundException",
+                f"Domain not found. Domain name '{params['domain']}' and Domain owner '{owner or config.owner}'",
+                resourceId=params["domain"],
+                resourceType="domain",
+            )
+        repository = params.get("repository")
+        if repository is not None and repository not in config.repositories:
+            raise ApiError(
+                404,
+                "ResourceNotFoundException",
+                f"Repository not found. Repository name: '{repository}' in domain '{config.domain}'",
+                resourceId=repository,
+                resourceType="repository",
+            )
+
+    def _op_GetAuthorizationToken(self, params: dict[str, Any]) -> dict[str, Any]:
+        duration = params.get("durationSeconds", MAX_DURATION)
+        if duration != 0 and not MIN_DURATION <= duration <= MAX_DURATION:
+            raise ApiError(
+                400,
+                "ValidationException",
+                f"durationSeconds must be 0 or between {MIN_DURATION} and {MAX_DURATION}, got {duration}",
+                reason="FIELD_VALIDATION_FAILED",
+            )
+        return {"authorizationToken": self.server.backend.token(), "expiration": int(time.time()) + (duration or 43200)}
+
+    def _op_GetRepositoryEndpoint(self, params: dict[str, Any]) -> dict[str, Any]:
+        base = self.server.config.public_url.rstrip("/")
+        return {"repositoryEndpoint": f"{base}/{params['format']}/{params['repository']}/"}
+
+    def _package_version(self, params: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        package, version = str(canonicalize_name(params["package"])), params["packageVersion"]
+        if params.get("namespace") is not None and params["format"] == "pypi":
+            raise ApiError(
+                400, "ValidationException", "namespace is not valid for pypi packages", reason="FIELD_VALIDATION_FAILED"
+            )
+        found = None
+        if params["format"] == "pypi":
+            index = self.server.config.repositories[params["repository"]]
+            found = self.server.backend.version(index, package, version)
+        if found is None:
+            raise ApiError(
+                404,
+                "ResourceNotFoundException",
+                f"Package version not found. {params['format']} package '{package}' version '{version}' "
+                f"in repository '{params['repository']}'",
+                resourceId=f"{package}@{version}",
+                resourceType="package-version",
+            )
+        return package, version, found
+
+    def _op_DescribePackageVersion(self, params: dict[str, Any]) -> dict[str, Any]:
+        package, version, found = self._package_version(params)
+        description = {
+            "format": params["format"],
+            "packageName": package,
+            "displayName": found["displayName"],
+            "version": version,
+            "summary": found["summary"],
+            "homePage": found["homePage"],
+            "publishedTime": found["publishedTime"],
+            "licenses": [{"name": found["license"]}] if found["license"] else [],
+            "revision": found["revision"],
+            "status": "Published",
+            "origin": {"domainEntryPoint": {"repositoryName": params["repository"]}, "originType": "INTERNAL"},
+        }
+        return {"packageVersion": description}
+
+    def _op_ListPackageVersionAssets(self, params: dict[str, Any]) -> dict[str, Any]:
+        package, version, found = self._package_version(params)
+        index = self.server.config.repositories[params["repository"]]
+        assets = self.server.backend.assets(index, package, version)
+        start = _decode_token(params.get("nextToken"))
+        size = params.get("maxResults", DEFAULT_MAX_RESULTS)
+        page = assets[start : start + size]
+        result: dict[str, Any] = {
+            "format": params["format"],
+            "package": package,
+            "version": version,
+            "versionRevision": found["revision"],
+            "assets": page,
+        }
+        if start + size < len(assets):
+            result["nextToken"] = base64.urlsafe_b64encode(f"offset:{start + size}".encode()).decode()
+        return result
+
+    # -- the pypi endpoint --------------------------------------------------------------------------------
+
+    def _pypi(self, path: str) -> None:
+        self._check_token()
+        config = self.server.config
+        if config.devpi_url is None:
+            raise ApiError(404, "ResourceNotFoundException", "this stand-in has no package backend")
+        target = path
+        match = re.fullmatch(r"/pypi/(?P<repo>[^/]+)/(?P<rest>.*)", path)
+        if match:
+            index = config.repositories.get(match["repo"])
+            if index is None:
+                raise ApiError(404, "ResourceNotFoundException", f"Repository not found: {match['repo']}")
+            rest = match["rest"]
+            if rest == "" and self.command == "POST":
+                target = f"/{index}/"
+            elif rest == "simple" or rest.startswith("simple/"):
+                target = f"/{index}/+simple/" + rest[len("simple/") :]
+            elif rest.startswith("+f/") and self.command in ("GET", "HEAD"):
+                target = f"/{index}/{rest}"  # the index's own files, linked relative to its simple pages
+            else:
+                raise ApiError(404, "ResourceNotFoundException", f"no such resource: {path}")
+        elif self.command not in ("GET", "HEAD"):
+            raise ApiError(405, "MethodNotAllowedException", f"{self.command} is not allowed on files")
+        self._forward(target, repo=match["repo"] if match else None)
+
+    def _check_token(self) -> None:
+        """HTTP basic auth as CodeArtifact wants it: user ``aws``, password = a current token."""
+        header = self.headers.get("Authorization", "")
+        scheme, _, value = header.partition(" ")
+        user, password = "", ""
+        if scheme.lower() == "basic":
+            with contextlib.suppress(binascii.Error, UnicodeDecodeError):
+                user, _, password = base64.b64decode(value.strip()).decode().partition(":")
+        elif scheme.lower() == "bearer":
+            user, password = "aws", value.strip()
+        if user != "aws" or not hmac.compare_digest(password.encode(), self.server.backend.token().encode()):
+            raise ApiError(401, "UnauthorizedException", "Unauthorized: a CodeArtifact token is required (user aws)")
+
+    def _forward(self, target: str, repo: str | None) -> None:
+        """Stream the request to devpi and its answer back; bodies are never held whole in memory."""
+        config = self.server.config
+        assert config.devpi_url is not None
+        devpi = urllib.parse.urlsplit(config.devpi_url)
+        query = urllib.parse.urlsplit(self.path).query
+        conn = http.client.HTTPConnection(devpi.netloc, timeout=300)
+        try:
+            quoted = urllib.parse.quote(target, safe="/+@:~!$&'()*,;=")
+            conn.putrequest(self.command, quoted + (f"?{query}" if query else ""), skip_accept_encoding=True)
+            for name, value in self.headers.items():
+                if name.lower() not in _HOP_BY_HOP and name.lower() != "host":
+                    conn.putheader(name, value)
+            conn.endheaders()
+            remaining = int(self.headers.get("Content-Length") or 0)
+            while remaining > 0:
+                chunk = self.rfile.read(min(_CHUNK, remaining))
+                if not chunk:
+                    break
+                conn.send(chunk)
+                remaining -= len(chunk)
+            resp = conn.getresponse()
+            status, reason = resp.status, resp.reason
+            if self.command == "POST" and status == 200 and "identical file" in reason.lower():
+                resp.read()
+                raise ApiError(
+                    409,
+                    "ConflictException",
+                    f"Conflict: {reason.split(' to ')[0].strip()} already "
+                    "exists in this repository; a published file cannot be replaced",
+                )
+            self.send_response(status, reason)
+            for name, value in resp.getheaders():
+                lname = name.lower()
+                if lname in _HOP_BY_HOP or lname.startswith("x-devpi") or lname in ("server", "date"):
+                    continue
+                if lname == "location":
+                    value = self._rewrite_location(value, repo)
+                self.send_header(name, value)
+            self.end_headers()
+            while chunk := resp.read(_CHUNK):
+                self.wfile.write(chunk)
+        finally:
+            conn.close()
+
+    def _rewrite_location(self, location: str, repo: str | None) -> str:
+        """devpi redirects to its own absolute URLs; clients must stay on the endpoint."""
+        config = self.server.config
+        assert config.devpi_url is not None
+        devpi_base = config.devpi_url.rstrip("/")
+        if location.startswith(devpi_base):
+            location = location[len(devpi_base) :]
+        if repo is not None:
+            index = config.repositories[repo]
+            location = location.replace(f"/{index}/+simple/", f"/pypi/{repo}/simple/", 1)
+        return location if location.startswith("http") else config.public_url.rstrip("/") + location
+
+
+def _decode_token(token: str | None) -> int:
+    if token is None:
+        return 0
+    try:
+        kind, _, offset = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        if kind == "offset" and offset.isdigit():
+            return int(offset)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise ApiError(400, "ValidationException", "Invalid pagination token", reason="FIELD_VALIDATION_FAILED")
+
+
+class StandIn(ThreadingHTTPServer):
+    """The HTTP server; holds the configuration and backend the handler threads share."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], config: Config, backend: Backend) -> None:
+        self.config, self.backend, self.routes = config, backend, _routes()
+        super().__init__(address, Handler)
+
+
+def make_server(config: Config, backend: Backend, host: str = "127.0.0.1", port: int = 0) -> StandIn:
+    """A bound, not yet serving stand-in (``port=0``: any free port; see ``server_address``)."""
+    return StandIn((host, port), config, backend)
+
+
+def load_secrets(path: Path) -> dict[str, str]:
+    """The 0600 JSON file the sandbox writes: devpi passwords and the fake AWS secret key."""
+    data: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
+    for value in data.values():
+        redact.register(value)
+    return data
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="codeartifact-standin", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=3142)
+    parser.add_argument("--public-url", help="base URL clients use (default http://HOST:PORT)")
+    parser.add_argument("--devpi-url", required=True, help="devpi root URL")
+    parser.add_argument("--secrets", type=Path, required=True, help="JSON file: aws_password, aws_secret_access_key")
+    parser.add_argument("--access-key-id", help="the only access key accepted (default: any)")
+    parser.add_argument("--domain", default="my-domain")
+    parser.add_argument("--domain-owner", default="111122223333")
+    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument(
+        "--repository",
+        action="append",
+        metavar="NAME=USER/INDEX",
+        help="repository backed by a devpi index (default my-repository=aws/my-repository)",
+    )
+    args = parser.parse_args(argv)
+    redact.install()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    secrets = load_secrets(args.secrets)
+    repositories = dict(r.split("=", 1) for r in args.repository) if args.repository else None
+    config = Config(
+        domain=args.domain,
+        owner=args.domain_owner,
+        region=args.region,
+        public_url=args.public_url or f"http://{args.host}:{args.port}",
+        devpi_url=args.devpi_url,
+        access_key_id=args.access_key_id,
+        secret_access_key=secrets.get("aws_secret_access_key"),
+        **({"repositories": repositories} if repositories else {}),
+    )
+    server = make_server(config, DevpiBackend(args.devpi_url, secrets["aws_password"]), args.host, args.port)
+    log.info("CodeArtifact stand-in on %s (devpi %s)", config.public_url, args.devpi_url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,122 @@
+"""devpi-server as the package store behind the CodeArtifact stand-in.
+
+One user ``aws`` and one index ``aws/my-repository`` whose base is ``root/pypi`` (devpi's PyPI mirror):
+the shape of a CodeArtifact repository with a pypi-store upstream. The index is non-volatile, so a
+file that exists cannot be replaced (devpi: 409 for different bytes, 200 for identical bytes; the
+stand-in turns the latter into 409 as CodeArtifact does). Set-up uses devpi's JSON API with basic
+auth, so devpi-client is not needed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+from ..errors import OperationError
+from .process import Service
+
+log = logging.getLogger(__name__)
+
+USER = "aws"
+INDEX = "my-repository"
+CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+def _tool(name: str) -> str:
+    """A devpi console script from this interpreter's environment, else from PATH."""
+    candidate = Path(sys.executable).with_name(name)
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if not found:
+        raise OperationError(f"{name} not found", hint="pip install 'jenkins-codeartifact[sandbox]'")
+    return found
+
+
+def child_env() -> dict[str, str]:
+    """devpi fetches from PyPI over TLS; point it at the system CA bundle unless told otherwise."""
+    env = dict(os.environ)
+    if "SSL_CERT_FILE" not in env and CA_BUNDLE.exists():
+        env["SSL_CERT_FILE"] = str(CA_BUNDLE)
+    return env
+
+
+def init(serverdir: Path, root_password: str) -> None:
+    """Create the server directory (with root/pypi) unless it already holds a devpi instance."""
+    if (serverdir / ".serverversion").exists():
+        return
+    serverdir.parent.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        [_tool("devpi-init"), "--serverdir", str(serverdir), "--root-passwd", root_password],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        check=False,
+    )
+    if result.returncode != 0:
+        raise OperationError(f"devpi-init failed: {result.stderr.strip()[-500:]}", hint=f"remove {serverdir}")
+
+
+def start(service: Service, serverdir: Path, port: int) -> int:
+    argv = [
+        _tool("devpi-server"),
+        "--serverdir",
+        str(serverdir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--request-timeout",
+        "30",
+        *_cheap_secret_args(),
+    ]
+    return service.start(argv, env=child_env())
+
+
+def _cheap_secret_args() -> list[str]:
+    """Cheaper argon2 for deriving devpi's auth secret: the defaults (512 MiB, 16 rounds) cost 4-8 s per start.
+
+    The options are real but hidden (devpi's own tests lower them the same way), so pass them only when
+    the installed devpi-server still has them. A throwaway sandbox does not need a costly derivation.
+    """
+    spec = importlib.util.find_spec("devpi_server.config")
+    try:
+        source = Path(spec.origin).read_text(encoding="utf-8") if spec and spec.origin else ""
+    except OSError:
+        source = ""
+    if "--argon2-time-cost" not in source:
+        return []
+    return ["--argon2-memory-cost", "8192", "--argon2-time-cost", "1", "--argon2-parallelism", "1"]
+
+
+def ready(url: str) -> bool:
+    return requests.get(f"{url}/+api", headers={"Accept": "application/json"}, timeout=2).status_code == 200
+
+
+def configure(url: str, root_password: str, password: str) -> None:
+    """Make sure user ``aws`` has ``password`` and owns a non-volatile index based on root/pypi."""
+    session = requests.Session()
+    session.headers["Accept"] = "application/json"
+    user_url = f"{url}/{USER}"
+    resp = session.get(user_url, timeout=30)
+    if resp.status_code == 404:
+        resp = session.put(user_url, json={"password": password, "email": "aws@sandbox.invalid"}, timeout=30)
+    else:  # keep the password in step with the secrets file even if someone changed it
+        resp = session.patch(user_url, json={"password": password}, auth=("root", root_password), timeout=30)
+    _check(resp, f"devpi user {USER}")
+    index_url = f"{user_url}/{INDEX}"
+    if session.get(index_url, timeout=30).status_code == 404:
+        spec = {"type": "stage", "bases": ["root/pypi"], "volatile": False}
+        _check(session.put(index_url, json=spec, auth=(USER, password), timeout=30), f"devpi index {USER}/{INDEX}")
+
+
+def _check(resp: requests.Response, what: str) -> None:
+    if not resp.ok:
+        raise OperationError(f"{what}: devpi answered HTTP {resp.status_code}: {resp.text[:300]}")

@@ -1,0 +1,188 @@
+"""Background services by pidfile: start detached, wait until they answer, stop exactly what was started.
+
+Other people run services on the same machine, so nothing here looks processes up by name: a pidfile
+records the PID *and* the kernel's start time of that process, and a PID whose start time differs has
+been reused by someone else and is never signalled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import OperationError
+
+log = logging.getLogger(__name__)
+
+# Children started by this process; kept so they can be reaped (no zombies, no ResourceWarning).
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+@dataclass(frozen=True)
+class Service:
+    """One background process of the sandbox: its name names the pidfile and the log file in DIR."""
+
+    name: str
+    directory: Path
+
+    @property
+    def pidfile(self) -> Path:
+        return self.directory / f"{self.name}.pid"
+
+    @property
+    def logfile(self) -> Path:
+        return self.directory / f"{self.name}.log"
+
+    def pid(self) -> int | None:
+        """The recorded PID if that very process is still running, else None."""
+        try:
+            pid_text, _, started = self.pidfile.read_text(encoding="utf-8").strip().partition(" ")
+            pid = int(pid_text)
+        except (OSError, ValueError):
+            return None
+        if not alive(pid) or (started and _start_time(pid) != started):
+            return None
+        return pid
+
+    def start(self, argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: Path | None = None) -> int:
+        """Start ``argv`` in its own session (it outlives the CLI), output appended to the log file."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with self.logfile.open("ab") as out:
+            out.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}\n".encode())
+            out.flush()
+            proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=dict(env) if env is not None else None,
+                cwd=cwd,
+                start_new_session=True,
+            )
+        _children[proc.pid] = proc
+        self.record(proc.pid)
+        log.debug("started %s: pid %d, log %s", self.name, proc.pid, self.logfile)
+        return proc.pid
+
+    def record(self, pid: int) -> None:
+        self.pidfile.write_text(f"{pid} {_start_time(pid) or ''}".strip() + "\n", encoding="utf-8")
+
+    def stop(self, timeout: float = 15.0) -> bool:
+        """SIGTERM the recorded process, SIGKILL it after ``timeout``; remove the pidfile. True if it ran."""
+        pid = self.pid()
+        if pid is not None:
+            log.debug("stopping %s (pid %d)", self.name, pid)
+            _signal(pid, signal.SIGTERM)
+            if not _wait_gone(pid, timeout):
+                log.warning("%s (pid %d) ignored SIGTERM for %.0fs, killing it", self.name, pid, timeout)
+                _signal(pid, signal.SIGKILL)
+                _wait_gone(pid, 5.0)
+        self.pidfile.unlink(missing_ok=True)
+        return pid is not None
+
+    def tail(self, lines: int = 15) -> str:
+        """The end of the log, for error messages that should say why a service did not come up."""
+        try:
+            text = self.logfile.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.rstrip().splitlines()[-lines:])
+
+    def wait_ready(self, check: Callable[[], bool], what: str, timeout: float) -> None:
+        """Poll ``check`` until it is true; fail early if the process died, naming the log either way."""
+        deadline = time.monotonic() + timeout
+        delay = 0.05
+        while True:
+            with contextlib.suppress(Exception):
+                if check():
+                    return
+            if self.pid() is None:
+                raise OperationError(
+                    f"{self.name} exited before answering on {what}; last log lines:\n{self.tail()}",
+                    hint=f"see {self.logfile}",
+                )
+            if time.monotonic() > deadline:
+                raise OperationError(
+                    f"{self.name} did not answer on {what} within {timeout:.0f}s",
+                    hint=f"see {self.logfile}",
+                )
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+
+
+def alive(pid: int) -> bool:
+    """True if ``pid`` runs and is not a zombie (a dead child we have not reaped yet)."""
+    _reap(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def _start_time(pid: int) -> str | None:
+    """Clock ticks since boot at which ``pid`` started: with the PID, a process's identity."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return stat.rpartition(")")[2].split()[19]
+
+
+def _reap(pid: int) -> None:
+    proc = _children.get(pid)
+    if proc is not None and proc.poll() is not None:
+        del _children[pid]
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True if nothing listens on ``host:port``, so a health check there would be answered by us."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_numbers(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct ports the kernel considers free right now (all held open until all are chosen)."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((host, 0))
+            socks.append(sock)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for sock in socks:
+            sock.close()
