@@ -35,7 +35,7 @@ class _Formatter(redact.RedactingFormatter):
 
 
 def setup(prog: str, verbose: bool = False, stream: TextIO | None = None) -> None:
-    """Send our log records (scrubbed) to ``stream``; ``-v`` adds debug lines and third-party info."""
+    """Send our log records (scrubbed) to ``stream``; ``-v`` adds our debug lines and third-party info."""
     redact.install()
     stream = stream or sys.stderr
     handler = logging.StreamHandler(stream)
@@ -45,7 +45,7 @@ def setup(prog: str, verbose: bool = False, stream: TextIO | None = None) -> Non
         root.removeHandler(old)
     handler._jca = True  # type: ignore[attr-defined]
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    root.setLevel(logging.INFO if verbose else logging.WARNING)  # botocore's DEBUG would drown the console
     log.setLevel(logging.DEBUG if verbose else logging.INFO)
 
 

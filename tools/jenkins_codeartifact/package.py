@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.parser
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -162,10 +163,13 @@ def _builder(env: BuildEnv, source: Path, distribution: Literal["sdist", "wheel"
     """A builder whose backend's extra requirements are installed.
 
     Asking the backend costs a Python start-up per distribution, so a satisfied answer is remembered in
-    the environment, keyed by the project's pyproject.toml: the same project in the same env asks once.
+    the environment, keyed by what a backend's answer can depend on (``[build-system]`` and ``[tool]``):
+    a version bump does not ask again.
     """
     builder = build.ProjectBuilder(source, python_executable=env.python, runner=_run)
-    digest = hashlib.sha256((source / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    data = tomllib.loads((source / "pyproject.toml").read_text(encoding="utf-8"))
+    relevant = json.dumps([data.get("build-system"), data.get("tool")], sort_keys=True, default=str)
+    digest = hashlib.sha256(relevant.encode()).hexdigest()[:16]
     marker = env.path / f".requires-ok-{distribution}-{digest}"
     if not marker.exists():
         missing = builder.check_dependencies(distribution)

@@ -1,0 +1,47 @@
+"""Shared by the benchmarks: medians, a table, and a sandbox that is always brought down."""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextlib.contextmanager
+def sandbox(docker: bool = False) -> Iterator[dict[str, str]]:
+    """A private sandbox on free ports, stopped (by PID) whatever happens."""
+    from jenkins_codeartifact import sandbox as sb
+
+    with tempfile.TemporaryDirectory(prefix="ca-bench-") as tmp:
+        try:
+            yield sb.up(Path(tmp), docker=docker, ports=sb.free_ports())
+        finally:
+            sb.down(Path(tmp))
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def report(title: str, rows: list[tuple[str, float, float]], target: float | None = None) -> None:
+    """Print ``name  ours  reference  ratio`` lines; ratio = ours / reference (lower is better)."""
+    print(f"\n{title}")
+    print(f"{'':28} {'ours':>10} {'reference':>10} {'ratio':>7}")
+    for name, ours, ref in rows:
+        flag = (
+            ""
+            if target is None
+            else ("  (target <= %.2fx: %s)" % (target, "met" if ours / ref <= target else "MISSED"))
+        )
+        print(f"{name:28} {ours:>9.2f}s {ref:>9.2f}s {ours / ref:>6.2f}x{flag}")

@@ -1,0 +1,102 @@
+"""ca-publish vs ``python -m build && twine upload`` to the same local index.
+
+Both publish a fresh version of package_src in every round (so neither is refused), against the
+sandbox's devpi index; ca-publish goes through the CodeArtifact API stand-in as it would in Jenkins.
+The first round of each is reported apart (cold caches); the ratio compares medians of the rest.
+
+    .venv/bin/python benchmarks/publish.py [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, median, report, sandbox, timed  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+def copy_with_version(dest: Path, version: str) -> Path:
+    shutil.copytree(ROOT / "package_src", dest, ignore=shutil.ignore_patterns("dist", "*.egg-info", "__pycache__"))
+    pyproject = dest / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('version = "1.0.0"', f'version = "{version}"'))
+    return dest
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=6)
+    args = parser.parse_args()
+    stamp = int(time.time()) % 10**6
+    with sandbox() as env, tempfile.TemporaryDirectory(prefix="bench-publish-") as tmp:
+        child_env = {**os.environ, **env}
+        ca = boto3.client(
+            "codeartifact",
+            region_name=env["AWS_REGION"],
+            endpoint_url=env["AWS_ENDPOINT_URL_CODEARTIFACT"],
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        )
+        where = {"domain": env["CA_DOMAIN"], "domainOwner": env["CA_DOMAIN_OWNER"]}
+        token = ca.get_authorization_token(**where)["authorizationToken"]
+        endpoint = ca.get_repository_endpoint(**where, repository=env["CA_REPOSITORY"], format="pypi")[
+            "repositoryEndpoint"
+        ]
+        # the reference as the walkthrough runs it (token through twine's env, as `aws codeartifact login` would)
+        ref_env = {**child_env, "TWINE_USERNAME": "aws", "TWINE_PASSWORD": token, "TWINE_REPOSITORY_URL": endpoint}
+        ours_times, ref_times = [], []
+        for i in range(args.rounds):
+            ours = copy_with_version(Path(tmp) / f"ours{i}", f"2.{stamp}.{2 * i}")
+            ref = copy_with_version(Path(tmp) / f"ref{i}", f"2.{stamp}.{2 * i + 1}")
+            ours_times.append(
+                timed(
+                    lambda: subprocess.run(
+                        [str(BIN / "ca-publish"), str(ours)], env=child_env, check=True, capture_output=True
+                    )
+                )
+            )
+            ref_times.append(
+                timed(
+                    lambda: (
+                        subprocess.run(
+                            [sys.executable, "-m", "build", str(ref)], env=child_env, check=True, capture_output=True
+                        ),
+                        subprocess.run(
+                            [
+                                sys.executable,
+                                "-m",
+                                "twine",
+                                "upload",
+                                "--non-interactive",
+                                "--disable-progress-bar",
+                                *map(str, (ref / "dist").iterdir()),
+                            ],
+                            env=ref_env,
+                            check=True,
+                            capture_output=True,
+                        ),
+                    )
+                )
+            )
+            print(f"round {i + 1}: ca-publish {ours_times[-1]:.2f}s, build+twine {ref_times[-1]:.2f}s", flush=True)
+    report("publish package_src (first round: cold caches)", [("first round", ours_times[0], ref_times[0])])
+    report(
+        f"publish package_src (median of rounds 2..{args.rounds})",
+        [("median", median(ours_times[1:]), median(ref_times[1:]))],
+        target=0.3,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
