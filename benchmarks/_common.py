@@ -39,9 +39,6 @@ def report(title: str, rows: list[tuple[str, float, float]], target: float | Non
     print(f"\n{title}")
     print(f"{'':28} {'ours':>10} {'reference':>10} {'ratio':>7}")
     for name, ours, ref in rows:
-        flag = (
-            ""
-            if target is None
-            else ("  (target <= %.2fx: %s)" % (target, "met" if ours / ref <= target else "MISSED"))
-        )
+        verdict = "met" if target is not None and ours / ref <= target else "MISSED"
+        flag = "" if target is None else f"  (target <= {target:.2f}x: {verdict})"
         print(f"{name:28} {ours:>9.2f}s {ref:>9.2f}s {ours / ref:>6.2f}x{flag}")

@@ -21,7 +21,7 @@ from pathlib import Path
 import boto3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, median, report, sandbox, timed  # noqa: E402
+from _common import ROOT, median, report, sandbox, timed
 
 BIN = Path(sys.executable).parent
 
@@ -31,6 +31,17 @@ def copy_with_version(dest: Path, version: str) -> Path:
     pyproject = dest / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('version = "1.0.0"', f'version = "{version}"'))
     return dest
+
+
+def publish_ours(project: Path, env: dict[str, str]) -> None:
+    subprocess.run([str(BIN / "ca-publish"), str(project)], env=env, check=True, capture_output=True)
+
+
+def publish_reference(project: Path, env: dict[str, str], twine_env: dict[str, str]) -> None:
+    subprocess.run([sys.executable, "-m", "build", str(project)], env=env, check=True, capture_output=True)
+    dists = [str(p) for p in (project / "dist").iterdir()]
+    twine = [sys.executable, "-m", "twine", "upload", "--non-interactive", "--disable-progress-bar", *dists]
+    subprocess.run(twine, env=twine_env, check=True, capture_output=True)
 
 
 def main() -> int:
@@ -58,36 +69,8 @@ def main() -> int:
         for i in range(args.rounds):
             ours = copy_with_version(Path(tmp) / f"ours{i}", f"2.{stamp}.{2 * i}")
             ref = copy_with_version(Path(tmp) / f"ref{i}", f"2.{stamp}.{2 * i + 1}")
-            ours_times.append(
-                timed(
-                    lambda: subprocess.run(
-                        [str(BIN / "ca-publish"), str(ours)], env=child_env, check=True, capture_output=True
-                    )
-                )
-            )
-            ref_times.append(
-                timed(
-                    lambda: (
-                        subprocess.run(
-                            [sys.executable, "-m", "build", str(ref)], env=child_env, check=True, capture_output=True
-                        ),
-                        subprocess.run(
-                            [
-                                sys.executable,
-                                "-m",
-                                "twine",
-                                "upload",
-                                "--non-interactive",
-                                "--disable-progress-bar",
-                                *map(str, (ref / "dist").iterdir()),
-                            ],
-                            env=ref_env,
-                            check=True,
-                            capture_output=True,
-                        ),
-                    )
-                )
-            )
+            ours_times.append(timed(lambda p=ours: publish_ours(p, child_env)))
+            ref_times.append(timed(lambda p=ref: publish_reference(p, child_env, ref_env)))
             print(f"round {i + 1}: ca-publish {ours_times[-1]:.2f}s, build+twine {ref_times[-1]:.2f}s", flush=True)
     report("publish package_src (first round: cold caches)", [("first round", ours_times[0], ref_times[0])])
     report(
