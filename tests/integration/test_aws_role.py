@@ -1,0 +1,45 @@
+"""--role-arn: the session holds the assumed role's temporary credentials (moto's STS)."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from jenkins_codeartifact import aws, redact, settings
+from jenkins_codeartifact.errors import OperationError
+
+
+def test_assume_role_returns_a_session_with_the_roles_credentials(sandbox_env, tmp_path):
+    iam = boto3.client(
+        "iam",
+        region_name=sandbox_env["AWS_REGION"],
+        endpoint_url=sandbox_env["AWS_ENDPOINT_URL_IAM"],
+        aws_access_key_id=sandbox_env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=sandbox_env["AWS_SECRET_ACCESS_KEY"],
+    )
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+    }
+    name = f"deployer-{tmp_path.name[-8:]}"
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    env = {k: v for k, v in sandbox_env.items()}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        s = aws.session(settings.load({"role_arn": arn}, env=env, cwd=tmp_path))
+        creds = s.get_credentials().get_frozen_credentials()
+        assert creds.access_key != sandbox_env["AWS_ACCESS_KEY_ID"] and creds.token
+        assert redact.scrub(creds.secret_key) == "***" and redact.scrub(creds.token) == "***"
+        assert s.region_name == sandbox_env["AWS_REGION"]
+
+
+def test_sts_unreachable_is_a_clear_error(sandbox_env, tmp_path):
+    env = {**sandbox_env, "AWS_ENDPOINT_URL_STS": "http://127.0.0.1:9", "AWS_MAX_ATTEMPTS": "1"}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        with pytest.raises(OperationError, match="cannot reach STS to assume arn:aws:iam::111122223333:role/x"):
+            aws.session(settings.load({"role_arn": "arn:aws:iam::111122223333:role/x"}, env=env, cwd=tmp_path))
