@@ -1,0 +1,134 @@
+"""``jobsync render|diff|apply``: Jenkins jobs from ``jenkins/jobs/*.yml``, planned against the live server."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .. import report
+from ..errors import EXIT_FAILED, EXIT_OK, ConfigError, OperationError
+from ..jenkins import configxml, jenkinsfile, model, sync
+from ..settings import Settings
+from ._common import ArgumentParser, add_common, load_settings, run
+
+PROG = "jobsync"
+log = logging.getLogger("jenkins_codeartifact")
+
+
+def parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog=PROG,
+        description="Keep Jenkins jobs in YAML: render config.xml offline, diff against the server, apply.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="{render,diff,apply}", parser_class=ArgumentParser)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--jobs-dir", help="directory of job specs (CA_JOBS_DIR, default jenkins/jobs)")
+        add_common(sp)
+
+    def server(sp: argparse.ArgumentParser) -> None:
+        g = sp.add_argument_group("Jenkins (the API token comes from JENKINS_API_TOKEN only)")
+        g.add_argument("--url", dest="jenkins_url", help="Jenkins base URL (JENKINS_URL)")
+        g.add_argument("--user", dest="jenkins_user", help="Jenkins user (JENKINS_USER)")
+        g.add_argument("--verify", action="store_true",
+                       help="also compare every managed job's config.xml (one GET each) to catch hand edits")
+        g.add_argument("--adopt", action="store_true",
+                       help="take over existing jobs that have a spec but no jobsync marker")
+
+    r = sub.add_parser("render", help="render config.xml (and Jenkinsfiles) offline, like `jenkins-jobs test`")
+    r.add_argument("-o", "--output", type=Path, help="write NAME.xml files here instead of printing them")
+    r.add_argument("--write-jenkinsfiles", action="store_true",
+                   help="rewrite each pipeline's Jenkinsfile (script_path, relative to --root) from its spec")
+    r.add_argument("--check-jenkinsfiles", action="store_true",
+                   help="exit 1 if a checked-in Jenkinsfile differs from its rendering")
+    r.add_argument("--root", type=Path, default=Path("."), help="repository root for script_path (default: .)")
+    common(r)
+
+    d = sub.add_parser("diff", help="plan against the server: create/update/unchanged/delete, XML diffs")
+    d.add_argument("--prune", action="store_true", help="mark deletions as planned (they are listed anyway)")
+    server(d)
+    common(d)
+
+    a = sub.add_parser("apply", help="create and update jobs; --prune deletes managed jobs not in the specs")
+    a.add_argument("--prune", action="store_true", help="delete jobs jobsync manages that are not in the specs")
+    a.add_argument("--workers", type=int, help="parallel requests (CA_WORKERS, default 8)")
+    server(a)
+    common(a)
+    return p
+
+
+def _client(settings: Settings) -> sync.Client:
+    if not settings.jenkins_url:
+        raise ConfigError("no Jenkins URL", hint="pass --url or set JENKINS_URL (for example http://localhost:8080)")
+    if settings.jenkins_user and not settings.jenkins_api_token:
+        log.warning("WARNING: JENKINS_USER is set but JENKINS_API_TOKEN is not: connecting anonymously")
+    user = settings.jenkins_user if settings.jenkins_api_token else None
+    return sync.Client(settings.jenkins_url, user, settings.jenkins_api_token, workers=settings.workers)
+
+
+def _render(args: argparse.Namespace, settings: Settings, specs: model.Specs) -> int:
+    if args.output is None and not (args.write_jenkinsfiles or args.check_jenkinsfiles):
+        for item in specs.items:
+            sys.stdout.write(f"==> {item.name} <==\n{configxml.render(item)}\n")
+    elif args.output is not None:
+        for item in specs.items:
+            target = args.output / f"{item.name}.xml"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(configxml.render(item), encoding="utf-8")
+        log.info("rendered %d items into %s", len(specs.items), args.output)
+    stale = []
+    for job in specs.jobs:
+        if not isinstance(job, model.Pipeline) or job.jenkinsfile is None:
+            continue
+        path = args.root / job.script_path
+        text = jenkinsfile.render(job)
+        if args.write_jenkinsfiles:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            log.info("wrote %s", path)
+        elif args.check_jenkinsfiles:
+            current = path.read_text(encoding="utf-8") if path.is_file() else None
+            if current != text:
+                stale.append(str(path))
+    if stale:
+        raise OperationError(
+            f"Jenkinsfile out of date with its spec: {', '.join(stale)}",
+            hint="run `jobsync render --write-jenkinsfiles` and commit the result",
+        )
+    return EXIT_OK
+
+
+def _body(args: argparse.Namespace) -> int:
+    settings = load_settings(args)
+    specs = model.load(settings.jobs_dir)
+    if args.command == "render":
+        return _render(args, settings, specs)
+    client = _client(settings)
+    if args.command == "diff":
+        p = sync.plan(specs, client, verify=args.verify, diffs=True, adopt=args.adopt)
+        sys.stdout.write(p.render(prune=args.prune))
+        if settings.report:
+            report.write(settings.report, {"plan": p.counts()})
+        return EXIT_OK
+    if settings.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {settings.workers}")
+    p = sync.plan(specs, client, verify=args.verify, adopt=args.adopt)
+    result = sync.apply(p, client, prune=args.prune, workers=settings.workers)
+    if settings.report:
+        report.write(settings.report, result.as_report())
+    if result.failed:
+        log.error("ERROR: jobsync apply: %s", result.summary())
+        return EXIT_FAILED
+    log.info("jobsync apply: %s", result.summary())
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(PROG, parser(), _body, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

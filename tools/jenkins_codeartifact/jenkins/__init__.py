@@ -1,0 +1,1 @@
+"""Jenkins jobs as code: YAML specs -> typed models -> config.xml and Jenkinsfiles -> plan -> apply."""

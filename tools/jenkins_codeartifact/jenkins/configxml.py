@@ -1,0 +1,202 @@
+"""config.xml rendering with lxml, the managed-job marker, and canonicalisation for comparisons.
+
+Elements and plugin classes are the ones Jenkins and its plugins write when you save the same job in
+the UI (minus the ``plugin="x@version"`` attributes, which Jenkins fills in and which would tie the specs
+to one plugin version). Values go through lxml, never string formatting, so ``<``, ``&``, quotes,
+``${...}`` and non-ASCII survive exactly.
+
+The description carries a marker ``[managed by jobsync sha256:<hash>]`` where the hash covers the
+rendered XML without the marker. One tree query returning names and descriptions then tells which jobs
+are ours and whether they are current, without fetching any config.xml.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from lxml import etree
+
+from .model import Folder, Freestyle, Git, Item, Pipeline
+
+MARKER_PREFIX = "[managed by jobsync sha256:"
+_MARKER = re.compile(r"\[managed by jobsync sha256:([0-9a-f]{24})\]\s*$")
+_PROLOGUE = re.compile(r"^\s*<\?xml[^>]*\?>\s*")
+
+FOLDER_CLASS = "com.cloudbees.hudson.plugins.folder.Folder"
+CLASSES = {
+    Folder: FOLDER_CLASS,
+    Freestyle: "hudson.model.FreeStyleProject",
+    Pipeline: "org.jenkinsci.plugins.workflow.job.WorkflowJob",
+}
+
+
+def _el(parent: etree._Element, tag: str, text: str | None = None, **attrib: str) -> etree._Element:
+    child = etree.SubElement(parent, tag, attrib)
+    if text is not None:
+        child.text = text
+    return child
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _git(parent: etree._Element, git: Git) -> None:
+    scm = _el(parent, "scm", **{"class": "hudson.plugins.git.GitSCM"})
+    _el(scm, "configVersion", "2")
+    remotes = _el(scm, "userRemoteConfigs")
+    remote = _el(remotes, "hudson.plugins.git.UserRemoteConfig")
+    _el(remote, "url", git.url)
+    if git.credentials:
+        _el(remote, "credentialsId", git.credentials)
+    branches = _el(scm, "branches")
+    _el(_el(branches, "hudson.plugins.git.BranchSpec"), "name", git.branch)
+    extensions = _el(scm, "extensions")
+    if git.clean == "before-checkout":
+        clean = _el(extensions, "hudson.plugins.git.extensions.impl.CleanBeforeCheckout")
+        _el(clean, "deleteUntrackedNestedRepositories", "false")
+    elif git.clean == "wipe":
+        _el(extensions, "hudson.plugins.git.extensions.impl.WipeWorkspace")
+
+
+def _triggers(parent: etree._Element, poll: str | None) -> None:
+    triggers = _el(parent, "triggers")
+    if poll is not None:
+        trigger = _el(triggers, "hudson.triggers.SCMTrigger")
+        _el(trigger, "spec", poll)
+        _el(trigger, "ignorePostCommitHooks", "false")
+
+
+def _freestyle(job: Freestyle, description: str) -> etree._Element:
+    root = etree.Element("project")
+    _el(root, "actions")
+    _el(root, "description", description)
+    _el(root, "keepDependencies", "false")
+    _el(root, "properties")
+    if job.git:
+        _git(root, job.git)
+    else:
+        _el(root, "scm", **{"class": "hudson.scm.NullSCM"})
+    _el(root, "canRoam", "true")
+    _el(root, "disabled", _bool(job.disabled))
+    _el(root, "blockBuildWhenDownstreamBuilding", "false")
+    _el(root, "blockBuildWhenUpstreamBuilding", "false")
+    _triggers(root, job.poll)
+    _el(root, "concurrentBuild", "false")
+    builders = _el(root, "builders")
+    for command in job.shell:
+        shell = _el(builders, "hudson.tasks.Shell")
+        _el(shell, "command", command)
+        _el(shell, "configuredLocalRules")
+    _el(root, "publishers")
+    wrappers = _el(root, "buildWrappers")
+    if job.bindings:
+        wrapper = _el(wrappers, "org.jenkinsci.plugins.credentialsbinding.impl.SecretBuildWrapper")
+        bindings = _el(wrapper, "bindings")
+        for b in job.bindings:
+            binding = _el(bindings, "org.jenkinsci.plugins.credentialsbinding.impl.UsernamePasswordMultiBinding")
+            _el(binding, "credentialsId", b.credentials)
+            _el(binding, "usernameVariable", b.username)
+            _el(binding, "passwordVariable", b.password)
+    if job.timestamps:
+        _el(wrappers, "hudson.plugins.timestamper.TimestamperBuildWrapper")
+    return root
+
+
+def _pipeline(job: Pipeline, description: str) -> etree._Element:
+    root = etree.Element("flow-definition")
+    _el(root, "actions")
+    _el(root, "description", description)
+    _el(root, "keepDependencies", "false")
+    properties = _el(root, "properties")
+    if job.poll is not None:
+        prop = _el(properties, "org.jenkinsci.plugins.workflow.job.properties.PipelineTriggersJobProperty")
+        _triggers(prop, job.poll)
+    definition = _el(root, "definition", **{"class": "org.jenkinsci.plugins.workflow.cps.CpsScmFlowDefinition"})
+    _git(definition, job.git)
+    _el(definition, "scriptPath", job.script_path)
+    _el(definition, "lightweight", _bool(job.lightweight))
+    _el(root, "triggers")
+    _el(root, "disabled", _bool(job.disabled))
+    return root
+
+
+def _folder(folder: Folder, description: str) -> etree._Element:
+    root = etree.Element(FOLDER_CLASS)
+    _el(root, "actions")
+    _el(root, "description", description)
+    _el(root, "properties")
+    views = _el(root, "folderViews", **{"class": "com.cloudbees.hudson.plugins.folder.views.DefaultFolderViewHolder"})
+    all_view = _el(_el(views, "views"), "hudson.model.AllView")
+    _el(all_view, "owner", **{"class": FOLDER_CLASS, "reference": "../../../.."})
+    _el(all_view, "name", "All")
+    _el(all_view, "filterExecutors", "false")
+    _el(all_view, "filterQueue", "false")
+    _el(all_view, "properties", **{"class": "hudson.model.View$PropertyImpList"})
+    _el(views, "tabBar", **{"class": "hudson.views.DefaultViewsTabBar"})
+    _el(root, "healthMetrics")
+    _el(root, "icon", **{"class": "com.cloudbees.hudson.plugins.folder.icons.StockFolderIcon"})
+    return root
+
+
+def _tree(item: Item, description: str) -> etree._Element:
+    if isinstance(item, Folder):
+        return _folder(item, description)
+    if isinstance(item, Freestyle):
+        return _freestyle(item, description)
+    return _pipeline(item, description)
+
+
+def _serialise(root: etree._Element) -> str:
+    body: str = etree.tostring(root, encoding="unicode", pretty_print=True)
+    return "<?xml version='1.0' encoding='UTF-8'?>\n" + body
+
+
+def content_hash(item: Item) -> str:
+    """Hash of what we would send, without the marker: equal hashes mean an identical config.xml."""
+    return hashlib.sha256(_serialise(_tree(item, item.description)).encode("utf-8")).hexdigest()[:24]
+
+
+def described(item: Item) -> str:
+    """The description as stored on the server: the spec's text plus the managed marker."""
+    marker = f"{MARKER_PREFIX}{content_hash(item)}]"
+    return f"{item.description}\n\n{marker}" if item.description else marker
+
+
+def render(item: Item) -> str:
+    """The config.xml text for ``item``, marker included, exactly as POSTed to Jenkins."""
+    return _serialise(_tree(item, described(item)))
+
+
+def marker_hash(description: str | None) -> str | None:
+    """The hash in a server description's trailing marker, or ``None`` for a job we do not manage."""
+    m = _MARKER.search(description or "")
+    return m.group(1) if m else None
+
+
+def parse(xml: str) -> etree._Element:
+    """Parse config.xml text as Jenkins serves it (an XML 1.1 prologue libxml2 would warn about)."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    return etree.fromstring(_PROLOGUE.sub("", xml, count=1).encode("utf-8"), parser)
+
+
+def canonical(xml: str) -> str:
+    """A stable text form for comparing and diffing: Jenkins's rewrites removed, values untouched.
+
+    Drops ``plugin="x@ver"`` attributes and the prologue, ignores indentation between elements, and
+    pretty-prints; the text of leaf elements (shell commands, descriptions) is kept byte for byte.
+    """
+    root = parse(xml)
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        el.attrib.pop("plugin", None)
+        if len(el) and el.text is not None and not el.text.strip():
+            el.text = None
+        if el.tail is not None and not el.tail.strip():
+            el.tail = None
+        if not len(el) and el.text == "":
+            el.text = None
+    text: str = etree.tostring(root, encoding="unicode", pretty_print=True)
+    return text

@@ -1,0 +1,519 @@
+"""Job specs: ``jenkins/jobs/*.yml`` loaded into typed, validated models.
+
+A file holds up to four top-level keys::
+
+    defaults:   # merged under every job and template of this file (the job's own keys win)
+    folders:    # [{name, description}]
+    jobs:       # [{name, type: freestyle|pipeline, ...}]
+    templates:  # [{job: {...with {var} placeholders...}, instances: [{var: value, ...}, ...]}]
+
+Every error names ``file:line``, the field path and what was expected, because a typo in a job spec must
+be fixed before anything reaches Jenkins. Unknown keys are errors (a misspelt ``pol:`` must not silently
+drop polling). Template placeholders are ``{var}``; ``${VAR}`` is shell/Groovy and passes through
+untouched, and ``{{``/``}}`` write literal braces.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from ..errors import ConfigError
+
+Path_ = tuple[str | int, ...]
+Clean = Literal["none", "before-checkout", "wipe"]
+CLEAN_VALUES: tuple[Clean, ...] = ("none", "before-checkout", "wipe")
+# Characters Jenkins.checkGoodName rejects in an item name (plus ISO control characters).
+UNSAFE_NAME_CHARS = "?*/\\%!@#$^&|<>[]:;"
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# XML 1.0 cannot carry these, so Jenkins could never store them: reject them at load time.
+_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|(?<!\$)\{([A-Za-z_][A-Za-z0-9_-]*)\}")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a model came from, for error messages."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Git:
+    """A git checkout: one remote, one branch spec."""
+
+    url: str
+    branch: str = "*/main"
+    credentials: str | None = None
+    clean: Clean = "none"
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Username/password credentials bound into two environment variables for the build."""
+
+    credentials: str
+    username: str
+    password: str
+
+
+@dataclass(frozen=True)
+class Folder:
+    """A cloudbees-folder; jobs inside it are named ``folder/job``."""
+
+    name: str
+    description: str = ""
+    source: Source = field(default=Source("<memory>", 0), compare=False)
+
+
+@dataclass(frozen=True)
+class Freestyle:
+    """A freestyle project: checkout, poll, bind credentials, run shell steps."""
+
+    name: str
+    description: str = ""
+    git: Git | None = None
+    poll: str | None = None
+    bindings: tuple[Binding, ...] = ()
+    shell: tuple[str, ...] = ()
+    timestamps: bool = False
+    disabled: bool = False
+    source: Source = field(default=Source("<memory>", 0), compare=False)
+
+
+@dataclass(frozen=True)
+class JenkinsfileSpec:
+    """Settings for a rendered consumer Jenkinsfile (see :mod:`.jenkinsfile`)."""
+
+    credentials: str = "aws"
+    timeout_minutes: int = 60
+    environment: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A pipeline job whose script comes from SCM ("Pipeline script from SCM")."""
+
+    name: str
+    git: Git
+    description: str = ""
+    script_path: str = "Jenkinsfile"
+    lightweight: bool = True
+    poll: str | None = None
+    disabled: bool = False
+    jenkinsfile: JenkinsfileSpec | None = None
+    source: Source = field(default=Source("<memory>", 0), compare=False)
+
+
+Job = Freestyle | Pipeline
+Item = Folder | Freestyle | Pipeline
+
+
+@dataclass(frozen=True)
+class Specs:
+    """Everything loaded from a jobs directory, folders first (parents before children)."""
+
+    items: tuple[Item, ...]
+
+    @property
+    def folders(self) -> tuple[Folder, ...]:
+        return tuple(i for i in self.items if isinstance(i, Folder))
+
+    @property
+    def jobs(self) -> tuple[Job, ...]:
+        return tuple(i for i in self.items if not isinstance(i, Folder))
+
+    def get(self, name: str) -> Item | None:
+        return next((i for i in self.items if i.name == name), None)
+
+
+# --------------------------------------------------------------------------------------------- YAML
+
+
+def _fmt(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out or "(top level)"
+
+
+class _Doc:
+    """One YAML file: plain Python values plus the line of every node, keyed by its path."""
+
+    def __init__(self, file: str, text: str) -> None:
+        self.file = file
+        self.lines: dict[Path_, int] = {}
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            self.data: Any = {} if node is None else self._build(loader, node, ())
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 if mark else 0
+            raise ConfigError(
+                f"{file}:{line}: not valid YAML: {exc.problem or exc.context}",
+                hint="fix the YAML syntax (indentation, quoting of ':' and '*')",
+            ) from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{file}: not valid YAML: {exc}") from None
+        finally:
+            loader.dispose()
+
+    def _build(self, loader: yaml.SafeLoader, node: yaml.Node, path: Path_) -> Any:
+        self.lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = loader.construct_object(key_node)
+                if not isinstance(key, str):
+                    self.lines[(*path, str(key))] = key_node.start_mark.line + 1
+                    raise self.error((*path, str(key)), f"keys must be strings, got {key!r}")
+                if key in out:
+                    self.lines[(*path, key)] = key_node.start_mark.line + 1
+                    raise self.error((*path, key), "duplicate key")
+                out[key] = self._build(loader, value_node, (*path, key))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self._build(loader, item, (*path, i)) for i, item in enumerate(node.value)]
+        return loader.construct_object(node)
+
+    def line(self, path: Path_) -> int:
+        while path and path not in self.lines:
+            path = path[:-1]
+        return self.lines.get(path, 1)
+
+    def error(self, path: Path_, message: str, hint: str | None = None) -> ConfigError:
+        return ConfigError(f"{self.file}:{self.line(path)}: {_fmt(path)}: {message}", hint=hint)
+
+
+class _Reader:
+    """Typed access to a mapping inside a document, reporting errors at the right line.
+
+    ``lines_at`` maps this reader's paths to document paths: an expanded template job reports errors at
+    the template's line (and names the instance), not at a line that does not exist.
+    """
+
+    def __init__(
+        self, doc: _Doc, data: Mapping[str, Any], path: Path_, where: Path_ | None = None, note: str = ""
+    ) -> None:
+        self.doc, self.data, self.path, self.note = doc, data, path, note
+        self.where = path if where is None else where
+
+    def error(self, key: str | None, message: str, hint: str | None = None) -> ConfigError:
+        path = self.path if key is None else (*self.path, key)
+        where = self.where if key is None else (*self.where, key)
+        line = self.doc.line(where)
+        note = f" ({self.note})" if self.note else ""
+        return ConfigError(f"{self.doc.file}:{line}: {_fmt(path)}: {message}{note}", hint=hint)
+
+    def check_keys(self, allowed: Iterable[str]) -> None:
+        allowed = tuple(allowed)
+        for key in self.data:
+            if key not in allowed:
+                raise self.error(key, "unknown key", hint="known keys here: " + ", ".join(allowed))
+
+    def sub(self, key: str) -> _Reader | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            raise self.error(key, f"expected a mapping, got {_show(value)}")
+        return _Reader(self.doc, value, (*self.path, key), (*self.where, key), self.note)
+
+    def string(self, key: str, default: str | None = None, required: bool = False) -> str | None:
+        value = self.data.get(key)
+        if value is None:
+            if required:
+                raise self.error(None, f"missing required key {key!r}")
+            return default
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise self.error(key, f"expected a string, got {_show(value)}")
+        text = str(value)
+        if _XML_BAD.search(text):
+            raise self.error(key, "contains a control character that Jenkins cannot store")
+        return text
+
+    def req(self, key: str) -> str:
+        value = self.string(key, required=True)
+        assert value is not None
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.data.get(key, default)
+        if not isinstance(value, bool):
+            raise self.error(key, f"expected true or false, got {_show(value)}")
+        return value
+
+    def integer(self, key: str, default: int) -> int:
+        value = self.data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise self.error(key, f"expected a positive integer, got {_show(value)}")
+        return value
+
+    def items(self, key: str) -> list[tuple[_Reader | None, Any, Path_]]:
+        value = self.data.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.error(key, f"expected a list, got {_show(value)}")
+        out: list[tuple[_Reader | None, Any, Path_]] = []
+        for i, item in enumerate(value):
+            p, w = (*self.path, key, i), (*self.where, key, i)
+            reader = _Reader(self.doc, item, p, w, self.note) if isinstance(item, Mapping) else None
+            out.append((reader, item, w))
+        return out
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+# ------------------------------------------------------------------------------------------ parsing
+
+JOB_KEYS = {
+    "freestyle": ("name", "type", "description", "git", "poll", "bindings", "shell", "timestamps", "disabled"),
+    "pipeline": ("name", "type", "description", "git", "poll", "script_path", "lightweight", "disabled", "jenkinsfile"),
+}
+GIT_KEYS = ("url", "branch", "credentials", "clean")
+BINDING_KEYS = ("credentials", "username", "password")
+JENKINSFILE_KEYS = ("credentials", "timeout_minutes", "environment")
+FOLDER_KEYS = ("name", "description")
+TOP_KEYS = ("defaults", "folders", "jobs", "templates")
+TEMPLATE_KEYS = ("job", "instances")
+
+
+def check_name(name: str, fail: Callable[[str], ConfigError]) -> str:
+    """Validate a full item name the way Jenkins would, segment by segment (``/`` separates folders)."""
+    if not name:
+        raise fail("name must not be empty")
+    for segment in name.split("/"):
+        if not segment:
+            raise fail(f"{name!r}: empty path segment (leading, trailing or doubled '/')")
+        if segment in (".", ".."):
+            raise fail(f"{name!r}: {segment!r} is not a valid name")
+        if segment != segment.strip():
+            raise fail(f"{name!r}: leading or trailing whitespace in {segment!r}")
+        bad = sorted({c for c in segment if c in UNSAFE_NAME_CHARS or (ord(c) < 32 or 127 <= ord(c) < 160)})
+        if bad:
+            raise fail(f"{name!r}: Jenkins rejects the character(s) {''.join(bad)!r} in a name")
+    return name
+
+
+def _git(r: _Reader) -> Git:
+    r.check_keys(GIT_KEYS)
+    clean = r.string("clean", "none")
+    if clean not in CLEAN_VALUES:
+        raise r.error("clean", f"expected one of {', '.join(CLEAN_VALUES)}, got {clean!r}")
+    return Git(
+        url=r.req("url"),
+        branch=r.string("branch", "*/main") or "*/main",
+        credentials=r.string("credentials"),
+        clean=clean,
+    )
+
+
+def _env_name(r: _Reader, key: str) -> str:
+    value = r.req(key)
+    if not _ENV_NAME.match(value):
+        raise r.error(key, f"{value!r} is not a valid environment variable name")
+    return value
+
+
+def _strings(r: _Reader, key: str) -> tuple[str, ...]:
+    value = r.data.get(key)
+    if isinstance(value, str):
+        value = [value]
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise r.error(key, f"expected a string or a list of strings, got {_show(value)}")
+    out = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise _Reader(r.doc, {}, (*r.path, key, i), (*r.where, key, i), r.note).error(
+                None, f"expected a string, got {_show(item)}"
+            )
+        if _XML_BAD.search(item):
+            raise r.error(key, "contains a control character that Jenkins cannot store")
+        out.append(item)
+    return tuple(out)
+
+
+def _job(r: _Reader, source: Source) -> Job:
+    kind = r.string("type")
+    if kind not in JOB_KEYS:
+        raise r.error("type" if kind else None, f"expected type freestyle or pipeline, got {kind!r}")
+    r.check_keys(JOB_KEYS[kind])
+    name = check_name(r.req("name"), lambda m: r.error("name", m))
+    git_r = r.sub("git")
+    git = _git(git_r) if git_r else None
+    common: dict[str, Any] = {
+        "name": name,
+        "description": r.string("description", "") or "",
+        "poll": r.string("poll"),
+        "disabled": r.boolean("disabled", False),
+        "source": source,
+    }
+    if kind == "freestyle":
+        bindings = []
+        for br, raw, where in r.items("bindings"):
+            if br is None:
+                raise r.doc.error(where, f"expected a mapping, got {_show(raw)}")
+            br.check_keys(BINDING_KEYS)
+            bindings.append(Binding(br.req("credentials"), _env_name(br, "username"), _env_name(br, "password")))
+        return Freestyle(
+            git=git,
+            bindings=tuple(bindings),
+            shell=_strings(r, "shell"),
+            timestamps=r.boolean("timestamps", False),
+            **common,
+        )
+    if git is None:
+        raise r.error(None, "missing required key 'git' (a pipeline from SCM needs a repository)")
+    jf_r = r.sub("jenkinsfile")
+    jenkinsfile = None
+    if jf_r:
+        jf_r.check_keys(JENKINSFILE_KEYS)
+        env_r = jf_r.sub("environment")
+        env: list[tuple[str, str]] = []
+        if env_r:
+            for key in env_r.data:
+                if not _ENV_NAME.match(key):
+                    raise env_r.error(key, f"{key!r} is not a valid environment variable name")
+                env.append((key, env_r.req(key)))
+        jenkinsfile = JenkinsfileSpec(
+            credentials=jf_r.string("credentials", "aws") or "aws",
+            timeout_minutes=jf_r.integer("timeout_minutes", 60),
+            environment=tuple(env),
+        )
+    return Pipeline(
+        git=git,
+        script_path=r.string("script_path", "Jenkinsfile") or "Jenkinsfile",
+        lightweight=r.boolean("lightweight", True),
+        jenkinsfile=jenkinsfile,
+        **common,
+    )
+
+
+def _merge(defaults: Mapping[str, Any], job: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults under the job: nested mappings merge key by key, everything else the job's value wins."""
+    out = dict(defaults)
+    for key, value in job.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def expand(value: Any, variables: Mapping[str, Any], fail: Callable[[str], ConfigError]) -> Any:
+    """Substitute ``{var}`` in every string of ``value``; ``${VAR}`` and ``{{``/``}}`` are left for the shell."""
+    if isinstance(value, str):
+
+        def sub(m: re.Match[str]) -> str:
+            token = m.group(0)
+            if token in ("{{", "}}"):
+                return token[0]
+            name = m.group(1)
+            if name not in variables:
+                raise fail(f"unknown template variable {{{name}}} (instance has: {', '.join(variables) or 'none'})")
+            return str(variables[name])
+
+        return _PLACEHOLDER.sub(sub, value)
+    if isinstance(value, Mapping):
+        return {k: expand(v, variables, fail) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand(v, variables, fail) for v in value]
+    return value
+
+
+def load_file(path: Path, display: str | None = None) -> list[Item]:
+    """Models from one spec file, in file order; raises :class:`ConfigError` naming ``file:line``."""
+    name = display or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{name}: cannot read: {exc}") from None
+    doc = _Doc(name, text)
+    if not isinstance(doc.data, Mapping):
+        raise doc.error((), f"expected a mapping with keys {', '.join(TOP_KEYS)}, got {_show(doc.data)}")
+    top = _Reader(doc, doc.data, ())
+    top.check_keys(TOP_KEYS)
+    defaults_r = top.sub("defaults")
+    defaults: Mapping[str, Any] = {}
+    if defaults_r:
+        defaults_r.check_keys(sorted({k for keys in JOB_KEYS.values() for k in keys} - {"name"}))
+        defaults = defaults_r.data
+    items: list[Item] = []
+    for r, raw, where in top.items("folders"):
+        if r is None:
+            raise doc.error(where, f"expected a mapping, got {_show(raw)}")
+        r.check_keys(FOLDER_KEYS)
+        fname = check_name(r.req("name"), functools.partial(r.error, "name"))
+        items.append(Folder(fname, r.string("description", "") or "", Source(name, doc.line(where))))
+    for r, raw, where in top.items("jobs"):
+        if r is None:
+            raise doc.error(where, f"expected a mapping, got {_show(raw)}")
+        merged = _Reader(doc, _merge(defaults, r.data), r.path, r.where)
+        items.append(_job(merged, Source(name, doc.line(where))))
+    for r, raw, where in top.items("templates"):
+        if r is None:
+            raise doc.error(where, f"expected a mapping, got {_show(raw)}")
+        r.check_keys(TEMPLATE_KEYS)
+        job_r = r.sub("job")
+        if job_r is None:
+            raise r.error(None, "missing required key 'job'")
+        instances = r.items("instances")
+        if not instances:
+            raise r.error("instances", "expected a non-empty list of variable mappings")
+        for i_r, raw_i, i_where in instances:
+            if i_r is None:
+                raise doc.error(i_where, f"expected a mapping of variables, got {_show(raw_i)}")
+            variables = dict(i_r.data)
+            note = "instance " + ", ".join(f"{k}={v}" for k, v in variables.items())
+            data = expand(_merge(defaults, job_r.data), variables, functools.partial(doc.error, i_where))
+            expanded = _Reader(doc, data, job_r.path, job_r.where, note)
+            items.append(_job(expanded, Source(name, doc.line(i_where))))
+    return items
+
+
+def load(directory: str | Path) -> Specs:
+    """Every ``*.yml``/``*.yaml`` under ``directory`` (sorted), cross-checked: unique names, parents declared."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise ConfigError(f"{root}: jobs directory not found", hint="pass --jobs-dir or set CA_JOBS_DIR")
+    files = sorted(p for p in root.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file())
+    if not files:
+        raise ConfigError(f"{root}: no *.yml job specs found")
+    seen: dict[str, Item] = {}
+    for path in files:
+        for item in load_file(path):
+            if item.name in seen:
+                raise ConfigError(
+                    f"{item.source}: name: {item.name!r} is already defined at {seen[item.name].source}",
+                    hint="job and folder names must be unique across all spec files",
+                )
+            seen[item.name] = item
+    for item in seen.values():
+        parent = item.name.rpartition("/")[0]
+        if parent and not isinstance(seen.get(parent), Folder):
+            raise ConfigError(
+                f"{item.source}: name: parent folder {parent!r} of {item.name!r} is not declared",
+                hint=f"add it under 'folders:' (- name: {parent})",
+            )
+    ordered = sorted(seen.values(), key=lambda i: (not isinstance(i, Folder), i.name.count("/"), i.name))
+    return Specs(tuple(ordered))

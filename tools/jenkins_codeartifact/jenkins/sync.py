@@ -1,0 +1,441 @@
+"""Plan against what the server really holds, then apply with bounded parallelism.
+
+Requests are the cost that matters, so the plan is ONE tree query
+(``api/json?tree=jobs[name,description,jobs[...]]``): the hash marker in each managed description says
+whether the job is current. A no-op sync is that single GET. ``verify=True`` additionally fetches every
+managed job's config.xml and compares it canonicalised, which catches hand edits that kept the
+description. Writes are one POST each (createItem, config.xml, doDelete) through python-jenkins's
+session, auth and CSRF crumb handling, rather than its create_job/delete_job helpers, which add
+existence checks before and after and so cost three or four requests per job.
+
+Safety: a job whose description has no marker is not ours. It is never updated or deleted; a spec that
+names it is a conflict unless ``adopt=True``. Deleting a managed folder that still holds anything we do
+not manage is refused.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import importlib
+import logging
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from .. import redact
+from ..errors import ConfigError, OperationError
+from . import configxml
+from .model import Folder, Item, Specs
+
+log = logging.getLogger(__name__)
+# python-jenkins is the top-level ``jenkins`` module; imported by name because mypy, checking this
+# package's own ``jenkins`` directory, would otherwise resolve the name to it.
+jenkins: Any = importlib.import_module("jenkins")
+
+TREE_FIELDS = "name,description"
+AUTH_HINT = "check JENKINS_USER and JENKINS_API_TOKEN (a user API token, not the password) and the user's permissions"
+
+
+class Action(enum.Enum):
+    CREATE = "create"
+    UPDATE = "update"
+    UNCHANGED = "unchanged"
+    DELETE = "delete"
+    CONFLICT = "conflict"
+
+
+_PAST = {Action.CREATE: "created", Action.UPDATE: "updated", Action.DELETE: "deleted", Action.CONFLICT: "conflict"}
+
+
+@dataclass(frozen=True)
+class Remote:
+    """One item on the server as the tree query shows it."""
+
+    name: str
+    cls: str
+    description: str
+
+    @property
+    def managed(self) -> bool:
+        return configxml.marker_hash(self.description) is not None
+
+    @property
+    def is_folder(self) -> bool:
+        return self.cls == configxml.FOLDER_CLASS or self.cls.endswith(".Folder")
+
+
+@dataclass
+class Change:
+    """One planned step; ``xml`` is what will be sent, ``diff`` explains an update when it was fetched."""
+
+    action: Action
+    name: str
+    kind: str
+    xml: str | None = None
+    reason: str = ""
+    diff: str = ""
+    replace: bool = False
+
+    @property
+    def depth(self) -> int:
+        return self.name.count("/")
+
+    @property
+    def parent(self) -> str:
+        return self.name.rpartition("/")[0]
+
+
+@dataclass
+class Plan:
+    changes: list[Change]
+
+    def of(self, *actions: Action) -> list[Change]:
+        return [c for c in self.changes if c.action in actions]
+
+    def counts(self) -> dict[str, int]:
+        return {a.value: len(self.of(a)) for a in Action}
+
+    def render(self, prune: bool = False) -> str:
+        """The human-readable plan printed by ``jobsync diff`` (stdout)."""
+        symbols = {Action.CREATE: "+", Action.UPDATE: "~", Action.UNCHANGED: "=", Action.DELETE: "-",
+                   Action.CONFLICT: "!"}
+        lines = []
+        for c in sorted(self.changes, key=lambda c: (c.action is Action.UNCHANGED, c.name)):
+            note = f" ({c.reason})" if c.reason else ""
+            if c.action is Action.DELETE and not prune:
+                note += " (only with --prune)"
+            lines.append(f"{symbols[c.action]} {c.action.value:9} {c.kind:6} {c.name}{note}")
+            if c.diff:
+                lines.append(c.diff.rstrip("\n"))
+        n = self.counts()
+        lines.append(", ".join(f"{v} {k}" for k, v in n.items() if v or k != "conflict"))
+        return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Outcome:
+    change: Change
+    error: str | None = None
+
+
+@dataclass
+class Result:
+    outcomes: list[Outcome] = field(default_factory=list)
+    unchanged: int = 0
+    skipped_deletes: int = 0
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.error is not None]
+
+    def summary(self) -> str:
+        done: dict[str, int] = {}
+        for o in self.outcomes:
+            if o.error is None:
+                done[o.change.action.value] = done.get(o.change.action.value, 0) + 1
+        parts = [
+            f"{done.get('create', 0)} created",
+            f"{done.get('update', 0)} updated",
+            f"{self.unchanged} unchanged",
+            f"{done.get('delete', 0)} deleted",
+            f"{len(self.failed)} failed",
+        ]
+        if self.skipped_deletes:
+            parts.append(f"{self.skipped_deletes} not in the specs (kept; --prune deletes them)")
+        return ", ".join(parts)
+
+    def as_report(self) -> dict[str, Any]:
+        return {
+            "summary": self.summary(),
+            "unchanged": self.unchanged,
+            "changes": [
+                {"name": o.change.name, "action": o.change.action.value, "ok": o.error is None, "error": o.error}
+                for o in self.outcomes
+            ],
+        }
+
+
+# ------------------------------------------------------------------------------------------- client
+
+
+def _job_path(name: str) -> str:
+    return "".join(f"job/{urllib.parse.quote(part, safe='')}/" for part in name.split("/") if part)
+
+
+class Client:
+    """The few Jenkins calls jobsync needs, each one HTTP request, each failure one of our errors."""
+
+    def __init__(self, url: str, user: str | None, token: str | None, workers: int = 8,
+                 timeout: float = 30.0) -> None:
+        redact.register(token)
+        self.url = url.rstrip("/") + "/"
+        self.server = jenkins.Jenkins(self.url, username=user, password=token, timeout=timeout)
+        # python-jenkins's session pools 10 connections; more workers would reconnect on every request.
+        self.server._session.mount(self.url, HTTPAdapter(pool_connections=1, pool_maxsize=max(10, workers)))
+        self._crumb_lock = threading.Lock()
+
+    def _request(self, method: str, path: str, what: str, data: bytes | None = None,
+                 crumb: bool = False) -> requests.Response:
+        headers = {"Content-Type": "application/xml; charset=utf-8"} if data is not None else {}
+        req = requests.Request(method, self.url + path, data=data, headers=headers)
+        try:
+            if crumb:
+                with self._crumb_lock:  # fetched once, not once per worker thread
+                    self.server.maybe_add_crumb(req)
+            response: requests.Response = self.server.jenkins_request(req, add_crumb=False)
+            return response
+        except jenkins.NotFoundException:
+            raise OperationError(f"{what}: not found (HTTP 404)") from None
+        except jenkins.JenkinsException as exc:
+            text = str(exc)
+            if "[401]" in text or "[403]" in text:
+                raise OperationError(f"{what}: permission denied by Jenkins ({text.splitlines()[0]})",
+                                     hint=AUTH_HINT) from None
+            raise OperationError(f"{what}: {text.splitlines()[0]}") from None
+        except requests.HTTPError as exc:
+            status = exc.response.status_code if exc.response is not None else "?"
+            body = (exc.response.text if exc.response is not None else "").strip().splitlines()
+            detail = f": {body[0][:200]}" if body else ""
+            raise OperationError(f"{what}: HTTP {status}{detail}") from None
+        except (requests.ConnectionError, jenkins.TimeoutException, requests.Timeout) as exc:
+            raise OperationError(
+                f"{what}: cannot reach Jenkins at {self.url} ({type(exc).__name__})",
+                hint="check --url/JENKINS_URL and that Jenkins is running",
+            ) from None
+
+    def tree(self, depth: int) -> list[Remote]:
+        """Every item down to ``depth`` folder levels, in one request."""
+        spec = TREE_FIELDS
+        for _ in range(depth):
+            spec = f"{TREE_FIELDS},jobs[{spec}]"
+        query = urllib.parse.quote(f"jobs[{spec}]", safe="[],")
+        response = self._request("GET", f"api/json?tree={query}", "listing jobs")
+        if "X-Jenkins" not in response.headers:
+            raise OperationError(f"{self.url} answered, but not as Jenkins (no X-Jenkins header)",
+                                 hint="check --url/JENKINS_URL")
+        try:
+            data = response.json()
+        except ValueError:
+            raise OperationError(f"listing jobs: {self.url} returned invalid JSON") from None
+        out: list[Remote] = []
+
+        def walk(items: Iterable[dict[str, Any]], prefix: str) -> None:
+            for item in items:
+                name = prefix + str(item.get("name", ""))
+                out.append(Remote(name, str(item.get("_class", "")), item.get("description") or ""))
+                walk(item.get("jobs") or (), name + "/")
+
+        walk(data.get("jobs") or (), "")
+        return out
+
+    def children(self, folder: str) -> list[Remote]:
+        """The direct children of ``folder`` (one request), to check before deleting it."""
+        query = urllib.parse.quote(f"jobs[_class,{TREE_FIELDS}]", safe="[],")
+        response = self._request("GET", _job_path(folder) + f"api/json?tree={query}", f"{folder}: listing")
+        return [Remote(f"{folder}/{j.get('name')}", str(j.get("_class", "")), j.get("description") or "")
+                for j in (response.json().get("jobs") or [])]
+
+    def config(self, name: str) -> str:
+        return self._request("GET", _job_path(name) + "config.xml", f"{name}: reading config.xml").text
+
+    def create(self, name: str, xml: str) -> None:
+        parent, _, short = name.rpartition("/")
+        path = _job_path(parent) + "createItem?name=" + urllib.parse.quote(short, safe="")
+        self._request("POST", path, f"{name}: create", xml.encode("utf-8"), crumb=True)
+
+    def update(self, name: str, xml: str) -> None:
+        self._request("POST", _job_path(name) + "config.xml", f"{name}: update", xml.encode("utf-8"), crumb=True)
+
+    def delete(self, name: str) -> None:
+        self._request("POST", _job_path(name) + "doDelete", f"{name}: delete", crumb=True)
+
+
+# --------------------------------------------------------------------------------------------- plan
+
+
+def _kind(item: Item) -> str:
+    return "folder" if isinstance(item, Folder) else "job"
+
+
+def _diff(name: str, old: str, new: str) -> str:
+    return "".join(
+        difflib.unified_diff(
+            configxml.canonical(old).splitlines(keepends=True),
+            configxml.canonical(new).splitlines(keepends=True),
+            fromfile=f"{name} (server)",
+            tofile=f"{name} (specs)",
+        )
+    )
+
+
+def plan(specs: Specs, client: Client, verify: bool = False, diffs: bool = False, adopt: bool = False) -> Plan:
+    """Compare specs with the server: one tree query, plus one GET per job when ``verify`` or ``diffs``.
+
+    ``diffs`` fetches config.xml only for jobs that will be updated, to show a unified diff.
+    """
+    depth = max((i.name.count("/") for i in specs.items), default=0) + 1
+    remote = {r.name: r for r in client.tree(depth)}
+    changes: list[Change] = []
+    for item in specs.items:
+        xml = configxml.render(item)
+        kind = _kind(item)
+        have = remote.get(item.name)
+        expected_cls = configxml.CLASSES[type(item)]
+        if have is None:
+            changes.append(Change(Action.CREATE, item.name, kind, xml))
+            continue
+        if not have.managed and not adopt:
+            changes.append(Change(Action.CONFLICT, item.name, kind, xml,
+                                  "exists on the server and is not managed by jobsync; rename it, delete it, "
+                                  "or pass --adopt"))
+            continue
+        if have.cls and have.cls != expected_cls:
+            if have.is_folder:
+                changes.append(Change(Action.CONFLICT, item.name, kind, xml,
+                                      "is a folder on the server; replacing it would delete its contents"))
+                continue
+            changes.append(Change(Action.UPDATE, item.name, kind, xml,
+                                  f"type changed from {have.cls}: delete and recreate", replace=True))
+            continue
+        if have.description != configxml.described(item):
+            reason = "not managed yet: adopting" if not have.managed else (
+                "specs changed" if configxml.marker_hash(have.description) != configxml.content_hash(item)
+                else "description edited on the server")
+            changes.append(Change(Action.UPDATE, item.name, kind, xml, reason))
+            continue
+        changes.append(Change(Action.UNCHANGED, item.name, kind, xml))
+    wanted = {i.name for i in specs.items}
+    for r in remote.values():
+        if r.managed and r.name not in wanted:
+            changes.append(Change(Action.DELETE, r.name, "folder" if r.is_folder else "job",
+                                  reason="managed, no longer in the specs"))
+    to_fetch = [c for c in changes if (verify and c.action is Action.UNCHANGED)
+                or (diffs and c.action is Action.UPDATE and not c.replace)]
+    if to_fetch:
+        fetched = _parallel(lambda c: client.config(c.name), to_fetch, workers=8)
+        for c, (text, error) in zip(to_fetch, fetched, strict=True):
+            if error is not None:
+                c.action, c.reason = Action.CONFLICT, f"cannot read config.xml: {error}"
+                continue
+            assert text is not None and c.xml is not None
+            diff = _diff(c.name, text, c.xml)
+            if c.action is Action.UNCHANGED and diff:
+                c.action, c.reason = Action.UPDATE, "config.xml edited on the server"
+            if diff and diffs:
+                c.diff = diff
+    return plan_sorted(changes)
+
+
+def plan_sorted(changes: list[Change]) -> Plan:
+    return Plan(sorted(changes, key=lambda c: (c.depth, c.name)))
+
+
+# -------------------------------------------------------------------------------------------- apply
+
+
+def _parallel(fn: Callable[[Change], Any], changes: list[Change], workers: int) -> list[tuple[Any, str | None]]:
+    """Run ``fn`` over ``changes`` with at most ``workers`` threads; failures are returned, not raised."""
+
+    def call(c: Change) -> tuple[Any, str | None]:
+        try:
+            return fn(c), None
+        except OperationError as exc:
+            return None, exc.message
+        except Exception as exc:  # one unexpected failure must not stop the other jobs
+            log.debug("%s failed", c.name, exc_info=True)
+            return None, redact.scrub(f"unexpected {type(exc).__name__}: {exc}")
+
+    if not changes:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(changes)))) as pool:
+        return list(pool.map(call, changes))
+
+
+def _levels(changes: list[Change], reverse: bool = False) -> Iterator[list[Change]]:
+    depths = sorted({c.depth for c in changes}, reverse=reverse)
+    for d in depths:
+        yield [c for c in changes if c.depth == d]
+
+
+def apply(plan_: Plan, client: Client, prune: bool = False, workers: int = 8) -> Result:
+    """Carry out ``plan_``: folders level by level, then jobs, then (``--prune``) deletions deepest first.
+
+    A failure is recorded and the rest goes on; children of a folder that failed are reported as failed
+    without a request.
+    """
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    result = Result(unchanged=len(plan_.of(Action.UNCHANGED)))
+    failed_names: set[str] = set()
+    lock = threading.Lock()
+
+    def record(c: Change, error: str | None) -> None:
+        with lock:
+            result.outcomes.append(Outcome(c, error))
+            if error is None:
+                log.info("%s %s %s", _PAST[c.action], c.kind, c.name)
+            else:
+                failed_names.add(c.name)
+                log.error("ERROR: %s", error)
+
+    def blocked(c: Change) -> str | None:
+        parts = c.name.split("/")
+        for i in range(1, len(parts)):
+            if "/".join(parts[:i]) in failed_names:
+                return f"{c.name}: skipped: folder {'/'.join(parts[:i])} failed"
+        return None
+
+    def write(c: Change) -> None:
+        assert c.xml is not None
+        if c.action is Action.CREATE:
+            client.create(c.name, c.xml)
+        elif c.replace:
+            client.delete(c.name)
+            client.create(c.name, c.xml)
+        else:
+            client.update(c.name, c.xml)
+
+    def run(batch: list[Change], fn: Callable[[Change], Any]) -> None:
+        ready = []
+        for c in batch:
+            why = blocked(c)
+            if why:
+                record(c, why)
+            else:
+                ready.append(c)
+        for c, (_, error) in zip(ready, _parallel(fn, ready, workers), strict=True):
+            record(c, error)
+
+    for c in plan_.of(Action.CONFLICT):
+        record(c, f"{c.name}: {c.reason}")
+    writes = plan_.of(Action.CREATE, Action.UPDATE)
+    folders = [c for c in writes if c.kind == "folder"]
+    for level in _levels(folders):
+        run(level, write)
+    run([c for c in writes if c.kind != "folder"], write)
+
+    deletes = plan_.of(Action.DELETE)
+    if not prune:
+        result.skipped_deletes = len(deletes)
+    else:
+        run([c for c in deletes if c.kind != "folder"], lambda c: client.delete(c.name))
+        folder_deletes = [c for c in deletes if c.kind == "folder"]
+        for level in _levels(folder_deletes, reverse=True):
+            run(level, lambda c: _delete_folder(client, c))
+    return result
+
+
+def _delete_folder(client: Client, change: Change) -> None:
+    """Delete a managed folder only if nothing unmanaged is left inside (Jenkins deletes recursively)."""
+    left = [r for r in client.children(change.name) if not r.managed]
+    if left:
+        names = ", ".join(r.name for r in left[:5])
+        raise OperationError(f"{change.name}: not deleted: it still holds jobs jobsync does not manage ({names})")
+    client.delete(change.name)
