@@ -155,11 +155,6 @@ def _start(name: str, directory: Path, ports: Ports, creds: dict[str, str]) -> S
     if service.pid() is not None:
         log.info("%s already running (pid %d)", name, service.pid())
         return service
-    if not port_free(port):
-        raise OperationError(
-            f"port {port} for {name} is already in use by another process",
-            hint="pick free ports (ca-sandbox up --free-ports) or stop what listens there",
-        )
     if name == "devpi":
         serverdir = directory / "devpi" / "server"
         devpi.init(serverdir, creds["root_password"])
@@ -235,6 +230,17 @@ def up(
     state["ports"] = dataclasses.asdict(wanted)
     _write_json(directory / "state.json", state)
 
+    # Check every port first: a health check on a port someone else holds would be answered by them.
+    busy = [
+        f"{name} ({getattr(wanted, name)})"
+        for name in SERVICES
+        if Service(name, directory).pid() is None and not port_free(getattr(wanted, name))
+    ]
+    if busy:
+        raise OperationError(
+            f"port already in use by another process: {', '.join(busy)}",
+            hint="pick free ports (ca-sandbox up --free-ports) or stop what listens there",
+        )
     services = [_start(name, directory, wanted, creds) for name in SERVICES]
     for service in services:
         what, check = _ready_check(service.name, wanted)
@@ -260,7 +266,10 @@ def _docker(directory: Path, state: dict[str, Any], timeout: float | None) -> di
         if host is None:
             host = docker_engine.start_dockerd(service, directory)
             log.info("started dockerd at %s (pid %s)", host, service.pid())
-    service.wait_ready(lambda: docker_engine.ping(host), host, timeout or READY_TIMEOUT["dockerd"])
+    try:
+        service.wait_ready(lambda: docker_engine.ping(host), host, timeout or READY_TIMEOUT["dockerd"])
+    except OperationError as exc:
+        raise docker_engine.DockerUnavailable(exc.message, hint=exc.hint) from exc
     state["docker_host"] = host
     env = {"DOCKER_HOST": host, "CA_BASE_IMAGE": docker_engine.ensure_base_image(host)}
     if docker_cli := docker_engine.cli():
