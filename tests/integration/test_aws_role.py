@@ -11,7 +11,7 @@ from jenkins_codeartifact import aws, redact, settings
 from jenkins_codeartifact.errors import OperationError
 
 
-def test_assume_role_returns_a_session_with_the_roles_credentials(sandbox_env, tmp_path):
+def test_assume_role_returns_a_session_with_the_roles_credentials(sandbox_env, sandbox_environ, tmp_path):
     iam = boto3.client(
         "iam",
         region_name=sandbox_env["AWS_REGION"],
@@ -25,21 +25,16 @@ def test_assume_role_returns_a_session_with_the_roles_credentials(sandbox_env, t
     }
     name = f"deployer-{tmp_path.name[-8:]}"
     arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    env = {k: v for k, v in sandbox_env.items()}
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in env.items():
-            mp.setenv(key, value)
-        s = aws.session(settings.load({"role_arn": arn}, env=env, cwd=tmp_path))
-        creds = s.get_credentials().get_frozen_credentials()
-        assert creds.access_key != sandbox_env["AWS_ACCESS_KEY_ID"] and creds.token
-        assert redact.scrub(creds.secret_key) == "***" and redact.scrub(creds.token) == "***"
-        assert s.region_name == sandbox_env["AWS_REGION"]
+    s = aws.session(settings.load({"role_arn": arn}, env=sandbox_environ, cwd=tmp_path))
+    creds = s.get_credentials().get_frozen_credentials()
+    assert creds.access_key != sandbox_env["AWS_ACCESS_KEY_ID"] and creds.token
+    assert redact.scrub(creds.secret_key) == "***" and redact.scrub(creds.token) == "***"
+    assert s.region_name == sandbox_env["AWS_REGION"]
 
 
-def test_sts_unreachable_is_a_clear_error(sandbox_env, tmp_path):
-    env = {**sandbox_env, "AWS_ENDPOINT_URL_STS": "http://127.0.0.1:9", "AWS_MAX_ATTEMPTS": "1"}
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in env.items():
-            mp.setenv(key, value)
-        with pytest.raises(OperationError, match="cannot reach STS to assume arn:aws:iam::111122223333:role/x"):
-            aws.session(settings.load({"role_arn": "arn:aws:iam::111122223333:role/x"}, env=env, cwd=tmp_path))
+def test_sts_unreachable_is_a_clear_error(sandbox_environ, monkeypatch, tmp_path):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    role = "arn:aws:iam::111122223333:role/x"
+    with pytest.raises(OperationError, match=f"cannot reach STS to assume {role}"):
+        aws.session(settings.load({"role_arn": role}, cwd=tmp_path))

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
@@ -23,14 +24,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def env(sandbox_env, monkeypatch, tmp_path):
-    """The sandbox's variables in os.environ (in-process CLI calls read them), nothing else of ours."""
-    for var in [v for v in os.environ if v.startswith(("CA_", "AWS_"))]:
-        monkeypatch.delenv(var)
-    for key, value in sandbox_env.items():
-        monkeypatch.setenv(key, value)
+def env(sandbox_environ, monkeypatch, tmp_path):
+    """The sandbox's variables in os.environ (in-process CLI calls read them), run from an empty directory."""
     monkeypatch.chdir(tmp_path)
-    return sandbox_env
+    return sandbox_environ
 
 
 @pytest.fixture
@@ -41,6 +38,12 @@ def token(env):
     ]
 
 
+@dataclass
+class Project:
+    path: Path
+    version: str
+
+
 @pytest.fixture
 def project(tmp_path):
     """package_src with a version no other test used, so tests share one index without colliding."""
@@ -49,8 +52,7 @@ def project(tmp_path):
     version = f"1.{uuid.uuid4().int % 10**8}.0"
     pyproject = dest / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('version = "1.0.0"', f'version = "{version}"'))
-    dest.version = version  # type: ignore[attr-defined]
-    return dest
+    return Project(dest, version)
 
 
 def run(capsys, *argv):
@@ -67,7 +69,7 @@ def simple_files(env, token, name="fantastic-ascii"):
 
 def test_publish_then_install_with_pip_from_the_index(env, token, project, capsys, tmp_path):
     report = tmp_path / "report.json"
-    code, output = run(capsys, project, "--report", report)
+    code, output = run(capsys, project.path, "--report", report)
     assert code == 0, output
     assert re.search(r"build sdist and wheel: done in \d+\.\ds", output)
     assert f"published fantastic-ascii {project.version}" in output
@@ -112,22 +114,22 @@ def test_publish_then_install_with_pip_from_the_index(env, token, project, capsy
 
 
 def test_publishing_the_same_version_again_exits_3_and_says_what_to_do(env, project, capsys):
-    assert run(capsys, project)[0] == 0
-    code, output = run(capsys, project)
+    assert run(capsys, project.path)[0] == 0
+    code, output = run(capsys, project.path)
     assert code == 3
     errors = [line for line in output.splitlines() if line.startswith("ERROR")]
     assert errors == [
         f"ERROR: fantastic-ascii {project.version} is already published in CodeArtifact my-domain/my-repository"
     ]
-    assert f"raise the version in {project / 'pyproject.toml'}" in output
+    assert f"raise the version in {project.path / 'pyproject.toml'}" in output
     assert "build sdist and wheel" not in output  # refused before building anything
 
 
 def test_skip_existing_exits_0_and_uploads_nothing(env, token, project, capsys, tmp_path):
-    assert run(capsys, project)[0] == 0
+    assert run(capsys, project.path)[0] == 0
     before = simple_files(env, token)
     report = tmp_path / "skip.json"
-    code, output = run(capsys, project, "--skip-existing", "--report", report)
+    code, output = run(capsys, project.path, "--skip-existing", "--report", report)
     assert code == 0, output
     assert (
         f"fantastic-ascii {project.version} is already in CodeArtifact my-domain/my-repository: nothing uploaded"
@@ -139,8 +141,8 @@ def test_skip_existing_exits_0_and_uploads_nothing(env, token, project, capsys, 
 
 
 def test_skip_existing_uploads_only_the_missing_file(env, token, project, capsys, tmp_path):
-    assert run(capsys, project, "--dry-run")[0] == 0
-    sdist = next((project / "dist").glob("*.tar.gz"))
+    assert run(capsys, project.path, "--dry-run")[0] == 0
+    sdist = next((project.path / "dist").glob("*.tar.gz"))
     endpoint = boto3.client("codeartifact").get_repository_endpoint(
         domain=env["CA_DOMAIN"], domainOwner=env["CA_DOMAIN_OWNER"], repository=env["CA_REPOSITORY"], format="pypi"
     )["repositoryEndpoint"]
@@ -152,7 +154,7 @@ def test_skip_existing_uploads_only_the_missing_file(env, token, project, capsys
     )
     capsys.readouterr()
     report = tmp_path / "partial.json"
-    code, output = run(capsys, project, "--skip-existing", "--report", report)
+    code, output = run(capsys, project.path, "--skip-existing", "--report", report)
     assert code == 0, output
     uploaded = {f["filename"] for f in json.loads(report.read_text())["files"] if f["uploaded"]}
     assert uploaded == {f"fantastic_ascii-{project.version}-py3-none-any.whl"}
@@ -166,10 +168,10 @@ def test_generic_index_mode(env, token, project, capsys, monkeypatch):
     monkeypatch.setenv("CA_SIMPLE_URL", env["CA_SANDBOX_INDEX_URL"].rstrip("/") + "/+simple/")
     monkeypatch.setenv("CA_INDEX_USERNAME", "aws")
     monkeypatch.setenv("CA_INDEX_PASSWORD", token)
-    code, output = run(capsys, project)
+    code, output = run(capsys, project.path)
     assert code == 0, output
     assert {f"fantastic_ascii-{project.version}.tar.gz"} <= simple_files(env, token)
-    code, output = run(capsys, project)
+    code, output = run(capsys, project.path)
     assert code == 3 and "is already published in http" in output
 
 
@@ -179,7 +181,7 @@ def test_wrong_token_is_refused_and_nothing_is_uploaded(env, token, project, cap
     monkeypatch.setenv("CA_SIMPLE_URL", env["CA_SANDBOX_INDEX_URL"].rstrip("/") + "/+simple/")
     monkeypatch.setenv("CA_INDEX_USERNAME", "aws")
     monkeypatch.setenv("CA_INDEX_PASSWORD", "wrong-" + uuid.uuid4().hex)
-    code, output = run(capsys, project)
+    code, output = run(capsys, project.path)
     assert code == 1
     errors = [line for line in output.splitlines() if line.startswith("ERROR")]
     assert len(errors) == 1 and "refused" in errors[0] and "401" in errors[0], output
@@ -189,11 +191,11 @@ def test_wrong_token_is_refused_and_nothing_is_uploaded(env, token, project, cap
 def test_codeartifact_api_down(env, project, capsys, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL_CODEARTIFACT", "http://127.0.0.1:9")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    code, output = run(capsys, project)
+    code, output = run(capsys, project.path)
     assert code == 1
     errors = [line for line in output.splitlines() if line.startswith("ERROR")]
     assert len(errors) == 1 and "CodeArtifact GetRepositoryEndpoint failed" in errors[0], output
-    assert not (project / "dist").exists()
+    assert not (project.path / "dist").exists()
 
 
 def test_token_never_leaks(env, token, project, capsys, tmp_path, monkeypatch):
@@ -208,13 +210,13 @@ def test_token_never_leaks(env, token, project, capsys, tmp_path, monkeypatch):
 
     monkeypatch.setattr(subprocess.Popen, "__init__", recording_init)
     report = tmp_path / "r.json"
-    code, output = run(capsys, project, "-v", "--report", report)
+    code, output = run(capsys, project.path, "-v", "--report", report)
     assert code == 0, output
-    code2, output2 = run(capsys, project, "-v")  # the exit-3 path, with debug output
+    code2, output2 = run(capsys, project.path, "-v")  # the exit-3 path, with debug output
     assert code2 == 3
     assert argvs, "the build must have started child processes"
     for text in (output, output2, report.read_text(), *argvs):
         assert token not in text
-    for path in project.rglob("*"):
+    for path in project.path.rglob("*"):
         if path.is_file():
             assert token.encode() not in path.read_bytes(), path
