@@ -66,7 +66,8 @@ def test_dockerfile_keeps_the_token_out_of_the_image():
     assert re.search(r"^USER\s+\d+", text, re.M), "runs as a non-root user"
     # dependencies before code: requirements.txt is copied and installed before application.py
     body = "\n".join(instructions)
-    assert body.index("COPY requirements.txt") < body.index("pip --python") < body.index("application.py ./")
+    assert body.index("source=requirements.txt") < body.index("pip --python") < body.index("application.py /app/")
+    assert body.rstrip().splitlines()[-1].startswith("COPY "), "the code is the last layer"
 
 
 def test_dockerignore_sends_only_what_the_image_needs():

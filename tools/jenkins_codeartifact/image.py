@@ -120,9 +120,7 @@ def find_buildkit(cli: str, run: Callable[..., subprocess.CompletedProcess[str]]
 
     def probe(args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str] | None:
         try:
-            return run(
-                [path, *args], capture_output=True, text=True, timeout=30, env=child_env(env), check=False
-            )
+            return run([path, *args], capture_output=True, text=True, timeout=30, env=child_env(env), check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             log.debug("%s %s: %s", path, " ".join(args), exc)
             return None
@@ -195,6 +193,7 @@ def build(
     dockerfile: str | os.PathLike[str] | None = None,
     base_image: str | None = None,
     network: str = "host",
+    no_cache: bool = False,
     popen: Callable[..., subprocess.Popen[str]] | None = None,
     probe: Callable[..., subprocess.CompletedProcess[str]] | None = None,
 ) -> BuildResult:
@@ -222,6 +221,8 @@ def build(
             argv += ["--network", "host"]
         if base_image:
             argv += ["--build-arg", f"BASE_IMAGE={base_image}"]
+        if no_cache:
+            argv.append("--no-cache")
         argv.append(str(ctx))
         with step(f"build {image} ({kit.kind}, index {index.description or index.simple_url})", log) as progress:
             tail = _stream(argv, child_env(kit.env), progress, popen or subprocess.Popen)
