@@ -43,7 +43,7 @@ PLUGINS = {
     "org.jenkinsci.plugins.credentialsbinding.impl.SecretBuildWrapper": "credentials-binding@681.vf91669a_32e45",
     "hudson.plugins.timestamper.TimestamperBuildWrapper": "timestamper@1.27",
 }
-NAME_BAD = set('?*/\\%!@#$^&|<>[]:;')
+NAME_BAD = set("?*/\\%!@#$^&|<>[]:;")
 
 
 @dataclass
@@ -100,8 +100,13 @@ def _filter(obj: Any, spec: dict[str, Any] | None) -> Any:
 class FakeJenkins:
     """Start with ``with FakeJenkins() as j:``; ``j.url``, ``j.user``, ``j.token``, ``j.requests``."""
 
-    def __init__(self, user: str = "admin", token: str = "11d5e2f7a9c4b3e8d1f0a6b7c2e9d4f5",
-                 anonymous_read: bool = False, csrf: bool = True) -> None:
+    def __init__(
+        self,
+        user: str = "admin",
+        token: str = "11d5e2f7a9c4b3e8d1f0a6b7c2e9d4f5",
+        anonymous_read: bool = False,
+        csrf: bool = True,
+    ) -> None:
         self.user, self.token = user, token
         self.anonymous_read, self.csrf = anonymous_read, csrf
         self.crumb = secrets.token_hex(16)
@@ -188,7 +193,7 @@ class FakeJenkins:
 
     def _children(self, folder: str) -> list[str]:
         prefix = folder + "/" if folder else ""
-        return sorted(n for n in self.items if n.startswith(prefix) and "/" not in n[len(prefix):])
+        return sorted(n for n in self.items if n.startswith(prefix) and "/" not in n[len(prefix) :])
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -203,12 +208,21 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     # ---------------------------------------------------------------- plumbing
-    def _send(self, status: int, body: bytes | str = b"", ctype: str = "text/plain;charset=utf-8",
-              headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes | str = b"",
+        ctype: str = "text/plain;charset=utf-8",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         data = body.encode("utf-8") if isinstance(body, str) else body
         reason = self.responses.get(status, ("",))[0]
-        lines = [f"HTTP/1.1 {status} {reason}", f"X-Jenkins: {VERSION}", f"Content-Type: {ctype}",
-                 f"Content-Length: {len(data)}"]
+        lines = [
+            f"HTTP/1.1 {status} {reason}",
+            f"X-Jenkins: {VERSION}",
+            f"Content-Type: {ctype}",
+            f"Content-Length: {len(data)}",
+        ]
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
         self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data)
         with self.jenkins.lock:
@@ -262,16 +276,26 @@ class _Handler(BaseHTTPRequestHandler):
             if rest == "crumbIssuer/api/json" and not name:
                 if not j.csrf:
                     return self._send(404, "Not found")
-                return self._json({"_class": "hudson.security.csrf.DefaultCrumbIssuer", "crumb": j.crumb,
-                                   "crumbRequestField": "Jenkins-Crumb"})
+                return self._json(
+                    {
+                        "_class": "hudson.security.csrf.DefaultCrumbIssuer",
+                        "crumb": j.crumb,
+                        "crumbRequestField": "Jenkins-Crumb",
+                    }
+                )
             if rest == "api/json":
                 spec = _tree_spec(query["tree"][0]) if "tree" in query else None
                 if name:
                     data = j._json(name)
                 else:
-                    data = {"_class": "hudson.model.Hudson", "mode": "NORMAL", "nodeDescription": "fake",
-                            "useCrumbs": j.csrf, "url": j.url,
-                            "jobs": [j._json(n) for n in j._children("")]}
+                    data = {
+                        "_class": "hudson.model.Hudson",
+                        "mode": "NORMAL",
+                        "nodeDescription": "fake",
+                        "useCrumbs": j.csrf,
+                        "url": j.url,
+                        "jobs": [j._json(n) for n in j._children("")],
+                    }
                 return self._json(_filter(data, spec))
             if rest == "config.xml" and name:
                 return self._send(200, j.items[name].xml, "application/xml;charset=utf-8")

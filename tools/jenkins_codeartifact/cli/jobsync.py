@@ -33,17 +33,27 @@ def parser() -> ArgumentParser:
         g = sp.add_argument_group("Jenkins (the API token comes from JENKINS_API_TOKEN only)")
         g.add_argument("--url", dest="jenkins_url", help="Jenkins base URL (JENKINS_URL)")
         g.add_argument("--user", dest="jenkins_user", help="Jenkins user (JENKINS_USER)")
-        g.add_argument("--verify", action="store_true",
-                       help="also compare every managed job's config.xml (one GET each) to catch hand edits")
-        g.add_argument("--adopt", action="store_true",
-                       help="take over existing jobs that have a spec but no jobsync marker")
+        g.add_argument(
+            "--verify",
+            action="store_true",
+            help="also compare every managed job's config.xml (one GET each) to catch hand edits",
+        )
+        g.add_argument(
+            "--adopt", action="store_true", help="take over existing jobs that have a spec but no jobsync marker"
+        )
 
     r = sub.add_parser("render", help="render config.xml (and Jenkinsfiles) offline, like `jenkins-jobs test`")
     r.add_argument("-o", "--output", type=Path, help="write NAME.xml files here instead of printing them")
-    r.add_argument("--write-jenkinsfiles", action="store_true",
-                   help="rewrite each pipeline's Jenkinsfile (script_path, relative to --root) from its spec")
-    r.add_argument("--check-jenkinsfiles", action="store_true",
-                   help="exit 1 if a checked-in Jenkinsfile differs from its rendering")
+    r.add_argument(
+        "--write-jenkinsfiles",
+        action="store_true",
+        help="rewrite each pipeline's Jenkinsfile (script_path, relative to --root) from its spec",
+    )
+    r.add_argument(
+        "--check-jenkinsfiles",
+        action="store_true",
+        help="exit 1 if a checked-in Jenkinsfile differs from its rendering",
+    )
     r.add_argument("--root", type=Path, default=Path("."), help="repository root for script_path (default: .)")
     common(r)
 

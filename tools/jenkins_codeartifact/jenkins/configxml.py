@@ -12,6 +12,7 @@ are ours and whether they are current, without fetching any config.xml.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 
@@ -153,6 +154,7 @@ def _serialise(root: etree._Element) -> str:
     return "<?xml version='1.0' encoding='UTF-8'?>\n" + body
 
 
+@functools.lru_cache(maxsize=8192)  # plan and render both need it; rendering dominates a no-op sync
 def content_hash(item: Item) -> str:
     """Hash of what we would send, without the marker: equal hashes mean an identical config.xml."""
     return hashlib.sha256(_serialise(_tree(item, item.description)).encode("utf-8")).hexdigest()[:24]

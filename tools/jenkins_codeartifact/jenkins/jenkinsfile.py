@@ -35,7 +35,7 @@ def groovy_string(value: str) -> str:
             out.append(ch)
         else:
             data = ch.encode("utf-16-be")
-            out.extend(f"\\u{int.from_bytes(data[i:i + 2], 'big'):04x}" for i in range(0, len(data), 2))
+            out.extend(f"\\u{int.from_bytes(data[i : i + 2], 'big'):04x}" for i in range(0, len(data), 2))
     return "'" + "".join(out) + "'"
 
 

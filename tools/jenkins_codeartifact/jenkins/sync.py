@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import functools
 import importlib
 import logging
 import threading
@@ -78,10 +79,15 @@ class Change:
     action: Action
     name: str
     kind: str
-    xml: str | None = None
+    item: Item | None = None
     reason: str = ""
     diff: str = ""
     replace: bool = False
+
+    @functools.cached_property
+    def xml(self) -> str | None:
+        """Rendered on demand: a no-op sync needs only the descriptions, not 1000 serialised configs."""
+        return configxml.render(self.item) if self.item is not None else None
 
     @property
     def depth(self) -> int:
@@ -104,8 +110,13 @@ class Plan:
 
     def render(self, prune: bool = False) -> str:
         """The human-readable plan printed by ``jobsync diff`` (stdout)."""
-        symbols = {Action.CREATE: "+", Action.UPDATE: "~", Action.UNCHANGED: "=", Action.DELETE: "-",
-                   Action.CONFLICT: "!"}
+        symbols = {
+            Action.CREATE: "+",
+            Action.UPDATE: "~",
+            Action.UNCHANGED: "=",
+            Action.DELETE: "-",
+            Action.CONFLICT: "!",
+        }
         lines = []
         for c in sorted(self.changes, key=lambda c: (c.action is Action.UNCHANGED, c.name)):
             note = f" ({c.reason})" if c.reason else ""
@@ -172,8 +183,7 @@ def _job_path(name: str) -> str:
 class Client:
     """The few Jenkins calls jobsync needs, each one HTTP request, each failure one of our errors."""
 
-    def __init__(self, url: str, user: str | None, token: str | None, workers: int = 8,
-                 timeout: float = 30.0) -> None:
+    def __init__(self, url: str, user: str | None, token: str | None, workers: int = 8, timeout: float = 30.0) -> None:
         redact.register(token)
         self.url = url.rstrip("/") + "/"
         self.server = jenkins.Jenkins(self.url, username=user, password=token, timeout=timeout)
@@ -181,8 +191,9 @@ class Client:
         self.server._session.mount(self.url, HTTPAdapter(pool_connections=1, pool_maxsize=max(10, workers)))
         self._crumb_lock = threading.Lock()
 
-    def _request(self, method: str, path: str, what: str, data: bytes | None = None,
-                 crumb: bool = False) -> requests.Response:
+    def _request(
+        self, method: str, path: str, what: str, data: bytes | None = None, crumb: bool = False
+    ) -> requests.Response:
         headers = {"Content-Type": "application/xml; charset=utf-8"} if data is not None else {}
         req = requests.Request(method, self.url + path, data=data, headers=headers)
         try:
@@ -196,8 +207,9 @@ class Client:
         except jenkins.JenkinsException as exc:
             text = str(exc)
             if "[401]" in text or "[403]" in text:
-                raise OperationError(f"{what}: permission denied by Jenkins ({text.splitlines()[0]})",
-                                     hint=AUTH_HINT) from None
+                raise OperationError(
+                    f"{what}: permission denied by Jenkins ({text.splitlines()[0]})", hint=AUTH_HINT
+                ) from None
             raise OperationError(f"{what}: {text.splitlines()[0]}") from None
         except requests.HTTPError as exc:
             status = exc.response.status_code if exc.response is not None else "?"
@@ -218,8 +230,9 @@ class Client:
         query = urllib.parse.quote(f"jobs[{spec}]", safe="[],")
         response = self._request("GET", f"api/json?tree={query}", "listing jobs")
         if "X-Jenkins" not in response.headers:
-            raise OperationError(f"{self.url} answered, but not as Jenkins (no X-Jenkins header)",
-                                 hint="check --url/JENKINS_URL")
+            raise OperationError(
+                f"{self.url} answered, but not as Jenkins (no X-Jenkins header)", hint="check --url/JENKINS_URL"
+            )
         try:
             data = response.json()
         except ValueError:
@@ -239,8 +252,10 @@ class Client:
         """The direct children of ``folder`` (one request), to check before deleting it."""
         query = urllib.parse.quote(f"jobs[_class,{TREE_FIELDS}]", safe="[],")
         response = self._request("GET", _job_path(folder) + f"api/json?tree={query}", f"{folder}: listing")
-        return [Remote(f"{folder}/{j.get('name')}", str(j.get("_class", "")), j.get("description") or "")
-                for j in (response.json().get("jobs") or [])]
+        return [
+            Remote(f"{folder}/{j.get('name')}", str(j.get("_class", "")), j.get("description") or "")
+            for j in (response.json().get("jobs") or [])
+        ]
 
     def config(self, name: str) -> str:
         return self._request("GET", _job_path(name) + "config.xml", f"{name}: reading config.xml").text
@@ -284,40 +299,72 @@ def plan(specs: Specs, client: Client, verify: bool = False, diffs: bool = False
     remote = {r.name: r for r in client.tree(depth)}
     changes: list[Change] = []
     for item in specs.items:
-        xml = configxml.render(item)
         kind = _kind(item)
         have = remote.get(item.name)
         expected_cls = configxml.CLASSES[type(item)]
         if have is None:
-            changes.append(Change(Action.CREATE, item.name, kind, xml))
+            changes.append(Change(Action.CREATE, item.name, kind, item))
             continue
         if not have.managed and not adopt:
-            changes.append(Change(Action.CONFLICT, item.name, kind, xml,
-                                  "exists on the server and is not managed by jobsync; rename it, delete it, "
-                                  "or pass --adopt"))
+            changes.append(
+                Change(
+                    Action.CONFLICT,
+                    item.name,
+                    kind,
+                    item,
+                    "exists on the server and is not managed by jobsync; rename it, delete it, or pass --adopt",
+                )
+            )
             continue
         if have.cls and have.cls != expected_cls:
             if have.is_folder:
-                changes.append(Change(Action.CONFLICT, item.name, kind, xml,
-                                      "is a folder on the server; replacing it would delete its contents"))
+                changes.append(
+                    Change(
+                        Action.CONFLICT,
+                        item.name,
+                        kind,
+                        item,
+                        "is a folder on the server; replacing it would delete its contents",
+                    )
+                )
                 continue
-            changes.append(Change(Action.UPDATE, item.name, kind, xml,
-                                  f"type changed from {have.cls}: delete and recreate", replace=True))
+            changes.append(
+                Change(
+                    Action.UPDATE,
+                    item.name,
+                    kind,
+                    item,
+                    f"type changed from {have.cls}: delete and recreate",
+                    replace=True,
+                )
+            )
             continue
         if have.description != configxml.described(item):
-            reason = "not managed yet: adopting" if not have.managed else (
-                "specs changed" if configxml.marker_hash(have.description) != configxml.content_hash(item)
-                else "description edited on the server")
-            changes.append(Change(Action.UPDATE, item.name, kind, xml, reason))
+            reason = (
+                "not managed yet: adopting"
+                if not have.managed
+                else (
+                    "specs changed"
+                    if configxml.marker_hash(have.description) != configxml.content_hash(item)
+                    else "description edited on the server"
+                )
+            )
+            changes.append(Change(Action.UPDATE, item.name, kind, item, reason))
             continue
-        changes.append(Change(Action.UNCHANGED, item.name, kind, xml))
+        changes.append(Change(Action.UNCHANGED, item.name, kind, item))
     wanted = {i.name for i in specs.items}
     for r in remote.values():
         if r.managed and r.name not in wanted:
-            changes.append(Change(Action.DELETE, r.name, "folder" if r.is_folder else "job",
-                                  reason="managed, no longer in the specs"))
-    to_fetch = [c for c in changes if (verify and c.action is Action.UNCHANGED)
-                or (diffs and c.action is Action.UPDATE and not c.replace)]
+            changes.append(
+                Change(
+                    Action.DELETE, r.name, "folder" if r.is_folder else "job", reason="managed, no longer in the specs"
+                )
+            )
+    to_fetch = [
+        c
+        for c in changes
+        if (verify and c.action is Action.UNCHANGED) or (diffs and c.action is Action.UPDATE and not c.replace)
+    ]
     if to_fetch:
         fetched = _parallel(lambda c: client.config(c.name), to_fetch, workers=8)
         for c, (text, error) in zip(to_fetch, fetched, strict=True):
