@@ -113,6 +113,10 @@ def _render(args: argparse.Namespace, settings: Settings, specs: model.Specs) ->
 
 def _body(args: argparse.Namespace) -> int:
     settings = load_settings(args)
+    workers = getattr(args, "workers", None)
+    workers = settings.workers if workers is None else workers  # --workers 0 must not read as "not given"
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
     specs = model.load(settings.jobs_dir)
     if args.command == "render":
         return _render(args, settings, specs)
@@ -123,10 +127,8 @@ def _body(args: argparse.Namespace) -> int:
         if settings.report:
             report.write(settings.report, {"plan": p.counts()})
         return EXIT_OK
-    if settings.workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {settings.workers}")
     p = sync.plan(specs, client, verify=args.verify, adopt=args.adopt)
-    result = sync.apply(p, client, prune=args.prune, workers=settings.workers)
+    result = sync.apply(p, client, prune=args.prune, workers=workers)
     if settings.report:
         report.write(settings.report, result.as_report())
     if result.failed:

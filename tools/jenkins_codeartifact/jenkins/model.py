@@ -186,6 +186,7 @@ class _Doc:
                     self.lines[(*path, key)] = key_node.start_mark.line + 1
                     raise self.error((*path, key), "duplicate key")
                 out[key] = self._build(loader, value_node, (*path, key))
+                self.lines[(*path, key)] = key_node.start_mark.line + 1  # the key's line, not its block's
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self._build(loader, item, (*path, i)) for i, item in enumerate(node.value)]

@@ -1,0 +1,127 @@
+"""The consumer Jenkinsfile: rendered from its spec, checked in without drift, strings escaped by one function."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from jenkins_codeartifact.cli import jobsync
+from jenkins_codeartifact.jenkins import jenkinsfile, model
+
+ROOT = Path(__file__).resolve().parents[2]
+JENKINSFILE = ROOT / "application_src" / "Jenkinsfile"
+
+
+def consumer() -> model.Pipeline:
+    job = model.load(ROOT / "jenkins" / "jobs").get("consumer")
+    assert isinstance(job, model.Pipeline)
+    return job
+
+
+def groovy_unquote(literal: str) -> str:
+    """Read a single-quoted Groovy string literal the way Groovy does (the escapes it defines)."""
+    assert literal[0] == literal[-1] == "'" and len(literal) >= 2
+    body, out, i = literal[1:-1], [], 0
+    simple = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "$": "$"}
+    while i < len(body):
+        ch = body[i]
+        assert ch != "'", f"unescaped quote ends the string early: {literal!r}"
+        assert ch not in "\n\r", "a single-quoted Groovy string cannot span lines"
+        if ch == "\\":
+            nxt = body[i + 1]
+            if nxt == "u":
+                out.append(chr(int(body[i + 2 : i + 6], 16)))
+                i += 6
+                continue
+            out.append(simple[nxt])
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out).encode("utf-16", "surrogatepass").decode("utf-16")
+
+
+def test_checked_in_jenkinsfile_equals_the_rendering():
+    assert JENKINSFILE.read_text(encoding="utf-8") == jenkinsfile.render(consumer()), (
+        "application_src/Jenkinsfile drifted from jenkins/jobs/consumer.yml: run `jobsync render --write-jenkinsfiles`"
+    )
+
+
+def test_cli_check_jenkinsfiles(tmp_path):
+    jobs = ROOT / "jenkins" / "jobs"
+    assert jobsync.main(["render", "--check-jenkinsfiles", "--jobs-dir", str(jobs), "--root", str(ROOT)]) == 0
+    assert jobsync.main(["render", "--check-jenkinsfiles", "--jobs-dir", str(jobs), "--root", str(tmp_path)]) == 1
+    assert jobsync.main(["render", "--write-jenkinsfiles", "--jobs-dir", str(jobs), "--root", str(tmp_path)]) == 0
+    assert (tmp_path / "application_src" / "Jenkinsfile").read_text() == JENKINSFILE.read_text()
+
+
+def test_structure():
+    text = jenkinsfile.render(consumer())
+    stages = re.findall(r"stage\('([^']*)'\)", text)
+    assert stages == ["Build", "Smoke test", "Push", "Deploy"]
+    commands = re.findall(r"sh '([^']*)'", text)
+    assert commands == [f"ca-consume-deploy {c}" for c in ("build", "smoke-test", "push", "deploy")]
+    assert text.count("withCredentials([usernamePassword(credentialsId: 'aws',") == 4
+    assert text.count("usernameVariable: 'AWS_ACCESS_KEY_ID'") == 4
+    assert text.count("passwordVariable: 'AWS_SECRET_ACCESS_KEY'") == 4
+    assert "timeout(time: 60, unit: 'MINUTES')" in text and "timestamps()" in text
+    assert "environment {" in text and "CA_CONTEXT = 'application_src'" in text
+    assert '"' not in text.split("pipeline {", 1)[1], "no double-quoted (interpolating) Groovy strings"
+
+
+def test_environment_values_are_escaped():
+    job = model.Pipeline(
+        name="p",
+        git=model.Git("u"),
+        jenkinsfile=model.JenkinsfileSpec(environment=(("A", "it's ${x} \\ \n é"),)),
+    )
+    line = next(x for x in jenkinsfile.render(job).splitlines() if x.strip().startswith("A = "))
+    assert groovy_unquote(line.split(" = ", 1)[1]) == "it's ${x} \\ \n é"
+
+
+@pytest.mark.parametrize(
+    ("value", "literal"),
+    [
+        ("plain", "'plain'"),
+        ("it's", "'it\\'s'"),
+        ("back\\slash", "'back\\\\slash'"),
+        ("${NOT_INTERPOLATED}", "'${NOT_INTERPOLATED}'"),
+        ("line\nbreak\r\t", "'line\\nbreak\\r\\t'"),
+        ("é😀", "'\\u00e9\\ud83d\\ude00'"),
+        ("", "''"),
+    ],
+)
+def test_groovy_string(value, literal):
+    assert jenkinsfile.groovy_string(value) == literal
+    assert groovy_unquote(literal) == value
+
+
+@given(st.text(st.characters(blacklist_categories=("Cs",))))
+def test_groovy_string_round_trips_anything(value):
+    literal = jenkinsfile.groovy_string(value)
+    assert literal.isascii()
+    assert groovy_unquote(literal) == value
+
+
+def _groovy_lint() -> str | None:
+    return os.environ.get("NPM_GROOVY_LINT") or shutil.which("npm-groovy-lint")
+
+
+@pytest.mark.skipif(_groovy_lint() is None, reason="npm-groovy-lint@16 not installed (set NPM_GROOVY_LINT)")
+def test_npm_groovy_lint_finds_no_error():
+    lint = _groovy_lint()
+    assert lint is not None
+    proc = subprocess.run(
+        [lint, "--failon", "error", "--noserver", "--path", str(JENKINSFILE.parent), "--files", "**/Jenkinsfile"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
