@@ -260,7 +260,7 @@ def _docker(directory: Path, state: dict[str, Any], timeout: float | None) -> di
     service = Service("dockerd", directory)
     host: str | None
     if service.pid() is not None:
-        host = str(state["docker_host"])
+        host = str(state.get("docker_host") or f"unix://{docker_engine.dockerd_paths(directory)['socket']}")
     else:
         host = docker_engine.existing_host()
         if host is None:

@@ -124,6 +124,12 @@ class DevpiBackend:
             conn.close()
 
     def _own_links(self, index: str, package: str, version: str) -> list[dict[str, Any]] | None:
+        # Ask the index for its own projects first: looking up an unknown name makes devpi consult its PyPI
+        # mirror, whose first answer (the list of every PyPI project) takes 10-20 s.
+        status, body = self._get(f"/{index}")
+        own = {canonicalize_name(p) for p in json.loads(body)["result"].get("projects", [])} if status == 200 else set()
+        if canonicalize_name(package) not in own:
+            return None
         status, body = self._get(f"/{index}/{urllib.parse.quote(package)}/{urllib.parse.quote(version)}")
         if status != 200:
             return None
