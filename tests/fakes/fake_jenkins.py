@@ -19,6 +19,7 @@ import re
 import secrets
 import socket
 import threading
+import time
 import urllib.parse
 from collections import Counter
 from dataclasses import dataclass
@@ -106,6 +107,7 @@ class FakeJenkins:
         token: str = "11d5e2f7a9c4b3e8d1f0a6b7c2e9d4f5",
         anonymous_read: bool = False,
         csrf: bool = True,
+        delay: float = 0.0,
     ) -> None:
         self.user, self.token = user, token
         self.anonymous_read, self.csrf = anonymous_read, csrf
@@ -116,6 +118,8 @@ class FakeJenkins:
         self.counts: Counter[str] = Counter()
         self.log: list[tuple[str, str, int]] = []
         self.queue = 0
+        self.delay = delay  # seconds per request, to make parallelism observable
+        self.inflight = self.max_inflight = 0
         fake = self
 
         class Handler(_Handler):
@@ -263,10 +267,35 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     # ---------------------------------------------------------------- verbs
-    def do_GET(self) -> None:
+    def _enter(self) -> None:
         j = self.jenkins
         with j.lock:
-            j.counts["GET"] += 1
+            j.counts[self.command] += 1
+            j.inflight += 1
+            j.max_inflight = max(j.max_inflight, j.inflight)
+        if j.delay:
+            time.sleep(j.delay)
+
+    def _leave(self) -> None:
+        with self.jenkins.lock:
+            self.jenkins.inflight -= 1
+
+    def do_GET(self) -> None:
+        self._enter()
+        try:
+            self._get()
+        finally:
+            self._leave()
+
+    def do_POST(self) -> None:
+        self._enter()
+        try:
+            self._post()
+        finally:
+            self._leave()
+
+    def _get(self) -> None:
+        j = self.jenkins
         if not self._auth():
             return
         name, rest, query = self._route()
@@ -303,10 +332,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(200, "<html><body>Jenkins</body></html>", "text/html;charset=utf-8")
         self._send(404, "Not found")
 
-    def do_POST(self) -> None:
+    def _post(self) -> None:
         j = self.jenkins
-        with j.lock:
-            j.counts["POST"] += 1
         body = self._body()
         if not self._auth():
             return
@@ -353,7 +380,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(400, f"'{short}' is an unsafe name")
         if full in j.items:
             return self._send(400, f"A job already exists with the name '{short}'")
-        mode = query.get("mode", [""])[0]
+        form = {}
+        if "form-urlencoded" in (self.headers.get("Content-Type") or ""):  # the "New Item" page, create_folder
+            form = urllib.parse.parse_qs(body.decode("utf-8"))
+        mode = (form.get("mode") or query.get("mode") or [""])[0]
         if mode == FOLDER:
             j.items[full] = j._item(f"<{FOLDER}><description/></{FOLDER}>")
             return self._send(302, headers={"Location": j.url})

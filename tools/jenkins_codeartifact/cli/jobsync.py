@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .. import report
+from .. import redact, report
 from ..errors import EXIT_FAILED, EXIT_OK, ConfigError, OperationError
 from ..jenkins import configxml, jenkinsfile, model, sync
 from ..settings import Settings
@@ -82,7 +82,7 @@ def _client(settings: Settings) -> sync.Client:
 def _render(args: argparse.Namespace, settings: Settings, specs: model.Specs) -> int:
     if args.output is None and not (args.write_jenkinsfiles or args.check_jenkinsfiles):
         for item in specs.items:
-            sys.stdout.write(f"==> {item.name} <==\n{configxml.render(item)}\n")
+            sys.stdout.write(redact.scrub(f"==> {item.name} <==\n{configxml.render(item)}\n"))
     elif args.output is not None:
         for item in specs.items:
             target = args.output / f"{item.name}.xml"
@@ -123,7 +123,7 @@ def _body(args: argparse.Namespace) -> int:
     client = _client(settings)
     if args.command == "diff":
         p = sync.plan(specs, client, verify=args.verify, diffs=True, adopt=args.adopt)
-        sys.stdout.write(p.render(prune=args.prune))
+        sys.stdout.write(redact.scrub(p.render(prune=args.prune)))
         if settings.report:
             report.write(settings.report, {"plan": p.counts()})
         return EXIT_OK

@@ -20,6 +20,7 @@ import enum
 import functools
 import importlib
 import logging
+import re
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
@@ -41,6 +42,10 @@ log = logging.getLogger(__name__)
 jenkins: Any = importlib.import_module("jenkins")
 
 TREE_FIELDS = "name,description"
+# Folder levels the plan's tree query reaches below the deepest spec, so that --prune sees managed jobs
+# left in folders that are no longer in the specs; and the depth checked before deleting a folder.
+EXTRA_DEPTH = 4
+SUBTREE_DEPTH = 20
 AUTH_HINT = "check JENKINS_USER and JENKINS_API_TOKEN (a user API token, not the password) and the user's permissions"
 
 
@@ -210,7 +215,12 @@ class Client:
                 raise OperationError(
                     f"{what}: permission denied by Jenkins ({text.splitlines()[0]})", hint=AUTH_HINT
                 ) from None
-            raise OperationError(f"{what}: {text.splitlines()[0]}") from None
+            code = re.search(r"\[(\d{3})\]", text)
+            lines = text.splitlines()
+            detail = f": {lines[1].strip()[:200]}" if len(lines) > 1 and lines[1].strip() else ""
+            if code:  # python-jenkins words every 500 as "Possibly authentication failed"
+                raise OperationError(f"{what}: Jenkins answered HTTP {code.group(1)}{detail}") from None
+            raise OperationError(f"{what}: {lines[0] if lines else type(exc).__name__}") from None
         except requests.HTTPError as exc:
             status = exc.response.status_code if exc.response is not None else "?"
             body = (exc.response.text if exc.response is not None else "").strip().splitlines()
@@ -222,13 +232,14 @@ class Client:
                 hint="check --url/JENKINS_URL and that Jenkins is running",
             ) from None
 
-    def tree(self, depth: int) -> list[Remote]:
-        """Every item down to ``depth`` folder levels, in one request."""
+    def tree(self, depth: int, folder: str = "") -> list[Remote]:
+        """Every item (under ``folder``) down to ``depth`` folder levels, in one request."""
+        where = f" in {folder}" if folder else ""
         spec = TREE_FIELDS
         for _ in range(depth):
             spec = f"{TREE_FIELDS},jobs[{spec}]"
         query = urllib.parse.quote(f"jobs[{spec}]", safe="[],")
-        response = self._request("GET", f"api/json?tree={query}", "listing jobs")
+        response = self._request("GET", _job_path(folder) + f"api/json?tree={query}", f"listing jobs{where}")
         if "X-Jenkins" not in response.headers:
             raise OperationError(
                 f"{self.url} answered, but not as Jenkins (no X-Jenkins header)", hint="check --url/JENKINS_URL"
@@ -245,17 +256,12 @@ class Client:
                 out.append(Remote(name, str(item.get("_class", "")), item.get("description") or ""))
                 walk(item.get("jobs") or (), name + "/")
 
-        walk(data.get("jobs") or (), "")
+        walk(data.get("jobs") or (), f"{folder}/" if folder else "")
         return out
 
-    def children(self, folder: str) -> list[Remote]:
-        """The direct children of ``folder`` (one request), to check before deleting it."""
-        query = urllib.parse.quote(f"jobs[_class,{TREE_FIELDS}]", safe="[],")
-        response = self._request("GET", _job_path(folder) + f"api/json?tree={query}", f"{folder}: listing")
-        return [
-            Remote(f"{folder}/{j.get('name')}", str(j.get("_class", "")), j.get("description") or "")
-            for j in (response.json().get("jobs") or [])
-        ]
+    def subtree(self, folder: str, depth: int = SUBTREE_DEPTH) -> list[Remote]:
+        """Everything under ``folder`` (one request), to check before deleting it: Jenkins deletes recursively."""
+        return self.tree(depth, folder)
 
     def config(self, name: str) -> str:
         return self._request("GET", _job_path(name) + "config.xml", f"{name}: reading config.xml").text
@@ -295,7 +301,7 @@ def plan(specs: Specs, client: Client, verify: bool = False, diffs: bool = False
 
     ``diffs`` fetches config.xml only for jobs that will be updated, to show a unified diff.
     """
-    depth = max((i.name.count("/") for i in specs.items), default=0) + 1
+    depth = max((i.name.count("/") for i in specs.items), default=0) + EXTRA_DEPTH
     remote = {r.name: r for r in client.tree(depth)}
     changes: list[Change] = []
     for item in specs.items:
@@ -480,8 +486,8 @@ def apply(plan_: Plan, client: Client, prune: bool = False, workers: int = 8) ->
 
 
 def _delete_folder(client: Client, change: Change) -> None:
-    """Delete a managed folder only if nothing unmanaged is left inside (Jenkins deletes recursively)."""
-    left = [r for r in client.children(change.name) if not r.managed]
+    """Delete a managed folder only if nothing unmanaged is left anywhere inside (Jenkins deletes recursively)."""
+    left = [r for r in client.subtree(change.name) if not r.managed]
     if left:
         names = ", ".join(r.name for r in left[:5])
         raise OperationError(f"{change.name}: not deleted: it still holds jobs jobsync does not manage ({names})")
