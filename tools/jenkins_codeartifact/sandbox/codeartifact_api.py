@@ -515,12 +515,12 @@ class Handler(BaseHTTPRequestHandler):
         if config.devpi_url is None:
             raise ApiError(404, "ResourceNotFoundException", "this stand-in has no package backend")
         target = path
-        match = re.fullmatch(r"/pypi/(?P<repo>[^/]+)/(?P<rest>.*)", path)
+        match = re.fullmatch(r"/pypi/(?P<repo>[^/]+)(?:/(?P<rest>.*))?", path)
         if match:
             index = config.repositories.get(match["repo"])
             if index is None:
                 raise ApiError(404, "ResourceNotFoundException", f"Repository not found: {match['repo']}")
-            rest = match["rest"]
+            rest = match["rest"] or ""
             if rest == "" and self.command == "POST":
                 target = f"/{index}/"
             elif rest == "simple" or rest.startswith("simple/"):
