@@ -164,8 +164,7 @@ def test_skip_existing_uploads_only_the_missing_file(env, token, project, capsys
 def test_generic_index_mode(env, token, project, capsys, monkeypatch):
     for var in ("CA_DOMAIN", "CA_REPOSITORY", "CA_DOMAIN_OWNER"):
         monkeypatch.delenv(var)
-    monkeypatch.setenv("CA_REPOSITORY_URL", env["CA_SANDBOX_INDEX_URL"])
-    monkeypatch.setenv("CA_SIMPLE_URL", env["CA_SANDBOX_INDEX_URL"].rstrip("/") + "/+simple/")
+    monkeypatch.setenv("CA_REPOSITORY_URL", env["CA_SANDBOX_INDEX_URL"])  # devpi's +simple/ is found by itself
     monkeypatch.setenv("CA_INDEX_USERNAME", "aws")
     monkeypatch.setenv("CA_INDEX_PASSWORD", token)
     code, output = run(capsys, project.path)

@@ -156,10 +156,10 @@ def test_pip_index_url_quotes_and_registers_the_password():
 def test_generic_index_url_forms(tmp_path):
     from jenkins_codeartifact import settings
 
-    s = settings.load({"repository_url": "http://nexus:8081/repository/pypi-hosted"}, env={}, cwd=tmp_path)
+    s = settings.load({"repository_url": "http://127.0.0.1:9/repository/pypi-hosted"}, env={}, cwd=tmp_path)
     index = codeartifact.resolve_index(s)
-    assert index.upload_url == "http://nexus:8081/repository/pypi-hosted/"
-    assert index.simple_url == "http://nexus:8081/repository/pypi-hosted/simple/"
+    assert index.upload_url == "http://127.0.0.1:9/repository/pypi-hosted/"
+    assert index.simple_url == "http://127.0.0.1:9/repository/pypi-hosted/simple/"
     s = settings.load(
         {"repository_url": "http://devpi/u/i", "simple_url": "http://devpi/u/i/+simple/"}, env={}, cwd=tmp_path
     )

@@ -273,7 +273,7 @@ def resolve_index(settings: Settings, client_factory: Callable[[Settings], Any] 
         redact.register(settings.index_password)
         return Index(
             upload_url=url,
-            simple_url=settings.simple_url or _default_simple(url),
+            simple_url=settings.simple_url or _default_simple(url, settings),
             username=settings.index_username,
             password=settings.index_password,
             description=url,
@@ -313,6 +313,13 @@ def resolve_index(settings: Settings, client_factory: Callable[[Settings], Any] 
     )
 
 
-def _default_simple(upload_url: str) -> str:
-    """Simple-index URL for a generic upload URL: devpi serves ``+simple/``, the others ``simple/``."""
-    return upload_url + "simple/"
+def _default_simple(upload_url: str, settings: Settings) -> str:
+    """Simple-index URL for a generic upload URL: ``simple/`` below it (Nexus, Artifactory, PyPI), except
+    on devpi, which serves ``+simple/`` and says so in its ``X-Devpi-Server-Version`` header."""
+    user, password = settings.index_username, settings.index_password
+    auth = (user, password) if user and password else None
+    try:
+        resp = requests.head(upload_url, auth=auth, timeout=10, allow_redirects=True)
+    except requests.RequestException:
+        return upload_url + "simple/"  # the version check will report the outage with its own message
+    return upload_url + ("+simple/" if "X-Devpi-Server-Version" in resp.headers else "simple/")
