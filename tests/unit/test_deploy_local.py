@@ -1,0 +1,147 @@
+"""The local target's replacement order, with a fake docker client: the old container serves until the
+new image has proved itself, and comes back if the new one fails on the real port."""
+
+from __future__ import annotations
+
+import docker.errors
+import pytest
+
+from jenkins_codeartifact import deploy, image
+from jenkins_codeartifact.errors import OperationError
+
+NAME = "ca-application-local"
+
+
+class FakeContainer:
+    def __init__(self, client, name, image_ref, port):
+        self.client, self.name, self.image, self.port = client, name, image_ref, port
+        self.status = "running"
+
+    def reload(self):
+        if self.name not in self.client.by_name:
+            raise docker.errors.NotFound("gone")
+
+    def logs(self, tail=200):
+        return b"booted\n"
+
+    def remove(self, force=False):
+        self.client.events.append(("remove", self.name, self.image))
+        self.client.by_name.pop(self.name, None)
+
+    def rename(self, new):
+        self.client.events.append(("rename", self.name, new))
+        self.client.by_name[new] = self.client.by_name.pop(self.name)
+        self.name = new
+
+    def stop(self, timeout=10):
+        self.client.events.append(("stop", self.name, self.image))
+        self.status = "exited"
+
+    def start(self):
+        self.client.events.append(("start", self.name, self.image))
+        self.status = "running"
+
+
+class FakeClient:
+    def __init__(self, healthy):
+        self.by_name: dict[str, FakeContainer] = {}
+        self.events: list[tuple[str, ...]] = []
+        self.healthy = healthy  # (image, name) -> bool
+        outer = self
+
+        class _Images:
+            def pull(self, repository, tag=None, auth_config=None):
+                outer.events.append(("pull", f"{repository}:{tag}"))
+
+                class _I:
+                    id = "sha256:1"
+
+                return _I()
+
+        class _Containers:
+            def run(self, image_ref, **kw):
+                port = int(kw["environment"]["PORT"])
+                c = FakeContainer(outer, kw["name"], image_ref, port)
+                outer.by_name[kw["name"]] = c
+                outer.events.append(("run", kw["name"], image_ref))
+                return c
+
+            def get(self, name):
+                if name not in outer.by_name:
+                    raise docker.errors.NotFound(name)
+                return outer.by_name[name]
+
+        self.images, self.containers = _Images(), _Containers()
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    client = FakeClient({})
+
+    def wait_healthy(url, timeout, **kw):
+        port = int(url.split(":")[2].split("/")[0])
+        c = next(c for c in client.by_name.values() if c.port == port and c.status == "running")
+        ok = client.healthy.get((c.image, c.name.replace("-candidate", "")), True)
+        return image.Health(url, 200 if ok else 500, 0.1)
+
+    monkeypatch.setattr(image, "wait_healthy", wait_healthy)
+    return client
+
+
+def run(client, ref, port=18080):
+    return deploy.deploy_local(client, ref, name=NAME, port=port, tag=ref.rsplit(":", 1)[1])
+
+
+def test_first_deploy(fake):
+    result = run(fake, "reg:5000/application:1")
+    assert result.url == "http://127.0.0.1:18080/"
+    assert set(fake.by_name) == {NAME}
+    assert fake.by_name[NAME].port == 18080
+
+
+def test_replacement_happens_only_after_the_candidate_passes(fake):
+    run(fake, "reg:5000/application:1")
+    fake.events.clear()
+    run(fake, "reg:5000/application:2")
+    kinds = [e[:2] for e in fake.events]
+    # candidate runs and passes while the old one still serves; then old is set aside, new starts
+    assert kinds.index(("run", f"{NAME}-candidate")) < kinds.index(("rename", NAME))
+    assert kinds.index(("stop", f"{NAME}-previous")) < kinds.index(("run", NAME))
+    assert fake.by_name[NAME].image == "reg:5000/application:2"
+    assert set(fake.by_name) == {NAME}
+
+
+def test_a_bad_image_never_touches_the_running_one(fake, caplog):
+    run(fake, "reg:5000/application:1")
+    fake.healthy[("reg:5000/application:2", NAME)] = False
+    fake.events.clear()
+    with pytest.raises(OperationError, match="still runs the previous one"):
+        run(fake, "reg:5000/application:2")
+    assert not any(e[0] in ("stop", "rename") for e in fake.events)
+    assert fake.by_name[NAME].image == "reg:5000/application:1"
+    assert fake.by_name[NAME].status == "running"
+    assert set(fake.by_name) == {NAME}  # the candidate was removed
+
+
+def test_failure_on_the_real_port_brings_the_old_one_back(fake, monkeypatch):
+    run(fake, "reg:5000/application:1")
+    calls = {"n": 0}
+    real = image.wait_healthy
+
+    def flaky(url, timeout, **kw):
+        calls["n"] += 1
+        health = real(url, timeout, **kw)
+        return health if calls["n"] == 1 else image.Health(url, None, 1.0)  # candidate ok, live fails
+
+    monkeypatch.setattr(image, "wait_healthy", flaky)
+    with pytest.raises(OperationError, match=r"passed its check on a spare port but not on 127\.0\.0\.1") as info:
+        run(fake, "reg:5000/application:2")
+    assert "restarted" in (info.value.hint or "")
+    assert fake.by_name[NAME].image == "reg:5000/application:1"
+    assert fake.by_name[NAME].status == "running"
+
+
+def test_teardown_removes_leftovers(fake):
+    run(fake, "reg:5000/application:1")
+    assert deploy.teardown_local(fake, NAME)["removed"] == [NAME]
+    assert deploy.teardown_local(fake, NAME)["removed"] == []
