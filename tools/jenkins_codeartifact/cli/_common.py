@@ -48,7 +48,9 @@ def add_aws(parser: argparse.ArgumentParser) -> None:
         help="any PyPI-compatible index instead of CodeArtifact; credentials from "
         "CA_INDEX_USERNAME/CA_INDEX_PASSWORD (CA_REPOSITORY_URL)",
     )
-    g.add_argument("--simple-url", help="that index's simple API URL, default URL + simple/ (CA_SIMPLE_URL)")
+    g.add_argument(
+        "--simple-url", help="that index's simple API URL (default: URL + simple/, +simple/ on devpi) (CA_SIMPLE_URL)"
+    )
 
 
 def load_settings(args: argparse.Namespace) -> settings.Settings:
