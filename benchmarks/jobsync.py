@@ -9,7 +9,7 @@ shape for both tools: git checkout, clean before checkout, SCM polling, username
 shell step). Each tool gets its own fresh fake Jenkins (same code, same machine) and runs as a
 subprocess through its console script, with the same number of workers:
 
-  (a) render:  ``jobsync render -o DIR``        vs ``jenkins-jobs test -o DIR``
+  (a) render:  ``jobsync render -o DIR``        vs ``jenkins-jobs test -o DIR`` (median of 3)
   (b) create:  ``jobsync apply`` on an empty server  vs ``jenkins-jobs update`` (fresh cache)
   (c) no-op:   the same again
   (d) drift:   10 jobs edited on the server (their shell step changed through the REST API, description
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -138,12 +139,14 @@ def main() -> int:
         base_env.update(HOME=str(tmp), XDG_CACHE_HOME=str(tmp / "cache"), CA_JOBS_DIR=str(tmp / "specs"))
 
         results: dict[str, tuple[float, int]] = {}
-        # (a) render, offline
-        results["render/jobsync"] = (run([str(BIN / "jobsync"), "render", "-o", str(tmp / "out1")], base_env), 0)
-        results["render/jjb"] = (
-            run([str(BIN / "jenkins-jobs"), "test", "-o", str(tmp / "out2"), str(tmp / "jjb")], base_env),
-            0,
-        )
+
+        # (a) render, offline: median of 3 runs each, each into a fresh directory
+        def render_median(cmd: list[str], tag: str) -> float:
+            return statistics.median(run([*cmd, str(tmp / f"{tag}{i}")], base_env) for i in range(3))
+
+        results["render/jobsync"] = (render_median([str(BIN / "jobsync"), "render", "-o"], "out-ours"), 0)
+        jjb_test = [str(BIN / "jenkins-jobs"), "test", str(tmp / "jjb"), "-o"]
+        results["render/jjb"] = (render_median(jjb_test, "out-jjb"), 0)
 
         with FakeJenkins() as ours, FakeJenkins() as theirs:
             env_ours = dict(base_env, JENKINS_URL=ours.url, JENKINS_USER=ours.user, JENKINS_API_TOKEN=ours.token)

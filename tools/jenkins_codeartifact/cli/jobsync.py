@@ -7,12 +7,16 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import redact, report
 from ..errors import EXIT_FAILED, EXIT_OK, ConfigError, OperationError
-from ..jenkins import configxml, jenkinsfile, model, sync
+from ..jenkins import configxml, jenkinsfile, model
 from ..settings import Settings
 from ._common import ArgumentParser, add_common, load_settings, run
+
+if TYPE_CHECKING:
+    from ..jenkins import sync
 
 PROG = "jobsync"
 log = logging.getLogger("jenkins_codeartifact")
@@ -71,6 +75,8 @@ def parser() -> ArgumentParser:
 
 
 def _client(settings: Settings) -> sync.Client:
+    from ..jenkins import sync  # imported late: requests and python-jenkins are not needed to render offline
+
     if not settings.jenkins_url:
         raise ConfigError("no Jenkins URL", hint="pass --url or set JENKINS_URL (for example http://localhost:8080)")
     if settings.jenkins_user and not settings.jenkins_api_token:
@@ -120,6 +126,8 @@ def _body(args: argparse.Namespace) -> int:
     specs = model.load(settings.jobs_dir)
     if args.command == "render":
         return _render(args, settings, specs)
+    from ..jenkins import sync
+
     client = _client(settings)
     if args.command == "diff":
         p = sync.plan(specs, client, verify=args.verify, diffs=True, adopt=args.adopt)

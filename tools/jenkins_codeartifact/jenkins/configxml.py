@@ -154,10 +154,21 @@ def _serialise(root: etree._Element) -> str:
     return "<?xml version='1.0' encoding='UTF-8'?>\n" + body
 
 
-@functools.lru_cache(maxsize=8192)  # plan and render both need it; rendering dominates a no-op sync
+@functools.lru_cache(maxsize=8192)  # plan, diff and apply all ask; one tree build per item per run
+def _rendered(item: Item) -> tuple[str, str]:
+    """(hash, config.xml): the hash covers the XML without the marker, then the marker goes in."""
+    root = _tree(item, item.description)
+    digest = hashlib.sha256(_serialise(root).encode("utf-8")).hexdigest()[:24]
+    marker = f"{MARKER_PREFIX}{digest}]"
+    description = root.find("description")
+    assert description is not None
+    description.text = f"{item.description}\n\n{marker}" if item.description else marker
+    return digest, _serialise(root)
+
+
 def content_hash(item: Item) -> str:
     """Hash of what we would send, without the marker: equal hashes mean an identical config.xml."""
-    return hashlib.sha256(_serialise(_tree(item, item.description)).encode("utf-8")).hexdigest()[:24]
+    return _rendered(item)[0]
 
 
 def described(item: Item) -> str:
@@ -168,7 +179,7 @@ def described(item: Item) -> str:
 
 def render(item: Item) -> str:
     """The config.xml text for ``item``, marker included, exactly as POSTed to Jenkins."""
-    return _serialise(_tree(item, described(item)))
+    return _rendered(item)[1]
 
 
 def marker_hash(description: str | None) -> str | None:
