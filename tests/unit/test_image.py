@@ -193,7 +193,7 @@ def _build(tmp_path, output="#1 DONE\n", code=0, **kw):
 
 
 def test_build_passes_the_index_only_as_a_secret_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(image, "preflight_index", lambda index: None)
+    monkeypatch.setattr(image, "preflight_index", lambda index, project: None)
     monkeypatch.setenv("CA_INDEX_PASSWORD", TOKEN)
     result = _build(tmp_path)
     assert result.image_id == "sha256:" + "ab" * 32
@@ -213,7 +213,7 @@ def test_build_passes_the_index_only_as_a_secret_file(tmp_path, monkeypatch):
 
 def test_build_failure_removes_the_secret_and_scrubs_output(tmp_path, monkeypatch, caplog):
     caplog.set_level(logging.INFO, logger="jenkins_codeartifact")
-    monkeypatch.setattr(image, "preflight_index", lambda index: None)
+    monkeypatch.setattr(image, "preflight_index", lambda index, project: None)
     output = f"#9 Looking in indexes: https://aws:{TOKEN}@host/simple/\n#9 ERROR: boom\n"
     with pytest.raises(OperationError, match="build of application:1 failed: #9 ERROR: boom"):
         _build(tmp_path, output=output, code=1)
@@ -232,7 +232,7 @@ def test_build_failure_removes_the_secret_and_scrubs_output(tmp_path, monkeypatc
     ],
 )
 def test_build_failures_are_explained(tmp_path, monkeypatch, output, needle):
-    monkeypatch.setattr(image, "preflight_index", lambda index: None)
+    monkeypatch.setattr(image, "preflight_index", lambda index, project: None)
     with pytest.raises(OperationError, match=needle):
         _build(tmp_path, output=output, code=1)
 
@@ -270,6 +270,17 @@ def test_expired_token_fails_before_docker_runs(tmp_path, index_server):
     with pytest.raises(OperationError, match=r"refused the credentials \(HTTP 401\)") as info:
         image.build(index, context=tmp_path, image="a:1", cli="sh", popen=popen, probe=run)
     assert "expired" in (info.value.hint or "")
+
+
+def test_preflight_asks_for_the_first_requirement(tmp_path):
+    (tmp_path / "requirements.txt").write_text("# pins\n--only-binary :all:\nFantastic_ASCII==1.0.0\nFlask==3\n")
+    assert image.first_requirement(tmp_path) == "Fantastic_ASCII"
+    assert image.first_requirement(tmp_path / "nope") is None
+
+
+def test_preflight_tolerates_an_unreachable_index():
+    index = Index("http://127.0.0.1:9/", f"http://127.0.0.1:{image.free_port()}/simple/", "aws", "x-token")
+    image.preflight_index(index, "fantastic-ascii")  # pip inside the build may still reach it
 
 
 # ------------------------------------------------------------------------------------ engine, health

@@ -30,6 +30,8 @@ from typing import Any
 import docker
 import docker.errors
 import requests
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 from . import redact
 from .codeartifact import Index
@@ -163,17 +165,40 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def preflight_index(index: Index, timeout: float = 15.0) -> None:
-    """Fail before starting Docker if the index refuses the credentials (an expired token, say)."""
-    auth = (index.username, index.password) if index.username and index.password else None
+def first_requirement(context: Path) -> str | None:
+    """The first project named in ``context/requirements.txt`` (the one the preflight asks about)."""
     try:
-        resp = requests.get(index.simple_url, auth=auth, timeout=timeout, headers={"Accept": "text/html"})
+        lines = (context / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in lines:
+        text = line.split("#", 1)[0].strip()
+        if not text or text.startswith("-"):
+            continue
+        try:
+            return str(Requirement(text).name)
+        except InvalidRequirement:
+            return None
+    return None
+
+
+def preflight_index(index: Index, project: str | None = None, timeout: float = 15.0) -> None:
+    """Fail before starting Docker if the index refuses the credentials (an expired token, say).
+
+    Asks for one project's page: the root of a simple index with a PyPI upstream lists every project
+    on PyPI, which takes seconds to serve.
+    """
+    auth = (index.username, index.password) if index.username and index.password else None
+    url = index.simple_url + (f"{canonicalize_name(project)}/" if project else "")
+    try:
+        with requests.get(url, auth=auth, timeout=timeout, headers={"Accept": "text/html"}, stream=True) as resp:
+            status = resp.status_code
     except requests.RequestException as exc:
         log.debug("index preflight skipped: %s", type(exc).__name__)
         return  # the build may still reach it (a different network); pip will say
-    if resp.status_code in (401, 403):
+    if status in (401, 403):
         raise OperationError(
-            f"index {index.simple_url} refused the credentials (HTTP {resp.status_code})",
+            f"index {index.simple_url} refused the credentials (HTTP {status})",
             hint="the CodeArtifact token may have expired or lack codeartifact:ReadFromRepository; rerun to get a "
             "fresh one, or check CA_INDEX_USERNAME/CA_INDEX_PASSWORD",
         )
@@ -202,7 +227,7 @@ def build(
     docker_file = check_context(ctx, dockerfile)
     validate_network(network)
     kit = find_buildkit(cli, run=probe)
-    preflight_index(index)
+    preflight_index(index, first_requirement(ctx))
     with secret_file(pip_config(index)) as secret, tempfile.TemporaryDirectory(prefix="ca-build-") as tmp:
         iidfile = Path(tmp) / "iid"
         argv = [
