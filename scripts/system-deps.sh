@@ -9,12 +9,19 @@ command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
 command -v npm >/dev/null 2>&1 || need+=(npm)
-if [ ${#need[@]} -eq 0 ]; then exit 0; fi
-if [ "$(id -u)" != 0 ]; then
-  echo "system-deps: missing ${need[*]}; install them as root (apt-get install ${need[*]}) or run as root" >&2
-  exit 0  # the tests that need them skip with a reason
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "system-deps: missing ${need[*]}; install them as root (apt-get install ${need[*]})" >&2
+    exit 0  # the tests that need them skip with a reason
+  fi
+  echo "system-deps: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-echo "system-deps: installing ${need[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# npm-groovy-lint@16 (v16 runs offline with Java 17; v18 needs Node 22) for the Jenkinsfile lint test
+GROOVYLINT=${GROOVYLINT_PREFIX:-/opt/groovylint}
+if [ "$(id -u)" = 0 ] && command -v npm >/dev/null 2>&1 && [ ! -x "$GROOVYLINT/node_modules/.bin/npm-groovy-lint" ]; then
+  echo "system-deps: installing npm-groovy-lint@16 into $GROOVYLINT"
+  npm install --no-audit --no-fund --silent --prefix "$GROOVYLINT" npm-groovy-lint@16 >/dev/null
+fi

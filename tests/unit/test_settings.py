@@ -101,3 +101,14 @@ def test_every_field_has_an_env_var_and_doc():
     for name, f in settings.FIELDS.items():
         assert f.metadata["env"], name
         assert f.metadata["doc"], name
+
+
+def test_cli_zero_is_a_value_not_an_absent_flag(tmp_path, monkeypatch):
+    import argparse
+
+    from jenkins_codeartifact.cli._common import load_settings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CA_TOKEN_DURATION", "900")
+    args = argparse.Namespace(token_duration=0, skip_existing=False, params=[], config=None)
+    assert load_settings(args).token_duration == 0

@@ -55,7 +55,10 @@ def add_aws(parser: argparse.ArgumentParser) -> None:
 
 def load_settings(args: argparse.Namespace) -> settings.Settings:
     """Settings from parsed args: only attributes that are Settings fields and were given."""
-    flags = {k: v for k, v in vars(args).items() if k in settings.FIELDS and v not in (None, [], False)}
+    # None, False and [] mean "not given" (argparse defaults); 0 is a real value, so compare by identity
+    flags = {
+        k: v for k, v in vars(args).items() if k in settings.FIELDS and v is not None and v is not False and v != []
+    }
     if "params" in flags:
         flags["params"] = tuple(flags["params"])
     return settings.load(flags, config=args.config)
