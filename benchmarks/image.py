@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             if round_ % 2:  # alternate, so neither side always runs right after the other's disk work
                 order.reverse()
             for which in order:
+                previous = client.images.get(tags[which]).id if round_ else None
                 time.sleep(SETTLE)
                 if which == "reference-rebuild":
                     url = index.pip_index_url()
@@ -133,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     t = build_ours(cli, our_ctx, tags[which], args.base_image, index, no_cache=False)
                 rebuilds[which].append(t)
+                if previous and previous != client.images.get(tags[which]).id:
+                    client.images.remove(previous)  # superseded: on vfs every dangling image is a full copy
             for ctx in (ref_ctx, our_ctx):  # back to the original line for the next round
                 change_one_line(ctx, "", undo=nonce)
         results.update({k: statistics.median(v) for k, v in rebuilds.items()})
