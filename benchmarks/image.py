@@ -2,7 +2,7 @@
 
 Usage (with the sandbox's environment exported, or any CodeArtifact/generic index configured):
 
-    eval "$(ca-sandbox env)"   # or CA_REPOSITORY_URL=... CA_INDEX_USERNAME=... CA_INDEX_PASSWORD=...
+    make sandbox-up && . .sandbox/env.sh   # or CA_REPOSITORY_URL=... CA_INDEX_USERNAME=... CA_INDEX_PASSWORD=...
     python benchmarks/image.py [--base-image IMAGE] [--docker-cli /usr/bin/docker] [--keep]
 
 Both builds use the same base image, the same index, the same BuildKit builder and the same files. The
