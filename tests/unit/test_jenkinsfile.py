@@ -113,8 +113,10 @@ def test_groovy_string_round_trips_anything(value):
 
 def _groovy_lint() -> str | None:
     installed = Path("/opt/groovylint/node_modules/.bin/npm-groovy-lint")  # where scripts/system-deps.sh puts it
-    return os.environ.get("NPM_GROOVY_LINT") or shutil.which("npm-groovy-lint") or (
-        str(installed) if installed.exists() else None
+    return (
+        os.environ.get("NPM_GROOVY_LINT")
+        or shutil.which("npm-groovy-lint")
+        or (str(installed) if installed.exists() else None)
     )
 
 
