@@ -72,3 +72,19 @@ def sandbox_environ(sandbox_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 def docker_environ(docker_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     apply_env(monkeypatch, docker_env)
     return docker_env
+
+
+@pytest.fixture(scope="session")
+def token(sandbox_env: dict[str, str]) -> str:
+    """A CodeArtifact token from the stand-in (what the tests scan output, argv and files for)."""
+    import boto3
+
+    client = boto3.client(
+        "codeartifact",
+        region_name=sandbox_env["AWS_REGION"],
+        endpoint_url=sandbox_env["AWS_ENDPOINT_URL_CODEARTIFACT"],
+        aws_access_key_id=sandbox_env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=sandbox_env["AWS_SECRET_ACCESS_KEY"],
+    )
+    resp = client.get_authorization_token(domain=sandbox_env["CA_DOMAIN"], domainOwner=sandbox_env["CA_DOMAIN_OWNER"])
+    return str(resp["authorizationToken"])

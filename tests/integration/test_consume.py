@@ -38,13 +38,6 @@ def env(docker_environ, monkeypatch, tmp_path):
 
 
 @pytest.fixture
-def token(env):
-    client = boto3.client("codeartifact")
-    resp = client.get_authorization_token(domain=env["CA_DOMAIN"], domainOwner=env["CA_DOMAIN_OWNER"])
-    return str(resp["authorizationToken"])
-
-
-@pytest.fixture
 def published(env, capsys):
     """fantastic-ascii 1.0.0 (the app's pin) on the index; an earlier test may have published it already."""
     code = publish.main([str(ROOT / "package_src"), "--skip-existing", "--dist-dir", str(Path.cwd() / "dist")])

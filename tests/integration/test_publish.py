@@ -30,14 +30,6 @@ def env(sandbox_environ, monkeypatch, tmp_path):
     return sandbox_environ
 
 
-@pytest.fixture
-def token(env):
-    client = boto3.client("codeartifact")
-    return client.get_authorization_token(domain=env["CA_DOMAIN"], domainOwner=env["CA_DOMAIN_OWNER"])[
-        "authorizationToken"
-    ]
-
-
 @dataclass
 class Project:
     path: Path
