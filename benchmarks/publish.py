@@ -26,10 +26,20 @@ from _common import ROOT, median, report, sandbox, timed
 BIN = Path(sys.executable).parent
 
 
-def copy_with_version(dest: Path, version: str) -> Path:
+BACKENDS = {  # package_src's own (flit-core), or the walkthrough's setuptools, for both sides alike
+    "flit-core": None,
+    "setuptools": '[build-system]\nrequires = ["setuptools>=69"]\nbuild-backend = "setuptools.build_meta"\n\n'
+    '[tool.setuptools.packages.find]\nwhere = ["src"]\n',
+}
+
+
+def copy_with_version(dest: Path, version: str, backend: str) -> Path:
     shutil.copytree(ROOT / "package_src", dest, ignore=shutil.ignore_patterns("dist", "*.egg-info", "__pycache__"))
     pyproject = dest / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace('version = "1.0.0"', f'version = "{version}"'))
+    text = pyproject.read_text().replace('version = "1.0.0"', f'version = "{version}"')
+    if BACKENDS[backend]:
+        text = BACKENDS[backend] + text[text.index("[project]") :]
+    pyproject.write_text(text)
     return dest
 
 
@@ -47,6 +57,7 @@ def publish_reference(project: Path, env: dict[str, str], twine_env: dict[str, s
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--backend", choices=sorted(BACKENDS), default="flit-core", help="build backend of both")
     args = parser.parse_args()
     stamp = int(time.time()) % 10**6
     with sandbox() as env, tempfile.TemporaryDirectory(prefix="bench-publish-") as tmp:
@@ -67,11 +78,12 @@ def main() -> int:
         ref_env = {**child_env, "TWINE_USERNAME": "aws", "TWINE_PASSWORD": token, "TWINE_REPOSITORY_URL": endpoint}
         ours_times, ref_times = [], []
         for i in range(args.rounds):
-            ours = copy_with_version(Path(tmp) / f"ours{i}", f"2.{stamp}.{2 * i}")
-            ref = copy_with_version(Path(tmp) / f"ref{i}", f"2.{stamp}.{2 * i + 1}")
+            ours = copy_with_version(Path(tmp) / f"ours{i}", f"2.{stamp}.{2 * i}", args.backend)
+            ref = copy_with_version(Path(tmp) / f"ref{i}", f"2.{stamp}.{2 * i + 1}", args.backend)
             ours_times.append(timed(lambda p=ours: publish_ours(p, child_env)))
             ref_times.append(timed(lambda p=ref: publish_reference(p, child_env, ref_env)))
             print(f"round {i + 1}: ca-publish {ours_times[-1]:.2f}s, build+twine {ref_times[-1]:.2f}s", flush=True)
+    print(f"build backend: {args.backend}")
     report("publish package_src (first round: cold caches)", [("first round", ours_times[0], ref_times[0])])
     report(
         f"publish package_src (median of rounds 2..{args.rounds})",

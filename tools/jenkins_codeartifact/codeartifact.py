@@ -264,20 +264,12 @@ def _raise_for_auth(resp: requests.Response, where: str) -> None:
         )
 
 
-def resolve_index(settings: Settings, client_factory: Callable[[Settings], Any] | None = None) -> Index:
-    """The index ``settings`` point at: a generic URL, or a CodeArtifact repository via boto3."""
+def check_settings(settings: Settings) -> None:
+    """Refuse incomplete or malformed index settings before any credentials, network or build."""
     if settings.repository_url:
-        url = settings.repository_url.rstrip("/") + "/"
-        if not url.startswith(("http://", "https://")):
+        if not settings.repository_url.startswith(("http://", "https://")):
             raise ConfigError(f"--repository-url {settings.repository_url!r}: must be an http(s) URL")
-        redact.register(settings.index_password)
-        return Index(
-            upload_url=url,
-            simple_url=settings.simple_url or _default_simple(url, settings),
-            username=settings.index_username,
-            password=settings.index_password,
-            description=url,
-        )
+        return
     missing = [f"--{n.replace('_', '-')}" for n in ("domain", "repository") if not getattr(settings, n)]
     if missing:
         raise ConfigError(
@@ -288,6 +280,22 @@ def resolve_index(settings: Settings, client_factory: Callable[[Settings], Any] 
     validate(
         settings.domain, settings.repository, settings.domain_owner, settings.endpoint_type, settings.token_duration
     )
+
+
+def resolve_index(settings: Settings, client_factory: Callable[[Settings], Any] | None = None) -> Index:
+    """The index ``settings`` point at: a generic URL, or a CodeArtifact repository via boto3."""
+    check_settings(settings)
+    if settings.repository_url:
+        url = settings.repository_url.rstrip("/") + "/"
+        redact.register(settings.index_password)
+        return Index(
+            upload_url=url,
+            simple_url=settings.simple_url or _default_simple(url, settings),
+            username=settings.index_username,
+            password=settings.index_password,
+            description=url,
+        )
+    assert settings.domain and settings.repository
     if client_factory is None:
         from . import aws
 

@@ -1,7 +1,8 @@
 """The ``ca-publish`` flow: credentials, version pre-check, build, check, upload, report.
 
-The order is chosen so a run fails before it writes anything: settings and pyproject first, then the
-index (token, endpoint), then the version check, and only then build and upload.
+The order is chosen so a run fails before it writes anything: settings and pyproject first; then the
+build (into a temporary directory) alongside the index (token, endpoint) and the version check; only
+then dist/ and the upload.
 """
 
 from __future__ import annotations
@@ -9,18 +10,23 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import package, upload
-from .codeartifact import Index, resolve_index
+from . import package
 from .console import step
 from .errors import OperationError, PreconditionError
 from .settings import Settings
 
+if TYPE_CHECKING:
+    from .codeartifact import Index
+
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -48,37 +54,55 @@ class PublishResult:
         }
 
 
+def _timed(fn: Callable[..., T], *args: Any) -> tuple[T, float]:
+    start = time.monotonic()
+    return fn(*args), time.monotonic() - start
+
+
 def _wants_index(settings: Settings) -> bool:
     return bool(settings.repository_url or settings.domain or settings.repository)
 
 
 def publish(
-    settings: Settings, project: Path, index_factory: Callable[[Settings], Index] = resolve_index
+    settings: Settings, project: Path, index_factory: Callable[[Settings], Index] | None = None
 ) -> PublishResult:
-    """Publish ``project``; raises PreconditionError (exit 3) when its version is already published."""
+    """Publish ``project``; raises PreconditionError (exit 3) when its version is already published.
+
+    The build runs in the background while the index is asked for a token and about this version: both
+    take about a second, and the build writes only into a temporary directory, so a refusal still leaves
+    nothing behind (no dist/, no upload).
+    """
     project = project.resolve()
     requires = package.read_build_requires(project)
+    wants_index = not settings.dry_run or _wants_index(settings)
     index: Index | None = None
-    if not settings.dry_run or _wants_index(settings):
-        with step("CodeArtifact token and endpoint" if not settings.repository_url else "index"):
-            index = index_factory(settings)
-        log.info("repository: %s (%s)", index.description, index.upload_url)
+    existing: set[str] | None = None
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ca-publish-")))
         with step("build environment"):
             env = stack.enter_context(package.BuildEnv.prepared(requires, fresh=settings.fresh_build_env))
             meta = package.read_metadata(env, project, tmp)
         log.info("project: %s %s", meta.name, meta.version)
-        existing = index.version_files(meta.name, meta.version) if index else None
-        if existing is not None and not settings.skip_existing:
-            assert index is not None
-            raise PreconditionError(
-                f"{meta.name} {meta.version} is already published in {index.description}",
-                hint=f"raise the version in {project / 'pyproject.toml'} to publish a new release, "
-                "or pass --skip-existing to treat this as success",
-            )
-        with step("build sdist and wheel"):
-            dists = package.build_dists(env, project, tmp / "dist")
+        pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="build"))  # exits before tmp goes
+        log.info("build sdist and wheel (in the background) ...")
+        building = pool.submit(_timed, package.build_dists, env, project, tmp / "dist")
+        # boto3 and twine take a third of a second to import: done here, they overlap the build
+        from . import codeartifact, upload
+
+        if wants_index:
+            codeartifact.check_settings(settings)
+            with step("CodeArtifact token and endpoint" if not settings.repository_url else "index"):
+                index = (index_factory or codeartifact.resolve_index)(settings)
+            log.info("repository: %s (%s)", index.description, index.upload_url)
+            existing = index.version_files(meta.name, meta.version)
+            if existing is not None and not settings.skip_existing:
+                raise PreconditionError(
+                    f"{meta.name} {meta.version} is already published in {index.description}",
+                    hint=f"raise the version in {project / 'pyproject.toml'} to publish a new release, "
+                    "or pass --skip-existing to treat this as success",
+                )
+        dists, seconds = building.result()
+        log.info("build sdist and wheel: done in %.1fs", seconds)
         for dist in dists:
             if meta.version not in dist.path.name:
                 raise OperationError(f"built {dist.path.name} does not carry version {meta.version}")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -68,8 +70,8 @@ def run(
     prog: str, parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], int], argv: Sequence[str] | None
 ) -> int:
     """Parse, set up logging, run ``body``; every expected failure becomes ERROR/TIP lines + exit code."""
-    verbose = argv is not None and any(a in ("-v", "--verbose") for a in argv)
-    setup(prog, verbose=verbose)
+    raw = sys.argv[1:] if argv is None else argv
+    setup(prog, verbose=any(a in ("-v", "--verbose") for a in raw))
     try:
         args = parser.parse_args(argv)
         setup(prog, verbose=args.verbose)
@@ -88,6 +90,11 @@ def run(
         log.error("TIP: rerun with -v for the traceback and report it")
         log.debug("traceback", exc_info=True)
         return EXIT_FAILED
+    finally:
+        if argv is None:  # a real process, about to exit (tests pass argv and go on)
+            # The interpreter's last collection walks every boto3/twine object only to free memory the
+            # exit frees anyway: about 80 ms of a 0.7 s publish. Freezing skips that walk.
+            gc.freeze()
 
 
 def parse_params(values: Sequence[str]) -> dict[str, Any]:
