@@ -285,3 +285,6 @@ def test_private_dockerd_is_started_and_stopped_by_the_sandbox(tmp_path: Path, m
     finally:
         sandbox.down(directory)
     assert pid is not None and not process.alive(pid)
+    mounts = Path("/proc/self/mounts").read_text()
+    assert str(directory) not in mounts  # dockerd's netns and layers are unmounted: the dir can be removed
+    shutil.rmtree(directory)

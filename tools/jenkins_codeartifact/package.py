@@ -8,6 +8,7 @@ job's own site-packages. ``fresh_env=True`` gives the classic throwaway environm
 
 from __future__ import annotations
 
+import contextlib
 import email.parser
 import hashlib
 import json
@@ -18,10 +19,10 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 CACHE_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "jenkins-codeartifact" / "build-envs"
 ENV_MAX_AGE = 7 * 24 * 3600  # unpinned requirements get refreshed weekly
 DEFAULT_REQUIRES = ["setuptools>=40.8.0"]  # PEP 517's default when build-system is absent
+DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"
 SECRET_ENV = ("CA_INDEX_PASSWORD", "JENKINS_API_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
@@ -59,8 +61,14 @@ class Metadata:
     version: str
 
 
-def read_build_requires(project: Path) -> list[str]:
-    """``build-system.requires`` of ``project``; a missing or broken pyproject is a config error."""
+@dataclass(frozen=True)
+class BuildSystem:
+    requires: list[str]
+    backend: str  # "module" or "module:object"
+
+
+def read_build_system(project: Path) -> BuildSystem:
+    """``[build-system]`` of ``project``; a missing or broken pyproject is a config error."""
     pyproject = project / "pyproject.toml"
     if not project.is_dir():
         raise ConfigError(f"{project}: project directory not found")
@@ -70,7 +78,8 @@ def read_build_requires(project: Path) -> list[str]:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{pyproject}: not valid TOML: {exc}") from None
-    requires = data.get("build-system", {}).get("requires", DEFAULT_REQUIRES)
+    table = data.get("build-system", {})
+    requires = table.get("requires", DEFAULT_REQUIRES)
     if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
         raise ConfigError(f"{pyproject}: build-system.requires must be a list of strings")
     for req in requires:
@@ -78,7 +87,10 @@ def read_build_requires(project: Path) -> list[str]:
             Requirement(req)
         except InvalidRequirement as exc:
             raise ConfigError(f"{pyproject}: build-system.requires: {req!r}: {exc}") from None
-    return requires
+    backend = table.get("build-backend", DEFAULT_BACKEND)
+    if not isinstance(backend, str):
+        raise ConfigError(f"{pyproject}: build-system.build-backend must be a string")
+    return BuildSystem(requires, backend)
 
 
 def _child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -86,6 +98,16 @@ def _child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
     env.update(extra or {})
     return env
+
+
+def _report(output: str, returncode: int, cmd: Sequence[str]) -> None:
+    """A child's output goes to the debug log; when it failed, its tail is shown and the step fails."""
+    for line in output.splitlines():
+        log.debug("  %s", line)
+    if returncode:
+        for line in output.splitlines()[-40:]:
+            log.info("  | %s", line)
+        raise subprocess.CalledProcessError(returncode, list(cmd[:2]))
 
 
 def _run(cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None) -> None:
@@ -100,13 +122,102 @@ def _run(cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str,
         errors="replace",
         check=False,
     )
-    for line in proc.stdout.splitlines():
-        log.debug("  %s", line)
-    if proc.returncode:
-        tail = proc.stdout.splitlines()[-40:]
-        for line in tail:
-            log.error("  | %s", line)
-        raise subprocess.CalledProcessError(proc.returncode, cmd[:2])
+    _report(proc.stdout, proc.returncode, cmd)
+
+
+# Runs in the build environment: import the backend once, then fork one child per hook. A forked child
+# starts from the same clean state a fresh interpreter would reach after the import, runs the hook
+# script pyproject_hooks asked for, and exits; nothing a hook does survives into the next one.
+_FORK_SERVER = r"""
+import importlib, json, os, runpy, sys, traceback
+sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]
+try:
+    importlib.import_module(sys.argv[1])
+except BaseException:
+    pass  # the hook itself imports it again and reports the error properly
+for line in sys.stdin:
+    req = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            out = os.open(req["out"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.dup2(out, 1)
+            os.dup2(out, 2)
+            os.chdir(req["cwd"])
+            os.environ.clear()
+            os.environ.update(req["env"])
+            sys.argv = req["cmd"][1:]
+            sys.path.insert(0, os.path.dirname(req["cmd"][1]))
+            runpy.run_path(req["cmd"][1], run_name="__main__")
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (exc.code is not None)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+"""
+
+
+class WarmRunner:
+    """A pyproject_hooks runner whose hooks fork from a process that has already imported the backend.
+
+    pyproject_hooks starts a fresh interpreter per hook, and importing setuptools alone takes about a
+    third of a second: sdist + wheel paid it twice, on the critical path. The fork server imports it once,
+    in parallel with whatever the caller does meanwhile, and each hook then starts in milliseconds.
+    Hooks for another interpreter, or any hiccup of the server, fall back to a plain subprocess.
+    """
+
+    def __init__(self, python: str, backend: str) -> None:
+        self.python = python
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[str] | None = None
+        if hasattr(os, "fork"):
+            self._proc = subprocess.Popen(
+                [python, "-c", _FORK_SERVER, backend.split(":")[0]],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=_child_env(),
+                text=True,
+            )
+
+    def __call__(
+        self, cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None
+    ) -> None:
+        proc = self._proc
+        if proc is None or proc.poll() is not None or cmd[0] != self.python:
+            return _run(cmd, cwd, extra_environ)
+        assert proc.stdin is not None and proc.stdout is not None
+        with self._lock, tempfile.NamedTemporaryFile(prefix="ca-hook-", suffix=".log") as out:
+            request = {"cmd": list(cmd), "cwd": cwd or os.getcwd(), "env": _child_env(extra_environ), "out": out.name}
+            try:
+                proc.stdin.write(json.dumps(request) + "\n")
+                proc.stdin.flush()
+                answer = proc.stdout.readline()
+            except OSError:
+                answer = ""
+            if not answer.strip():
+                return _run(cmd, cwd, extra_environ)
+            _report(Path(out.name).read_text(errors="replace"), int(answer), cmd)
+        return None
+
+    def close(self) -> None:
+        if self._proc is not None:
+            assert self._proc.stdin is not None
+            with contextlib.suppress(OSError):
+                self._proc.stdin.close()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            if self._proc.stdout is not None:
+                self._proc.stdout.close()
 
 
 class BuildEnv:
@@ -115,11 +226,22 @@ class BuildEnv:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.python = str(path / "bin" / "python")
+        self.runner: WarmRunner | None = None
 
     @classmethod
-    @contextmanager
-    def prepared(cls, requires: list[str], fresh: bool = False) -> Iterator[BuildEnv]:
-        """Yield an environment with ``requires`` installed: cached (default) or a fresh one."""
+    @contextlib.contextmanager
+    def prepared(cls, system: BuildSystem, fresh: bool = False) -> Iterator[BuildEnv]:
+        """Yield an environment with the backend installed (cached, or fresh) and warming up already."""
+        with cls._installed(system.requires, fresh) as env:
+            env.runner = WarmRunner(env.python, system.backend)
+            try:
+                yield env
+            finally:
+                env.runner.close()
+
+    @classmethod
+    @contextlib.contextmanager
+    def _installed(cls, requires: list[str], fresh: bool) -> Iterator[BuildEnv]:
         if fresh:
             with tempfile.TemporaryDirectory(prefix="ca-build-env-") as tmp:
                 env = cls(Path(tmp) / "env")
@@ -166,7 +288,7 @@ def _builder(env: BuildEnv, source: Path, distribution: Literal["sdist", "wheel"
     the environment, keyed by what a backend's answer can depend on (``[build-system]`` and ``[tool]``):
     a version bump does not ask again.
     """
-    builder = build.ProjectBuilder(source, python_executable=env.python, runner=_run)
+    builder = build.ProjectBuilder(source, python_executable=env.python, runner=env.runner or _run)
     data = tomllib.loads((source / "pyproject.toml").read_text(encoding="utf-8"))
     relevant = json.dumps([data.get("build-system"), data.get("tool")], sort_keys=True, default=str)
     digest = hashlib.sha256(relevant.encode()).hexdigest()[:16]

@@ -73,14 +73,14 @@ def publish(
     nothing behind (no dist/, no upload).
     """
     project = project.resolve()
-    requires = package.read_build_requires(project)
+    system = package.read_build_system(project)
     wants_index = not settings.dry_run or _wants_index(settings)
     index: Index | None = None
     existing: set[str] | None = None
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ca-publish-")))
         with step("build environment"):
-            env = stack.enter_context(package.BuildEnv.prepared(requires, fresh=settings.fresh_build_env))
+            env = stack.enter_context(package.BuildEnv.prepared(system, fresh=settings.fresh_build_env))
             meta = package.read_metadata(env, project, tmp)
         log.info("project: %s %s", meta.name, meta.version)
         pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="build"))  # exits before tmp goes

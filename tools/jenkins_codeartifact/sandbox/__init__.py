@@ -322,6 +322,8 @@ def down(directory: Path) -> None:
         service = Service(name, directory)
         if service.stop(timeout=30.0 if name == "dockerd" else 15.0):
             log.info("stopped %s", name)
+            if name == "dockerd":
+                docker_engine.release_mounts(directory)
     with contextlib.suppress(FileNotFoundError):
         (directory / "env.sh").unlink()
     state = _read_json(directory / "state.json")

@@ -77,6 +77,23 @@ def dockerd_paths(directory: Path) -> dict[str, Path]:
     }
 
 
+def release_mounts(directory: Path) -> None:
+    """Unmount what a stopped dockerd of ours left mounted (its netns, overlay layers), deepest first.
+
+    dockerd leaves ``exec/netns/default`` mounted when it exits; until it is unmounted the directory
+    cannot be removed (a test's tmp dir, ``rm -rf .sandbox``).
+    """
+    paths = dockerd_paths(directory)
+    roots = [str(paths["exec"]), str(paths["data"])]
+    try:
+        with open("/proc/self/mounts", encoding="utf-8") as fh:
+            points = [line.split()[1].replace("\\040", " ") for line in fh]
+    except OSError:
+        return
+    for point in sorted((p for p in points if any(p == r or p.startswith(r + "/") for r in roots)), reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+
+
 def storage_driver(data_root: Path) -> str:
     """overlay2 where the kernel and filesystem allow an overlay mount, else vfs.
 
