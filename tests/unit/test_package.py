@@ -69,8 +69,8 @@ def test_warm_runner_hooks_see_what_fresh_interpreters_see(project, tmp_path):
     assert warm["backend"] == fresh["backend"] == "probe_backend"
     assert (warm["marker"], again["marker"]) == ("1", "2")  # each hook gets the caller's current env
     assert not warm["imported_twice"] and not again["imported_twice"]  # forked children share no state
-    assert warm["path"][0] == fresh["path"][0]  # the hook script's directory, as for a script run
-    assert "" not in warm["path"] and str(project) in warm["path"]  # only via backend-path
+    assert warm["path"] == fresh["path"]  # same import path as a script run: no "" or project dir on it
+    assert "" not in warm["path"] and str(project) not in warm["path"]
 
 
 def test_a_failing_hook_fails_the_step_and_shows_its_output(project, tmp_path, caplog):
