@@ -107,6 +107,7 @@ def test_publish_then_install_with_pip_from_the_index(env, token, project, capsy
 
 def test_publishing_the_same_version_again_exits_3_and_says_what_to_do(env, project, capsys):
     assert run(capsys, project.path)[0] == 0
+    dist = {p.name: p.stat().st_mtime_ns for p in (project.path / "dist").iterdir()}
     code, output = run(capsys, project.path)
     assert code == 3
     errors = [line for line in output.splitlines() if line.startswith("ERROR")]
@@ -114,7 +115,8 @@ def test_publishing_the_same_version_again_exits_3_and_says_what_to_do(env, proj
         f"ERROR: fantastic-ascii {project.version} is already published in CodeArtifact my-domain/my-repository"
     ]
     assert f"raise the version in {project.path / 'pyproject.toml'}" in output
-    assert not (project.path / "dist").exists()  # refused before anything was written
+    # refused before anything was written: dist/ still holds the first run's files, untouched
+    assert {p.name: p.stat().st_mtime_ns for p in (project.path / "dist").iterdir()} == dist
 
 
 def test_skip_existing_exits_0_and_uploads_nothing(env, token, project, capsys, tmp_path):
