@@ -139,6 +139,7 @@ def test_env_sh_pidfiles_and_secrets(sandbox_env: dict[str, str], sandbox_dir: P
     assert (sandbox_env["CA_DOMAIN"], sandbox_env["CA_DOMAIN_OWNER"]) == ("my-domain", "111122223333")
     assert token not in text  # the devpi password is a secret: not in env.sh
     assert (sandbox_dir / "secrets.json").stat().st_mode & 0o777 == 0o600
+    assert (sandbox_dir / "env.sh").stat().st_mode & 0o777 == 0o600
     assert set(sandbox.running(sandbox_dir)) >= {"devpi", "codeartifact", "moto", "registry"}
 
 
@@ -211,8 +212,8 @@ def test_simple_index_serves_pep_691_json(sandbox_env: dict[str, str], token: st
 
 
 def test_moto_and_registry_answer(sandbox_environ: dict[str, str]) -> None:
-    assert boto3.client("sts").get_caller_identity()["Account"]
-    ecr = boto3.client("ecr")
+    assert boto3.Session().client("sts").get_caller_identity()["Account"]
+    ecr = boto3.Session().client("ecr")
     ecr.create_repository(repositoryName="sbx-" + uuid.uuid4().hex[:8])
     assert ecr.describe_repositories()["repositories"]
     assert requests.get(f"http://{sandbox_environ['CA_REGISTRY']}/v2/", timeout=10).status_code == 200

@@ -28,11 +28,6 @@ def client():
         stub.assert_no_pending_responses()
 
 
-@pytest.fixture(autouse=True)
-def _empty_cache():
-    codeartifact._token_cache.clear()
-
-
 def make(client, clock=lambda: 1_000_000.0, **kw):
     return CodeArtifact(
         client=client, domain="my-domain", repository="my-repo", domain_owner="111122223333", clock=clock, **kw
@@ -130,6 +125,17 @@ def test_version_lookup_uses_the_normalised_name_and_lists_assets(client):
     )
     files = make(client).version_files("Fantastic_ASCII", "1.0.0")
     assert files == {"fantastic_ascii-1.0.0.tar.gz", "fantastic_ascii-1.0.0-py3-none-any.whl"}
+
+
+@pytest.mark.parametrize(
+    ("op", "call"), [("get_repository_endpoint", "endpoint"), ("get_authorization_token", "token")]
+)
+def test_unknown_repository_or_domain_is_a_config_error(client, op, call):
+    client.stub.add_client_error(op, "ResourceNotFoundException", "Repository my-repo not found", 404)
+    with pytest.raises(ConfigError) as err:
+        getattr(make(client), call)()
+    assert "Repository my-repo not found" in err.value.message
+    assert "CA_REPOSITORY" in (err.value.hint or "") and err.value.exit_code == 2
 
 
 def test_missing_version_is_none(client):

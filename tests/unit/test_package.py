@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -100,9 +101,16 @@ def test_a_dead_server_falls_back_to_a_fresh_interpreter(project, tmp_path):
 
 
 def test_secrets_are_not_in_the_hooks_environment(project, tmp_path, monkeypatch):
+    from jenkins_codeartifact import redact
+
     monkeypatch.setenv("CA_INDEX_PASSWORD", "hunter2-hunter2")
-    env = package._child_env({"X": "1"})
-    assert "CA_INDEX_PASSWORD" not in env and env["X"] == "1"
+    monkeypatch.setenv("CODEARTIFACT_AUTH_TOKEN", "walkthrough-style-token")
+    monkeypatch.setenv("SOME_URL", "https://aws:registered-secret-value@host/simple/")
+    monkeypatch.setenv("PIP_INDEX_URL", "https://pypi.example/simple/")
+    redact.register("registered-secret-value")
+    env = redact.child_environ({"X": "1"})
+    assert not {"CA_INDEX_PASSWORD", "CODEARTIFACT_AUTH_TOKEN", "SOME_URL"} & set(env)
+    assert env["X"] == "1" and env["PIP_INDEX_URL"] == "https://pypi.example/simple/"
     proc = subprocess.run(
         [sys.executable, "-c", "import os; print(os.environ.get('CA_INDEX_PASSWORD'))"],
         env=env,
@@ -111,3 +119,46 @@ def test_secrets_are_not_in_the_hooks_environment(project, tmp_path, monkeypatch
         check=True,
     )
     assert proc.stdout.strip() == "None"
+
+
+def test_build_env_cache_is_created_once_and_shared(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    monkeypatch.setattr(package, "CACHE_ROOT", tmp_path / "cache")
+    created: list[Path] = []
+
+    def fake_create(self, requires):
+        created.append(self.path)
+        time.sleep(0.2)  # long enough for the other job to arrive while this one creates
+        (self.path / "bin").mkdir(parents=True)
+
+    monkeypatch.setattr(package.BuildEnv, "_create", fake_create)
+    seen: list[Path] = []
+
+    def job():
+        with package.BuildEnv._installed(["setuptools>=69"], fresh=False) as env:
+            seen.append(env.path)
+
+    threads = [threading.Thread(target=job) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(created) == 1 and seen == [created[0]] * 3
+
+
+def test_an_expired_generation_is_replaced_but_not_deleted_while_young(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.setattr(package, "CACHE_ROOT", tmp_path / "cache")
+    monkeypatch.setattr(package.BuildEnv, "_create", lambda self, requires: self.path.mkdir(parents=True))
+    with package.BuildEnv._installed([], fresh=False) as first:
+        pass
+    week = package.ENV_MAX_AGE
+    os.utime(first.path / ".ready", (0, first.path.joinpath(".ready").stat().st_mtime - week - 1))
+    with package.BuildEnv._installed([], fresh=False) as second:
+        assert second.path != first.path and first.path.exists()  # a job may still be using it
+    os.utime(first.path / ".ready", (0, first.path.joinpath(".ready").stat().st_mtime - week))
+    with package.BuildEnv._installed([], fresh=False) as third:
+        assert third.path == second.path and not first.path.exists()

@@ -19,11 +19,12 @@ from typing import Any, Protocol
 
 import botocore.exceptions
 import requests
-from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
-from packaging.version import InvalidVersion, Version
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from . import redact
 from .errors import ConfigError, OperationError
+from .package import parse_dist
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,10 +77,6 @@ class _Client(Protocol):  # the four calls we make; tests may pass botocore Stub
     def list_package_version_assets(self, **kw: Any) -> dict[str, Any]: ...
 
 
-_token_cache: dict[tuple[str, ...], tuple[str, float]] = {}
-_cache_lock = threading.Lock()
-
-
 @dataclass
 class CodeArtifact:
     """A narrow facade over the codeartifact client: only what publishing and consuming need."""
@@ -92,24 +89,35 @@ class CodeArtifact:
     endpoint_type: str = "ipv4"
     clock: Callable[[], float] = time.time
     _endpoint: str | None = field(default=None, repr=False)
+    _token: tuple[str, float] | None = field(default=None, repr=False)  # value, expiry (epoch s)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         validate(self.domain, self.repository, self.domain_owner, self.endpoint_type, self.duration)
 
-    def _where(self) -> dict[str, str]:
+    def _where(self) -> dict[str, Any]:
         where = {"domain": self.domain}
         if self.domain_owner:
             where["domainOwner"] = self.domain_owner
         return where
 
-    def _call(self, what: str, fn: Callable[..., dict[str, Any]], **kw: Any) -> dict[str, Any]:
+    def _call(
+        self, what: str, fn: Callable[..., dict[str, Any]], *, missing_ok: bool = False, **kw: Any
+    ) -> dict[str, Any] | None:
+        """Call the API; errors become ours with a next step. ``missing_ok``: a 404 answers None."""
         try:
             return fn(**kw)
         except botocore.exceptions.ClientError as exc:
             err = exc.response.get("Error", {})
             code, msg = err.get("Code", "Error"), err.get("Message", str(exc))
             if code == "ResourceNotFoundException":
-                raise
+                if missing_ok:
+                    return None
+                raise ConfigError(
+                    f"CodeArtifact {what}: {msg}",
+                    hint=f"check the domain ({self.domain}), its owner, the repository ({self.repository}) "
+                    "and the region: CA_DOMAIN, CA_DOMAIN_OWNER, CA_REPOSITORY, AWS_REGION",
+                ) from exc
             hint = {
                 "AccessDeniedException": "the credentials lack codeartifact permissions (and sts:GetServiceBearerToken "
                 "for tokens)",
@@ -125,22 +133,20 @@ class CodeArtifact:
 
     def token(self) -> str:
         """An authorization token, reused from memory until REFRESH_MARGIN before its expiration."""
-        key = (self.domain, self.domain_owner or "", str(self.duration), str(id(self.client)))
-        now = self.clock()
-        with _cache_lock:
-            cached = _token_cache.get(key)
-        if cached and cached[1] - REFRESH_MARGIN > now:
-            return cached[0]
-        kw: dict[str, Any] = {**self._where(), "durationSeconds": self.duration}
-        resp = self._call("GetAuthorizationToken", self.client.get_authorization_token, **kw)
-        value = str(resp["authorizationToken"])
-        redact.register(value)
-        expiration = resp.get("expiration")
-        expires = expiration.timestamp() if isinstance(expiration, dt.datetime) else now + (self.duration or 3600)
-        with _cache_lock:
-            _token_cache[key] = (value, expires)
-        log.debug("CodeArtifact token obtained, valid for %.0fs", expires - now)
-        return value
+        with self._lock:
+            now = self.clock()
+            if self._token and self._token[1] - REFRESH_MARGIN > now:
+                return self._token[0]
+            kw: dict[str, Any] = {**self._where(), "durationSeconds": self.duration}
+            resp = self._call("GetAuthorizationToken", self.client.get_authorization_token, **kw)
+            assert resp is not None
+            value = str(resp["authorizationToken"])
+            redact.register(value)
+            expiration = resp.get("expiration")
+            expires = expiration.timestamp() if isinstance(expiration, dt.datetime) else now + (self.duration or 3600)
+            self._token = (value, expires)
+            log.debug("CodeArtifact token obtained, valid for %.0fs", expires - now)
+            return value
 
     def endpoint(self) -> str:
         """The repository's pypi endpoint: the twine upload URL; ``simple/`` under it is pip's index."""
@@ -153,6 +159,7 @@ class CodeArtifact:
                 format="pypi",
                 endpointType=self.endpoint_type,
             )
+            assert resp is not None
             url = str(resp["repositoryEndpoint"])
             self._endpoint = url if url.endswith("/") else url + "/"
         return self._endpoint
@@ -170,17 +177,16 @@ class CodeArtifact:
             "package": normalize(name),
             "packageVersion": version,
         }
-        try:
-            self._call("DescribePackageVersion", self.client.describe_package_version, **kw)
-        except botocore.exceptions.ClientError:  # only ResourceNotFoundException gets here
+        if self._call("DescribePackageVersion", self.client.describe_package_version, missing_ok=True, **kw) is None:
             return None
         files: set[str] = set()
         token: str | None = None
         while True:
             page_kw = {**kw, "maxResults": 1000, **({"nextToken": token} if token else {})}
-            try:
-                resp = self._call("ListPackageVersionAssets", self.client.list_package_version_assets, **page_kw)
-            except botocore.exceptions.ClientError:
+            resp = self._call(
+                "ListPackageVersionAssets", self.client.list_package_version_assets, missing_ok=True, **page_kw
+            )
+            if resp is None:
                 return files
             files.update(str(a["name"]) for a in resp.get("assets", []))
             token = resp.get("nextToken")
@@ -234,26 +240,17 @@ def _simple_version_files(index: Index, name: str, version: str) -> set[str] | N
     if not resp.ok:
         raise OperationError(f"index {index.simple_url} answered HTTP {resp.status_code} for {url}")
     if "json" in resp.headers.get("Content-Type", ""):
-        names = [str(f["filename"]) for f in resp.json().get("files", [])]
+        try:
+            names = [str(f["filename"]) for f in resp.json().get("files", [])]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise OperationError(f"index {index.simple_url} sent a malformed simple-API page for {url}") from None
     else:
         names = [
             urllib.parse.unquote(h.split("#")[0].rsplit("/", 1)[-1]) for h in re.findall(r'href="([^"]+)"', resp.text)
         ]
-    wanted = Version(version)
-    found = {n for n in names if _file_version(n, name) == wanted}
+    wanted = (normalize(name), Version(version))
+    found = {n for n in names if parse_dist(n) == wanted}
     return found or None
-
-
-def _file_version(filename: str, name: str) -> Version | None:
-    """Version of a distribution file of project ``name`` (wheel or sdist), None if it is not one."""
-    try:
-        if filename.endswith(".whl"):
-            project, version, *_ = parse_wheel_filename(filename)
-        else:
-            project, version = parse_sdist_filename(filename)
-    except (ValueError, InvalidVersion):
-        return None
-    return version if project == normalize(name) else None
 
 
 def _raise_for_auth(resp: requests.Response, where: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import email.parser
+import fcntl
 import hashlib
 import json
 import logging
@@ -30,7 +31,16 @@ from typing import Literal
 import build
 import uv
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
 
+from . import redact
 from .errors import ConfigError, OperationError
 
 log = logging.getLogger(__name__)
@@ -39,7 +49,6 @@ CACHE_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "j
 ENV_MAX_AGE = 7 * 24 * 3600  # unpinned requirements get refreshed weekly
 DEFAULT_REQUIRES = ["setuptools>=40.8.0"]  # PEP 517's default when build-system is absent
 DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"
-SECRET_ENV = ("CA_INDEX_PASSWORD", "JENKINS_API_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
 @dataclass(frozen=True)
@@ -93,13 +102,6 @@ def read_build_system(project: Path) -> BuildSystem:
     return BuildSystem(requires, backend)
 
 
-def _child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for build and installer processes: ours minus secrets a backend never needs."""
-    env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
-    env.update(extra or {})
-    return env
-
-
 def _report(output: str, returncode: int, cmd: Sequence[str]) -> None:
     """A child's output goes to the debug log; when it failed, its tail is shown and the step fails."""
     for line in output.splitlines():
@@ -115,7 +117,7 @@ def _run(cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str,
     proc = subprocess.run(
         list(cmd),
         cwd=cwd,
-        env=_child_env(extra_environ),
+        env=redact.child_environ(extra_environ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -130,6 +132,8 @@ def _run(cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str,
 # script pyproject_hooks asked for, and exits; nothing a hook does survives into the next one.
 _FORK_SERVER = r"""
 import importlib, json, os, runpy, sys, traceback
+proto = os.fdopen(os.dup(1), "w")  # answers only; whatever the backend prints goes to stderr
+os.dup2(2, 1)
 sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]
 try:
     importlib.import_module(sys.argv[1])
@@ -159,7 +163,7 @@ for line in sys.stdin:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)
-    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), file=proto, flush=True)
 """
 
 
@@ -182,7 +186,7 @@ class WarmRunner:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
-                env=_child_env(),
+                env=redact.child_environ(),
                 text=True,
             )
 
@@ -194,14 +198,19 @@ class WarmRunner:
             return _run(cmd, cwd, extra_environ)
         assert proc.stdin is not None and proc.stdout is not None
         with self._lock, tempfile.NamedTemporaryFile(prefix="ca-hook-", suffix=".log") as out:
-            request = {"cmd": list(cmd), "cwd": cwd or os.getcwd(), "env": _child_env(extra_environ), "out": out.name}
+            request = {
+                "cmd": list(cmd),
+                "cwd": cwd or os.getcwd(),
+                "env": redact.child_environ(extra_environ),
+                "out": out.name,
+            }
             try:
                 proc.stdin.write(json.dumps(request) + "\n")
                 proc.stdin.flush()
                 answer = proc.stdout.readline()
             except OSError:
                 answer = ""
-            if not answer.strip():
+            if not answer.strip().lstrip("-").isdigit():
                 return _run(cmd, cwd, extra_environ)
             _report(Path(out.name).read_text(errors="replace"), int(answer), cmd)
         return None
@@ -218,6 +227,18 @@ class WarmRunner:
                 self._proc.wait()
             if self._proc.stdout is not None:
                 self._proc.stdout.close()
+
+
+def parse_dist(filename: str) -> tuple[str, Version] | None:
+    """(PEP 503 name, version) of a wheel or sdist file name; None for any other file."""
+    try:
+        if filename.endswith(".whl"):
+            name, version, *_ = parse_wheel_filename(filename)
+        else:
+            name, version = parse_sdist_filename(filename)
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return None
+    return str(name), version
 
 
 class BuildEnv:
@@ -249,20 +270,36 @@ class BuildEnv:
                 yield env
             return
         key = hashlib.sha256("\n".join([sys.version, *sorted(requires)]).encode()).hexdigest()[:16]
-        env = cls(CACHE_ROOT / key)
-        marker = env.path / ".ready"
-        if not marker.exists() or time.time() - marker.stat().st_mtime > ENV_MAX_AGE:
-            CACHE_ROOT.mkdir(parents=True, exist_ok=True)
-            staging = cls(Path(tempfile.mkdtemp(prefix=f".{key}-", dir=CACHE_ROOT)) / "env")
-            try:
-                staging._create(requires)
-                (staging.path / ".ready").touch()
-                shutil.rmtree(env.path, ignore_errors=True)
-                os.replace(staging.path, env.path)  # atomic: a concurrent job sees old or new, never half
-            finally:
-                shutil.rmtree(staging.path.parent, ignore_errors=True)
-        else:
-            log.debug("reusing build environment %s", env.path)
+        base = CACHE_ROOT / key
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+            lock = (base / ".lock").open("a")
+        except OSError as exc:
+            raise ConfigError(
+                f"build environment cache {CACHE_ROOT}: {exc.strerror}",
+                hint="set XDG_CACHE_HOME to a writable directory, or pass --fresh-build-env",
+            ) from None
+        with lock:
+            # Jobs on other executors may share this cache: one creates, the others wait and reuse. A
+            # generation in use is never deleted; a new one replaces it after ENV_MAX_AGE, and old ones go
+            # once they are twice that old.
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            generations = sorted((p for p in base.glob("env-*") if (p / ".ready").exists()), reverse=True)
+            fresh_enough = [p for p in generations if time.time() - (p / ".ready").stat().st_mtime < ENV_MAX_AGE]
+            if fresh_enough:
+                env = cls(fresh_enough[0])
+                log.debug("reusing build environment %s", env.path)
+            else:
+                env = cls(base / f"env-{time.time_ns()}")
+                try:
+                    env._create(requires)
+                except BaseException:
+                    shutil.rmtree(env.path, ignore_errors=True)
+                    raise
+                (env.path / ".ready").touch()
+            for old in generations:
+                if old != env.path and time.time() - (old / ".ready").stat().st_mtime > 2 * ENV_MAX_AGE:
+                    shutil.rmtree(old, ignore_errors=True)
         yield env
 
     def _create(self, requires: list[str]) -> None:
@@ -313,8 +350,16 @@ def static_metadata(project: Path) -> Metadata | None:
     data = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8")).get("project", {})
     name, version, dynamic = data.get("name"), data.get("version"), data.get("dynamic", [])
     if isinstance(name, str) and isinstance(version, str) and "version" not in dynamic:
-        return Metadata(name=name, version=version)
+        return Metadata(name=name, version=_normalized(version, project / "pyproject.toml"))
     return None
+
+
+def _normalized(version: str, where: Path) -> str:
+    """PEP 440 normal form (``1.0.0-alpha`` is stored and built as ``1.0.0a0``)."""
+    try:
+        return str(Version(version))
+    except InvalidVersion:
+        raise ConfigError(f"{where}: version {version!r} is not a valid PEP 440 version") from None
 
 
 def read_metadata(env: BuildEnv, project: Path, workdir: Path) -> Metadata:
@@ -327,7 +372,7 @@ def read_metadata(env: BuildEnv, project: Path, workdir: Path) -> Metadata:
     except (build.BuildException, build.BuildBackendException, subprocess.CalledProcessError) as exc:
         raise _backend_error("reading metadata", project, exc) from None
     msg = email.parser.HeaderParser().parsestr((meta_dir / "METADATA").read_text(encoding="utf-8"))
-    return Metadata(name=msg["Name"], version=msg["Version"])
+    return Metadata(name=msg["Name"], version=_normalized(msg["Version"], meta_dir / "METADATA"))
 
 
 def build_dists(env: BuildEnv, project: Path, outdir: Path) -> list[Dist]:
@@ -344,11 +389,16 @@ def build_dists(env: BuildEnv, project: Path, outdir: Path) -> list[Dist]:
     return [Dist.of(sdist), Dist.of(wheel)]
 
 
-def replace_dists(dists: list[Dist], dist_dir: Path) -> list[Dist]:
-    """Move freshly built files into ``dist_dir`` after removing stale distributions from earlier builds."""
+def replace_dists(dists: list[Dist], dist_dir: Path, name: str) -> list[Dist]:
+    """Move freshly built files into ``dist_dir`` after removing this project's older distributions.
+
+    Files of other projects in a shared directory stay: only wheels and sdists named ``name`` go.
+    """
     dist_dir.mkdir(parents=True, exist_ok=True)
     for old in [*dist_dir.glob("*.whl"), *dist_dir.glob("*.tar.gz")]:
-        old.unlink()
+        parsed = parse_dist(old.name)
+        if parsed and parsed[0] == canonicalize_name(name):
+            old.unlink()
     moved = []
     for dist in dists:
         target = dist_dir / dist.path.name

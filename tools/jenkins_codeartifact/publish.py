@@ -104,12 +104,13 @@ def publish(
         dists, seconds = building.result()
         log.info("build sdist and wheel: done in %.1fs", seconds)
         for dist in dists:
-            if meta.version not in dist.path.name:
+            parsed = package.parse_dist(dist.path.name)
+            if parsed is None or str(parsed[1]) != meta.version:
                 raise OperationError(f"built {dist.path.name} does not carry version {meta.version}")
         with step("twine check"):
             upload.check([d.path for d in dists])
         dist_dir = Path(settings.dist_dir) if settings.dist_dir else project / "dist"
-        dists = package.replace_dists(dists, dist_dir)
+        dists = package.replace_dists(dists, dist_dir, meta.name)
     for dist in dists:
         log.info("built %s (%d bytes, sha256 %s)", dist.path.name, dist.size, dist.sha256)
     result = PublishResult(meta.name, meta.version, index.upload_url if index else "", "dry-run", dists)

@@ -9,8 +9,11 @@ console through a log line, a traceback or an error message.
 from __future__ import annotations
 
 import logging
+import os
+import re
 import threading
 import urllib.parse
+from collections.abc import Mapping
 
 MASK = "***"
 _MIN_LEN = 4  # shorter values would mask ordinary words
@@ -39,6 +42,21 @@ def scrub(text: str) -> str:
         if secret in text:
             text = text.replace(secret, MASK)
     return text
+
+
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|CREDENTIAL|_KEY$", re.IGNORECASE)
+
+
+def child_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment for a child (build backend, uv, docker CLI), minus secrets, plus ``extra``.
+
+    Dropped: every variable holding a registered secret, and every variable whose name says it is one
+    (``CODEARTIFACT_AUTH_TOKEN``, ``TWINE_PASSWORD``, ``AWS_SECRET_ACCESS_KEY``...): none of those
+    children has a use for them, and a build backend is code fetched from an index.
+    """
+    env = {k: v for k, v in os.environ.items() if not _SECRET_NAME.search(k) and scrub(v) == v}
+    env.update(extra or {})
+    return env
 
 
 def clear() -> None:

@@ -99,7 +99,8 @@ def _upload_error(exc: Exception, index: Index, path: Path, done: list[Path]) ->
             f"{index.description}: upload of {path.name} refused (HTTP {status}){partial}",
             hint="the token may have expired or lack codeartifact:PublishPackageVersion; check the credentials",
         )
-    if status in (400, 409) and "exist" in str(exc).lower():
+    body = exc.response.text if isinstance(exc, requests.HTTPError) and exc.response is not None else ""
+    if status == 409 or (status == 400 and "exist" in f"{exc} {body}".lower()):
         return PreconditionError(f"{index.description}: {path.name} already exists{partial}")
     if isinstance(exc, requests.ConnectionError):
         return OperationError(f"{index.description}: index unreachable while uploading {path.name}{partial}")

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import report
+from ..errors import CAError
 from ..publish import publish
 from ._common import ArgumentParser, add_aws, add_common, load_settings, run
 
@@ -31,7 +32,13 @@ def parser() -> ArgumentParser:
 
 def _body(args: argparse.Namespace) -> int:
     settings = load_settings(args)
-    result = publish(settings, args.project)
+    try:
+        result = publish(settings, args.project)
+    except CAError as exc:  # a later stage reads the report: say what failed, not nothing
+        if settings.report:
+            failed = {"status": "failed", "error": {"message": exc.message, "exit_code": exc.exit_code}}
+            report.write(settings.report, failed)
+        raise
     if settings.report:
         report.write(settings.report, result.as_report())
     return 0
