@@ -92,3 +92,55 @@ def test_dry_run_builds_checks_and_reports(project, tmp_path, capsys, clean_env)
     assert sorted(p.name for p in (project / "dist").iterdir()) == names
     err = capsys.readouterr().err
     assert "build sdist and wheel: done in" in err and "dry run: nothing uploaded" in err
+
+
+SLOW_BACKEND = """
+import os, time
+def build_sdist(sdist_directory, config_settings=None):
+    with open(os.environ["PID_FILE"], "w") as fh:
+        fh.write(str(os.getpid()))
+    time.sleep(60)
+    raise SystemExit(1)
+"""
+
+
+def test_sigterm_stops_the_build_and_cleans_up(tmp_path):
+    """Jenkins aborts with SIGTERM: exit 143 at once, the backend's hook killed, no temp dir left."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    project = tmp_path / "slow"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[build-system]\nrequires = []\nbuild-backend = "slow_backend"\nbackend-path = ["."]\n\n'
+        '[project]\nname = "slow"\nversion = "1.0"\n'
+    )
+    (project / "slow_backend.py").write_text(SLOW_BACKEND)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    pid_file = tmp_path / "hook.pid"
+    env = {**os.environ, "TMPDIR": str(tmp), "PID_FILE": str(pid_file), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jenkins_codeartifact.cli.publish", str(project), "--dry-run"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() or not pid_file.read_text():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.05)
+    hook_pid = int(pid_file.read_text())
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert time.monotonic() - started < 10
+    assert "ERROR: terminated (SIGTERM)" in err
+    time.sleep(0.2)
+    with pytest.raises(ProcessLookupError):
+        os.kill(hook_pid, 0)
+    assert not list(tmp.glob("ca-publish-*")) and not (project / "dist").exists()

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -179,6 +180,7 @@ class WarmRunner:
     def __init__(self, python: str, backend: str) -> None:
         self.python = python
         self._lock = threading.Lock()
+        self._aborted = False
         self._proc: subprocess.Popen[str] | None = None
         if hasattr(os, "fork"):
             self._proc = subprocess.Popen(
@@ -188,11 +190,14 @@ class WarmRunner:
                 stderr=subprocess.DEVNULL,
                 env=redact.child_environ(),
                 text=True,
+                start_new_session=True,  # its own process group, so abort() reaches the hooks it forked
             )
 
     def __call__(
         self, cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None
     ) -> None:
+        if self._aborted:
+            raise subprocess.CalledProcessError(-signal.SIGKILL, list(cmd[:2]))
         proc = self._proc
         if proc is None or proc.poll() is not None or cmd[0] != self.python:
             return _run(cmd, cwd, extra_environ)
@@ -210,10 +215,19 @@ class WarmRunner:
                 answer = proc.stdout.readline()
             except OSError:
                 answer = ""
+            if self._aborted:
+                raise subprocess.CalledProcessError(-signal.SIGKILL, list(cmd[:2]))
             if not answer.strip().lstrip("-").isdigit():
                 return _run(cmd, cwd, extra_environ)
             _report(Path(out.name).read_text(errors="replace"), int(answer), cmd)
         return None
+
+    def abort(self) -> None:
+        """Kill the server and the hook it is running: the run is being abandoned (SIGTERM, an error)."""
+        self._aborted = True
+        if self._proc is not None and self._proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
 
     def close(self) -> None:
         if self._proc is not None:

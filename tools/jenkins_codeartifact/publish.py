@@ -86,22 +86,27 @@ def publish(
         pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="build"))  # exits before tmp goes
         log.info("build sdist and wheel (in the background) ...")
         building = pool.submit(_timed, package.build_dists, env, project, tmp / "dist")
-        # boto3 and twine take a third of a second to import: done here, they overlap the build
-        from . import codeartifact, upload
+        try:
+            # boto3 and twine take a third of a second to import: done here, they overlap the build
+            from . import codeartifact, upload
 
-        if wants_index:
-            codeartifact.check_settings(settings)
-            with step("CodeArtifact token and endpoint" if not settings.repository_url else "index"):
-                index = (index_factory or codeartifact.resolve_index)(settings)
-            log.info("repository: %s (%s)", index.description, index.upload_url)
-            existing = index.version_files(meta.name, meta.version)
-            if existing is not None and not settings.skip_existing:
-                raise PreconditionError(
-                    f"{meta.name} {meta.version} is already published in {index.description}",
-                    hint=f"raise the version in {project / 'pyproject.toml'} to publish a new release, "
-                    "or pass --skip-existing to treat this as success",
-                )
-        dists, seconds = building.result()
+            if wants_index:
+                codeartifact.check_settings(settings)
+                with step("CodeArtifact token and endpoint" if not settings.repository_url else "index"):
+                    index = (index_factory or codeartifact.resolve_index)(settings)
+                log.info("repository: %s (%s)", index.description, index.upload_url)
+                existing = index.version_files(meta.name, meta.version)
+                if existing is not None and not settings.skip_existing:
+                    raise PreconditionError(
+                        f"{meta.name} {meta.version} is already published in {index.description}",
+                        hint=f"raise the version in {project / 'pyproject.toml'} to publish a new release, "
+                        "or pass --skip-existing to treat this as success",
+                    )
+            dists, seconds = building.result()
+        except BaseException:
+            assert env.runner is not None
+            env.runner.abort()  # refused, failed or terminated: stop the build instead of waiting for it
+            raise
         log.info("build sdist and wheel: done in %.1fs", seconds)
         for dist in dists:
             parsed = package.parse_dist(dist.path.name)
