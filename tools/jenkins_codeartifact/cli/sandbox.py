@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +30,12 @@ def build_parser() -> ArgumentParser:
     ):
         cmd = sub.add_parser(name, help=text, description=text)
         cmd.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug output")
-        cmd.add_argument("--dir", type=Path, default=Path(".sandbox"), help="sandbox directory (default .sandbox)")
+        cmd.add_argument(
+            "--dir",
+            type=Path,
+            default=Path(os.environ.get("CA_SANDBOX_DIR") or ".sandbox"),
+            help="sandbox directory (CA_SANDBOX_DIR, which env.sh sets; default .sandbox)",
+        )
         if name == "up":
             cmd.add_argument("--docker", action="store_true", help="also a Docker engine and the local base image")
             cmd.add_argument(
