@@ -109,7 +109,7 @@ def test_end_to_end(env, token, published, children, names, cleanup, capsys, tmp
     tag, name, stack = names["tag"], names["image"], names["stack"]
     port = image.free_port()
     common = ["--context", APP, "--image-name", name, "--tag", tag, "--local-port", port]
-    cfn = ["--stack", stack, "--template", APP / "application.yml", "--param", f"ContainerName={name}", *vpc_params()]
+    cfn = ["--stack", stack, "--template", APP / "application.yml", *vpc_params()]  # ContainerName: the image name
 
     # The pipeline: build, smoke-test, push, deploy (CloudFormation), then the local target.
     code, out, err = cli(capsys, "all", *common, *cfn, "--report", tmp_path / "all.json")
@@ -124,7 +124,8 @@ def test_end_to_end(env, token, published, children, names, cleanup, capsys, tmp
     # What a run leaves behind: the tag in the registry, the stack on that tag, the app answering.
     assert tag in registry_tags(env, name)
     params = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]["Parameters"]
-    assert {p["ParameterKey"]: p["ParameterValue"] for p in params}["ImageTag"] == tag
+    values = {p["ParameterKey"]: p["ParameterValue"] for p in params}
+    assert (values["ImageTag"], values["ContainerName"]) == (tag, name)
     page = requests.get(f"http://127.0.0.1:{port}/", timeout=10).text
     assert re.search(r"\| Current time is \d\d:\d\d:\d\d \|", page), page
     report = json.loads((tmp_path / "all.json").read_text())

@@ -89,6 +89,9 @@ def test_unknown_target(app, capsys):
 def test_unknown_target_from_env(app, monkeypatch, capsys):
     monkeypatch.setenv("CA_TARGET", "kubernetes")
     assert consume_deploy.main(["deploy", "--tag", "1"]) == 2
+    lines, out = errors(capsys)
+    assert lines == ["ERROR: --target 'kubernetes': unknown target", "TIP: choose one of: cloudformation, local"]
+    assert out == ""
 
 
 def test_cloudformation_needs_a_stack(app, capsys):
@@ -102,7 +105,10 @@ def test_unknown_subcommand(capsys):
 
 
 def test_bad_tag(app, capsys):
-    assert consume_deploy.main(["build", "--tag", "a b"]) == 2
+    assert consume_deploy.main(["build", "--tag", "a b", "--context", str(app)]) == 2
+    lines, _ = errors(capsys)
+    assert lines[0] == "ERROR: --tag 'a b': not a valid image tag"
+    assert len([line for line in lines if line.startswith("ERROR")]) == 1
 
 
 def test_engine_absent_is_a_precondition_with_a_report(app, tmp_path, capsys):
@@ -115,6 +121,38 @@ def test_engine_absent_is_a_precondition_with_a_report(app, tmp_path, capsys):
     assert data["ok"] is False
     assert data["command"] == "smoke-test"
     assert data["error"]["exit_code"] == 3
+
+
+def test_unexpected_error_is_a_failure_in_the_report(app, monkeypatch, tmp_path, capsys):
+    def bug(self, command):
+        raise KeyError("oops")
+
+    monkeypatch.setattr(consume.Pipeline, "run", bug)
+    report = tmp_path / "r.json"
+    assert consume_deploy.main(["build", "--tag", "1", "--report", str(report)]) == 1
+    assert errors(capsys)[0][0] == "ERROR: unexpected KeyError: 'oops'"
+    data = json.loads(report.read_text())
+    assert data["ok"] is False
+    assert data["error"] == {"message": "unexpected KeyError: 'oops'", "exit_code": 1}
+
+
+def test_a_report_that_cannot_be_written_does_not_hide_the_failure(app, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    report = blocker / "r.json"  # its directory is a file
+    assert consume_deploy.main(["smoke-test", "--tag", "3", "--report", str(report)]) == 3
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.startswith("ERROR")]
+    assert lines == [next(line for line in lines if "Docker engine is not reachable" in line)]
+    assert "the report was not written" in captured.err
+
+
+def test_a_report_that_cannot_be_written_fails_a_successful_run(app, monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(consume.Pipeline, "run", lambda self, command: None)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert consume_deploy.main(["build", "--tag", "1", "--report", str(blocker / "r.json")]) == 2
+    assert errors(capsys)[0][0].startswith(f"ERROR: --report {blocker / 'r.json'}: cannot write")
 
 
 def test_teardown_needs_no_tag(clean_env, capsys):

@@ -94,8 +94,8 @@ def expect_change_set(stub, kind="UPDATE", params=None):
     stub.add_response("create_change_set", {"Id": CS_ID, "StackId": STACK_ID}, expected)
 
 
-def change_set(status, reason=None, changes=()):
-    resp = {"ChangeSetId": CS_ID, "StackId": STACK_ID, "Status": status, "ExecutionStatus": "AVAILABLE"}
+def change_set(status, reason=None, changes=(), execution="AVAILABLE"):
+    resp = {"ChangeSetId": CS_ID, "StackId": STACK_ID, "Status": status, "ExecutionStatus": execution}
     if reason:
         resp["StatusReason"] = reason
     resp["Changes"] = [
@@ -103,6 +103,12 @@ def change_set(status, reason=None, changes=()):
         for c in changes
     ]
     return resp
+
+
+def executed(stub, execution="EXECUTE_COMPLETE"):
+    """The change set's execution has finished: the stack status now is this deployment's result."""
+    described = change_set("CREATE_COMPLETE", execution=execution)
+    stub.add_response("describe_change_set", described, {"ChangeSetName": CS_ID})
 
 
 def run(client, tag="8", **kw):
@@ -122,6 +128,7 @@ def test_update_changes_only_the_image_tag(cfn, caplog):
     stub.add_response("describe_stacks", stack("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"))
     url = "http://app-123.eu-west-1.elb.amazonaws.com"
     stub.add_response("describe_stacks", stack("UPDATE_COMPLETE", "8", {"ApplicationUrl": url}))
+    executed(stub)
     result = run(client)
     assert (result.status, result.changed, result.url) == ("UPDATE_COMPLETE", True, url)
     assert f"ApplicationUrl: {url}" in caplog.text
@@ -142,6 +149,7 @@ def test_given_params_override_previous_values(cfn):
     stub.add_response("describe_change_set", change_set("CREATE_COMPLETE"))
     stub.add_response("execute_change_set", {})
     stub.add_response("describe_stacks", stack("UPDATE_COMPLETE", "8"))
+    executed(stub)
     assert run(client, params={"SubnetA": "subnet-new"}).changed
 
 
@@ -188,6 +196,7 @@ def test_update_that_rolls_back_prints_the_failed_events(cfn, caplog):
     stub.add_response("execute_change_set", {})
     stub.add_response("describe_stacks", stack("UPDATE_ROLLBACK_IN_PROGRESS"))
     stub.add_response("describe_stacks", stack("UPDATE_ROLLBACK_COMPLETE"))
+    executed(stub, "EXECUTE_FAILED")
     stub.add_response(
         "describe_stack_events",
         events(
@@ -257,6 +266,7 @@ def test_missing_stack_is_created_from_the_template(cfn, tmp_path):
     stub.add_response("execute_change_set", {})
     stub.add_response("describe_stacks", stack("CREATE_IN_PROGRESS"))
     stub.add_response("describe_stacks", stack("CREATE_COMPLETE", "8"))
+    executed(stub)
     result = run(client, template=str(template), params={"VPC": "vpc-1"})
     assert result.status == "CREATE_COMPLETE"
 
@@ -271,6 +281,7 @@ def test_create_that_rolls_back_is_a_failure_not_a_success(cfn, tmp_path, caplog
     stub.add_response("describe_change_set", change_set("CREATE_COMPLETE"))
     stub.add_response("execute_change_set", {})
     stub.add_response("describe_stacks", stack("ROLLBACK_COMPLETE"))
+    executed(stub, "EXECUTE_FAILED")
     stub.add_response("describe_stack_events", events(("Cluster", "AWS::ECS::Cluster", "CREATE_FAILED", "denied")))
     with pytest.raises(OperationError, match="ended ROLLBACK_COMPLETE"):
         run(client, template=str(template))
@@ -351,3 +362,120 @@ def test_teardown_of_a_missing_stack(cfn):
     client, stub = cfn
     missing(stub)
     assert deploy.teardown_stack(client, STACK)["status"] == "absent"
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "execution", "ok"),
+    [
+        ("UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "EXECUTE_FAILED", False),  # must not report success
+        ("UPDATE_ROLLBACK_COMPLETE", "UPDATE_COMPLETE", "EXECUTE_COMPLETE", True),  # must not report failure
+    ],
+)
+def test_the_previous_final_status_is_not_this_deployments_result(cfn, before, after, execution, ok):
+    client, stub = cfn
+    stub.add_response("describe_stacks", stack(before))
+    expect_change_set(stub)
+    stub.add_response("describe_change_set", change_set("CREATE_COMPLETE"))
+    stub.add_response("execute_change_set", {})
+    stub.add_response("describe_stacks", stack(before))  # CloudFormation has not started yet
+    stub.add_response("describe_change_set", change_set("CREATE_COMPLETE", execution="AVAILABLE"))
+    stub.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"))
+    stub.add_response("describe_stacks", stack(after))
+    executed(stub, execution)
+    if ok:
+        assert run(client).status == after
+        return
+    stub.add_response("describe_stack_events", events())
+    with pytest.raises(OperationError, match=f"ended {after}"):
+        run(client)
+
+
+def _template(tmp_path):
+    template = tmp_path / "t.yml"
+    template.write_text("Parameters: {}\n")
+    return str(template)
+
+
+def test_first_deployment_creates_the_stack_without_an_image(cfn, tmp_path):
+    client, stub = cfn
+    missing(stub)
+    stub.add_response(
+        "get_template_summary", {"Parameters": [{"ParameterKey": k} for k in ("VPC", "ContainerName", "ImageTag")]}
+    )
+    expected = [
+        {"ParameterKey": "VPC", "ParameterValue": "vpc-1"},
+        {"ParameterKey": "ContainerName", "ParameterValue": "app"},
+        {"ParameterKey": "ImageTag", "ParameterValue": ""},
+    ]
+    expect_change_set(stub, kind="CREATE", params=expected)
+    stub.add_response("describe_change_set", change_set("CREATE_COMPLETE"))
+    stub.add_response("execute_change_set", {})
+    stub.add_response("describe_stacks", stack("CREATE_COMPLETE", ""))
+    executed(stub)
+    result = deploy.create_stack_without_image(
+        client,
+        STACK,
+        template=_template(tmp_path),
+        params={"VPC": "vpc-1"},
+        defaults={"ContainerName": "app"},
+        poll=0,
+        sleep=lambda s: None,
+    )
+    assert result is not None
+    assert (result.status, result.image_tag) == ("CREATE_COMPLETE", "")
+
+
+@pytest.mark.parametrize("status", ["CREATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "ROLLBACK_COMPLETE"])
+def test_an_existing_stack_is_not_created_again(cfn, tmp_path, status):
+    client, stub = cfn  # the deploy stage checks its state and names what to do
+    stub.add_response("describe_stacks", stack(status))
+    assert deploy.create_stack_without_image(client, STACK, template=_template(tmp_path)) is None
+
+
+def test_an_empty_tag_is_only_for_creating(cfn, tmp_path):
+    client, _ = cfn
+    with pytest.raises(ConfigError, match="no image tag"):
+        run(client, tag="", template=_template(tmp_path))
+
+
+def test_container_name_keeps_its_previous_value_on_update(cfn, caplog):
+    client, stub = cfn
+    stub.add_response("describe_stacks", stack("UPDATE_COMPLETE"))  # ContainerName=v
+    expected = [{"ParameterKey": k, "UsePreviousValue": True} for k in PARAMS[:-1]]
+    expected.append({"ParameterKey": "ImageTag", "ParameterValue": "8"})
+    expect_change_set(stub, params=expected)
+    stub.add_response("describe_change_set", change_set("CREATE_COMPLETE"))
+    stub.add_response("execute_change_set", {})
+    stub.add_response("describe_stacks", stack("UPDATE_COMPLETE", "8"))
+    executed(stub)
+    run(client, defaults={"ContainerName": "application"})
+    assert "keeps ContainerName=v (not application); pass --param ContainerName=application" in caplog.text
+
+
+def test_teardown_when_ecr_is_unreachable_is_one_clear_error(cfn):
+    import botocore.exceptions
+
+    client, stub = cfn
+    stub.add_response("describe_stacks", stack("UPDATE_COMPLETE"))
+    stub.add_response(
+        "list_stack_resources",
+        {
+            "StackResourceSummaries": [
+                {
+                    "LogicalResourceId": "ECRRepository",
+                    "PhysicalResourceId": "application",
+                    "ResourceType": "AWS::ECR::Repository",
+                    "LastUpdatedTimestamp": NOW,
+                    "ResourceStatus": "CREATE_COMPLETE",
+                }
+            ]
+        },
+    )
+
+    class Unreachable:
+        def get_paginator(self, name):
+            raise botocore.exceptions.EndpointConnectionError(endpoint_url="https://api.ecr.eu-west-1.amazonaws.com/")
+
+    with pytest.raises(OperationError, match="cannot empty ECR repository application: Could not connect") as info:
+        deploy.teardown_stack(client, STACK, ecr=Unreachable(), poll=0, sleep=lambda s: None)
+    assert "AWS_ENDPOINT_URL_ECR" in (info.value.hint or "")

@@ -15,7 +15,7 @@ NAME = "ca-application-local"
 class FakeContainer:
     def __init__(self, client, name, image_ref, port):
         self.client, self.name, self.image, self.port = client, name, image_ref, port
-        self.status = "running"
+        self.status = "created"
 
     def reload(self):
         if self.name not in self.client.by_name:
@@ -39,6 +39,9 @@ class FakeContainer:
 
     def start(self):
         self.client.events.append(("start", self.name, self.image))
+        failure = self.client.fail_start.pop(self.name, None)
+        if failure is not None:
+            raise failure
         self.status = "running"
 
 
@@ -47,9 +50,13 @@ class FakeClient:
         self.by_name: dict[str, FakeContainer] = {}
         self.events: list[tuple[str, ...]] = []
         self.healthy = healthy  # (image, name) -> bool
+        self.fail_start: dict[str, Exception] = {}  # container name -> what its next start raises
         outer = self
 
         class _Images:
+            def get(self, ref):
+                return object()
+
             def pull(self, repository, tag=None, auth_config=None):
                 outer.events.append(("pull", f"{repository}:{tag}"))
 
@@ -59,11 +66,18 @@ class FakeClient:
                 return _I()
 
         class _Containers:
-            def run(self, image_ref, **kw):
+            def create(self, image_ref, **kw):
+                if kw["name"] in outer.by_name:
+                    raise docker.errors.APIError(f"Conflict. The container name {kw['name']} is already in use")
                 port = int(kw["environment"]["PORT"])
                 c = FakeContainer(outer, kw["name"], image_ref, port)
                 outer.by_name[kw["name"]] = c
-                outer.events.append(("run", kw["name"], image_ref))
+                outer.events.append(("create", kw["name"], image_ref))
+                return c
+
+            def run(self, image_ref, **kw):  # docker-py's: create, then start (the container stays if that fails)
+                c = self.create(image_ref, **kw)
+                c.start()
                 return c
 
             def get(self, name):
@@ -105,8 +119,8 @@ def test_replacement_happens_only_after_the_candidate_passes(fake):
     run(fake, "reg:5000/application:2")
     kinds = [e[:2] for e in fake.events]
     # candidate runs and passes while the old one still serves; then old is set aside, new starts
-    assert kinds.index(("run", f"{NAME}-candidate")) < kinds.index(("rename", NAME))
-    assert kinds.index(("stop", f"{NAME}-previous")) < kinds.index(("run", NAME))
+    assert kinds.index(("start", f"{NAME}-candidate")) < kinds.index(("rename", NAME))
+    assert kinds.index(("stop", f"{NAME}-previous")) < kinds.index(("create", NAME))
     assert fake.by_name[NAME].image == "reg:5000/application:2"
     assert set(fake.by_name) == {NAME}
 
@@ -139,6 +153,67 @@ def test_failure_on_the_real_port_brings_the_old_one_back(fake, monkeypatch):
     assert "restarted" in (info.value.hint or "")
     assert fake.by_name[NAME].image == "reg:5000/application:1"
     assert fake.by_name[NAME].status == "running"
+
+
+def assert_old_one_serves(fake):
+    assert set(fake.by_name) == {NAME}  # no new container holding the name, no backup left
+    assert fake.by_name[NAME].image == "reg:5000/application:1"
+    assert fake.by_name[NAME].status == "running"
+
+
+def test_port_taken_on_the_switch_brings_the_old_one_back(fake, caplog):
+    run(fake, "reg:5000/application:1")
+    fake.fail_start[NAME] = docker.errors.APIError("driver failed: Bind for 127.0.0.1:18080: port is already allocated")
+    with pytest.raises(OperationError, match="port is already allocated"):
+        run(fake, "reg:5000/application:2")
+    assert_old_one_serves(fake)
+    assert "runs again" in caplog.text
+    # and the next deploy finds the real previous container, not a dead one
+    run(fake, "reg:5000/application:3")
+    assert fake.by_name[NAME].image == "reg:5000/application:3"
+    assert set(fake.by_name) == {NAME}
+
+
+@pytest.mark.parametrize("error", [OperationError("lost track of container"), KeyboardInterrupt()])
+def test_any_error_after_the_switch_brings_the_old_one_back(fake, monkeypatch, error):
+    run(fake, "reg:5000/application:1")
+    real = image.wait_healthy
+    calls = {"n": 0}
+
+    def failing(url, timeout, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the live container's check: the engine errs, or the build is aborted
+            raise error
+        return real(url, timeout, **kw)
+
+    monkeypatch.setattr(image, "wait_healthy", failing)
+    with pytest.raises(type(error)):
+        run(fake, "reg:5000/application:2")
+    assert_old_one_serves(fake)
+
+
+def test_a_failed_first_deploy_leaves_no_container(fake):
+    fake.fail_start[NAME] = docker.errors.APIError("port is already allocated")
+    with pytest.raises(OperationError, match="cannot start"):
+        run(fake, "reg:5000/application:1")
+    assert fake.by_name == {}
+
+
+def test_a_failed_restore_does_not_hide_the_error(fake, monkeypatch, caplog):
+    run(fake, "reg:5000/application:1")
+    fake.fail_start[NAME] = docker.errors.APIError("port is already allocated")
+    old = fake.by_name[NAME]
+
+    def broken_rename(new):
+        if new == NAME:
+            raise docker.errors.APIError("engine hiccup")
+        FakeContainer.rename(old, new)
+
+    monkeypatch.setattr(old, "rename", broken_rename)
+    with pytest.raises(OperationError, match="port is already allocated"):
+        run(fake, "reg:5000/application:2")
+    assert "could not restore the previous local target" in caplog.text
+    assert f"docker rename {NAME}-previous {NAME}" in caplog.text
 
 
 def test_teardown_removes_leftovers(fake):

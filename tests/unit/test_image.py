@@ -417,3 +417,130 @@ def test_push_of_a_missing_image():
     with pytest.raises(PreconditionError, match="application:2 not found") as info:
         image.push(FakeClient([]), "application:2", image.Registry("r:1"), "application", "2")
     assert "build it first" in (info.value.hint or "")
+
+
+def test_push_engine_error_while_tagging_is_one_clear_error():
+    client = FakeClient([])
+
+    def broken(ref):
+        raise docker.errors.APIError("500 Server Error: Internal Server Error (layer store busy)")
+
+    client.images.get = broken
+    with pytest.raises(OperationError, match=r"cannot tag application:1 as r:1/app:1: .*layer store busy") as info:
+        image.push(client, "application:1", image.Registry("r:1"), "app", "1")
+    assert "Docker engine" in (info.value.hint or "")
+
+
+def test_push_to_a_missing_ecr_repository_says_how_to_create_it():
+    client = FakeClient([[{"error": "name unknown: The repository with name 'app' does not exist"}]])
+    registry = image.Registry("1234.dkr.ecr.eu-west-1.amazonaws.com", ecr=True)
+    with pytest.raises(OperationError, match="refused: name unknown") as info:
+        image.push(client, "application:1", registry, "app", "1", sleep=lambda s: None)
+    assert "--template" in (info.value.hint or "")
+
+
+# --------------------------------------------------------------------------- containers (faked engine)
+
+
+class FakeHandle:
+    def __init__(self, engine, name):
+        self.engine, self.name, self.status = engine, name, "created"
+
+    def start(self):
+        if self.engine.start_error:
+            raise self.engine.start_error
+        self.status = "running"
+
+    def reload(self):
+        if self.engine.reload_error:
+            raise self.engine.reload_error
+
+    def logs(self, tail=200):
+        return b"booting\n"
+
+    def remove(self, force=False):
+        if self.engine.remove_error:
+            raise self.engine.remove_error
+        self.engine.containers.by_name.pop(self.name, None)
+
+
+class FakeEngine:
+    """The SDK calls image.start makes; ``run`` would pull a missing image, so it must not be used."""
+
+    def __init__(self, local_images=("application:1",)):
+        self.start_error: Exception | None = None
+        self.reload_error: Exception | None = None
+        self.remove_error: Exception | None = None
+        engine = self
+
+        class _Images:
+            def get(self, ref):
+                if ref not in local_images:
+                    raise docker.errors.ImageNotFound(f"No such image: {ref}")
+                return object()
+
+        class _Containers:
+            def __init__(self):
+                self.by_name: dict[str, FakeHandle] = {}
+
+            def create(self, ref, **kw):
+                handle = FakeHandle(engine, kw["name"])
+                self.by_name[kw["name"]] = handle
+                return handle
+
+            def run(self, ref, **kw):
+                raise AssertionError("containers.run pulls missing images and leaks containers on failure")
+
+        self.images, self.containers = _Images(), _Containers()
+
+
+def test_start_never_pulls_a_missing_image():
+    engine = FakeEngine(local_images=())
+    with pytest.raises(PreconditionError, match="image application:1 not found") as info:
+        image.start(engine, "application:1", name="c", network="host", container_port=8080)
+    assert "build it first" in (info.value.hint or "")
+    assert engine.containers.by_name == {}
+
+
+def test_a_container_that_fails_to_start_is_removed():
+    engine = FakeEngine()
+    engine.start_error = docker.errors.APIError("Bind for 127.0.0.1:8080 failed: port is already allocated")
+    with pytest.raises(OperationError, match=r"cannot start application:1 as c: .*port is already allocated"):
+        image.start(engine, "application:1", name="c", network="bridge", container_port=8080, host_port=8080)
+    assert engine.containers.by_name == {}
+
+
+def test_engine_error_while_watching_a_container():
+    engine = FakeEngine()
+    container = image.start(engine, "application:1", name="c", network="host", container_port=8080)
+    engine.reload_error = docker.errors.APIError("500 Server Error: Internal Server Error")
+    with pytest.raises(OperationError, match="lost track of container c") as info:
+        container.alive()
+    assert "Docker engine" in (info.value.hint or "")
+    engine.reload_error = docker.errors.NotFound("gone")
+    assert container.alive() is False
+
+
+def test_a_failed_removal_does_not_hide_the_smoke_test_failure(monkeypatch, caplog):
+    engine = FakeEngine()
+    engine.remove_error = docker.errors.APIError("removal of container is already in progress")
+    monkeypatch.setattr(image, "wait_healthy", lambda url, timeout, **kw: image.Health(url, 500, 1.0))
+    with pytest.raises(OperationError, match="smoke test of application:1 failed: HTTP 500"):
+        image.smoke_test(engine, "application:1", timeout=1)
+    assert "could not remove container ca-smoke-" in caplog.text
+    assert "docker rm -f ca-smoke-" in caplog.text
+
+
+def test_build_without_an_image_id_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(image, "preflight_index", lambda index, project: None)
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    run, _ = _runner({"buildx": (1, ""), "build": (0, "--secret")})
+
+    def popen(argv, **kw):
+        proc = FakePopen(argv, output="#1 DONE\n", code=0, **kw)
+        Path(argv[argv.index("--iidfile") + 1]).unlink()  # a CLI that ignores --iidfile
+        return proc
+
+    with pytest.raises(OperationError, match="wrote no image id") as info:
+        image.build(INDEX, context=tmp_path, image="application:1", cli="sh", popen=popen, probe=run)
+    assert "--iidfile" in (info.value.hint or "")

@@ -3,7 +3,8 @@
 Each stage is a method so the CLI stays a thin dispatcher and ``all`` is just the stages in order: a
 stage that raises stops the run, so a failed smoke test never pushes and a failed push never deploys.
 Every stage records what it did in :attr:`Pipeline.record`, which the CLI writes as ``--report``.
-The AWS clients and the docker client are made lazily through factories tests can replace.
+The AWS clients and the docker client are made lazily through factories tests can replace; all AWS
+clients of one run share one session, so ``--role-arn`` costs one AssumeRole however many stages run.
 """
 
 from __future__ import annotations
@@ -33,24 +34,19 @@ def parse_params(values: tuple[str, ...] | list[str]) -> dict[str, str]:
     return out
 
 
-def _aws_client(settings: Settings, service: str) -> Any:
-    from . import aws
-
-    return aws.session(settings).client(service)
-
-
 @dataclass
 class Pipeline:
     """The consumer pipeline for one image tag."""
 
     settings: Settings
     docker_factory: Callable[[], Any] | None = None
-    aws_client: Callable[[Settings, str], Any] = _aws_client
-    index_resolver: Callable[[Settings], codeartifact.Index] = codeartifact.resolve_index
+    aws_client: Callable[[Settings, str], Any] | None = None  # default: clients of one shared session
+    index_resolver: Callable[[Settings], codeartifact.Index] | None = None  # default: codeartifact's
     push_backoff: float = 2.0
     record: dict[str, Any] = field(default_factory=dict)
     _docker: Any = None
     _registry: image.Registry | None = None
+    _session: Any = None
 
     def check(self, command: str) -> None:
         """Validate the inputs ``command`` uses before anything slow starts; teardown needs no tag."""
@@ -81,19 +77,34 @@ class Pipeline:
             self._docker = image.engine(self.docker_factory)
         return self._docker
 
+    def client(self, service: str) -> Any:
+        """A boto3 client; the session (and its AssumeRole) is made once, on first use."""
+        if self.aws_client is not None:
+            return self.aws_client(self.settings, service)
+        if self._session is None:
+            from . import aws
+
+            self._session = aws.session(self.settings)
+        return self._session.client(service)
+
+    def index(self) -> codeartifact.Index:
+        if self.index_resolver is not None:
+            return self.index_resolver(self.settings)
+        return codeartifact.resolve_index(self.settings, client_factory=lambda s: self.client("codeartifact"))
+
     def registry(self) -> image.Registry:
         """``--registry`` as given, else the account's ECR with a fresh login."""
         if self._registry is None:
             if self.settings.registry:
                 self._registry = image.registry_from_url(self.settings.registry)
             else:
-                self._registry = image.ecr_login(self.aws_client(self.settings, "ecr"))
+                self._registry = image.ecr_login(self.client("ecr"))
         return self._registry
 
     def build(self) -> image.BuildResult:
         s = self.settings
-        index = self.index_resolver(s)
         self.docker  # noqa: B018 - fail on a missing engine before resolving anything slow
+        index = self.index()
         result = image.build(
             index,
             context=s.context,
@@ -120,6 +131,7 @@ class Pipeline:
 
     def push(self) -> image.PushResult:
         s = self.settings
+        self._create_stack_for_ecr()
         registry = self.registry()
         result = image.push(
             self.docker,
@@ -152,22 +164,48 @@ class Pipeline:
             )
         else:
             result = deploy.deploy_stack(
-                self.aws_client(s, "cloudformation"),
+                self.client("cloudformation"),
                 self._stack_name(),
                 self.tag,
                 template=s.template,
                 params=parse_params(s.params),
+                defaults=self._defaults(),
             )
         self.record["deploy"] = asdict(result)
         return result
+
+    def _defaults(self) -> dict[str, str]:
+        """Stack parameters with a value implied by our options: the ECR repository is the image name."""
+        return {deploy.CONTAINER_NAME: self.settings.image_name}
+
+    def _create_stack_for_ecr(self) -> None:
+        """On a first deployment to ECR, create the stack (which holds the repository) before pushing.
+
+        Only with everything a creation needs: the account's ECR (no ``--registry``), the CloudFormation
+        target, a stack name and ``--template``. The stack is created with an empty ImageTag, which the
+        template must allow (application.yml creates its service only once there is a tag); the deploy
+        stage then sets the tag. An existing stack is left alone.
+        """
+        s = self.settings
+        if s.registry or s.target != "cloudformation" or not s.stack or not s.template:
+            return
+        created = deploy.create_stack_without_image(
+            self.client("cloudformation"),
+            s.stack,
+            template=s.template,
+            params=parse_params(s.params),
+            defaults=self._defaults(),
+        )
+        if created is not None:
+            self.record["stack_created"] = asdict(created)
 
     def teardown(self) -> dict[str, Any]:
         s = self.settings
         if deploy.validate_target(s.target) == "local":
             result = deploy.teardown_local(self.docker, deploy.local_name(s.image_name))
         else:
-            ecr = None if s.registry else self.aws_client(s, "ecr")
-            result = deploy.teardown_stack(self.aws_client(s, "cloudformation"), self._stack_name(), ecr=ecr)
+            ecr = None if s.registry else self.client("ecr")
+            result = deploy.teardown_stack(self.client("cloudformation"), self._stack_name(), ecr=ecr)
         self.record["teardown"] = result
         return result
 

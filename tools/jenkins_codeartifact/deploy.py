@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import botocore.exceptions
 import docker.errors
+import requests
 
 from . import image as img
 from .console import step
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 TARGETS = ("cloudformation", "local")
 IMAGE_TAG = "ImageTag"
+CONTAINER_NAME = "ContainerName"  # application.yml names the ECR repository after it
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 _NO_CHANGES = re.compile(r"didn't contain changes|No updates are to be performed|no changes", re.IGNORECASE)
 _OK = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
@@ -133,8 +135,12 @@ class Stack:
                 log.error("  %s", line)
         return lines
 
-    def wait(self, what: str) -> dict[str, Any]:
-        """Poll until the stack leaves every ``*_IN_PROGRESS`` state; returns its final description."""
+    def wait(self, what: str, done: Callable[[], bool] | None = None) -> dict[str, Any]:
+        """Poll until the stack leaves every ``*_IN_PROGRESS`` state; returns its final description.
+
+        ``done`` is asked once the status looks final: right after ExecuteChangeSet the stack may still
+        show the previous operation's final status, which is not this operation's result.
+        """
         start = self.clock()
         last = ""
         while True:
@@ -145,7 +151,7 @@ class Stack:
             if status != last:
                 log.info("stack %s: %s", self.name, status)
                 last = status
-            if not status.endswith("_IN_PROGRESS"):
+            if not status.endswith("_IN_PROGRESS") and (done is None or done()):
                 return stack
             if self.clock() - start > self.timeout:
                 raise OperationError(
@@ -202,8 +208,14 @@ def _parameters(
     template: dict[str, str],
     tag: str,
     params: Mapping[str, str],
+    defaults: Mapping[str, str],
 ) -> list[dict[str, Any]]:
-    """ImageTag and the given values; every other parameter of an existing stack keeps its value."""
+    """ImageTag and the given values; every other parameter of an existing stack keeps its value.
+
+    ``defaults`` fill parameters the user did not give where there is no previous value (a new stack):
+    ContainerName defaults to the image name, because application.yml names the ECR repository (and so
+    the image its task definition runs) after it.
+    """
     known: list[str]
     if template:
         summary = stack._call("GetTemplateSummary", stack.client.get_template_summary, **template)
@@ -221,15 +233,28 @@ def _parameters(
             f"--param {', '.join(unknown)}: not a parameter of the template",
             hint="known: " + ", ".join(known),
         )
-    previous = {str(p["ParameterKey"]) for p in (current or {}).get("Parameters", [])}
+    creating = current is None or current["StackStatus"] == "REVIEW_IN_PROGRESS"
+    previous = {str(p["ParameterKey"]): p.get("ParameterValue") for p in (current or {}).get("Parameters", [])}
     out: list[dict[str, Any]] = []
     for key in known:
         if key == IMAGE_TAG:
             out.append({"ParameterKey": key, "ParameterValue": tag})
         elif key in params:
             out.append({"ParameterKey": key, "ParameterValue": params[key]})
-        elif key in previous and current is not None and current["StackStatus"] != "REVIEW_IN_PROGRESS":
+        elif key in previous and not creating:
             out.append({"ParameterKey": key, "UsePreviousValue": True})
+            if key in defaults and previous[key] is not None and previous[key] != defaults[key]:
+                log.warning(
+                    "stack %s keeps %s=%s (not %s); pass --param %s=%s to change it",
+                    stack.name,
+                    key,
+                    previous[key],
+                    defaults[key],
+                    key,
+                    defaults[key],
+                )
+        elif key in defaults:
+            out.append({"ParameterKey": key, "ParameterValue": defaults[key]})
         # else: the template's default applies (or CloudFormation names the missing value)
     return out
 
@@ -241,15 +266,58 @@ def deploy_stack(
     *,
     template: str | None = None,
     params: Mapping[str, str] | None = None,
+    defaults: Mapping[str, str] | None = None,
     poll: float = 5.0,
     timeout: float = 3600.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> DeployResult:
     """Update stack ``name`` to run image ``tag`` via a change set; create it from ``template`` if missing."""
+    if not tag:
+        raise ConfigError("no image tag to deploy", hint="pass --tag or set CA_TAG (Jenkins sets BUILD_NUMBER)")
     stack = Stack(client, name, poll=poll, timeout=timeout, sleep=sleep)
+    result = _apply(stack, tag, template=template, params=params or {}, defaults=defaults or {}, create_only=False)
+    assert result is not None
+    return result
+
+
+def create_stack_without_image(
+    client: _CloudFormation,
+    name: str,
+    *,
+    template: str,
+    params: Mapping[str, str] | None = None,
+    defaults: Mapping[str, str] | None = None,
+    poll: float = 5.0,
+    timeout: float = 3600.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> DeployResult | None:
+    """Create stack ``name`` from ``template`` with an empty ImageTag, if it does not exist yet.
+
+    A first deployment to ECR must push into a repository that is a resource of the stack, so the stack
+    has to exist before the push. application.yml creates its task definition and service only under the
+    ``HasImageTag`` condition: with an empty tag the stack holds the repository, cluster, roles and load
+    balancer, and the deploy that follows the push adds the service. This is the one place an empty
+    ImageTag is allowed. Returns None (and changes nothing) when the stack already exists.
+    """
+    stack = Stack(client, name, poll=poll, timeout=timeout, sleep=sleep)
+    return _apply(stack, "", template=template, params=params or {}, defaults=defaults or {}, create_only=True)
+
+
+def _apply(
+    stack: Stack,
+    tag: str,
+    *,
+    template: str | None,
+    params: Mapping[str, str],
+    defaults: Mapping[str, str],
+    create_only: bool,
+) -> DeployResult | None:
+    client, name = stack.client, stack.name
     current = stack.describe()
-    _precheck(stack, current)
     creating = current is None or current["StackStatus"] == "REVIEW_IN_PROGRESS"
+    if create_only and not creating:
+        return None  # the deploy stage checks its state and updates it
+    _precheck(stack, current)
     body = _template_args(template)
     if creating and not body:
         raise PreconditionError(
@@ -257,11 +325,13 @@ def deploy_stack(
             hint="pass --template application.yml (and --param VPC=... --param SubnetA=... --param SubnetB=...) "
             "to create it",
         )
-    parameters = _parameters(stack, current, body, tag, params or {})
-    change_set = f"ca-{re.sub(r'[^A-Za-z0-9-]', '-', tag)}-{uuid.uuid4().hex[:8]}"
+    parameters = _parameters(stack, current, body, tag, params, defaults)
+    change_set = f"ca-{re.sub(r'[^A-Za-z0-9-]', '-', tag) or 'no-image'}-{uuid.uuid4().hex[:8]}"
     kind = "CREATE" if creating else "UPDATE"
     source: dict[str, Any] = dict(body) if body else {"UsePreviousTemplate": True}
-    with step(f"deploy {IMAGE_TAG}={tag} to stack {name} ({kind} change set {change_set})", log):
+    what = f"{IMAGE_TAG}={tag}" if tag else f"stack {name} without an image (empty {IMAGE_TAG})"
+    title = f"deploy {what} to stack {name}" if tag else f"create {what}"
+    with step(f"{title} ({kind} change set {change_set})", log):
         started = dt.datetime.now(dt.UTC)
         try:
             resp = client.create_change_set(
@@ -292,7 +362,7 @@ def deploy_stack(
             )
         _log_changes(described)
         stack._call("ExecuteChangeSet", client.execute_change_set, ChangeSetName=change_set_id)
-        final = stack.wait("executing the change set")
+        final = stack.wait("executing the change set", done=lambda: _executed(stack, change_set_id))
         status = str(final["StackStatus"])
         if status not in _OK:
             stack.log_failed_events(since=started)
@@ -301,7 +371,8 @@ def deploy_stack(
                 "ROLLBACK_COMPLETE": "the stack could not be created; fix the cause above, run teardown, then deploy",
                 "UPDATE_ROLLBACK_FAILED": f"run aws cloudformation continue-update-rollback --stack-name {name}",
             }.get(status, "see the failed events above")
-            raise OperationError(f"deploy of {IMAGE_TAG}={tag} to stack {name} ended {status}", hint=hint)
+            done = f"deploy of {IMAGE_TAG}={tag} to stack {name}" if tag else f"creation of stack {name}"
+            raise OperationError(f"{done} ended {status}", hint=hint)
     outputs = _outputs(final)
     _log_outputs(name, outputs)
     return DeployResult(
@@ -314,6 +385,25 @@ def deploy_stack(
         url=outputs.get("ApplicationUrl"),
         outputs=outputs,
     )
+
+
+_EXECUTED = {"EXECUTE_COMPLETE", "EXECUTE_FAILED", "OBSOLETE"}
+
+
+def _executed(stack: Stack, change_set_id: str) -> bool:
+    """Whether CloudFormation has finished executing the change set (so the stack status is its result)."""
+    try:
+        described = stack.client.describe_change_set(ChangeSetName=change_set_id)
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ChangeSetNotFound":
+            return True  # gone (the stack was deleted by a failed create): the stack status is all there is
+        raise _error("DescribeChangeSet", exc) from exc
+    except botocore.exceptions.BotoCoreError as exc:
+        raise _error("DescribeChangeSet", exc) from exc
+    execution = str(described.get("ExecutionStatus", ""))
+    if execution not in _EXECUTED:
+        log.debug("change set %s: %s, the stack status is not its result yet", change_set_id, execution)
+    return execution in _EXECUTED
 
 
 def _wait_change_set(stack: Stack, change_set_id: str) -> dict[str, Any]:
@@ -410,7 +500,15 @@ def _empty_repository(ecr: Any, repository: str) -> int:
     except botocore.exceptions.ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "RepositoryNotFoundException":
             return 0
-        raise OperationError(f"cannot empty ECR repository {repository}: {exc}") from exc
+        raise OperationError(
+            f"cannot empty ECR repository {repository}: {exc}",
+            hint="the credentials need ecr:ListImages and ecr:BatchDeleteImage; rerun the teardown",
+        ) from exc
+    except botocore.exceptions.BotoCoreError as exc:
+        raise OperationError(
+            f"cannot empty ECR repository {repository}: {exc}",
+            hint="check network access to ECR (or AWS_ENDPOINT_URL_ECR) and the region, then rerun the teardown",
+        ) from exc
     log.info("deleted %d image(s) from ECR repository %s", len(ids), repository)
     return len(ids)
 
@@ -439,8 +537,9 @@ def deploy_local(
     """Run ``reference`` (pulled from its registry) as the long-lived container ``name`` on 127.0.0.1:``port``.
 
     The previous container keeps serving until a candidate of the new image has passed its health check
-    on a spare port; only then is it stopped and the new one started on ``port``. If the new one fails
-    there, the previous one is started again, so a bad image never leaves the target down.
+    on a spare port; only then is it stopped and the new one started on ``port``. If anything fails from
+    there on (the port is taken, the engine errs, the new one is unhealthy, the build is aborted), the new
+    container is removed and the previous one renamed back and started, so the target is never left down.
     """
     img.validate_network(network)
     with step(f"deploy {reference} to the local target 127.0.0.1:{port}", log):
@@ -464,39 +563,66 @@ def deploy_local(
                     hint="see the container logs above",
                 )
         finally:
-            candidate.remove()
+            img.discard(candidate, f"{name}-candidate")
         previous = _get(client, name)
         backup = f"{name}-previous"
         if previous is not None:
             _remove(client, backup)
             previous.rename(backup)
-            previous.stop(timeout=10)
-        live = img.start(
-            client,
-            reference,
-            name=name,
-            network=network,
-            container_port=container_port,
-            host_port=port,
-            role="local-target",
-            restart=True,
-        )
-        health = img.wait_healthy(live.base_url + path, timeout, alive=live.alive)
-        if health.status != 200:
-            img.show_logs(live, reference)
-            live.remove()
+        # From here on the target is being replaced: whatever fails (the port is taken, the engine errs, the
+        # new container is unhealthy, SIGTERM), the new container goes and the previous one comes back.
+        # Otherwise a dead container would hold the name and the next deploy would discard the real backup.
+        try:
             if previous is not None:
-                previous.rename(name)
-                previous.start()
-            raise OperationError(
-                f"{reference} passed its check on a spare port but not on 127.0.0.1:{port}",
-                hint=f"is something else listening on port {port}? The previous container was restarted",
+                previous.stop(timeout=10)
+            live = img.start(
+                client,
+                reference,
+                name=name,
+                network=network,
+                container_port=container_port,
+                host_port=port,
+                role="local-target",
+                restart=True,
             )
+            health = img.wait_healthy(live.base_url + path, timeout, alive=live.alive)
+            if health.status != 200:
+                img.show_logs(live, reference)
+                raise OperationError(
+                    f"{reference} passed its check on a spare port but not on 127.0.0.1:{port}",
+                    hint=f"is something else listening on port {port}?"
+                    + (" The previous container was restarted" if previous is not None else ""),
+                )
+        except BaseException:
+            _restore(client, name, previous)
+            raise
         if previous is not None:
             _remove(client, backup)
     url = f"http://127.0.0.1:{port}/"
     log.info("local target runs %s at %s", reference, url)
     return DeployResult(target="local", image_tag=tag, status="running", changed=True, url=url)
+
+
+def _restore(client: Any, name: str, previous: Any | None) -> None:
+    """Remove the new container ``name`` and put ``previous`` back under that name, running.
+
+    Runs while an error is on its way out, so it never raises: a failure is logged with the commands
+    that finish the job by hand, and the original error stays the one the user sees.
+    """
+    try:
+        _remove(client, name)
+        if previous is None:
+            return
+        previous.rename(name)
+        previous.start()
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        log.error("could not restore the previous local target %s: %s", name, img.docker_reason(exc))
+        if previous is not None:
+            by_hand = f"docker rm -f {name}; docker rename {name}-previous {name}; docker start {name}"
+            log.error("  restore it by hand: %s", by_hand)
+        return
+    if previous is not None:
+        log.warning("the previous container %s runs again", name)
 
 
 def _get(client: Any, name: str) -> Any | None:

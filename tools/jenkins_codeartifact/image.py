@@ -253,7 +253,15 @@ def build(
             tail = _stream(argv, child_env(kit.env), progress, popen or subprocess.Popen)
             if tail is not None:
                 raise _build_error(image, tail)
-            image_id = iidfile.read_text(encoding="utf-8").strip()
+            try:
+                image_id = iidfile.read_text(encoding="utf-8").strip()
+            except OSError:
+                image_id = ""
+            if not image_id:
+                raise OperationError(
+                    f"build of {image} reported success but wrote no image id (--iidfile)",
+                    hint=f"see the build output above; check that {' '.join(kit.argv)} supports --iidfile",
+                )
     log.info("built %s (%s)", image, image_id[:19])
     return BuildResult(image=image, image_id=image_id, seconds=progress.elapsed, builder=kit.kind)
 
@@ -308,11 +316,11 @@ def engine(factory: Callable[[], Any] | None = None) -> Any:
         client = (factory or docker.from_env)()
         client.ping()
     except (docker.errors.DockerException, requests.RequestException) as exc:
-        raise PreconditionError(f"the Docker engine is not reachable: {_docker_reason(exc)}", hint=ENGINE_HINT) from exc
+        raise PreconditionError(f"the Docker engine is not reachable: {docker_reason(exc)}", hint=ENGINE_HINT) from exc
     return client
 
 
-def _docker_reason(exc: BaseException) -> str:
+def docker_reason(exc: BaseException) -> str:
     text = redact.scrub(str(getattr(exc, "explanation", None) or exc))
     return " ".join(text.split())[:300]
 
@@ -368,7 +376,16 @@ class Container:
             self.handle.reload()
         except docker.errors.NotFound:
             return False
+        except (docker.errors.APIError, requests.RequestException) as exc:
+            raise OperationError(
+                f"lost track of container {self.name}: {docker_reason(exc)}",
+                hint=ENGINE_HINT + "; then rerun",
+            ) from exc
         return str(self.handle.status) in ("created", "running", "restarting")
+
+    @property
+    def name(self) -> str:
+        return str(getattr(self.handle, "name", None) or "?")
 
     def logs(self, tail: int = 200) -> list[str]:
         try:
@@ -381,6 +398,16 @@ class Container:
     def remove(self) -> None:
         with contextlib.suppress(docker.errors.NotFound):
             self.handle.remove(force=True)
+
+
+def discard(container: Container, name: str) -> None:
+    """Remove ``container`` in a ``finally``: a failure is a warning, never an error that would replace the
+    one on its way out (the smoke test's verdict, say)."""
+    try:
+        container.remove()
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        reason = docker_reason(exc)
+        log.warning("could not remove container %s: %s; remove it with: docker rm -f %s", name, reason, name)
 
 
 def start(
@@ -407,12 +434,27 @@ def start(
         kw.update(ports={f"{container_port}/tcp": ("127.0.0.1", port)}, environment={"PORT": str(container_port)})
     if restart:
         kw["restart_policy"] = {"Name": "unless-stopped"}
+    # Not containers.run: it pulls a missing image from Docker Hub (so a typo would run someone else's
+    # image) and, when the start fails, leaves the created container behind with no handle to remove it.
     try:
-        handle = client.containers.run(image, **kw)
+        client.images.get(image)
+        handle = client.containers.create(image, **kw)
     except docker.errors.ImageNotFound as exc:
-        raise PreconditionError(f"image {image} not found", hint="build it first (ca-consume-deploy build)") from exc
-    except docker.errors.APIError as exc:
-        raise OperationError(f"cannot start {image}: {_docker_reason(exc)}") from exc
+        raise PreconditionError(
+            f"image {image} not found in the Docker engine", hint="build it first (ca-consume-deploy build)"
+        ) from exc
+    except (docker.errors.APIError, requests.RequestException) as exc:
+        raise OperationError(f"cannot create a container of {image}: {docker_reason(exc)}", hint=ENGINE_HINT) from exc
+    try:
+        handle.start()
+    except BaseException as exc:
+        discard(Container(handle, ""), name)
+        if isinstance(exc, (docker.errors.APIError, requests.RequestException)):
+            raise OperationError(
+                f"cannot start {image} as {name}: {docker_reason(exc)}",
+                hint=f"is port {port} on 127.0.0.1 taken?" if "port" in str(exc).lower() else None,
+            ) from exc
+        raise
     return Container(handle, f"http://127.0.0.1:{port}")
 
 
@@ -451,7 +493,7 @@ def smoke_test(
                     hint="see the container logs above; the image must serve HTTP on $PORT",
                 )
         finally:
-            container.remove()
+            discard(container, name)
     log.info("smoke test passed: %s answered 200 in %.1fs", path, health.seconds)
     return SmokeResult(image, health.url, health.status, health.seconds)
 
@@ -540,6 +582,8 @@ def push(
         client.images.get(local).tag(repository, tag)
     except docker.errors.ImageNotFound as exc:
         raise PreconditionError(f"image {local} not found", hint="build it first (ca-consume-deploy build)") from exc
+    except (docker.errors.APIError, requests.RequestException) as exc:
+        raise OperationError(f"cannot tag {local} as {reference}: {docker_reason(exc)}", hint=ENGINE_HINT) from exc
     attempts = max(1, attempts)
     last = ""
     with step(f"push {reference}", log) as progress:
@@ -549,10 +593,13 @@ def push(
             except _PushFailed as exc:
                 last = str(exc)
                 if exc.permanent:
-                    raise OperationError(
-                        f"push of {reference} refused: {last}",
-                        hint="check the registry credentials (ECR login) and that the repository exists",
-                    ) from None
+                    hint = "check the registry credentials (ECR login) and that the repository exists"
+                    if registry.ecr and re.search(r"name unknown|does not exist|not found", last, re.I):
+                        hint = (
+                            f"the ECR repository {name} does not exist; on a first deployment pass --stack and "
+                            "--template so the stack that holds it is created before the push"
+                        )
+                    raise OperationError(f"push of {reference} refused: {last}", hint=hint) from None
                 if attempt < attempts:
                     delay = backoff * 2 ** (attempt - 1)
                     log.warning("push attempt %d/%d failed: %s; retrying in %.0fs", attempt, attempts, last, delay)
@@ -581,7 +628,7 @@ def _push_once(client: Any, repository: str, tag: str, auth: dict[str, str] | No
             aux = chunk.get("aux") or {}
             digest = aux.get("Digest", digest)
     except docker.errors.APIError as exc:
-        reason = _docker_reason(exc)
+        reason = docker_reason(exc)
         raise _PushFailed(reason, permanent=bool(_PERMANENT.search(reason))) from None
     except requests.RequestException as exc:
         raise _PushFailed(f"lost the Docker engine: {type(exc).__name__}") from None
@@ -595,6 +642,6 @@ def pull(client: Any, reference: str, auth: dict[str, str] | None = None) -> str
         image = client.images.pull(repository, tag=tag, auth_config=auth)
     except docker.errors.APIError as exc:
         raise OperationError(
-            f"cannot pull {reference}: {_docker_reason(exc)}", hint="push it first (ca-consume-deploy push)"
+            f"cannot pull {reference}: {docker_reason(exc)}", hint="push it first (ca-consume-deploy push)"
         ) from exc
     return str(image.id)

@@ -8,15 +8,18 @@ IMAGE_ID, PUSHED, DIGEST, DEPLOYED, URL) a later step can read.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from .. import report
+from .. import redact, report
 from ..consume import Pipeline, summary
-from ..errors import CAError
+from ..errors import EXIT_FAILED, CAError
 from ._common import ArgumentParser, add_aws, add_common, load_settings, run
 
 PROG = "ca-consume-deploy"
+log = logging.getLogger(__name__)
 COMMANDS = {
     "build": "build the image; pip reads the index (with its token) from a BuildKit secret",
     "smoke-test": "run the image and GET the smoke path until HTTP 200; always remove the container",
@@ -76,16 +79,40 @@ def _body(args: argparse.Namespace) -> int:
     pipeline = Pipeline(settings)
     try:
         pipeline.run(args.command)
-    except CAError as exc:
-        pipeline.record["error"] = {"message": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
+    except BaseException as exc:
+        pipeline.record["error"] = _error(exc)
+        _report(settings.report, pipeline.record, args.command, failing=True)
         raise
-    finally:
-        pipeline.record.update(command=args.command, ok="error" not in pipeline.record)
-        if settings.report:
-            report.write(settings.report, pipeline.record)
+    _report(settings.report, pipeline.record, args.command, failing=False)
     for line in summary(pipeline.record):
         sys.stdout.write(line + "\n")
     return 0
+
+
+def _error(exc: BaseException) -> dict[str, Any]:
+    """The report's ``error``: what the ERROR line says, for every way a run can end early."""
+    if isinstance(exc, CAError):
+        return {"message": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
+    if isinstance(exc, Exception):  # a bug; the CLI's handler prints the same words
+        return {"message": redact.scrub(f"unexpected {type(exc).__name__}: {exc}"), "exit_code": EXIT_FAILED}
+    if isinstance(exc, KeyboardInterrupt):
+        return {"message": "interrupted", "exit_code": 130}
+    return {"message": f"stopped ({type(exc).__name__})", "exit_code": 143}  # SIGTERM (Jenkins' abort)
+
+
+def _report(path: str | None, record: dict[str, Any], command: str, *, failing: bool) -> None:
+    """Write ``--report``; while a failure is on its way out, a write error is logged, not raised,
+    so the user sees the failure that ended the run rather than the report's."""
+    record.update(command=command, ok="error" not in record)
+    if not path:
+        return
+    try:
+        report.write(path, record)
+    except Exception as exc:
+        if not failing:
+            raise
+        reason = exc.message if isinstance(exc, CAError) else redact.scrub(f"{type(exc).__name__}: {exc}")
+        log.warning("the report was not written: %s", reason)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
