@@ -149,10 +149,14 @@ class FakeJenkins:
             self.counts.clear()
             self.log.clear()
 
-    def put(self, name: str, xml: str) -> None:
-        """Create or replace an item directly (as if someone did it in the UI)."""
+    def put(self, name: str, xml: str, verbatim: bool = False) -> None:
+        """Create or replace an item directly (as if someone did it in the UI).
+
+        ``verbatim`` stores ``xml`` byte for byte, as Jenkins holds a file its own XStream wrote: for
+        config.xml texts that already look like a Jenkins save (tests/golden/saved).
+        """
         with self.lock:
-            self.items[name] = self._item(xml)
+            self.items[name] = self._item(xml, verbatim)
 
     def config(self, name: str) -> str:
         return self.items[name].xml
@@ -162,7 +166,7 @@ class FakeJenkins:
 
     # ---------------------------------------------------------------- model
     @staticmethod
-    def _item(xml: str) -> Item:
+    def _item(xml: str, verbatim: bool = False) -> Item:
         text = re.sub(r"^\s*<\?xml[^>]*\?>\s*", "", xml)
         root = etree.fromstring(text.encode("utf-8"), etree.XMLParser(resolve_entities=False))
         if root.tag not in ROOT_CLASSES:
@@ -174,6 +178,8 @@ class FakeJenkins:
             if owner:
                 el.set("plugin", owner)
         description = root.findtext("description") or ""
+        if verbatim:
+            return Item(ROOT_CLASSES[root.tag], xml, description)
         stored = "<?xml version='1.1' encoding='UTF-8'?>\n" + etree.tostring(root, encoding="unicode")
         return Item(ROOT_CLASSES[root.tag], stored, description)
 
@@ -228,9 +234,9 @@ class _Handler(BaseHTTPRequestHandler):
             f"Content-Length: {len(data)}",
         ]
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data)
-        with self.jenkins.lock:
+        with self.jenkins.lock:  # logged before answering: a test reading the log right after must see it
             self.jenkins.log.append((self.command, self.path, status))
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data)
 
     def _json(self, data: Any) -> None:
         self._send(200, json.dumps(data), "application/json;charset=utf-8")

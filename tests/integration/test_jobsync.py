@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
 import socket
 import textwrap
 from pathlib import Path
@@ -14,7 +15,10 @@ from tests.fakes.fake_jenkins import FakeJenkins
 
 from jenkins_codeartifact import redact
 from jenkins_codeartifact.cli import jobsync
+from jenkins_codeartifact.errors import OperationError
 from jenkins_codeartifact.jenkins import configxml, model
+from jenkins_codeartifact.jenkins import sync as sync_
+from jenkins_codeartifact.jenkins.configxml import FOLDER_CLASS
 
 JOBS = """\
 folders:
@@ -36,6 +40,9 @@ jobs:
     script_path: application_src/Jenkinsfile
 """
 UNMANAGED = "<?xml version='1.1' encoding='UTF-8'?><project><description>hand made</description></project>"
+FLAGS = ("CA_PRUNE", "CA_VERIFY", "CA_ADOPT", "CA_REPLACE")
+FREESTYLE, PIPELINE = "hudson.model.FreeStyleProject", "org.jenkinsci.plugins.workflow.job.WorkflowJob"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 
 
 @pytest.fixture
@@ -54,7 +61,7 @@ def specs(tmp_path):
 
 @pytest.fixture
 def env(fake, monkeypatch):
-    for var in ("JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN", "CA_WORKERS", "CA_CONFIG", "CA_JOBS_DIR"):
+    for var in ("JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN", "CA_WORKERS", "CA_CONFIG", "CA_JOBS_DIR", *FLAGS):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("JENKINS_URL", fake.url)
     monkeypatch.setenv("JENKINS_USER", fake.user)
@@ -215,12 +222,139 @@ def test_parallel_apply_is_bounded(specs, env, monkeypatch, tmp_path):
         assert slow.requests == 26
 
 
-def test_type_change_recreates_managed_job(fake, specs, env):
-    assert sync(specs, "apply") == 0
+def to_pipeline(specs: Path) -> None:
     edit(specs, "  - name: producer\n", "  - name: producer\n    type: pipeline\n    script_path: Jenkinsfile\n")
     edit(specs, "    shell: ca-publish package_src --skip-existing\n", "")
+
+
+def test_type_change_is_a_conflict_unless_replace(fake, specs, env, monkeypatch, capsys):
     assert sync(specs, "apply") == 0
-    assert fake.items["producer"].cls == "org.jenkinsci.plugins.workflow.job.WorkflowJob"
+    before = fake.config("producer")
+    to_pipeline(specs)
+    capsys.readouterr()
+    fake.reset_counts()
+    assert sync(specs, "apply") == 1
+    err = capsys.readouterr().err
+    line = (
+        "ERROR: producer: is a freestyle job on the server but a pipeline in the specs: "
+        "pass --replace to delete it (build history included) and create it anew"
+    )
+    assert line in err.splitlines()
+    assert "0 created, 0 updated, 5 unchanged, 0 deleted, 1 failed" in err
+    assert fake.writes() == [] and fake.config("producer") == before
+    assert sync(specs, "diff") == 0
+    assert "! conflict  job    producer (is a freestyle job on the server but a pipeline" in capsys.readouterr().out
+
+    fake.reset_counts()
+    assert sync(specs, "apply", "--replace") == 0
+    assert fake.items["producer"].cls == PIPELINE
+    assert [path for _, path, _ in fake.writes()] == ["/job/producer/doDelete", "/createItem?name=producer"]
+    assert "1 updated" in capsys.readouterr().err
+    # back to freestyle, with the environment variable instead of the flag
+    edit(specs, "    type: pipeline\n    script_path: Jenkinsfile\n", "    shell: make\n")
+    assert sync(specs, "apply") == 1
+    monkeypatch.setenv("CA_REPLACE", "1")
+    assert sync(specs, "apply") == 0
+    assert fake.items["producer"].cls == FREESTYLE
+
+
+def test_adopt_never_replaces_an_unmanaged_job_of_another_type_by_itself(fake, specs, env, capsys):
+    fake.put("consumer", UNMANAGED)  # a freestyle job someone made; the specs want a pipeline
+    assert sync(specs, "apply", "--adopt") == 1
+    assert "consumer: is a freestyle job on the server but a pipeline in the specs" in capsys.readouterr().err
+    assert fake.config("consumer") == FakeJenkins._item(UNMANAGED).xml
+    assert sync(specs, "apply", "--adopt", "--replace") == 0  # both asked for explicitly
+    assert fake.items["consumer"].cls == PIPELINE
+
+
+def test_a_folder_is_never_replaced(fake, specs, env, capsys):
+    fake.put("producer", f"<{FOLDER_CLASS}><description>hand made</description></{FOLDER_CLASS}>")
+    fake.put("producer/inside", UNMANAGED)
+    assert sync(specs, "apply", "--adopt", "--replace") == 1
+    assert "producer: is a folder on the server but a freestyle job in the specs: not replaced" in (
+        capsys.readouterr().err
+    )
+    assert "producer/inside" in fake.items
+
+
+def test_replace_says_so_when_the_create_after_the_delete_fails(fake, specs, env, monkeypatch, capsys):
+    assert sync(specs, "apply") == 0
+    to_pipeline(specs)
+
+    def create(self: sync_.Client, name: str, xml: str) -> None:
+        raise OperationError(f"{name}: create: Jenkins answered HTTP 500")
+
+    real = sync_.Client.create
+    monkeypatch.setattr(sync_.Client, "create", create)
+    assert sync(specs, "apply", "--replace") == 1
+    err = capsys.readouterr().err
+    assert "producer: create: Jenkins answered HTTP 500 (the old job was deleted for --replace; run apply again" in err
+    assert "producer" not in fake.items
+    monkeypatch.setattr(sync_.Client, "create", real)
+    assert sync(specs, "apply") == 0  # the next run creates it
+    assert fake.items["producer"].cls == PIPELINE
+
+
+@pytest.mark.parametrize("how", [("--workers", "0"), ("--workers", "-3"), ("CA_WORKERS", "0")])
+def test_workers_below_one_is_one_usage_error_before_any_request(fake, specs, env, monkeypatch, capsys, how):
+    if how[0] == "CA_WORKERS":
+        monkeypatch.setenv(*how)
+        assert sync(specs, "diff") == 2
+        args: tuple[str, ...] = ()
+    else:
+        args = how
+    assert sync(specs, "apply", *args) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("ERROR: workers must be at least 1, got ") and err[1].startswith("TIP: pass --workers")
+    assert len(err) == 2 * (2 if how[0] == "CA_WORKERS" else 1)
+    assert fake.requests == 0
+
+
+def test_flags_have_environment_variables(fake, specs, env, monkeypatch, capsys):
+    fake.put("producer", UNMANAGED)
+    monkeypatch.setenv("CA_ADOPT", "true")
+    assert sync(specs, "apply") == 0
+    assert configxml.marker_hash(fake.items["producer"].description) is not None
+    fake.put("producer", fake.config("producer").replace("--skip-existing", "--dry-run"))
+    monkeypatch.setenv("CA_VERIFY", "yes")
+    assert sync(specs, "apply") == 0
+    assert "--dry-run" not in fake.config("producer")
+    edit(specs, "  - name: team/build\n    shell: make\n", "")
+    assert sync(specs, "apply") == 0
+    assert "team/build" in fake.items
+    monkeypatch.setenv("CA_PRUNE", "1")
+    assert sync(specs, "apply") == 0
+    assert "team/build" not in fake.items
+    monkeypatch.setenv("CA_PRUNE", "maybe")
+    assert sync(specs, "apply") == 2
+    assert "environment variable CA_PRUNE: expected true or false" in capsys.readouterr().err
+
+
+def test_verify_does_not_take_a_jenkins_save_for_an_edit(fake, env, tmp_path, capsys):
+    """Every item re-saved by Jenkins itself (tests/golden/saved): unchanged; a changed command: flagged."""
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    for case in ("freestyle_full", "pipeline", "folders"):
+        shutil.copy(GOLDEN / "jobs" / f"{case}.yml", jobs)
+    assert sync(jobs, "apply") == 0
+    for case in ("freestyle_full", "pipeline", "folders"):
+        for part in (GOLDEN / "saved" / f"{case}.xml").read_text(encoding="utf-8").split("==> ")[1:]:
+            name, _, xml = part.partition(" <==\n")
+            assert configxml.parse(xml).findtext("description") == fake.items[name].description, name
+            fake.put(name, xml, verbatim=True)
+    assert "plugin=" in fake.config("full") and "doGenerateSubmoduleConfigurations" in fake.config("full")
+    capsys.readouterr()
+    fake.reset_counts()
+    assert sync(jobs, "diff", "--verify") == 0
+    assert "0 create, 0 update, 6 unchanged, 0 delete" in capsys.readouterr().out
+    assert sync(jobs, "apply", "--verify") == 0
+    assert fake.writes() == []
+    fake.put("full", fake.config("full").replace("--skip-existing", "--skip-existing --dry-run"), verbatim=True)
+    assert sync(jobs, "diff", "--verify") == 0
+    out = capsys.readouterr().out
+    assert "~ update    job    full (config.xml edited on the server)" in out
+    assert "1 update, 5 unchanged" in out
+    assert re.search(r"^-ca-publish package_src --skip-existing --dry-run$", out, re.M)
 
 
 def test_403_401_and_unreachable(fake, specs, env, monkeypatch, capsys):

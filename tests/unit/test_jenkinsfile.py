@@ -63,6 +63,27 @@ def test_cli_check_jenkinsfiles(tmp_path):
     assert (tmp_path / "application_src" / "Jenkinsfile").read_text() == JENKINSFILE.read_text()
 
 
+def test_sync_reports_and_rewrites_only_drifted_files(tmp_path):
+    specs = model.load(ROOT / "jenkins" / "jobs")
+    target = tmp_path / "application_src" / "Jenkinsfile"
+    assert jenkinsfile.sync(specs, tmp_path) == [target]  # missing counts as drifted; nothing written
+    assert not target.exists()
+    assert jenkinsfile.sync(specs, tmp_path, write=True) == [target]
+    assert target.read_text(encoding="utf-8") == JENKINSFILE.read_text(encoding="utf-8")
+    os.utime(target, (1, 1))
+    assert jenkinsfile.sync(specs, tmp_path, write=True) == []
+    assert target.stat().st_mtime == 1  # an up-to-date file is left alone
+    target.write_text("// edited by hand\n", encoding="utf-8")
+    assert jenkinsfile.sync(specs, tmp_path) == [target]
+    assert jenkinsfile.sync(specs, ROOT) == []
+
+
+def test_cli_write_and_check_are_exclusive(capsys):
+    jobs = str(ROOT / "jenkins" / "jobs")
+    assert jobsync.main(["render", "--write-jenkinsfiles", "--check-jenkinsfiles", "--jobs-dir", jobs]) == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
 def test_structure():
     text = jenkinsfile.render(consumer())
     stages = re.findall(r"stage\('([^']*)'\)", text)

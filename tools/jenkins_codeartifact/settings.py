@@ -78,6 +78,10 @@ class Settings:
     jenkins_api_token: str | None = _opt(None, "JENKINS_API_TOKEN", secret=True, env_only=True, doc="Jenkins API token")
     jobs_dir: str = _opt("jenkins/jobs", "CA_JOBS_DIR", doc="directory of job YAML specs")
     workers: int = _opt(8, "CA_WORKERS", doc="parallel requests to Jenkins")
+    prune: bool = _opt(False, "CA_PRUNE", doc="apply deletes managed jobs that are no longer in the specs")
+    verify: bool = _opt(False, "CA_VERIFY", doc="also compare each managed job's config.xml (one GET each)")
+    adopt: bool = _opt(False, "CA_ADOPT", doc="take over same-named jobs that lack the jobsync marker")
+    replace: bool = _opt(False, "CA_REPLACE", doc="delete and recreate a job whose type changed (loses history)")
     # every command
     report: str | None = _opt(None, "CA_REPORT", doc="write a JSON report here (atomically)")
 

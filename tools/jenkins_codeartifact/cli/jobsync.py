@@ -40,20 +40,28 @@ def parser() -> ArgumentParser:
         g.add_argument(
             "--verify",
             action="store_true",
-            help="also compare every managed job's config.xml (one GET each) to catch hand edits",
+            help="also compare every managed job's config.xml (one GET each) to catch hand edits (CA_VERIFY)",
         )
         g.add_argument(
-            "--adopt", action="store_true", help="take over existing jobs that have a spec but no jobsync marker"
+            "--adopt",
+            action="store_true",
+            help="take over existing jobs that have a spec but no jobsync marker (CA_ADOPT)",
+        )
+        g.add_argument(
+            "--replace",
+            action="store_true",
+            help="delete and recreate a job whose type changed; its build history is lost (CA_REPLACE)",
         )
 
     r = sub.add_parser("render", help="render config.xml (and Jenkinsfiles) offline, like `jenkins-jobs test`")
     r.add_argument("-o", "--output", type=Path, help="write NAME.xml files here instead of printing them")
-    r.add_argument(
+    jf = r.add_mutually_exclusive_group()
+    jf.add_argument(
         "--write-jenkinsfiles",
         action="store_true",
         help="rewrite each pipeline's Jenkinsfile (script_path, relative to --root) from its spec",
     )
-    r.add_argument(
+    jf.add_argument(
         "--check-jenkinsfiles",
         action="store_true",
         help="exit 1 if a checked-in Jenkinsfile differs from its rendering",
@@ -62,12 +70,14 @@ def parser() -> ArgumentParser:
     common(r)
 
     d = sub.add_parser("diff", help="plan against the server: create/update/unchanged/delete, XML diffs")
-    d.add_argument("--prune", action="store_true", help="mark deletions as planned (they are listed anyway)")
+    d.add_argument("--prune", action="store_true", help="mark deletions as planned; listed anyway (CA_PRUNE)")
     server(d)
     common(d)
 
     a = sub.add_parser("apply", help="create and update jobs; --prune deletes managed jobs not in the specs")
-    a.add_argument("--prune", action="store_true", help="delete jobs jobsync manages that are not in the specs")
+    a.add_argument(
+        "--prune", action="store_true", help="delete jobs jobsync manages that are not in the specs (CA_PRUNE)"
+    )
     a.add_argument("--workers", type=int, help="parallel requests (CA_WORKERS, default 8)")
     server(a)
     common(a)
@@ -85,58 +95,45 @@ def _client(settings: Settings) -> sync.Client:
     return sync.Client(settings.jenkins_url, user, settings.jenkins_api_token, workers=settings.workers)
 
 
-def _render(args: argparse.Namespace, settings: Settings, specs: model.Specs) -> int:
-    if args.output is None and not (args.write_jenkinsfiles or args.check_jenkinsfiles):
+def _render(args: argparse.Namespace, specs: model.Specs) -> int:
+    if args.output is not None:
+        written = configxml.write(specs.items, args.output)
+        log.info("rendered %d items into %s", len(written), args.output)
+    elif not (args.write_jenkinsfiles or args.check_jenkinsfiles):
         for item in specs.items:
             sys.stdout.write(redact.scrub(f"==> {item.name} <==\n{configxml.render(item)}\n"))
-    elif args.output is not None:
-        for item in specs.items:
-            target = args.output / f"{item.name}.xml"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(configxml.render(item), encoding="utf-8")
-        log.info("rendered %d items into %s", len(specs.items), args.output)
-    stale = []
-    for job in specs.jobs:
-        if not isinstance(job, model.Pipeline) or job.jenkinsfile is None:
-            continue
-        path = args.root / job.script_path
-        text = jenkinsfile.render(job)
-        if args.write_jenkinsfiles:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-            log.info("wrote %s", path)
-        elif args.check_jenkinsfiles:
-            current = path.read_text(encoding="utf-8") if path.is_file() else None
-            if current != text:
-                stale.append(str(path))
-    if stale:
-        raise OperationError(
-            f"Jenkinsfile out of date with its spec: {', '.join(stale)}",
-            hint="run `jobsync render --write-jenkinsfiles` and commit the result",
-        )
+    if args.write_jenkinsfiles or args.check_jenkinsfiles:
+        drifted = jenkinsfile.sync(specs, args.root, write=args.write_jenkinsfiles)
+        if args.check_jenkinsfiles and drifted:
+            raise OperationError(
+                f"Jenkinsfile out of date with its spec: {', '.join(map(str, drifted))}",
+                hint="run `jobsync render --write-jenkinsfiles` and commit the result",
+            )
     return EXIT_OK
 
 
 def _body(args: argparse.Namespace) -> int:
     settings = load_settings(args)
-    workers = getattr(args, "workers", None)
-    workers = settings.workers if workers is None else workers  # --workers 0 must not read as "not given"
-    if workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {workers}")
     specs = model.load(settings.jobs_dir)
     if args.command == "render":
-        return _render(args, settings, specs)
+        return _render(args, specs)
     from ..jenkins import sync
 
     client = _client(settings)
+    p = sync.plan(
+        specs,
+        client,
+        verify=settings.verify,
+        diffs=args.command == "diff",
+        adopt=settings.adopt,
+        replace=settings.replace,
+    )
     if args.command == "diff":
-        p = sync.plan(specs, client, verify=args.verify, diffs=True, adopt=args.adopt)
-        sys.stdout.write(redact.scrub(p.render(prune=args.prune)))
+        sys.stdout.write(redact.scrub(p.render(prune=settings.prune)))
         if settings.report:
             report.write(settings.report, {"plan": p.counts()})
         return EXIT_OK
-    p = sync.plan(specs, client, verify=args.verify, adopt=args.adopt)
-    result = sync.apply(p, client, prune=args.prune, workers=workers)
+    result = sync.apply(p, client, prune=settings.prune)
     if settings.report:
         report.write(settings.report, result.as_report())
     if result.failed:

@@ -8,6 +8,13 @@ to one plugin version). Values go through lxml, never string formatting, so ``<`
 The description carries a marker ``[managed by jobsync sha256:<hash>]`` where the hash covers the
 rendered XML without the marker. One tree query returning names and descriptions then tells which jobs
 are ours and whether they are current, without fetching any config.xml.
+
+``canonical()`` is what ``--verify`` compares. Jenkins stores a POSTed config.xml as sent, but any later
+save (the UI's Save button, enable/disable, a plugin migration, a declarative pipeline's first run)
+rewrites it through XStream: XML 1.1 prologue, ``plugin="x@version"`` attributes, its own indentation,
+every field including the ones at their default, and runtime state under ``<actions>``. Those
+rewrites are undone here, and only where they mean the same to Jenkins as what we sent; any other
+value is kept and compared, so a real hand edit still shows.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+from collections.abc import Iterable
+from pathlib import Path
 
 from lxml import etree
 
@@ -30,6 +39,37 @@ CLASSES = {
     Freestyle: "hudson.model.FreeStyleProject",
     Pipeline: "org.jenkinsci.plugins.workflow.job.WorkflowJob",
 }
+TYPE_NAMES = {FOLDER_CLASS: "folder", CLASSES[Freestyle]: "freestyle job", CLASSES[Pipeline]: "pipeline"}
+
+# What a Jenkins save writes by itself, in the form that means the same as leaving the element out
+# (XStream reads an absent boolean as false and an absent list as empty). Dropped on both sides by
+# canonical(); a ``true``, a non-empty list or another SCM class is kept and compared.
+_FALSE_BY_DEFAULT = frozenset(
+    {
+        "keepDependencies",
+        "disabled",
+        "blockBuildWhenDownstreamBuilding",
+        "blockBuildWhenUpstreamBuilding",
+        "concurrentBuild",
+        "doGenerateSubmoduleConfigurations",  # git plugin: a deprecated field it still writes
+    }
+)
+_EMPTY_BY_DEFAULT = frozenset(
+    {
+        "properties",
+        "triggers",
+        "builders",
+        "publishers",
+        "buildWrappers",
+        "extensions",
+        "configuredLocalRules",
+        "submoduleCfg",  # git plugin: written as <submoduleCfg class="empty-list"/>
+    }
+)
+# Whole elements that carry no setting when nothing in them has text: the folder property the
+# declarative pipeline plugin adds on a UI save (<dockerLabel></dockerLabel><registry/>).
+_BLANK_BY_DEFAULT = frozenset({"org.jenkinsci.plugins.pipeline.modeldefinition.config.FolderConfig"})
+NULL_SCM = "hudson.scm.NullSCM"
 
 
 def _el(parent: etree._Element, tag: str, text: str | None = None, **attrib: str) -> etree._Element:
@@ -78,7 +118,7 @@ def _freestyle(job: Freestyle, description: str) -> etree._Element:
     if job.git:
         _git(root, job.git)
     else:
-        _el(root, "scm", **{"class": "hudson.scm.NullSCM"})
+        _el(root, "scm", **{"class": NULL_SCM})
     _el(root, "canRoam", "true")
     _el(root, "disabled", _bool(job.disabled))
     _el(root, "blockBuildWhenDownstreamBuilding", "false")
@@ -154,15 +194,20 @@ def _serialise(root: etree._Element) -> str:
     return "<?xml version='1.0' encoding='UTF-8'?>\n" + body
 
 
+def _marker(description: str, digest: str) -> str:
+    """``description`` with the managed marker appended (the marker alone when it is empty)."""
+    marker = f"{MARKER_PREFIX}{digest}]"
+    return f"{description}\n\n{marker}" if description else marker
+
+
 @functools.lru_cache(maxsize=8192)  # plan, diff and apply all ask; one tree build per item per run
 def _rendered(item: Item) -> tuple[str, str]:
     """(hash, config.xml): the hash covers the XML without the marker, then the marker goes in."""
     root = _tree(item, item.description)
     digest = hashlib.sha256(_serialise(root).encode("utf-8")).hexdigest()[:24]
-    marker = f"{MARKER_PREFIX}{digest}]"
     description = root.find("description")
     assert description is not None
-    description.text = f"{item.description}\n\n{marker}" if item.description else marker
+    description.text = _marker(item.description, digest)
     return digest, _serialise(root)
 
 
@@ -173,13 +218,23 @@ def content_hash(item: Item) -> str:
 
 def described(item: Item) -> str:
     """The description as stored on the server: the spec's text plus the managed marker."""
-    marker = f"{MARKER_PREFIX}{content_hash(item)}]"
-    return f"{item.description}\n\n{marker}" if item.description else marker
+    return _marker(item.description, content_hash(item))
 
 
 def render(item: Item) -> str:
     """The config.xml text for ``item``, marker included, exactly as POSTed to Jenkins."""
     return _rendered(item)[1]
+
+
+def write(items: Iterable[Item], directory: Path) -> list[Path]:
+    """Write ``DIRECTORY/NAME.xml`` for every item (folders become subdirectories); the files written."""
+    written = []
+    for item in items:
+        target = directory / f"{item.name}.xml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(render(item), encoding="utf-8")
+        written.append(target)
+    return written
 
 
 def marker_hash(description: str | None) -> str | None:
@@ -194,15 +249,38 @@ def parse(xml: str) -> etree._Element:
     return etree.fromstring(_PROLOGUE.sub("", xml, count=1).encode("utf-8"), parser)
 
 
+def _is_default(el: etree._Element) -> bool:
+    """True for an element a Jenkins save writes by itself with a value equal to its absence."""
+    tag = el.tag
+    if len(el):
+        return tag in _BLANK_BY_DEFAULT and not any((e.text or "").strip() for e in el.iter())
+    text = (el.text or "").strip()
+    if tag in _FALSE_BY_DEFAULT:
+        return text == "false"
+    if tag in _EMPTY_BY_DEFAULT or tag in _BLANK_BY_DEFAULT:
+        return not text
+    return tag == "scm" and el.get("class") == NULL_SCM and not text
+
+
 def canonical(xml: str) -> str:
     """A stable text form for comparing and diffing: Jenkins's rewrites removed, values untouched.
 
-    Drops ``plugin="x@ver"`` attributes and the prologue, ignores indentation between elements, and
-    pretty-prints; the text of leaf elements (shell commands, descriptions) is kept byte for byte.
+    Drops ``plugin="x@ver"`` attributes and the prologue, ignores indentation between elements, drops
+    the item's ``<actions>`` (runtime state Jenkins and plugins keep there, such as the declarative
+    pipeline's job actions after a first build) and the elements a Jenkins save adds at their default
+    (see ``_FALSE_BY_DEFAULT`` and friends), then pretty-prints. The text of leaf elements (shell
+    commands, descriptions) is kept byte for byte.
     """
     root = parse(xml)
-    for el in root.iter():
+    actions = root.find("actions")
+    if actions is not None:
+        root.remove(actions)
+    for el in reversed(list(root.iter())):  # children first: a list emptied of defaults is then one too
         if not isinstance(el.tag, str):
+            continue
+        parent = el.getparent()
+        if parent is not None and _is_default(el):
+            parent.remove(el)
             continue
         el.attrib.pop("plugin", None)
         if len(el) and el.text is not None and not el.text.strip():

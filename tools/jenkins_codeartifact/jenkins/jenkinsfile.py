@@ -9,7 +9,13 @@ expanded by the shell, from the environment.
 
 from __future__ import annotations
 
-from .model import JenkinsfileSpec, Pipeline
+import logging
+from pathlib import Path
+
+from ..errors import OperationError
+from .model import JenkinsfileSpec, Pipeline, Specs
+
+log = logging.getLogger(__name__)
 
 STAGES = (
     ("Build", "ca-consume-deploy build"),
@@ -72,3 +78,30 @@ def render(job: Pipeline) -> str:
         ]
     lines += ["    }", "}", ""]
     return "\n".join(lines)
+
+
+def sync(specs: Specs, root: Path, write: bool = False) -> list[Path]:
+    """The Jenkinsfiles (``root / script_path``) that differ from their spec's rendering, or are missing.
+
+    With ``write`` those files are rewritten, and only those: an up-to-date file keeps its mtime. Only
+    pipelines with a ``jenkinsfile:`` block are considered; the others own their Jenkinsfile by hand.
+    """
+    drifted = []
+    for job in specs.jobs:
+        if not isinstance(job, Pipeline) or job.jenkinsfile is None:
+            continue
+        path = root / job.script_path
+        data = render(job).encode("utf-8")
+        if path.is_file() and path.read_bytes() == data:
+            continue
+        drifted.append(path)
+        if write:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+            except OSError as exc:
+                raise OperationError(
+                    f"{path}: cannot write the Jenkinsfile: {exc.strerror or exc}", hint="check --root and permissions"
+                ) from None
+            log.info("wrote %s", path)
+    return drifted

@@ -9,8 +9,11 @@ session, auth and CSRF crumb handling, rather than its create_job/delete_job hel
 existence checks before and after and so cost three or four requests per job.
 
 Safety: a job whose description has no marker is not ours. It is never updated or deleted; a spec that
-names it is a conflict unless ``adopt=True``. Deleting a managed folder that still holds anything we do
-not manage is refused.
+names it is a conflict unless ``adopt=True``. A job whose type changed (freestyle, pipeline, folder) is a
+conflict unless ``replace=True``: Jenkins cannot change an item's type in place, and deleting it to
+recreate it loses its build history (and, should the create then fail, the job). A folder on the server
+is never replaced, since Jenkins deletes folders with their contents. Deleting a managed folder that
+still holds anything we do not manage is refused.
 """
 
 from __future__ import annotations
@@ -186,10 +189,18 @@ def _job_path(name: str) -> str:
 
 
 class Client:
-    """The few Jenkins calls jobsync needs, each one HTTP request, each failure one of our errors."""
+    """The few Jenkins calls jobsync needs, each one HTTP request, each failure one of our errors.
+
+    ``workers`` bounds the parallel requests of ``plan`` (config.xml fetches) and ``apply`` (writes).
+    """
 
     def __init__(self, url: str, user: str | None, token: str | None, workers: int = 8, timeout: float = 30.0) -> None:
+        if workers < 1:  # checked before any request, so a bad value is a usage error and nothing else
+            raise ConfigError(
+                f"workers must be at least 1, got {workers}", hint="pass --workers N or set CA_WORKERS (default 8)"
+            )
         redact.register(token)
+        self.workers = workers
         self.url = url.rstrip("/") + "/"
         self.server = jenkins.Jenkins(self.url, username=user, password=token, timeout=timeout)
         # python-jenkins's session pools 10 connections; more workers would reconnect on every request.
@@ -259,10 +270,6 @@ class Client:
         walk(data.get("jobs") or (), f"{folder}/" if folder else "")
         return out
 
-    def subtree(self, folder: str, depth: int = SUBTREE_DEPTH) -> list[Remote]:
-        """Everything under ``folder`` (one request), to check before deleting it: Jenkins deletes recursively."""
-        return self.tree(depth, folder)
-
     def config(self, name: str) -> str:
         return self._request("GET", _job_path(name) + "config.xml", f"{name}: reading config.xml").text
 
@@ -296,10 +303,23 @@ def _diff(name: str, old: str, new: str) -> str:
     )
 
 
-def plan(specs: Specs, client: Client, verify: bool = False, diffs: bool = False, adopt: bool = False) -> Plan:
+def _type(cls: str) -> str:
+    return configxml.TYPE_NAMES.get(cls, cls or "unknown type")
+
+
+def plan(
+    specs: Specs,
+    client: Client,
+    verify: bool = False,
+    diffs: bool = False,
+    adopt: bool = False,
+    replace: bool = False,
+) -> Plan:
     """Compare specs with the server: one tree query, plus one GET per job when ``verify`` or ``diffs``.
 
-    ``diffs`` fetches config.xml only for jobs that will be updated, to show a unified diff.
+    ``diffs`` fetches config.xml only for jobs that will be updated, to show a unified diff. ``adopt``
+    takes over same-named jobs without the marker; ``replace`` deletes and recreates a job whose type
+    changed (otherwise a conflict).
     """
     depth = max((i.name.count("/") for i in specs.items), default=0) + EXTRA_DEPTH
     remote = {r.name: r for r in client.tree(depth)}
@@ -323,27 +343,16 @@ def plan(specs: Specs, client: Client, verify: bool = False, diffs: bool = False
             )
             continue
         if have.cls and have.cls != expected_cls:
+            change = f"is a {_type(have.cls)} on the server but a {_type(expected_cls)} in the specs"
             if have.is_folder:
-                changes.append(
-                    Change(
-                        Action.CONFLICT,
-                        item.name,
-                        kind,
-                        item,
-                        "is a folder on the server; replacing it would delete its contents",
-                    )
-                )
-                continue
-            changes.append(
-                Change(
-                    Action.UPDATE,
-                    item.name,
-                    kind,
-                    item,
-                    f"type changed from {have.cls}: delete and recreate",
-                    replace=True,
-                )
-            )
+                reason = f"{change}: not replaced, that would delete everything in it; delete or rename it by hand"
+                changes.append(Change(Action.CONFLICT, item.name, kind, item, reason))
+            elif not replace:
+                reason = f"{change}: pass --replace to delete it (build history included) and create it anew"
+                changes.append(Change(Action.CONFLICT, item.name, kind, item, reason))
+            else:
+                reason = f"{change}: delete and create anew (--replace)"
+                changes.append(Change(Action.UPDATE, item.name, kind, item, reason, replace=True))
             continue
         if have.description != configxml.described(item):
             reason = (
@@ -372,7 +381,7 @@ def plan(specs: Specs, client: Client, verify: bool = False, diffs: bool = False
         if (verify and c.action is Action.UNCHANGED) or (diffs and c.action is Action.UPDATE and not c.replace)
     ]
     if to_fetch:
-        fetched = _parallel(lambda c: client.config(c.name), to_fetch, workers=8)
+        fetched = _parallel(lambda c: client.config(c.name), to_fetch, client.workers)
         for c, (text, error) in zip(to_fetch, fetched, strict=True):
             if error is not None:
                 c.action, c.reason = Action.CONFLICT, f"cannot read config.xml: {error}"
@@ -417,14 +426,13 @@ def _levels(changes: list[Change], reverse: bool = False) -> Iterator[list[Chang
         yield [c for c in changes if c.depth == d]
 
 
-def apply(plan_: Plan, client: Client, prune: bool = False, workers: int = 8) -> Result:
+def apply(plan_: Plan, client: Client, prune: bool = False) -> Result:
     """Carry out ``plan_``: folders level by level, then jobs, then (``--prune``) deletions deepest first.
 
-    A failure is recorded and the rest goes on; children of a folder that failed are reported as failed
-    without a request.
+    At most ``client.workers`` requests run at once. A failure is recorded and the rest goes on;
+    children of a folder that failed are reported as failed without a request.
     """
-    if workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    workers = client.workers
     result = Result(unchanged=len(plan_.of(Action.UNCHANGED)))
     failed_names: set[str] = set()
     lock = threading.Lock()
@@ -451,7 +459,12 @@ def apply(plan_: Plan, client: Client, prune: bool = False, workers: int = 8) ->
             client.create(c.name, c.xml)
         elif c.replace:
             client.delete(c.name)
-            client.create(c.name, c.xml)
+            try:
+                client.create(c.name, c.xml)
+            except OperationError as exc:
+                raise OperationError(
+                    f"{exc.message} (the old job was deleted for --replace; run apply again to create it)"
+                ) from None
         else:
             client.update(c.name, c.xml)
 
@@ -487,7 +500,7 @@ def apply(plan_: Plan, client: Client, prune: bool = False, workers: int = 8) ->
 
 def _delete_folder(client: Client, change: Change) -> None:
     """Delete a managed folder only if nothing unmanaged is left anywhere inside (Jenkins deletes recursively)."""
-    left = [r for r in client.subtree(change.name) if not r.managed]
+    left = [r for r in client.tree(SUBTREE_DEPTH, change.name) if not r.managed]
     if left:
         names = ", ".join(r.name for r in left[:5])
         raise OperationError(f"{change.name}: not deleted: it still holds jobs jobsync does not manage ({names})")
