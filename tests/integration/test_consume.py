@@ -88,7 +88,7 @@ def cli(capsys, *argv):
 
 
 def vpc_params():
-    ec2 = boto3.client("ec2")
+    ec2 = boto3.Session().client("ec2")
     vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
     subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]
     a, b = subnets[0]["SubnetId"], subnets[1]["SubnetId"]
@@ -123,7 +123,7 @@ def test_end_to_end(env, token, published, children, names, cleanup, capsys, tmp
 
     # What a run leaves behind: the tag in the registry, the stack on that tag, the app answering.
     assert tag in registry_tags(env, name)
-    params = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]["Parameters"]
+    params = boto3.Session().client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]["Parameters"]
     values = {p["ParameterKey"]: p["ParameterValue"] for p in params}
     assert (values["ImageTag"], values["ContainerName"]) == (tag, name)
     page = requests.get(f"http://127.0.0.1:{port}/", timeout=10).text
@@ -196,9 +196,13 @@ def test_registry_down_at_push_retries_then_fails_without_deploying(env, publish
 
 
 def test_expired_token_fails_before_building(env, names, capsys):
-    endpoint = boto3.client("codeartifact").get_repository_endpoint(
-        domain=env["CA_DOMAIN"], domainOwner=env["CA_DOMAIN_OWNER"], repository=env["CA_REPOSITORY"], format="pypi"
-    )["repositoryEndpoint"]
+    endpoint = (
+        boto3.Session()
+        .client("codeartifact")
+        .get_repository_endpoint(
+            domain=env["CA_DOMAIN"], domainOwner=env["CA_DOMAIN_OWNER"], repository=env["CA_REPOSITORY"], format="pypi"
+        )["repositoryEndpoint"]
+    )
     args = ["--context", APP, "--image-name", names["image"], "--tag", names["tag"]]
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CA_INDEX_USERNAME", "aws")

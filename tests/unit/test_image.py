@@ -99,15 +99,6 @@ def test_secret_file_is_private_and_removed_even_on_error():
     assert not seen[0].parent.exists()
 
 
-def test_child_env_drops_variables_holding_secrets(monkeypatch):
-    monkeypatch.setenv("CA_INDEX_PASSWORD", TOKEN)
-    monkeypatch.setenv("SOMETHING_ELSE", "fine")
-    env = image.child_env({"DOCKER_BUILDKIT": "1"})
-    assert "CA_INDEX_PASSWORD" not in env
-    assert env["SOMETHING_ELSE"] == "fine"
-    assert env["DOCKER_BUILDKIT"] == "1"
-
-
 # --------------------------------------------------------------------------------- BuildKit probing
 
 

@@ -122,7 +122,9 @@ def find_buildkit(cli: str, run: Callable[..., subprocess.CompletedProcess[str]]
 
     def probe(args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str] | None:
         try:
-            return run([path, *args], capture_output=True, text=True, timeout=30, env=child_env(env), check=False)
+            return run(
+                [path, *args], capture_output=True, text=True, timeout=30, env=redact.child_environ(env), check=False
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             log.debug("%s %s: %s", path, " ".join(args), exc)
             return None
@@ -153,16 +155,6 @@ def check_context(context: Path, dockerfile: str | os.PathLike[str] | None = Non
     if not docker_file.is_file():
         raise ConfigError(f"{docker_file}: no Dockerfile", hint="run in application_src/ or pass --context")
     return docker_file
-
-
-def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """This process's environment minus every variable holding a registered secret, plus ``extra``.
-
-    The docker CLI needs PATH, HOME, DOCKER_*; it has no business seeing CA_INDEX_PASSWORD or AWS keys.
-    """
-    env = {k: v for k, v in os.environ.items() if redact.scrub(v) == v}
-    env.update(extra or {})
-    return env
 
 
 def first_requirement(context: Path) -> str | None:
@@ -250,7 +242,7 @@ def build(
             argv.append("--no-cache")
         argv.append(str(ctx))
         with step(f"build {image} ({kit.kind}, index {index.description or index.simple_url})", log) as progress:
-            tail = _stream(argv, child_env(kit.env), progress, popen or subprocess.Popen)
+            tail = _stream(argv, redact.child_environ(kit.env), progress, popen or subprocess.Popen)
             if tail is not None:
                 raise _build_error(image, tail)
             try:
