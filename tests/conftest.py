@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from tests.helpers import sandbox_client
 
 from jenkins_codeartifact import sandbox
 from jenkins_codeartifact.errors import CAError
@@ -77,14 +78,15 @@ def docker_environ(docker_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) 
 @pytest.fixture(scope="session")
 def token(sandbox_env: dict[str, str]) -> str:
     """A CodeArtifact token from the stand-in (what the tests scan output, argv and files for)."""
-    import boto3
-
-    client = boto3.client(
-        "codeartifact",
-        region_name=sandbox_env["AWS_REGION"],
-        endpoint_url=sandbox_env["AWS_ENDPOINT_URL_CODEARTIFACT"],
-        aws_access_key_id=sandbox_env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=sandbox_env["AWS_SECRET_ACCESS_KEY"],
-    )
+    client = sandbox_client(sandbox_env, "codeartifact")
     resp = client.get_authorization_token(domain=sandbox_env["CA_DOMAIN"], domainOwner=sandbox_env["CA_DOMAIN_OWNER"])
     return str(resp["authorizationToken"])
+
+
+@pytest.fixture(scope="session")
+def endpoint(sandbox_env: dict[str, str]) -> str:
+    """The stand-in repository's pypi endpoint (twine's upload URL; simple/ below it is pip's index)."""
+    client = sandbox_client(sandbox_env, "codeartifact")
+    where = {k: sandbox_env[v] for k, v in (("domain", "CA_DOMAIN"), ("domainOwner", "CA_DOMAIN_OWNER"))}
+    resp = client.get_repository_endpoint(**where, repository=sandbox_env["CA_REPOSITORY"], format="pypi")
+    return str(resp["repositoryEndpoint"])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 
@@ -15,3 +17,15 @@ def tool_or_skip(path: str | None, what: str) -> str:
     if os.environ.get("CA_REQUIRE_TOOLS") == "1":
         pytest.fail(f"CA_REQUIRE_TOOLS=1 but {what} is not installed", pytrace=False)
     pytest.skip(f"{what} is not installed")
+
+
+def sandbox_client(env: Mapping[str, str], service: str) -> Any:
+    """A boto3 client for one sandbox service, from ``env`` alone (boto3's default session caches
+    whatever credentials it saw first, which another test may have changed)."""
+    import boto3
+
+    return boto3.Session(
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        region_name=env["AWS_REGION"],
+    ).client(service, endpoint_url=env[f"AWS_ENDPOINT_URL_{service.upper()}"])

@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
+from tests.helpers import sandbox_client
 
 from jenkins_codeartifact import aws, redact, settings
 from jenkins_codeartifact.errors import OperationError
 
 
 def test_assume_role_returns_a_session_with_the_roles_credentials(sandbox_env, sandbox_environ, tmp_path):
-    iam = boto3.client(
-        "iam",
-        region_name=sandbox_env["AWS_REGION"],
-        endpoint_url=sandbox_env["AWS_ENDPOINT_URL_IAM"],
-        aws_access_key_id=sandbox_env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=sandbox_env["AWS_SECRET_ACCESS_KEY"],
-    )
+    iam = sandbox_client(sandbox_env, "iam")
     trust = {
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],

@@ -195,14 +195,7 @@ def test_registry_down_at_push_retries_then_fails_without_deploying(env, publish
     assert not docker.from_env().containers.list(all=True, filters={"name": names["image"]})
 
 
-def test_expired_token_fails_before_building(env, names, capsys):
-    endpoint = (
-        boto3.Session()
-        .client("codeartifact")
-        .get_repository_endpoint(
-            domain=env["CA_DOMAIN"], domainOwner=env["CA_DOMAIN_OWNER"], repository=env["CA_REPOSITORY"], format="pypi"
-        )["repositoryEndpoint"]
-    )
+def test_expired_token_fails_before_building(env, endpoint, names, capsys):
     args = ["--context", APP, "--image-name", names["image"], "--tag", names["tag"]]
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CA_INDEX_USERNAME", "aws")

@@ -59,7 +59,7 @@ def simple_files(env, token, name="fantastic-ascii"):
     return {f["filename"] for f in resp.json().get("files", [])} if resp.ok else set()
 
 
-def test_publish_then_install_with_pip_from_the_index(env, token, project, capsys, tmp_path):
+def test_publish_then_install_with_pip_from_the_index(env, token, endpoint, project, capsys, tmp_path):
     report = tmp_path / "report.json"
     code, output = run(capsys, project.path, "--report", report)
     assert code == 0, output
@@ -87,13 +87,6 @@ def test_publish_then_install_with_pip_from_the_index(env, token, project, capsy
     # a consumer installs it with pip from the index, authenticating with the token (via env, not argv)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    endpoint = (
-        boto3.Session()
-        .client("codeartifact")
-        .get_repository_endpoint(
-            domain=env["CA_DOMAIN"], domainOwner=env["CA_DOMAIN_OWNER"], repository=env["CA_REPOSITORY"], format="pypi"
-        )["repositoryEndpoint"]
-    )
     index_url = endpoint.replace("://", f"://aws:{token}@").rstrip("/") + "/simple/"
     pip_env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
     pip_env.update(PIP_INDEX_URL=index_url, PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1")
@@ -138,16 +131,9 @@ def test_skip_existing_exits_0_and_uploads_nothing(env, token, project, capsys, 
     assert simple_files(env, token) == before
 
 
-def test_skip_existing_uploads_only_the_missing_file(env, token, project, capsys, tmp_path):
+def test_skip_existing_uploads_only_the_missing_file(env, token, endpoint, project, capsys, tmp_path):
     assert run(capsys, project.path, "--dry-run")[0] == 0
     sdist = next((project.path / "dist").glob("*.tar.gz"))
-    endpoint = (
-        boto3.Session()
-        .client("codeartifact")
-        .get_repository_endpoint(
-            domain=env["CA_DOMAIN"], domainOwner=env["CA_DOMAIN_OWNER"], repository=env["CA_REPOSITORY"], format="pypi"
-        )["repositoryEndpoint"]
-    )
     twine.commands.upload.upload(
         twine.settings.Settings(
             username="aws", password=token, repository_url=endpoint, non_interactive=True, disable_progress_bar=True
