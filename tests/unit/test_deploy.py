@@ -328,25 +328,25 @@ def test_unknown_target(target):
         deploy.validate_target(target)
 
 
+ECR_RESOURCES = {
+    "StackResourceSummaries": [
+        {
+            "LogicalResourceId": "ECRRepository",
+            "PhysicalResourceId": "application",
+            "ResourceType": "AWS::ECR::Repository",
+            "LastUpdatedTimestamp": NOW,
+            "ResourceStatus": "CREATE_COMPLETE",
+        }
+    ]
+}
+
+
 def test_teardown_empties_ecr_then_deletes(cfn):
     client, stub = cfn
     ecr = boto3.client("ecr", region_name="eu-west-1", aws_access_key_id="a", aws_secret_access_key="b")
     ecr_stub = Stubber(ecr)
     stub.add_response("describe_stacks", stack("UPDATE_COMPLETE"))
-    stub.add_response(
-        "list_stack_resources",
-        {
-            "StackResourceSummaries": [
-                {
-                    "LogicalResourceId": "ECRRepository",
-                    "PhysicalResourceId": "application",
-                    "ResourceType": "AWS::ECR::Repository",
-                    "LastUpdatedTimestamp": NOW,
-                    "ResourceStatus": "CREATE_COMPLETE",
-                }
-            ]
-        },
-    )
+    stub.add_response("list_stack_resources", ECR_RESOURCES)
     ids = [{"imageDigest": "sha256:" + "a" * 64, "imageTag": "7"}]
     ecr_stub.add_response("list_images", {"imageIds": ids}, {"repositoryName": "application"})
     ecr_stub.add_response("batch_delete_image", {"imageIds": ids}, {"repositoryName": "application", "imageIds": ids})
@@ -457,20 +457,7 @@ def test_teardown_when_ecr_is_unreachable_is_one_clear_error(cfn):
 
     client, stub = cfn
     stub.add_response("describe_stacks", stack("UPDATE_COMPLETE"))
-    stub.add_response(
-        "list_stack_resources",
-        {
-            "StackResourceSummaries": [
-                {
-                    "LogicalResourceId": "ECRRepository",
-                    "PhysicalResourceId": "application",
-                    "ResourceType": "AWS::ECR::Repository",
-                    "LastUpdatedTimestamp": NOW,
-                    "ResourceStatus": "CREATE_COMPLETE",
-                }
-            ]
-        },
-    )
+    stub.add_response("list_stack_resources", ECR_RESOURCES)
 
     class Unreachable:
         def get_paginator(self, name):
