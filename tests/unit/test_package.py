@@ -125,7 +125,7 @@ def test_build_env_cache_is_created_once_and_shared(tmp_path, monkeypatch):
     import threading
     import time
 
-    monkeypatch.setattr(package, "CACHE_ROOT", tmp_path / "cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     created: list[Path] = []
 
     def fake_create(self, requires):
@@ -151,7 +151,7 @@ def test_build_env_cache_is_created_once_and_shared(tmp_path, monkeypatch):
 def test_an_expired_generation_is_replaced_but_not_deleted_while_young(tmp_path, monkeypatch):
     import os
 
-    monkeypatch.setattr(package, "CACHE_ROOT", tmp_path / "cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(package.BuildEnv, "_create", lambda self, requires: self.path.mkdir(parents=True))
     with package.BuildEnv._installed([], fresh=False) as first:
         pass

@@ -158,3 +158,14 @@ def test_sigterm_stops_the_build_and_cleans_up(tmp_path):
     assert "ERROR: terminated (SIGTERM)" in err
     assert _gone(hook_pid), "the backend's hook is still running"
     assert not list(tmp.glob("ca-publish-*")) and not (project / "dist").exists()
+
+
+def test_a_failed_run_still_writes_its_report(project, tmp_path, capsys, clean_env):
+    import json
+
+    report = tmp_path / "report.json"
+    (project / "pyproject.toml").write_text("[project\n")
+    assert publish.main([str(project), "--dry-run", "--report", str(report)]) == 2
+    data = json.loads(report.read_text())
+    assert data["status"] == "failed" and data["error"]["exit_code"] == 2
+    assert "not valid TOML" in data["error"]["message"]

@@ -35,7 +35,7 @@ def test_log_records_and_tracebacks_are_scrubbed():
     token = secrets.token_urlsafe(24)
     redact.register(token)
     stream = io.StringIO()
-    console.setup("test", verbose=True, stream=stream)
+    console.setup(verbose=True, stream=stream)
     log = logging.getLogger("jenkins_codeartifact.test")
     log.info("token is %s", token)
     try:
@@ -50,6 +50,6 @@ def test_log_records_and_tracebacks_are_scrubbed():
 
 def test_no_colour_when_not_a_tty():
     stream = io.StringIO()
-    console.setup("test", stream=stream)
+    console.setup(stream=stream)
     logging.getLogger("jenkins_codeartifact.test").error("ERROR: plain")
     assert "\033[" not in stream.getvalue()

@@ -15,10 +15,8 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import botocore.exceptions
-import requests
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
@@ -26,6 +24,12 @@ from . import redact
 from .errors import ConfigError, OperationError
 from .package import parse_dist
 from .settings import Settings
+
+if TYPE_CHECKING:
+    import requests
+
+# botocore and requests are imported where they are used: this module's validation runs first thing in
+# ca-publish, before the build starts, and those imports take a tenth of a second.
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +109,8 @@ class CodeArtifact:
         self, what: str, fn: Callable[..., dict[str, Any]], *, missing_ok: bool = False, **kw: Any
     ) -> dict[str, Any] | None:
         """Call the API; errors become ours with a next step. ``missing_ok``: a 404 answers None."""
+        import botocore.exceptions
+
         try:
             return fn(**kw)
         except botocore.exceptions.ClientError as exc:
@@ -205,13 +211,17 @@ class Index:
     codeartifact: CodeArtifact | None = field(default=None, repr=False, compare=False)
     description: str = ""
 
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        """Basic-auth credentials for requests, when the index has them."""
+        return (self.username, self.password) if self.username and self.password else None
+
     def pip_index_url(self) -> str:
         """``simple_url`` with the credentials embedded, as pip expects; the password stays registered."""
-        if not self.username or not self.password:
+        if self.auth is None:
             return self.simple_url
         parts = urllib.parse.urlsplit(self.simple_url)
-        user = urllib.parse.quote(self.username, safe="")
-        password = urllib.parse.quote(self.password, safe="")
+        user, password = (urllib.parse.quote(part, safe="") for part in self.auth)
         redact.register(password)
         return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.netloc}"))
 
@@ -224,8 +234,10 @@ class Index:
 
 def _simple_version_files(index: Index, name: str, version: str) -> set[str] | None:
     """Ask the simple API (PEP 691 JSON, else PEP 503 HTML) which files of ``name==version`` exist."""
+    import requests
+
     url = urllib.parse.urljoin(index.simple_url, normalize(name) + "/")
-    auth = (index.username, index.password) if index.username and index.password else None
+    auth = index.auth
     accept = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
     try:
         resp = requests.get(url, headers={"Accept": accept}, auth=auth, timeout=30)
@@ -236,7 +248,7 @@ def _simple_version_files(index: Index, name: str, version: str) -> set[str] | N
         ) from None
     if resp.status_code == 404:
         return None
-    _raise_for_auth(resp, index.simple_url)
+    raise_for_auth(resp, index.simple_url)
     if not resp.ok:
         raise OperationError(f"index {index.simple_url} answered HTTP {resp.status_code} for {url}")
     if "json" in resp.headers.get("Content-Type", ""):
@@ -253,11 +265,12 @@ def _simple_version_files(index: Index, name: str, version: str) -> set[str] | N
     return found or None
 
 
-def _raise_for_auth(resp: requests.Response, where: str) -> None:
+def raise_for_auth(resp: requests.Response, where: str, hint: str | None = None) -> None:
+    """A 401/403 from an index as one clear error: the credentials, not the network, are the problem."""
     if resp.status_code in (401, 403):
         raise OperationError(
             f"index {where} refused the credentials (HTTP {resp.status_code})",
-            hint="the token may have expired or lack permission; get a fresh one and check the user",
+            hint=hint or "the token may have expired or lack permission; get a fresh one and check the user",
         )
 
 
@@ -321,6 +334,8 @@ def resolve_index(settings: Settings, client_factory: Callable[[Settings], Any] 
 def _default_simple(upload_url: str, settings: Settings) -> str:
     """Simple-index URL for a generic upload URL: ``simple/`` below it (Nexus, Artifactory, PyPI), except
     on devpi, which serves ``+simple/`` and says so in its ``X-Devpi-Server-Version`` header."""
+    import requests
+
     user, password = settings.index_username, settings.index_password
     auth = (user, password) if user and password else None
     try:

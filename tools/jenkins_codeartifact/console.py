@@ -21,9 +21,9 @@ log = logging.getLogger("jenkins_codeartifact")
 class _Formatter(redact.RedactingFormatter):
     COLOURS: ClassVar[dict[int, str]] = {logging.ERROR: "\033[31m", logging.WARNING: "\033[33m"}
 
-    def __init__(self, prog: str, colour: bool) -> None:
+    def __init__(self, colour: bool) -> None:
         super().__init__("%(message)s")
-        self.prog, self.colour = prog, colour
+        self.colour = colour
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
@@ -34,12 +34,12 @@ class _Formatter(redact.RedactingFormatter):
         return text
 
 
-def setup(prog: str, verbose: bool = False, stream: TextIO | None = None) -> None:
+def setup(verbose: bool = False, stream: TextIO | None = None) -> None:
     """Send our log records (scrubbed) to ``stream``; ``-v`` adds our debug lines and third-party info."""
     redact.install()
     stream = stream or sys.stderr
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(_Formatter(prog, colour=stream.isatty()))
+    handler.setFormatter(_Formatter(colour=stream.isatty()))
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_jca", False)]:
         root.removeHandler(old)

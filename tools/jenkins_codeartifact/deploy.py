@@ -450,15 +450,6 @@ def _log_outputs(name: str, outputs: Mapping[str, str]) -> None:
         log.info("ApplicationUrl: %s", outputs["ApplicationUrl"])
 
 
-def stack_parameter(client: _CloudFormation, name: str, key: str = IMAGE_TAG) -> str | None:
-    """The current value of parameter ``key`` of stack ``name`` (None if the stack or key is absent)."""
-    current = Stack(client, name).describe()
-    for p in (current or {}).get("Parameters", []):
-        if p["ParameterKey"] == key:
-            return str(p.get("ParameterValue", ""))
-    return None
-
-
 def teardown_stack(
     client: _CloudFormation,
     name: str,

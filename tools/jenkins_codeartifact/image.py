@@ -34,7 +34,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from . import redact
-from .codeartifact import Index
+from .codeartifact import Index, raise_for_auth
 from .console import Progress, step
 from .errors import ConfigError, OperationError, PreconditionError
 
@@ -180,20 +180,18 @@ def preflight_index(index: Index, project: str | None = None, timeout: float = 1
     Asks for one project's page: the root of a simple index with a PyPI upstream lists every project
     on PyPI, which takes seconds to serve.
     """
-    auth = (index.username, index.password) if index.username and index.password else None
     url = index.simple_url + (f"{canonicalize_name(project)}/" if project else "")
     try:
-        with requests.get(url, auth=auth, timeout=timeout, headers={"Accept": "text/html"}, stream=True) as resp:
-            status = resp.status_code
+        with requests.get(url, auth=index.auth, timeout=timeout, headers={"Accept": "text/html"}, stream=True) as resp:
+            raise_for_auth(
+                resp,
+                index.simple_url,
+                hint="the CodeArtifact token may have expired or lack codeartifact:ReadFromRepository; rerun to "
+                "get a fresh one, or check CA_INDEX_USERNAME/CA_INDEX_PASSWORD",
+            )
     except requests.RequestException as exc:
         log.debug("index preflight skipped: %s", type(exc).__name__)
         return  # the build may still reach it (a different network); pip will say
-    if status in (401, 403):
-        raise OperationError(
-            f"index {index.simple_url} refused the credentials (HTTP {status})",
-            hint="the CodeArtifact token may have expired or lack codeartifact:ReadFromRepository; rerun to get a "
-            "fresh one, or check CA_INDEX_USERNAME/CA_INDEX_PASSWORD",
-        )
 
 
 _AUTH_FAILURE = re.compile(r"\b(401|403)\b.*(Unauthorized|Forbidden)|HTTP error 40[13]", re.IGNORECASE)

@@ -43,10 +43,10 @@ from packaging.version import InvalidVersion, Version
 
 from . import redact
 from .errors import ConfigError, OperationError
+from .settings import cache_dir
 
 log = logging.getLogger(__name__)
 
-CACHE_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "jenkins-codeartifact" / "build-envs"
 ENV_MAX_AGE = 7 * 24 * 3600  # unpinned requirements get refreshed weekly
 DEFAULT_REQUIRES = ["setuptools>=40.8.0"]  # PEP 517's default when build-system is absent
 DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"
@@ -284,13 +284,14 @@ class BuildEnv:
                 yield env
             return
         key = hashlib.sha256("\n".join([sys.version, *sorted(requires)]).encode()).hexdigest()[:16]
-        base = CACHE_ROOT / key
+        root = cache_dir() / "build-envs"
+        base = root / key
         try:
             base.mkdir(parents=True, exist_ok=True)
             lock = (base / ".lock").open("a")
         except OSError as exc:
             raise ConfigError(
-                f"build environment cache {CACHE_ROOT}: {exc.strerror}",
+                f"build environment cache {root}: {exc.strerror}",
                 hint="set XDG_CACHE_HOME to a writable directory, or pass --fresh-build-env",
             ) from None
         with lock:

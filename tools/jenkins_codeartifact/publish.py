@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import package
+from . import codeartifact, package
 from .console import step
 from .errors import OperationError, PreconditionError
 from .settings import Settings
@@ -75,6 +75,8 @@ def publish(
     project = project.resolve()
     system = package.read_build_system(project)
     wants_index = not settings.dry_run or _wants_index(settings)
+    if wants_index:
+        codeartifact.check_settings(settings)
     index: Index | None = None
     existing: set[str] | None = None
     with contextlib.ExitStack() as stack:
@@ -88,10 +90,9 @@ def publish(
         building = pool.submit(_timed, package.build_dists, env, project, tmp / "dist")
         try:
             # boto3 and twine take a third of a second to import: done here, they overlap the build
-            from . import codeartifact, upload
+            from . import upload
 
             if wants_index:
-                codeartifact.check_settings(settings)
                 with step("CodeArtifact token and endpoint" if not settings.repository_url else "index"):
                     index = (index_factory or codeartifact.resolve_index)(settings)
                 log.info("repository: %s (%s)", index.description, index.upload_url)

@@ -140,6 +140,11 @@ def _coerce(name: str, value: Any, where: str) -> Any:
         ) from None
 
 
+def cache_dir() -> Path:
+    """Where build environments and the sandbox's base image are cached (``$XDG_CACHE_HOME``, else ~/.cache)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "jenkins-codeartifact"
+
+
 def find_config(start: Path) -> Path | None:
     """The nearest ``jenkins-codeartifact.toml`` in ``start`` or a parent directory."""
     for directory in (start, *start.parents):

@@ -75,19 +75,17 @@ def load_settings(args: argparse.Namespace) -> settings.Settings:
     return settings.load(flags, config=args.config)
 
 
-def run(
-    prog: str, parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], int], argv: Sequence[str] | None
-) -> int:
+def run(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], int], argv: Sequence[str] | None) -> int:
     """Parse, set up logging, run ``body``; every expected failure becomes ERROR/TIP lines + exit code."""
     raw = sys.argv[1:] if argv is None else argv
-    setup(prog, verbose=any(a in ("-v", "--verbose") for a in raw))
+    setup(verbose=any(a in ("-v", "--verbose") for a in raw))
     # Jenkins aborts a build (and `timeout`) with SIGTERM, whose default kills us without running any
     # `finally`: temp pip.conf files, smoke-test containers and half-moved files would stay behind.
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
     try:
         args = parser.parse_args(argv)
-        setup(prog, verbose=args.verbose)
+        setup(verbose=args.verbose)
         return body(args)
     except CAError as exc:
         log.error("ERROR: %s", exc.message)

@@ -116,4 +116,4 @@ def _report(path: str | None, record: dict[str, Any], command: str, *, failing: 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run(PROG, parser(), _body, argv)
+    return run(parser(), _body, argv)

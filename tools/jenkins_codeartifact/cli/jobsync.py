@@ -144,7 +144,7 @@ def _body(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run(PROG, parser(), _body, argv)
+    return run(parser(), _body, argv)
 
 
 if __name__ == "__main__":

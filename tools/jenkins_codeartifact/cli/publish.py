@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from .. import report
+from .. import redact, report
 from ..errors import CAError
 from ..publish import publish
 from ._common import ArgumentParser, add_aws, add_common, load_settings, run
 
 PROG = "ca-publish"
+log = logging.getLogger("jenkins_codeartifact")
 
 
 def parser() -> ArgumentParser:
@@ -34,10 +36,14 @@ def _body(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     try:
         result = publish(settings, args.project)
-    except CAError as exc:  # a later stage reads the report: say what failed, not nothing
+    except BaseException as exc:  # a later stage reads the report: say what failed, not nothing
         if settings.report:
-            failed = {"status": "failed", "error": {"message": exc.message, "exit_code": exc.exit_code}}
-            report.write(settings.report, failed)
+            message = exc.message if isinstance(exc, CAError) else f"{type(exc).__name__}: {redact.scrub(str(exc))}"
+            code = exc.exit_code if isinstance(exc, CAError) else 1
+            try:
+                report.write(settings.report, {"status": "failed", "error": {"message": message, "exit_code": code}})
+            except CAError as write_error:  # the run's own error is the one to show
+                log.warning("could not write the report: %s", write_error.message)
         raise
     if settings.report:
         report.write(settings.report, result.as_report())
@@ -45,7 +51,7 @@ def _body(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run(PROG, parser(), _body, argv)
+    return run(parser(), _body, argv)
 
 
 if __name__ == "__main__":

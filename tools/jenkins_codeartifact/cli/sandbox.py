@@ -62,7 +62,7 @@ def _body(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run(PROG, build_parser(), _body, argv)
+    return run(build_parser(), _body, argv)
 
 
 if __name__ == "__main__":

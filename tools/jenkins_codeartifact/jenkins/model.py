@@ -126,10 +126,6 @@ class Specs:
     items: tuple[Item, ...]
 
     @property
-    def folders(self) -> tuple[Folder, ...]:
-        return tuple(i for i in self.items if isinstance(i, Folder))
-
-    @property
     def jobs(self) -> tuple[Job, ...]:
         return tuple(i for i in self.items if not isinstance(i, Folder))
 

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import OperationError, PreconditionError
+from ..settings import cache_dir
 from .process import Service
 
 log = logging.getLogger(__name__)
@@ -34,10 +35,6 @@ _SOCKET_MAX = 100  # unix socket paths are limited to 108 bytes; containerd nest
 
 class DockerUnavailable(PreconditionError):
     """No engine answers and none could be started: tests that need Docker skip on this (unless CI requires it)."""
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "jenkins-codeartifact"
 
 
 def ping(host: str | None) -> bool:
