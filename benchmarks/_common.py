@@ -1,9 +1,8 @@
-"""Shared by the benchmarks: medians, a table, and a sandbox that is always brought down."""
+"""Shared by the benchmarks: the repository root, a ratio table, and a sandbox that is always brought down."""
 
 from __future__ import annotations
 
 import contextlib
-import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -28,10 +27,6 @@ def timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)
 
 
 def report(title: str, rows: list[tuple[str, float, float]], target: float | None = None) -> None:

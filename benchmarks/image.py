@@ -31,7 +31,9 @@ import docker
 
 from jenkins_codeartifact import codeartifact, image, redact, settings
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, sandbox
+
 # Untimed pause before each timed rebuild: the engine keeps committing/cleaning vfs layers for a moment
 # after a build, and whichever build came next would pay for it.
 SETTLE = 2.0
@@ -97,10 +99,9 @@ def size(client: docker.DockerClient, tag: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Use the configured index and engine; with none configured, a private sandbox for this run."""
+    build_parser().parse_args(argv)  # --help and bad flags before anything starts
     if os.environ.get("CA_BASE_IMAGE") or "--base-image" in (argv or sys.argv[1:]):
         return run(argv)
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _common import sandbox
     from jenkins_codeartifact.cli import publish
 
     with sandbox(docker=True) as env, tempfile.TemporaryDirectory(prefix="ca-bench-dist-") as dist:
@@ -110,12 +111,17 @@ def main(argv: list[str] | None = None) -> int:
         return run(argv)
 
 
-def run(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--base-image", default=os.environ.get("CA_BASE_IMAGE"))
     p.add_argument("--docker-cli", default=os.environ.get("CA_DOCKER_CLI", "docker"))
     p.add_argument("--repeat", type=int, default=4, help="rebuilds of each, the median is reported (default 4)")
     p.add_argument("--keep", action="store_true", help="keep the four images")
+    return p
+
+
+def run(argv: list[str] | None = None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     if not args.base_image:
         p.error("no base image: pass --base-image or set CA_BASE_IMAGE (ca-sandbox up --docker exports it)")

@@ -31,10 +31,12 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT
+
 sys.path.insert(0, str(ROOT))  # tests.fakes
 
-from tests.fakes.fake_jenkins import FakeJenkins  # noqa: E402
+from tests.fakes.fake_jenkins import FakeJenkins
 
 BIN = Path(sys.executable).parent
 JOBSYNC_SPEC = """\

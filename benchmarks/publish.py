@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,7 +22,7 @@ from pathlib import Path
 import boto3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, median, report, sandbox, timed
+from _common import ROOT, report, sandbox, timed
 
 BIN = Path(sys.executable).parent
 
@@ -91,7 +92,7 @@ def main() -> int:
     )
     report(
         f"publish package_src (median of rounds 2..{args.rounds})",
-        [("median", median(ours_times[1:]), median(ref_times[1:]))],
+        [("median", statistics.median(ours_times[1:]), statistics.median(ref_times[1:]))],
         target=0.3,
     )
     return 0
