@@ -220,3 +220,21 @@ def test_teardown_removes_leftovers(fake):
     run(fake, "reg:5000/application:1")
     assert deploy.teardown_local(fake, NAME)["removed"] == [NAME]
     assert deploy.teardown_local(fake, NAME)["removed"] == []
+
+
+def test_the_candidate_is_checked_as_a_labelled_container(fake, monkeypatch, caplog):
+    labels = {}
+    create = fake.containers.create
+
+    def recording(image_ref, **kw):
+        labels[kw["name"]] = kw["labels"][image.LABEL]
+        return create(image_ref, **kw)
+
+    monkeypatch.setattr(fake.containers, "create", recording)
+    fake.healthy[("reg:5000/application:1", NAME)] = False
+    with pytest.raises(OperationError, match=r"health check of reg:5000/application:1 failed: HTTP 500") as info:
+        run(fake, "reg:5000/application:1")
+    assert str(info.value).endswith("(GET /healthz); the local target still runs the previous one")
+    assert labels == {f"{NAME}-candidate": "candidate"}
+    assert "container logs of reg:5000/application:1" in caplog.text
+    assert fake.by_name == {}

@@ -536,25 +536,19 @@ def deploy_local(
     with step(f"deploy {reference} to the local target 127.0.0.1:{port}", log):
         img.pull(client, reference, auth)
         _remove(client, f"{name}-candidate")  # left over from a crashed run
-        candidate = img.start(
+        # The new image proves itself on a spare port while the previous container keeps serving.
+        img.smoke_test(
             client,
             reference,
-            name=f"{name}-candidate",
+            path=path,
+            timeout=timeout,
             network=network,
             container_port=container_port,
+            name=f"{name}-candidate",
             role="candidate",
+            what="health check",
+            consequence="the local target still runs the previous one",
         )
-        try:
-            health = img.wait_healthy(candidate.base_url + path, timeout, alive=candidate.alive)
-            if health.status != 200:
-                img.show_logs(candidate, reference)
-                raise OperationError(
-                    f"the new image {reference} failed its health check (GET {path}: "
-                    f"{health.status or 'no answer'}); the local target still runs the previous one",
-                    hint="see the container logs above",
-                )
-        finally:
-            img.discard(candidate, f"{name}-candidate")
         previous = _get(client, name)
         backup = f"{name}-previous"
         if previous is not None:

@@ -464,14 +464,22 @@ def smoke_test(
     timeout: float = 60.0,
     network: str = "host",
     container_port: int = 8080,
+    name: str | None = None,
+    role: str = "smoke",
+    what: str = "smoke test",
+    consequence: str = "",
 ) -> SmokeResult:
-    """Run ``image``, poll ``path`` until HTTP 200 or ``timeout``; show its logs on failure; always remove it."""
+    """Run ``image``, poll ``path`` until HTTP 200 or ``timeout``; show its logs on failure; always remove it.
+
+    ``name`` is the container's (a fresh ``ca-smoke-...`` by default) and ``role`` its label; messages call
+    the check ``what`` and a failure adds ``consequence`` (what the failure left as it was) to the error.
+    """
     validate_network(network)
     if not path.startswith("/"):
         raise ConfigError(f"--smoke-path {path!r}: must start with /")
-    name = f"ca-smoke-{uuid.uuid4().hex[:10]}"
-    with step(f"smoke test {image}: GET {path} until HTTP 200 (timeout {timeout:g}s)", log):
-        container = start(client, image, name=name, network=network, container_port=container_port)
+    name = name or f"ca-smoke-{uuid.uuid4().hex[:10]}"
+    with step(f"{what} {image}: GET {path} until HTTP 200 (timeout {timeout:g}s)", log):
+        container = start(client, image, name=name, network=network, container_port=container_port, role=role)
         try:
             health = wait_healthy(container.base_url + path, timeout, alive=container.alive)
             if health.status != 200:
@@ -479,12 +487,12 @@ def smoke_test(
                 got = f"HTTP {health.status}" if health.status else "no answer"
                 why = "the container exited" if not container.alive() else f"{got} after {health.seconds:.0f}s"
                 raise OperationError(
-                    f"smoke test of {image} failed: {why} (GET {path})",
+                    f"{what} of {image} failed: {why} (GET {path})" + (f"; {consequence}" if consequence else ""),
                     hint="see the container logs above; the image must serve HTTP on $PORT",
                 )
         finally:
             discard(container, name)
-    log.info("smoke test passed: %s answered 200 in %.1fs", path, health.seconds)
+    log.info("%s passed: %s answered 200 in %.1fs", what, path, health.seconds)
     return SmokeResult(image, health.url, health.status, health.seconds)
 
 
