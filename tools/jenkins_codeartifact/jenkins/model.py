@@ -198,22 +198,18 @@ class _Doc:
 
 
 class _Reader:
-    """Typed access to a mapping inside a document, reporting errors at the right line.
+    """Typed access to a mapping inside a document, reporting errors at the line of ``path``.
 
-    ``lines_at`` maps this reader's paths to document paths: an expanded template job reports errors at
-    the template's line (and names the instance), not at a line that does not exist.
+    ``path`` is where ``data`` sits in the document. An expanded template job keeps the path of the
+    template's ``job`` mapping, so its errors point at the template's lines and ``note`` names the instance.
     """
 
-    def __init__(
-        self, doc: _Doc, data: Mapping[str, Any], path: Path_, where: Path_ | None = None, note: str = ""
-    ) -> None:
+    def __init__(self, doc: _Doc, data: Mapping[str, Any], path: Path_, note: str = "") -> None:
         self.doc, self.data, self.path, self.note = doc, data, path, note
-        self.where = path if where is None else where
 
     def error(self, key: str | None, message: str, hint: str | None = None) -> ConfigError:
         path = self.path if key is None else (*self.path, key)
-        where = self.where if key is None else (*self.where, key)
-        line = self.doc.line(where)
+        line = self.doc.line(path)
         note = f" ({self.note})" if self.note else ""
         return ConfigError(f"{self.doc.file}:{line}: {_fmt(path)}: {message}{note}", hint=hint)
 
@@ -229,7 +225,7 @@ class _Reader:
             return None
         if not isinstance(value, Mapping):
             raise self.error(key, f"expected a mapping, got {_show(value)}")
-        return _Reader(self.doc, value, (*self.path, key), (*self.where, key), self.note)
+        return _Reader(self.doc, value, (*self.path, key), self.note)
 
     def string(self, key: str, default: str | None = None, required: bool = False) -> str | None:
         value = self.data.get(key)
@@ -269,9 +265,9 @@ class _Reader:
             raise self.error(key, f"expected a list, got {_show(value)}")
         out: list[tuple[_Reader | None, Any, Path_]] = []
         for i, item in enumerate(value):
-            p, w = (*self.path, key, i), (*self.where, key, i)
-            reader = _Reader(self.doc, item, p, w, self.note) if isinstance(item, Mapping) else None
-            out.append((reader, item, w))
+            path = (*self.path, key, i)
+            reader = _Reader(self.doc, item, path, self.note) if isinstance(item, Mapping) else None
+            out.append((reader, item, path))
         return out
 
 
@@ -345,9 +341,7 @@ def _strings(r: _Reader, key: str) -> tuple[str, ...]:
     out = []
     for i, item in enumerate(value):
         if not isinstance(item, str):
-            raise _Reader(r.doc, {}, (*r.path, key, i), (*r.where, key, i), r.note).error(
-                None, f"expected a string, got {_show(item)}"
-            )
+            raise _Reader(r.doc, {}, (*r.path, key, i), r.note).error(None, f"expected a string, got {_show(item)}")
         if _XML_BAD.search(item):
             raise r.error(key, "contains a control character that Jenkins cannot store")
         out.append(item)
@@ -469,7 +463,7 @@ def load_file(path: Path, display: str | None = None) -> list[Item]:
     for r, raw, where in top.items("jobs"):
         if r is None:
             raise doc.error(where, f"expected a mapping, got {_show(raw)}")
-        merged = _Reader(doc, _merge(defaults, r.data), r.path, r.where)
+        merged = _Reader(doc, _merge(defaults, r.data), r.path)
         items.append(_job(merged, Source(name, doc.line(where))))
     for r, raw, where in top.items("templates"):
         if r is None:
@@ -487,7 +481,7 @@ def load_file(path: Path, display: str | None = None) -> list[Item]:
             variables = dict(i_r.data)
             note = "instance " + ", ".join(f"{k}={v}" for k, v in variables.items())
             data = expand(_merge(defaults, job_r.data), variables, functools.partial(doc.error, i_where))
-            expanded = _Reader(doc, data, job_r.path, job_r.where, note)
+            expanded = _Reader(doc, data, job_r.path, note)
             items.append(_job(expanded, Source(name, doc.line(i_where))))
     return items
 
