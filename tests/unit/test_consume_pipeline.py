@@ -134,3 +134,25 @@ def test_build_checks_the_engine_before_the_index(tmp_path):
     with pytest.raises(PreconditionError, match="Docker engine is not reachable"):
         pipeline.build()
     assert resolved == []
+
+
+def test_tag_and_params_are_checked_once(calls, tmp_path, monkeypatch):
+    checked: list[tuple[str, str | None]] = []
+    parsed: list[tuple[str, ...]] = []
+    real_ref, real_params = image.validate_ref, consume.parse_params
+
+    def validate_ref(name, tag):
+        checked.append((name, tag))
+        return real_ref(name, tag)
+
+    def parse_params(values):
+        parsed.append(tuple(values))
+        return real_params(values)
+
+    monkeypatch.setattr(image, "validate_ref", validate_ref)
+    monkeypatch.setattr(consume, "parse_params", parse_params)
+    pipeline = consume.Pipeline(settings(tmp_path), docker_factory=Engine)
+    pipeline.run("all")
+    assert checked == [("app", "5")]
+    assert parsed == [("VPC=vpc-1",)]
+    assert pipeline.record["image"] == "app:5"

@@ -9,6 +9,7 @@ clients of one run share one session, so ``--role-arn`` costs one AssumeRole how
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -56,16 +57,21 @@ class Pipeline:
             deploy.validate_target(s.target)
             if s.target == "cloudformation":
                 self._stack_name()
-                parse_params(s.params)
+                self.params  # noqa: B018 - validates --param
         if command in ("build", "all"):
             image.check_context(Path(s.context))
         if command != "teardown":
-            image.validate_ref(s.image_name, s.tag)
             self.record.update(image=self.local, tag=self.tag)
 
-    @property
+    @functools.cached_property
     def tag(self) -> str:
+        """``--tag``, validated (with ``--image-name``) on first use."""
         return image.validate_ref(self.settings.image_name, self.settings.tag)
+
+    @functools.cached_property
+    def params(self) -> dict[str, str]:
+        """``--param KEY=VALUE`` pairs, parsed on first use."""
+        return parse_params(self.settings.params)
 
     @property
     def local(self) -> str:
@@ -168,7 +174,7 @@ class Pipeline:
                 self._stack_name(),
                 self.tag,
                 template=s.template,
-                params=parse_params(s.params),
+                params=self.params,
                 defaults=self._defaults(),
             )
         self.record["deploy"] = asdict(result)
@@ -193,7 +199,7 @@ class Pipeline:
             self.client("cloudformation"),
             s.stack,
             template=s.template,
-            params=parse_params(s.params),
+            params=self.params,
             defaults=self._defaults(),
         )
         if created is not None:
