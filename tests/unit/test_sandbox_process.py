@@ -14,7 +14,7 @@ import pytest
 
 from jenkins_codeartifact import sandbox
 from jenkins_codeartifact.cli import sandbox as cli
-from jenkins_codeartifact.errors import OperationError
+from jenkins_codeartifact.errors import ConfigError, OperationError
 from jenkins_codeartifact.sandbox import process
 from jenkins_codeartifact.sandbox.process import Service
 
@@ -146,3 +146,29 @@ def test_cli_env_prints_env_sh(tmp_path: Path, capsys: pytest.CaptureFixture[str
     sandbox.write_env(tmp_path, {"CA_DOMAIN": "my-domain"})
     assert cli.main(["env", "--dir", str(tmp_path)]) == 0
     assert "export CA_DOMAIN=my-domain" in capsys.readouterr().out
+
+
+def test_pid_reads_proc_stat_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    service = Service("sleeper", tmp_path)
+    pid = service.start(SLEEPER)
+    try:
+        reads: list[int] = []
+        real = process._stat_fields
+
+        def counting(p: int) -> list[str] | None:
+            reads.append(p)
+            return real(p)
+
+        monkeypatch.setattr(process, "_stat_fields", counting)
+        assert service.pid() == pid
+        assert reads == [pid]
+    finally:
+        service.stop(timeout=5)
+
+
+def test_env_text_is_env_sh_or_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no sandbox environment at") as info:
+        sandbox.env_text(tmp_path)
+    assert info.value.hint == "run ca-sandbox up first"
+    path = sandbox.write_env(tmp_path, {"CA_DOMAIN": "my-domain"})
+    assert sandbox.env_text(tmp_path) == path.read_text(encoding="utf-8")

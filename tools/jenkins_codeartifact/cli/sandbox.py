@@ -51,13 +51,12 @@ def _body(args: argparse.Namespace) -> int:
     if args.command == "up":
         with step(f"sandbox up in {directory}"):
             sandbox.up(directory, docker=args.docker, ports=sandbox.free_ports() if args.free_ports else None)
-        sys.stdout.write((directory / "env.sh").read_text(encoding="utf-8"))
+        sys.stdout.write(sandbox.env_text(directory))
     elif args.command == "down":
         with step(f"sandbox down in {directory}"):
             sandbox.down(directory)
     else:
-        sandbox.read_env(directory)  # a clear error when the sandbox is not up
-        sys.stdout.write((directory / "env.sh").read_text(encoding="utf-8"))
+        sys.stdout.write(sandbox.env_text(directory))  # a clear error when the sandbox is not up
     return EXIT_OK
 
 

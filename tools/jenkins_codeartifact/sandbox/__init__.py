@@ -152,15 +152,16 @@ def _start(name: str, directory: Path, ports: Ports, creds: dict[str, str]) -> S
     """Start service ``name`` unless its recorded process still runs."""
     service = Service(name, directory)
     port: int = getattr(ports, name)
-    if service.pid() is not None:
-        log.info("%s already running (pid %d)", name, service.pid())
+    pid = service.pid()
+    if pid is not None:
+        log.info("%s already running (pid %d)", name, pid)
         return service
     if name == "devpi":
         serverdir = directory / "devpi" / "server"
         devpi.init(serverdir, creds["root_password"])
-        devpi.start(service, serverdir, port)
+        pid = devpi.start(service, serverdir, port)
     elif name == "codeartifact":
-        service.start(
+        pid = service.start(
             [
                 sys.executable,
                 "-m",
@@ -184,13 +185,13 @@ def _start(name: str, directory: Path, ports: Ports, creds: dict[str, str]) -> S
             ]
         )
     elif name == "moto":
-        service.start([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)])
+        pid = service.start([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)])
     elif name == "registry":
         binary = "/usr/bin/docker-registry"
         if not Path(binary).exists():
             raise OperationError("docker-registry is not installed", hint="apt-get install docker-registry")
-        service.start([binary, "serve", str(_registry_config(directory, port))])
-    log.info("started %s on 127.0.0.1:%d (pid %s)", name, port, service.pid())
+        pid = service.start([binary, "serve", str(_registry_config(directory, port))])
+    log.info("started %s on 127.0.0.1:%d (pid %s)", name, port, pid)
     return service
 
 
@@ -289,15 +290,19 @@ def write_env(directory: Path, env: dict[str, str]) -> Path:
     return path
 
 
-def read_env(directory: Path) -> dict[str, str]:
-    """The variables of ``DIR/env.sh`` (what :func:`up` returned), or an error if the sandbox is not up."""
+def env_text(directory: Path) -> str:
+    """The text of ``DIR/env.sh`` (``export NAME=value`` lines), or an error if the sandbox is not up."""
     path = directory.resolve() / "env.sh"
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"no sandbox environment at {path}", hint="run ca-sandbox up first") from None
+
+
+def read_env(directory: Path) -> dict[str, str]:
+    """The variables of ``DIR/env.sh`` (what :func:`up` returned), or an error if the sandbox is not up."""
     env: dict[str, str] = {}
-    for line in text.splitlines():
+    for line in env_text(directory).splitlines():
         if line.startswith("export "):
             name, _, value = line[len("export ") :].partition("=")
             env[name] = shlex.split(value)[0] if value else ""
@@ -333,4 +338,16 @@ def down(directory: Path) -> None:
         _write_json(directory / "state.json", state)
 
 
-__all__ = ["DOMAIN", "DOMAIN_OWNER", "REGION", "REPOSITORY", "Ports", "down", "free_ports", "read_env", "running", "up"]
+__all__ = [
+    "DOMAIN",
+    "DOMAIN_OWNER",
+    "REGION",
+    "REPOSITORY",
+    "Ports",
+    "down",
+    "env_text",
+    "free_ports",
+    "read_env",
+    "running",
+    "up",
+]

@@ -48,7 +48,8 @@ class Service:
             pid = int(pid_text)
         except (OSError, ValueError):
             return None
-        if not alive(pid) or (started and _start_time(pid) != started):
+        running, fields = _probe(pid)
+        if not running or (started and _start_time(fields) != started):
             return None
         return pid
 
@@ -73,7 +74,7 @@ class Service:
         return proc.pid
 
     def record(self, pid: int) -> None:
-        self.pidfile.write_text(f"{pid} {_start_time(pid) or ''}".strip() + "\n", encoding="utf-8")
+        self.pidfile.write_text(f"{pid} {_start_time(_stat_fields(pid)) or ''}".strip() + "\n", encoding="utf-8")
 
     def stop(self, timeout: float = 15.0) -> bool:
         """SIGTERM the recorded process, SIGKILL it after ``timeout``; remove the pidfile. True if it ran."""
@@ -120,27 +121,34 @@ class Service:
 
 def alive(pid: int) -> bool:
     """True if ``pid`` runs and is not a zombie (a dead child we have not reaped yet)."""
+    return _probe(pid)[0]
+
+
+def _probe(pid: int) -> tuple[bool, list[str] | None]:
+    """:func:`alive` for ``pid`` and, if it runs, its :func:`_stat_fields`: /proc/<pid>/stat read once."""
     _reap(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return False
+        return False, None
     except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[0] != "Z"
+        return True, _stat_fields(pid)
+    fields = _stat_fields(pid)
+    return fields is None or fields[0] != "Z", fields
 
 
-def _start_time(pid: int) -> str | None:
-    """Clock ticks since boot at which ``pid`` started: with the PID, a process's identity."""
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (the state first), None if unreadable."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
     except OSError:
         return None
-    return stat.rpartition(")")[2].split()[19]
+    return stat.rpartition(")")[2].split()
+
+
+def _start_time(fields: list[str] | None) -> str | None:
+    """Clock ticks since boot at which the process of ``fields`` started: with the PID, its identity."""
+    return None if fields is None else fields[19]
 
 
 def _reap(pid: int) -> None:
