@@ -51,6 +51,7 @@ from botocore.credentials import Credentials
 from packaging.utils import canonicalize_name
 
 from .. import redact
+from . import DOMAIN, DOMAIN_OWNER, REGION, REPOSITORY, devpi
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +92,10 @@ class Backend(Protocol):
 class Config:
     """What the stand-in pretends to be: one domain of one account with repositories mapped to devpi indexes."""
 
-    domain: str = "my-domain"
-    owner: str = "111122223333"
-    region: str = "us-east-1"
-    repositories: dict[str, str] = field(default_factory=lambda: {"my-repository": "aws/my-repository"})
+    domain: str = DOMAIN
+    owner: str = DOMAIN_OWNER
+    region: str = REGION
+    repositories: dict[str, str] = field(default_factory=lambda: {REPOSITORY: f"{devpi.USER}/{devpi.INDEX}"})
     public_url: str = "http://127.0.0.1:3142"  # where clients reach this server: base of the endpoints
     devpi_url: str | None = None  # forward pypi endpoint traffic here (None: no proxy, e.g. unit tests)
     access_key_id: str | None = None  # None: accept any signed request
@@ -647,14 +648,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--devpi-url", required=True, help="devpi root URL")
     parser.add_argument("--secrets", type=Path, required=True, help="JSON file: aws_password, aws_secret_access_key")
     parser.add_argument("--access-key-id", help="the only access key accepted (default: any)")
-    parser.add_argument("--domain", default="my-domain")
-    parser.add_argument("--domain-owner", default="111122223333")
-    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--domain", default=DOMAIN)
+    parser.add_argument("--domain-owner", default=DOMAIN_OWNER)
+    parser.add_argument("--region", default=REGION)
     parser.add_argument(
         "--repository",
         action="append",
         metavar="NAME=USER/INDEX",
-        help="repository backed by a devpi index (default my-repository=aws/my-repository)",
+        help=f"repository backed by a devpi index (default {REPOSITORY}={devpi.USER}/{devpi.INDEX})",
     )
     args = parser.parse_args(argv)
     redact.install()
