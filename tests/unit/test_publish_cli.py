@@ -152,7 +152,13 @@ def test_sigterm_stops_the_build_and_cleans_up(tmp_path):
     hook_pid = int(pid_file.read_text())
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=30)
+    try:
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        tree = subprocess.run(["ps", "-eo", "pid,ppid,pgid,stat,args"], capture_output=True, text=True).stdout
+        pytest.fail(f"ca-publish did not exit after SIGTERM:\n{err}\n{tree}")
     assert proc.returncode == 143, err
     assert time.monotonic() - started < 10
     assert "ERROR: terminated (SIGTERM)" in err

@@ -146,6 +146,7 @@ for line in sys.stdin:
     if pid == 0:
         code = 1
         try:
+            proto.close()  # only the server answers: a hook must not hold the answer pipe open
             out = os.open(req["out"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.dup2(out, 1)
             os.dup2(out, 2)
