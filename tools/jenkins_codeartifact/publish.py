@@ -15,15 +15,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from . import codeartifact, package
+from .codeartifact import Index
 from .console import step
 from .errors import OperationError, PreconditionError
 from .settings import Settings
-
-if TYPE_CHECKING:
-    from .codeartifact import Index
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -89,7 +87,7 @@ def publish(
         log.info("build sdist and wheel (in the background) ...")
         building = pool.submit(_timed, package.build_dists, env, project, tmp / "dist")
         try:
-            # boto3 and twine take a third of a second to import: done here, they overlap the build
+            # twine (here) and boto3 (in resolve_index) take a third of a second to import: they overlap the build
             from . import upload
 
             if wants_index:
