@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from tests.fakes.fake_jenkins import FakeJenkins
 from tests.helpers import sandbox_client
 
 from jenkins_codeartifact import sandbox
@@ -90,3 +91,10 @@ def endpoint(sandbox_env: dict[str, str]) -> str:
     where = {k: sandbox_env[v] for k, v in (("domain", "CA_DOMAIN"), ("domainOwner", "CA_DOMAIN_OWNER"))}
     resp = client.get_repository_endpoint(**where, repository=sandbox_env["CA_REPOSITORY"], format="pypi")
     return str(resp["repositoryEndpoint"])
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeJenkins]:
+    """A fresh fake Jenkins on a loopback port, stopped after the test."""
+    with FakeJenkins() as j:
+        yield j

@@ -46,12 +46,6 @@ GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 
 
 @pytest.fixture
-def fake():
-    with FakeJenkins() as j:
-        yield j
-
-
-@pytest.fixture
 def specs(tmp_path):
     d = tmp_path / "jobs"
     d.mkdir()

@@ -5,16 +5,9 @@ from __future__ import annotations
 import jenkins
 import pytest
 import requests
-from tests.fakes.fake_jenkins import FakeJenkins
 
 JOB = "<?xml version='1.0' encoding='UTF-8'?><project><description>d &amp; é</description><builders/></project>"
 FOLDER = "<com.cloudbees.hudson.plugins.folder.Folder><description/></com.cloudbees.hudson.plugins.folder.Folder>"
-
-
-@pytest.fixture
-def fake():
-    with FakeJenkins() as j:
-        yield j
 
 
 @pytest.fixture
