@@ -29,7 +29,9 @@ from pathlib import Path
 
 import docker
 
-from jenkins_codeartifact import codeartifact, image, redact, settings
+from jenkins_codeartifact import index as codeartifact
+from jenkins_codeartifact import redact, settings
+from jenkins_codeartifact.consume import image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, sandbox

@@ -29,7 +29,7 @@ say "2. a consumer installs fantastic-ascii from the index with pip (token via t
 python3 -m venv "$OUT/venv"
 python - "$OUT/venv" <<'PY'
 import os, subprocess, sys
-from jenkins_codeartifact import codeartifact, settings
+from jenkins_codeartifact import index as codeartifact, settings
 index = codeartifact.resolve_index(settings.load())
 env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
 env.update(PIP_INDEX_URL=index.pip_index_url(), PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1")

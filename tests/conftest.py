@@ -19,7 +19,7 @@ from tests.helpers import sandbox_client
 
 from jenkins_codeartifact import sandbox
 from jenkins_codeartifact.errors import CAError
-from jenkins_codeartifact.sandbox.docker import DockerUnavailable
+from jenkins_codeartifact.sandbox.dockerd import DockerUnavailable
 
 # Variables from the developer's shell that would point a test at something other than the sandbox.
 _FOREIGN_PREFIXES = ("CA_", "AWS_", "DOCKER_")

@@ -22,8 +22,8 @@ import docker
 import pytest
 import requests
 
-from jenkins_codeartifact import image
 from jenkins_codeartifact.cli import consume_deploy, publish
+from jenkins_codeartifact.consume import image
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "application_src"

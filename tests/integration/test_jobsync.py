@@ -16,9 +16,9 @@ from tests.fakes.fake_jenkins import FakeJenkins
 from jenkins_codeartifact import redact
 from jenkins_codeartifact.cli import jobsync
 from jenkins_codeartifact.errors import OperationError
-from jenkins_codeartifact.jenkins import configxml, model
-from jenkins_codeartifact.jenkins import sync as sync_
-from jenkins_codeartifact.jenkins.configxml import FOLDER_CLASS
+from jenkins_codeartifact.jobsync import configxml, model
+from jenkins_codeartifact.jobsync import sync as sync_
+from jenkins_codeartifact.jobsync.configxml import FOLDER_CLASS
 
 JOBS = """\
 folders:

@@ -9,9 +9,10 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from jenkins_codeartifact import codeartifact, redact
-from jenkins_codeartifact.codeartifact import CodeArtifact, Index, normalize
+from jenkins_codeartifact import index as codeartifact
+from jenkins_codeartifact import redact
 from jenkins_codeartifact.errors import ConfigError, OperationError
+from jenkins_codeartifact.index import CodeArtifact, Index, normalize
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from jenkins_codeartifact import consume
 from jenkins_codeartifact.cli import consume_deploy
+from jenkins_codeartifact.consume import pipeline as consume
 from jenkins_codeartifact.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,7 +127,7 @@ def test_unexpected_error_is_a_failure_in_the_report(app, monkeypatch, tmp_path,
     def bug(self, command):
         raise KeyError("oops")
 
-    monkeypatch.setattr(consume.Pipeline, "run", bug)
+    monkeypatch.setattr(consume.Stages, "run", bug)
     report = tmp_path / "r.json"
     assert consume_deploy.main(["build", "--tag", "1", "--report", str(report)]) == 1
     assert errors(capsys)[0][0] == "ERROR: unexpected KeyError: 'oops'"
@@ -148,7 +148,7 @@ def test_a_report_that_cannot_be_written_does_not_hide_the_failure(app, tmp_path
 
 
 def test_a_report_that_cannot_be_written_fails_a_successful_run(app, monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(consume.Pipeline, "run", lambda self, command: None)
+    monkeypatch.setattr(consume.Stages, "run", lambda self, command: None)
     blocker = tmp_path / "file"
     blocker.write_text("")
     assert consume_deploy.main(["build", "--tag", "1", "--report", str(blocker / "r.json")]) == 2

@@ -6,7 +6,10 @@ from typing import Any
 
 import pytest
 
-from jenkins_codeartifact import aws, codeartifact, consume, deploy, image
+from jenkins_codeartifact import aws
+from jenkins_codeartifact import index as codeartifact
+from jenkins_codeartifact.consume import deploy, image
+from jenkins_codeartifact.consume import pipeline as consume
 from jenkins_codeartifact.errors import PreconditionError
 from jenkins_codeartifact.settings import Settings
 
@@ -80,13 +83,13 @@ def names(log):
 
 
 def test_all_assumes_the_role_once(calls, tmp_path):
-    consume.Pipeline(settings(tmp_path), docker_factory=Engine).run("all")
+    consume.Stages(settings(tmp_path), docker_factory=Engine).run("all")
     assert [e for e in calls if e[0] == "session"] == [("session", "arn:aws:iam::111122223333:role/deployer")]
     assert [e[1] for e in calls if e[0] == "client"] == ["codeartifact", "cloudformation", "ecr", "cloudformation"]
 
 
 def test_first_ecr_deployment_creates_the_stack_before_the_push(calls, tmp_path):
-    pipeline = consume.Pipeline(settings(tmp_path), docker_factory=Engine)
+    pipeline = consume.Stages(settings(tmp_path), docker_factory=Engine)
     pipeline.run("all")
     assert names(calls) == [
         "session",
@@ -115,7 +118,7 @@ def test_first_ecr_deployment_creates_the_stack_before_the_push(calls, tmp_path)
     ids=["own-registry", "no-template", "local-target"],
 )
 def test_no_stack_is_created_before_the_push_otherwise(calls, tmp_path, override):
-    consume.Pipeline(settings(tmp_path, **override), docker_factory=Engine).push()
+    consume.Stages(settings(tmp_path, **override), docker_factory=Engine).push()
     assert "create_stack_without_image" not in names(calls)
     assert "push" in names(calls)
 
@@ -130,7 +133,7 @@ def test_build_checks_the_engine_before_the_index(tmp_path):
         resolved.append(s)
         return INDEX
 
-    pipeline = consume.Pipeline(settings(tmp_path), docker_factory=no_engine, index_resolver=resolver)
+    pipeline = consume.Stages(settings(tmp_path), docker_factory=no_engine, index_resolver=resolver)
     with pytest.raises(PreconditionError, match="Docker engine is not reachable"):
         pipeline.build()
     assert resolved == []
@@ -151,7 +154,7 @@ def test_tag_and_params_are_checked_once(calls, tmp_path, monkeypatch):
 
     monkeypatch.setattr(image, "validate_ref", validate_ref)
     monkeypatch.setattr(consume, "parse_params", parse_params)
-    pipeline = consume.Pipeline(settings(tmp_path), docker_factory=Engine)
+    pipeline = consume.Stages(settings(tmp_path), docker_factory=Engine)
     pipeline.run("all")
     assert checked == [("app", "5")]
     assert parsed == [("VPC=vpc-1",)]

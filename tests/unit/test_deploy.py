@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from jenkins_codeartifact import deploy
+from jenkins_codeartifact.consume import deploy
 from jenkins_codeartifact.errors import ConfigError, OperationError, PreconditionError
 
 STACK = "consumer"

@@ -10,7 +10,7 @@ import pytest
 
 moto = pytest.importorskip("moto")
 
-from jenkins_codeartifact import deploy  # noqa: E402
+from jenkins_codeartifact.consume import deploy  # noqa: E402
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "application_src" / "application.yml"
 

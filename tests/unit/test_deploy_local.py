@@ -6,7 +6,7 @@ from __future__ import annotations
 import docker.errors
 import pytest
 
-from jenkins_codeartifact import deploy, image
+from jenkins_codeartifact.consume import deploy, image
 from jenkins_codeartifact.errors import OperationError
 
 NAME = "ca-application-local"

@@ -17,9 +17,10 @@ import docker.errors
 import pytest
 from botocore.stub import Stubber
 
-from jenkins_codeartifact import image, redact
-from jenkins_codeartifact.codeartifact import Index
+from jenkins_codeartifact import redact
+from jenkins_codeartifact.consume import image
 from jenkins_codeartifact.errors import ConfigError, OperationError, PreconditionError
+from jenkins_codeartifact.index import Index
 
 TOKEN = "eyJ2ZXIiOjEsImlzdSI6MTcwMDAwMDAwMH0.tok+en/with=chars"
 INDEX = Index(

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from tests.helpers import tool_or_skip
 
 from jenkins_codeartifact.cli import jobsync
-from jenkins_codeartifact.jenkins import jenkinsfile, model
+from jenkins_codeartifact.jobsync import jenkinsfile, model
 
 ROOT = Path(__file__).resolve().parents[2]
 JENKINSFILE = ROOT / "application_src" / "Jenkinsfile"

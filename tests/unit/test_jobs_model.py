@@ -9,7 +9,7 @@ import pytest
 
 from jenkins_codeartifact.cli import jobsync
 from jenkins_codeartifact.errors import ConfigError
-from jenkins_codeartifact.jenkins import model
+from jenkins_codeartifact.jobsync import model
 
 ROOT = Path(__file__).resolve().parents[2]
 

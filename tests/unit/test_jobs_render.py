@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from jenkins_codeartifact.jenkins import configxml, model
+from jenkins_codeartifact.jobsync import configxml, model
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "jobs"
 CASES = sorted(p.stem for p in GOLDEN.glob("*.yml"))

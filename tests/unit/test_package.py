@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from jenkins_codeartifact import package
+from jenkins_codeartifact.publish import build as package
 
 # An in-tree backend that reports what a hook sees: the working directory, sys.path, the environment.
 BACKEND = """

@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from jenkins_codeartifact.codeartifact import Index
 from jenkins_codeartifact.errors import OperationError
+from jenkins_codeartifact.index import Index
 
 FILES = [
     "fantastic_ascii-1.0.0.tar.gz",

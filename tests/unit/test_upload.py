@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from jenkins_codeartifact import upload
-from jenkins_codeartifact.codeartifact import Index
 from jenkins_codeartifact.errors import OperationError, PreconditionError
+from jenkins_codeartifact.index import Index
+from jenkins_codeartifact.publish import upload
 
 
 class Handler(http.server.BaseHTTPRequestHandler):

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import redact, report
-from ..consume import Pipeline, summary
+from ..consume.pipeline import Stages, summary
 from ..errors import EXIT_FAILED, CAError
 from ._common import ArgumentParser, add_aws, add_common, load_settings, run
 
@@ -76,7 +76,7 @@ def parser() -> ArgumentParser:
 
 def _body(args: argparse.Namespace) -> int:
     settings = load_settings(args)
-    pipeline = Pipeline(settings)
+    pipeline = Stages(settings)
     try:
         pipeline.run(args.command)
     except BaseException as exc:

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 
 from .. import redact, report
 from ..errors import EXIT_FAILED, EXIT_OK, ConfigError, OperationError
-from ..jenkins import configxml, jenkinsfile, model
+from ..jobsync import configxml, jenkinsfile, model
 from ..settings import Settings
 from ._common import ArgumentParser, add_common, load_settings, run
 
 if TYPE_CHECKING:
-    from ..jenkins import sync
+    from ..jobsync import sync
 
 PROG = "jobsync"
 log = logging.getLogger("jenkins_codeartifact")
@@ -85,7 +85,7 @@ def parser() -> ArgumentParser:
 
 
 def _client(settings: Settings) -> sync.Client:
-    from ..jenkins import sync  # imported late: requests and python-jenkins are not needed to render offline
+    from ..jobsync import sync  # imported late: requests and python-jenkins are not needed to render offline
 
     if not settings.jenkins_url:
         raise ConfigError("no Jenkins URL", hint="pass --url or set JENKINS_URL (for example http://localhost:8080)")
@@ -117,7 +117,7 @@ def _body(args: argparse.Namespace) -> int:
     specs = model.load(settings.jobs_dir)
     if args.command == "render":
         return _render(args, specs)
-    from ..jenkins import sync
+    from ..jobsync import sync
 
     client = _client(settings)
     p = sync.plan(

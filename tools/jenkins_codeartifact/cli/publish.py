@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .. import redact, report
 from ..errors import CAError
-from ..publish import publish
+from ..publish.flow import publish
 from ._common import ArgumentParser, add_aws, add_common, load_settings, run
 
 PROG = "ca-publish"

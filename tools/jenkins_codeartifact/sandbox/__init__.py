@@ -30,8 +30,7 @@ import requests
 
 from .. import redact
 from ..errors import ConfigError, OperationError
-from . import devpi
-from . import docker as docker_engine
+from . import devpi, dockerd
 from .process import Service, free_port_numbers, port_free
 
 log = logging.getLogger(__name__)
@@ -261,19 +260,19 @@ def _docker(directory: Path, state: dict[str, Any], timeout: float | None) -> di
     service = Service("dockerd", directory)
     host: str | None
     if service.pid() is not None:
-        host = str(state.get("docker_host") or f"unix://{docker_engine.dockerd_paths(directory)['socket']}")
+        host = str(state.get("docker_host") or f"unix://{dockerd.dockerd_paths(directory)['socket']}")
     else:
-        host = docker_engine.existing_host()
+        host = dockerd.existing_host()
         if host is None:
-            host = docker_engine.start_dockerd(service, directory)
+            host = dockerd.start_dockerd(service, directory)
             log.info("started dockerd at %s (pid %s)", host, service.pid())
     try:
-        service.wait_ready(lambda: docker_engine.ping(host), host, timeout or READY_TIMEOUT["dockerd"])
+        service.wait_ready(lambda: dockerd.ping(host), host, timeout or READY_TIMEOUT["dockerd"])
     except OperationError as exc:
-        raise docker_engine.DockerUnavailable(exc.message, hint=exc.hint) from exc
+        raise dockerd.DockerUnavailable(exc.message, hint=exc.hint) from exc
     state["docker_host"] = host
-    env = {"DOCKER_HOST": host, "CA_BASE_IMAGE": docker_engine.ensure_base_image(host)}
-    if docker_cli := docker_engine.cli():
+    env = {"DOCKER_HOST": host, "CA_BASE_IMAGE": dockerd.ensure_base_image(host)}
+    if docker_cli := dockerd.cli():
         env["CA_DOCKER_CLI"] = docker_cli
     return env
 
@@ -330,7 +329,7 @@ def down(directory: Path) -> None:
         if service.stop(timeout=30.0 if name == "dockerd" else 15.0):
             log.info("stopped %s", name)
             if name == "dockerd":
-                docker_engine.release_mounts(directory)
+                dockerd.release_mounts(directory)
     with contextlib.suppress(FileNotFoundError):
         (directory / "env.sh").unlink()
     state = _read_json(directory / "state.json")

@@ -2,7 +2,7 @@
 
 Each stage is a method so the CLI stays a thin dispatcher and ``all`` is just the stages in order: a
 stage that raises stops the run, so a failed smoke test never pushes and a failed push never deploys.
-Every stage records what it did in :attr:`Pipeline.record`, which the CLI writes as ``--report``.
+Every stage records what it did in :attr:`Stages.record`, which the CLI writes as ``--report``.
 The AWS clients and the docker client are made lazily through factories tests can replace; all AWS
 clients of one run share one session, so ``--role-arn`` costs one AssumeRole however many stages run.
 """
@@ -16,9 +16,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import codeartifact, deploy, image
-from .errors import ConfigError
-from .settings import Settings
+from ..errors import ConfigError
+from .. import index as indexes
+from ..index import Index
+from ..settings import Settings
+from . import deploy, image
 
 log = logging.getLogger(__name__)
 STAGES = ("build", "smoke-test", "push", "deploy")
@@ -36,13 +38,13 @@ def parse_params(values: tuple[str, ...] | list[str]) -> dict[str, str]:
 
 
 @dataclass
-class Pipeline:
+class Stages:
     """The consumer pipeline for one image tag."""
 
     settings: Settings
     docker_factory: Callable[[], Any] | None = None
     aws_client: Callable[[Settings, str], Any] | None = None  # default: clients of one shared session
-    index_resolver: Callable[[Settings], codeartifact.Index] | None = None  # default: codeartifact's
+    index_resolver: Callable[[Settings], Index] | None = None  # default: codeartifact's
     push_backoff: float = 2.0
     record: dict[str, Any] = field(default_factory=dict)
     _docker: Any = None
@@ -88,15 +90,15 @@ class Pipeline:
         if self.aws_client is not None:
             return self.aws_client(self.settings, service)
         if self._session is None:
-            from . import aws
+            from .. import aws
 
             self._session = aws.session(self.settings)
         return self._session.client(service)
 
-    def index(self) -> codeartifact.Index:
+    def index(self) -> Index:
         if self.index_resolver is not None:
             return self.index_resolver(self.settings)
-        return codeartifact.resolve_index(self.settings, client_factory=lambda s: self.client("codeartifact"))
+        return indexes.resolve_index(self.settings, client_factory=lambda s: self.client("codeartifact"))
 
     def registry(self) -> image.Registry:
         """``--registry`` as given, else the account's ECR with a fresh login."""

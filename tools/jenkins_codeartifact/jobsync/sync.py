@@ -21,7 +21,6 @@ from __future__ import annotations
 import difflib
 import enum
 import functools
-import importlib
 import logging
 import re
 import threading
@@ -31,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import jenkins
 import requests
 from requests.adapters import HTTPAdapter
 
@@ -42,7 +42,6 @@ from .model import Folder, Item, Specs
 log = logging.getLogger(__name__)
 # python-jenkins is the top-level ``jenkins`` module; imported by name because mypy, checking this
 # package's own ``jenkins`` directory, would otherwise resolve the name to it.
-jenkins: Any = importlib.import_module("jenkins")
 
 TREE_FIELDS = "name,description"
 # Folder levels the plan's tree query reaches below the deepest spec, so that --prune sees managed jobs

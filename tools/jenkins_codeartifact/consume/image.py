@@ -33,10 +33,10 @@ import requests
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from . import redact
-from .codeartifact import Index, raise_for_auth
-from .console import Progress, step
-from .errors import ConfigError, OperationError, PreconditionError
+from .. import redact
+from ..console import Progress, step
+from ..errors import ConfigError, OperationError, PreconditionError
+from ..index import Index, raise_for_auth
 
 log = logging.getLogger(__name__)
 

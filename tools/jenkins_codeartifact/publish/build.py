@@ -32,37 +32,19 @@ from typing import Literal
 import build
 import uv
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    canonicalize_name,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from . import redact
-from .errors import ConfigError, OperationError
-from .settings import cache_dir
+from .. import redact
+from ..dists import Dist, parse_dist
+from ..errors import ConfigError, OperationError
+from ..settings import cache_dir
 
 log = logging.getLogger(__name__)
 
 ENV_MAX_AGE = 7 * 24 * 3600  # unpinned requirements get refreshed weekly
 DEFAULT_REQUIRES = ["setuptools>=40.8.0"]  # PEP 517's default when build-system is absent
 DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"
-
-
-@dataclass(frozen=True)
-class Dist:
-    """One built distribution file."""
-
-    path: Path
-    sha256: str
-    size: int
-
-    @classmethod
-    def of(cls, path: Path) -> Dist:
-        return cls(path=path, sha256=hashlib.sha256(path.read_bytes()).hexdigest(), size=path.stat().st_size)
 
 
 @dataclass(frozen=True)
@@ -242,18 +224,6 @@ class WarmRunner:
                 self._proc.wait()
             if self._proc.stdout is not None:
                 self._proc.stdout.close()
-
-
-def parse_dist(filename: str) -> tuple[str, Version] | None:
-    """(PEP 503 name, version) of a wheel or sdist file name; None for any other file."""
-    try:
-        if filename.endswith(".whl"):
-            name, version, *_ = parse_wheel_filename(filename)
-        else:
-            name, version = parse_sdist_filename(filename)
-    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
-        return None
-    return str(name), version
 
 
 class BuildEnv:

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import codeartifact, package
-from .codeartifact import Index
-from .console import step
-from .errors import OperationError, PreconditionError
-from .settings import Settings
+from ..console import step
+from ..dists import Dist, parse_dist
+from ..errors import OperationError, PreconditionError
+from ..index import Index, check_settings, resolve_index
+from ..settings import Settings
+from . import build as package
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -35,7 +36,7 @@ class PublishResult:
     version: str
     repository: str
     status: str  # uploaded | skipped | dry-run
-    files: list[package.Dist] = field(default_factory=list)
+    files: list[Dist] = field(default_factory=list)
     uploaded: list[str] = field(default_factory=list)
 
     def as_report(self) -> dict[str, Any]:
@@ -74,7 +75,7 @@ def publish(
     system = package.read_build_system(project)
     wants_index = not settings.dry_run or _wants_index(settings)
     if wants_index:
-        codeartifact.check_settings(settings)
+        check_settings(settings)
     index: Index | None = None
     existing: set[str] | None = None
     with contextlib.ExitStack() as stack:
@@ -92,7 +93,7 @@ def publish(
 
             if wants_index:
                 with step("CodeArtifact token and endpoint" if not settings.repository_url else "index"):
-                    index = (index_factory or codeartifact.resolve_index)(settings)
+                    index = (index_factory or resolve_index)(settings)
                 log.info("repository: %s (%s)", index.description, index.upload_url)
                 existing = index.version_files(meta.name, meta.version)
                 if existing is not None and not settings.skip_existing:
@@ -108,7 +109,7 @@ def publish(
             raise
         log.info("build sdist and wheel: done in %.1fs", seconds)
         for dist in dists:
-            parsed = package.parse_dist(dist.path.name)
+            parsed = parse_dist(dist.path.name)
             if parsed is None or str(parsed[1]) != meta.version:
                 raise OperationError(f"built {dist.path.name} does not carry version {meta.version}")
         with step("twine check"):

@@ -15,10 +15,10 @@ import twine.commands.upload
 import twine.exceptions
 import twine.settings
 
-from . import redact
-from .codeartifact import Index
-from .console import Progress
-from .errors import OperationError, PreconditionError
+from .. import redact
+from ..console import Progress
+from ..errors import OperationError, PreconditionError
+from ..index import Index
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from . import redact
+from .dists import parse_dist
 from .errors import ConfigError, OperationError
-from .package import parse_dist
 from .settings import Settings
 
 if TYPE_CHECKING:

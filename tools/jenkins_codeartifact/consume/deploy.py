@@ -25,9 +25,9 @@ import botocore.exceptions
 import docker.errors
 import requests
 
+from ..console import step
+from ..errors import ConfigError, OperationError, PreconditionError
 from . import image as img
-from .console import step
-from .errors import ConfigError, OperationError, PreconditionError
 
 log = logging.getLogger(__name__)
 

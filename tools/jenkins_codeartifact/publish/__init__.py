@@ -1,0 +1,1 @@
+"""``ca-publish``: build sdist + wheel (:mod:`.build`), upload them (:mod:`.upload`), the flow (:mod:`.flow`)."""
