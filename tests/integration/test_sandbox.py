@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from jenkins_codeartifact import sandbox
-from jenkins_codeartifact.sandbox import docker as docker_engine
+from jenkins_codeartifact.sandbox import dockerd
 from jenkins_codeartifact.sandbox import process
 from jenkins_codeartifact.sandbox.process import Service
 
@@ -276,10 +276,10 @@ def test_private_dockerd_is_started_and_stopped_by_the_sandbox(tmp_path: Path, m
         env = sandbox.up(directory, docker=True, ports=sandbox.free_ports())
         pid = sandbox.running(directory)["dockerd"]
         assert env["DOCKER_HOST"] == f"unix://{directory}/docker.sock"
-        assert docker_engine.ping(env["DOCKER_HOST"])
+        assert dockerd.ping(env["DOCKER_HOST"])
         client = docker.DockerClient(base_url=env["DOCKER_HOST"])
         try:  # overlay2 wherever an overlay mount works: vfs copies the whole image for every layer
-            assert client.info()["Driver"] == docker_engine.storage_driver(tmp_path)
+            assert client.info()["Driver"] == dockerd.storage_driver(tmp_path)
             assert client.images.get(env["CA_BASE_IMAGE"])
         finally:
             client.close()
