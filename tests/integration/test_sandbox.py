@@ -22,8 +22,7 @@ import pytest
 import requests
 
 from jenkins_codeartifact import sandbox
-from jenkins_codeartifact.sandbox import dockerd
-from jenkins_codeartifact.sandbox import process
+from jenkins_codeartifact.sandbox import dockerd, process
 from jenkins_codeartifact.sandbox.process import Service
 
 BIN = Path(sys.executable).parent
@@ -269,7 +268,7 @@ def test_private_dockerd_is_started_and_stopped_by_the_sandbox(tmp_path: Path, m
         if os.environ.get("CA_REQUIRE_DOCKER") == "1":
             pytest.fail(f"CA_REQUIRE_DOCKER=1 but {reason}", pytrace=False)
         pytest.skip(reason)
-    monkeypatch.setattr(docker_engine, "existing_host", lambda: None)
+    monkeypatch.setattr(dockerd, "existing_host", lambda: None)
     directory = tmp_path / "private"
     pid = None
     try:
