@@ -95,9 +95,22 @@ def _client(settings: Settings) -> sync.Client:
     return sync.Client(settings.jenkins_url, user, settings.jenkins_api_token, workers=settings.workers)
 
 
+def _output_dir(path: Path) -> Path:
+    """``-o``: a directory, or a path where one can be made; checked before anything is rendered."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"-o {path}: is a file, not a directory", hint="name a directory for the NAME.xml files")
+    parent = next((p for p in path.absolute().parents if p.exists()), None)
+    if not path.exists() and parent is not None and not parent.is_dir():
+        raise ConfigError(f"-o {path}: {parent} is a file, not a directory")
+    return path
+
+
 def _render(args: argparse.Namespace, specs: model.Specs) -> int:
     if args.output is not None:
-        written = configxml.write(specs.items, args.output)
+        try:
+            written = configxml.write(specs.items, args.output)
+        except OSError as exc:
+            raise OperationError(f"-o {args.output}: cannot write: {exc.strerror or exc}: {exc.filename}") from None
         log.info("rendered %d items into %s", len(written), args.output)
     elif not (args.write_jenkinsfiles or args.check_jenkinsfiles):
         for item in specs.items:
@@ -114,6 +127,8 @@ def _render(args: argparse.Namespace, specs: model.Specs) -> int:
 
 def _body(args: argparse.Namespace) -> int:
     settings = load_settings(args)
+    if args.command == "render" and args.output is not None:
+        _output_dir(args.output)
     specs = model.load(settings.jobs_dir)
     if args.command == "render":
         return _render(args, specs)

@@ -10,9 +10,11 @@ expanded by the shell, from the environment.
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from pathlib import Path
 
-from ..errors import OperationError
+from ..errors import ConfigError, OperationError
 from .model import JenkinsfileSpec, Pipeline, Specs
 
 log = logging.getLogger(__name__)
@@ -80,28 +82,57 @@ def render(job: Pipeline) -> str:
     return "\n".join(lines)
 
 
+def inside(root: Path, relative: str, what: str) -> Path:
+    """``root / relative``, refused unless it resolves inside ``root`` (a symlinked directory can lead out).
+
+    The model already refuses absolute and ``..`` paths; this also catches links in the checkout.
+    """
+    base = root.resolve()
+    path = (base / relative).resolve()
+    if not path.is_relative_to(base) or path == base:
+        raise ConfigError(
+            f"{root / relative}: {what} resolves to {path}, outside the repository root {base}",
+            hint="a symlink in the repository points outside it; script_path must stay inside",
+        )
+    return path
+
+
 def sync(specs: Specs, root: Path, write: bool = False) -> list[Path]:
     """The Jenkinsfiles (``root / script_path``) that differ from their spec's rendering, or are missing.
 
     With ``write`` those files are rewritten, and only those: an up-to-date file keeps its mtime. Only
     pipelines with a ``jenkinsfile:`` block are considered; the others own their Jenkinsfile by hand.
+    Every target is checked before the first write, and each write is atomic (temp file, rename).
     """
-    drifted = []
+    if not root.is_dir():
+        raise ConfigError(f"{root}: the repository root is not a directory", hint="pass --root DIR")
+    drifted: list[tuple[Path, Path, bytes]] = []
     for job in specs.jobs:
         if not isinstance(job, Pipeline) or job.jenkinsfile is None:
             continue
         path = root / job.script_path
+        target = inside(root, job.script_path, f"script_path of {job.name!r} ({job.source})")
         data = render(job).encode("utf-8")
-        if path.is_file() and path.read_bytes() == data:
+        if target.is_dir():
+            raise ConfigError(f"{path}: script_path of {job.name!r} ({job.source}) is a directory")
+        if target.is_file() and target.read_bytes() == data:
             continue
-        drifted.append(path)
-        if write:
+        drifted.append((path, target, data))
+    for path, target, data in drifted if write else ():
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data)
-            except OSError as exc:
-                raise OperationError(
-                    f"{path}: cannot write the Jenkinsfile: {exc.strerror or exc}", hint="check --root and permissions"
-                ) from None
-            log.info("wrote %s", path)
-    return drifted
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, target)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        except OSError as exc:
+            raise OperationError(
+                f"{path}: cannot write the Jenkinsfile: {exc.strerror or exc}", hint="check --root and permissions"
+            ) from None
+        log.info("wrote %s", path)
+    return [path for path, _, _ in drifted]

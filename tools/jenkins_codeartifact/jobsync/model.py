@@ -11,11 +11,17 @@ Every error names ``file:line``, the field path and what was expected, because a
 be fixed before anything reaches Jenkins. Unknown keys are errors (a misspelt ``pol:`` must not silently
 drop polling). Template placeholders are ``{var}``; ``${VAR}`` is shell/Groovy and passes through
 untouched, and ``{{``/``}}`` write literal braces.
+
+Specs are input from any branch, so they are read defensively: YAML aliases are refused (an alias bomb
+or a self-referencing alias would otherwise take minutes or recurse for ever), every value that must be
+a string must be written as one (YAML 1.1 reads ``010`` as 8 and ``1.10`` as 1.1), and paths stay inside
+the repository.
 """
 
 from __future__ import annotations
 
 import functools
+import posixpath
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -31,9 +37,11 @@ Clean = Literal["none", "before-checkout", "wipe"]
 CLEAN_VALUES: tuple[Clean, ...] = ("none", "before-checkout", "wipe")
 # Characters Jenkins.checkGoodName rejects in an item name (plus ISO control characters).
 UNSAFE_NAME_CHARS = "?*/\\%!@#$^&|<>[]:;"
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # always with fullmatch: `$` would accept "FOO\n"
 # XML 1.0 cannot carry these, so Jenkins could never store them: reject them at load time.
 _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_.-]+")
+_YAML_TYPES = {"int": "a number", "float": "a number", "bool": "true/false", "date": "a date", "datetime": "a date"}
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|(?<!\$)\{([A-Za-z_][A-Za-z0-9_-]*)\}")
 
 
@@ -133,13 +141,31 @@ class Specs:
         return next((i for i in self.items if i.name == name), None)
 
 
+def fold(name: str) -> str:
+    """``name`` as Jenkins compares item names: case-insensitively, character by character.
+
+    Jenkins keeps items in maps ordered by ``String.compareToIgnoreCase`` (upper-case, then lower-case,
+    one UTF-16 unit at a time), so ``app`` and ``App`` are one job there.
+    """
+    out = []
+    for ch in name:
+        up = ch.upper()
+        up = up if len(up) == 1 else ch
+        low = up.lower()
+        out.append(low if len(low) == 1 else up)
+    return "".join(out)
+
+
 # --------------------------------------------------------------------------------------------- YAML
 
 
 def _fmt(path: Path_) -> str:
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+        if isinstance(part, int) or not _PLAIN_KEY.fullmatch(part):
+            out += f"[{part!r}]" if isinstance(part, str) else f"[{part}]"
+        else:
+            out += f".{part}" if out else part
     return out or "(top level)"
 
 
@@ -148,11 +174,18 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _Doc:
-    """One YAML file: plain Python values plus the line of every node, keyed by its path."""
+    """One YAML file: plain Python values plus the line of every node, keyed by its path.
+
+    ``raw`` keeps the source text of every scalar YAML did not read as a string, so "quote it" errors can
+    show what was written (``010``), not what YAML made of it (8).
+    """
 
     def __init__(self, file: str, text: str) -> None:
         self.file = file
+        self.text = text
         self.lines: dict[Path_, int] = {}
+        self.raw: dict[Path_, str] = {}
+        self._seen: set[int] = set()
         loader = _Loader(text)
         try:
             node = loader.get_single_node()
@@ -169,15 +202,41 @@ class _Doc:
         finally:
             loader.dispose()
 
+    def _visit(self, node: yaml.Node) -> None:
+        # The composer turns an alias into a second reference to the anchored node: meeting a node twice
+        # is how an alias shows, before a bomb can expand or a self-reference can recurse.
+        if id(node) in self._seen:
+            raise self._alias_error()
+        self._seen.add(id(node))
+
+    def _alias_error(self) -> ConfigError:
+        line, what = 0, "an alias"
+        try:
+            for event in yaml.parse(self.text, Loader=_Loader):
+                if isinstance(event, yaml.AliasEvent):
+                    line, what = (event.start_mark.line + 1 if event.start_mark else 0), f"alias *{event.anchor}"
+                    break
+        except yaml.YAMLError:
+            pass
+        return ConfigError(
+            f"{self.file}:{line}: YAML anchors and aliases are not supported ({what})",
+            hint="share settings with 'defaults:' or 'templates:' instead",
+        )
+
     def _build(self, loader: Any, node: yaml.Node, path: Path_) -> Any:
+        self._visit(node)
         self.lines[path] = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:
+                self._visit(key_node)
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`, YAML 1.1's spelling of an alias
+                    raise self._alias_error()
                 key = loader.construct_object(key_node)
                 if not isinstance(key, str):
                     self.lines[(*path, str(key))] = key_node.start_mark.line + 1
-                    raise self.error((*path, str(key)), f"keys must be strings, got {key!r}")
+                    message = f"keys must be strings, got {_show(key)} (written {key_node.value}): quote it"
+                    raise self.error((*path, str(key)), message)
                 if key in out:
                     self.lines[(*path, key)] = key_node.start_mark.line + 1
                     raise self.error((*path, key), "duplicate key")
@@ -186,7 +245,18 @@ class _Doc:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self._build(loader, item, (*path, i)) for i, item in enumerate(node.value)]
-        return loader.construct_object(node)
+        value = loader.construct_object(node)
+        if value is not None and not isinstance(value, str):
+            self.raw[path] = node.value
+        return value
+
+    def not_a_string(self, path: Path_, value: Any) -> str:
+        """The message for a scalar that YAML did not read as a string."""
+        raw = self.raw.get(path)
+        if raw is None or isinstance(value, list | Mapping):
+            return f"expected a string, got {_show(value)}"
+        kind = _YAML_TYPES.get(type(value).__name__, type(value).__name__)
+        return f"expected a string, got {_show(value)} (YAML reads {raw} as {kind}): quote it: '{raw}'"
 
     def line(self, path: Path_) -> int:
         while path and path not in self.lines:
@@ -233,12 +303,11 @@ class _Reader:
             if required:
                 raise self.error(None, f"missing required key {key!r}")
             return default
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise self.error(key, f"expected a string, got {_show(value)}")
-        text = str(value)
-        if _XML_BAD.search(text):
+        if not isinstance(value, str):
+            raise self.error(key, self.doc.not_a_string((*self.path, key), value))
+        if _XML_BAD.search(value):
             raise self.error(key, "contains a control character that Jenkins cannot store")
-        return text
+        return value
 
     def req(self, key: str) -> str:
         value = self.string(key, required=True)
@@ -304,6 +373,8 @@ def check_name(name: str, fail: Callable[[str], ConfigError]) -> str:
             raise fail(f"{name!r}: {segment!r} is not a valid name")
         if segment != segment.strip():
             raise fail(f"{name!r}: leading or trailing whitespace in {segment!r}")
+        if segment.endswith("."):
+            raise fail(f"{name!r}: Jenkins rejects a name ending in '.' ({segment!r})")
         bad = sorted({c for c in segment if c in UNSAFE_NAME_CHARS or (ord(c) < 32 or 127 <= ord(c) < 160)})
         if bad:
             raise fail(f"{name!r}: Jenkins rejects the character(s) {''.join(bad)!r} in a name")
@@ -325,7 +396,7 @@ def _git(r: _Reader) -> Git:
 
 def _env_name(r: _Reader, key: str) -> str:
     value = r.req(key)
-    if not _ENV_NAME.match(value):
+    if not _ENV_NAME.fullmatch(value):
         raise r.error(key, f"{value!r} is not a valid environment variable name")
     return value
 
@@ -341,7 +412,8 @@ def _strings(r: _Reader, key: str) -> tuple[str, ...]:
     out = []
     for i, item in enumerate(value):
         if not isinstance(item, str):
-            raise _Reader(r.doc, {}, (*r.path, key, i), r.note).error(None, f"expected a string, got {_show(item)}")
+            where = (*r.path, key, i)
+            raise _Reader(r.doc, {}, where, r.note).error(None, r.doc.not_a_string(where, item))
         if _XML_BAD.search(item):
             raise r.error(key, "contains a control character that Jenkins cannot store")
         out.append(item)
@@ -387,7 +459,7 @@ def _job(r: _Reader, source: Source) -> Job:
         env: list[tuple[str, str]] = []
         if env_r:
             for key in env_r.data:
-                if not _ENV_NAME.match(key):
+                if not _ENV_NAME.fullmatch(key):
                     raise env_r.error(key, f"{key!r} is not a valid environment variable name")
                 env.append((key, env_r.req(key)))
         jenkinsfile = JenkinsfileSpec(
@@ -397,11 +469,24 @@ def _job(r: _Reader, source: Source) -> Job:
         )
     return Pipeline(
         git=git,
-        script_path=r.string("script_path", "Jenkinsfile") or "Jenkinsfile",
+        script_path=repo_path(r, "script_path", "Jenkinsfile"),
         lightweight=r.boolean("lightweight", True),
         jenkinsfile=jenkinsfile,
         **common,
     )
+
+
+def repo_path(r: _Reader, key: str, default: str) -> str:
+    """A path relative to the repository root that cannot leave it (no absolute path, no ``..``)."""
+    value = r.string(key, default) or default
+    hint = "write a path relative to the repository root, such as ci/Jenkinsfile"
+    if value.startswith(("/", "~", "\\")) or re.match(r"[A-Za-z]:", value):
+        raise r.error(key, f"{value!r} is an absolute path; it must stay inside the repository", hint=hint)
+    if ".." in re.split(r"[/\\]", value):
+        raise r.error(key, f"{value!r} leaves the repository root ('..'); it must stay inside it", hint=hint)
+    if posixpath.normpath(value) in (".", "") or value.endswith("/"):
+        raise r.error(key, f"{value!r} is not a file path", hint=hint)
+    return value
 
 
 def _merge(defaults: Mapping[str, Any], job: Mapping[str, Any]) -> dict[str, Any]:
@@ -441,8 +526,10 @@ def load_file(path: Path, display: str | None = None) -> list[Item]:
     name = display or str(path)
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{name}: cannot read: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{name}: cannot read: not UTF-8 text (byte {exc.start})") from None
     doc = _Doc(name, text)
     if not isinstance(doc.data, Mapping):
         raise doc.error((), f"expected a mapping with keys {', '.join(TOP_KEYS)}, got {_show(doc.data)}")
@@ -478,7 +565,7 @@ def load_file(path: Path, display: str | None = None) -> list[Item]:
         for i_r, raw_i, i_where in instances:
             if i_r is None:
                 raise doc.error(i_where, f"expected a mapping of variables, got {_show(raw_i)}")
-            variables = dict(i_r.data)
+            variables = {k: i_r.string(k) for k in i_r.data}
             note = "instance " + ", ".join(f"{k}={v}" for k, v in variables.items())
             data = expand(_merge(defaults, job_r.data), variables, functools.partial(doc.error, i_where))
             expanded = _Reader(doc, data, job_r.path, note)
@@ -489,26 +576,41 @@ def load_file(path: Path, display: str | None = None) -> list[Item]:
 def load(directory: str | Path) -> Specs:
     """Every ``*.yml``/``*.yaml`` under ``directory`` (sorted), cross-checked: unique names, parents declared."""
     root = Path(directory)
+    hint = "pass --jobs-dir or set CA_JOBS_DIR"
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"{root}: the jobs directory is not a directory", hint=hint)
     if not root.is_dir():
-        raise ConfigError(f"{root}: jobs directory not found", hint="pass --jobs-dir or set CA_JOBS_DIR")
-    files = sorted(p for p in root.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file())
+        raise ConfigError(f"{root}: jobs directory not found", hint=hint)
+    try:
+        files = sorted(p for p in root.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file())
+    except OSError as exc:
+        raise ConfigError(f"{exc.filename or root}: cannot list the job specs: {exc.strerror or exc}") from None
     if not files:
         raise ConfigError(f"{root}: no *.yml job specs found")
-    seen: dict[str, Item] = {}
+    seen: dict[str, Item] = {}  # by fold(name): Jenkins' item names are case-insensitive
     for path in files:
         for item in load_file(path):
-            if item.name in seen:
+            other = seen.get(fold(item.name))
+            if other is not None:
+                same = "is already defined" if other.name == item.name else f"collides with {other.name!r}"
                 raise ConfigError(
-                    f"{item.source}: name: {item.name!r} is already defined at {seen[item.name].source}",
-                    hint="job and folder names must be unique across all spec files",
+                    f"{item.source}: name: {item.name!r} {same} at {other.source}",
+                    hint="job and folder names must be unique across all spec files; Jenkins ignores case",
                 )
-            seen[item.name] = item
+            seen[fold(item.name)] = item
     for item in seen.values():
         parent = item.name.rpartition("/")[0]
-        if parent and not isinstance(seen.get(parent), Folder):
+        folder = seen.get(fold(parent))
+        if parent and not isinstance(folder, Folder):
             raise ConfigError(
                 f"{item.source}: name: parent folder {parent!r} of {item.name!r} is not declared",
                 hint=f"add it under 'folders:' (- name: {parent})",
+            )
+        if folder is not None and folder.name != parent:
+            raise ConfigError(
+                f"{item.source}: name: {item.name!r} spells its folder {parent!r}, declared as {folder.name!r}"
+                f" at {folder.source}",
+                hint="spell the folder the same way everywhere",
             )
     ordered = sorted(seen.values(), key=lambda i: (not isinstance(i, Folder), i.name.count("/"), i.name))
     return Specs(tuple(ordered))
