@@ -206,11 +206,11 @@ class _Doc:
         # The composer turns an alias into a second reference to the anchored node: meeting a node twice
         # is how an alias shows, before a bomb can expand or a self-reference can recurse.
         if id(node) in self._seen:
-            raise self._alias_error()
+            raise self._alias_error(node.start_mark.line + 1)
         self._seen.add(id(node))
 
-    def _alias_error(self) -> ConfigError:
-        line, what = 0, "an alias"
+    def _alias_error(self, line: int) -> ConfigError:
+        what = "an alias or merge key"
         try:
             for event in yaml.parse(self.text, Loader=_Loader):
                 if isinstance(event, yaml.AliasEvent):
@@ -231,7 +231,7 @@ class _Doc:
             for key_node, value_node in node.value:
                 self._visit(key_node)
                 if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`, YAML 1.1's spelling of an alias
-                    raise self._alias_error()
+                    raise self._alias_error(key_node.start_mark.line + 1)
                 key = loader.construct_object(key_node)
                 if not isinstance(key, str):
                     self.lines[(*path, str(key))] = key_node.start_mark.line + 1
