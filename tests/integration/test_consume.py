@@ -129,7 +129,7 @@ def test_end_to_end(env, token, published, children, names, cleanup, capsys, tmp
     page = requests.get(f"http://127.0.0.1:{port}/", timeout=10).text
     assert re.search(r"\| Current time is \d\d:\d\d:\d\d \|", page), page
     report = json.loads((tmp_path / "all.json").read_text())
-    assert report["ok"] and report["push"]["digest"].startswith("sha256:")
+    assert report["status"] == "ok" and report["push"]["digest"].startswith("sha256:")
     assert report["deploy"]["image_tag"] == tag
 
     # Deploying the same tag again is an empty change set: success, "no changes".

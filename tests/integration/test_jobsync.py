@@ -380,6 +380,8 @@ def test_report(fake, specs, env, tmp_path):
     fake.faults["consumer"] = 500
     assert sync(specs, "apply", "--report", str(report)) == 1
     data = json.loads(report.read_text())
+    assert (data["status"], data["exit_code"], data["command"]) == ("failed", 1, "apply")
+    assert data["error"]["message"] == f"jobsync apply: {data['summary']}"
     assert data["summary"].endswith("1 failed")
     assert {c["name"] for c in data["changes"] if not c["ok"]} == {"consumer"}
 

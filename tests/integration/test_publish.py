@@ -66,7 +66,7 @@ def test_publish_then_install_with_pip_from_the_index(env, token, endpoint, proj
     assert re.search(r"build sdist and wheel: done in \d+\.\ds", output)
     assert f"published fantastic-ascii {project.version}" in output
     data = json.loads(report.read_text())
-    assert data["status"] == "uploaded" and data["version"] == project.version
+    assert data["status"] == "ok" and data["outcome"] == "uploaded" and data["version"] == project.version
     assert {f["filename"] for f in data["files"]} == simple_files(env, token) & {f["filename"] for f in data["files"]}
     assert all(f["uploaded"] and len(f["sha256"]) == 64 for f in data["files"])
 
@@ -127,7 +127,7 @@ def test_skip_existing_exits_0_and_uploads_nothing(env, token, project, capsys, 
         in output
     )
     data = json.loads(report.read_text())
-    assert data["status"] == "skipped" and data["skipped"] is True and not any(f["uploaded"] for f in data["files"])
+    assert data["outcome"] == "skipped" and data["skipped"] is True and not any(f["uploaded"] for f in data["files"])
     assert simple_files(env, token) == before
 
 

@@ -118,7 +118,7 @@ def test_engine_absent_is_a_precondition_with_a_report(app, tmp_path, capsys):
     assert lines[0].startswith("ERROR: the Docker engine is not reachable")
     assert lines[1].startswith("TIP: start the Docker engine")
     data = json.loads(report.read_text())
-    assert data["ok"] is False
+    assert data["status"] == "failed"
     assert data["command"] == "smoke-test"
     assert data["error"]["exit_code"] == 3
 
@@ -132,27 +132,21 @@ def test_unexpected_error_is_a_failure_in_the_report(app, monkeypatch, tmp_path,
     assert consume_deploy.main(["build", "--tag", "1", "--report", str(report)]) == 1
     assert errors(capsys)[0][0] == "ERROR: unexpected KeyError: 'oops'"
     data = json.loads(report.read_text())
-    assert data["ok"] is False
+    assert data["status"] == "failed"
     assert data["error"] == {"message": "unexpected KeyError: 'oops'", "exit_code": 1}
 
 
-def test_a_report_that_cannot_be_written_does_not_hide_the_failure(app, tmp_path, capsys):
+@pytest.mark.parametrize("where", ["under-a-file", "a-directory"])
+def test_a_report_path_that_cannot_be_written_stops_before_any_stage(app, monkeypatch, tmp_path, capsys, where):
+    ran = []
+    monkeypatch.setattr(consume.Stages, "run", lambda self, command: ran.append(command))
     blocker = tmp_path / "file"
     blocker.write_text("")
-    report = blocker / "r.json"  # its directory is a file
-    assert consume_deploy.main(["smoke-test", "--tag", "3", "--report", str(report)]) == 3
-    captured = capsys.readouterr()
-    lines = [line for line in captured.err.splitlines() if line.startswith("ERROR")]
-    assert lines == [next(line for line in lines if "Docker engine is not reachable" in line)]
-    assert "the report was not written" in captured.err
-
-
-def test_a_report_that_cannot_be_written_fails_a_successful_run(app, monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(consume.Stages, "run", lambda self, command: None)
-    blocker = tmp_path / "file"
-    blocker.write_text("")
-    assert consume_deploy.main(["build", "--tag", "1", "--report", str(blocker / "r.json")]) == 2
-    assert errors(capsys)[0][0].startswith(f"ERROR: --report {blocker / 'r.json'}: cannot write")
+    report = blocker / "r.json" if where == "under-a-file" else tmp_path
+    assert consume_deploy.main(["build", "--tag", "1", "--report", str(report)]) == 2
+    why = "is a directory" if report == tmp_path else f"{blocker} is not a directory"
+    assert [line for line in errors(capsys)[0] if line.startswith("ERROR")] == [f"ERROR: --report {report}: {why}"]
+    assert ran == []
 
 
 def test_teardown_needs_no_tag(clean_env, capsys):

@@ -86,7 +86,12 @@ def test_dry_run_builds_checks_and_reports(project, tmp_path, capsys, clean_env)
     import json
 
     data = json.loads(report.read_text())
-    assert data["status"] == "dry-run" and data["name"] == "fantastic-ascii" and data["version"] == "1.0.0"
+    assert (
+        data["status"] == "ok"
+        and data["outcome"] == "dry-run"
+        and data["name"] == "fantastic-ascii"
+        and data["version"] == "1.0.0"
+    )
     names = sorted(f["filename"] for f in data["files"])
     assert names == ["fantastic_ascii-1.0.0-py3-none-any.whl", "fantastic_ascii-1.0.0.tar.gz"]
     assert sorted(p.name for p in (project / "dist").iterdir()) == names

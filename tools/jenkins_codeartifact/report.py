@@ -4,27 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import redact
+from . import files, redact
 from .errors import ConfigError
 
 
 def write(path: str | os.PathLike[str], data: dict[str, Any]) -> None:
-    """Write ``data`` as JSON to ``path`` via a temp file in the same directory and ``os.replace``."""
-    target = Path(path)
+    """Write ``data`` as JSON to ``path`` (scrubbed of secrets, atomically, 0600: reports name hosts and users)."""
     text = redact.scrub(json.dumps(data, indent=2, sort_keys=True, default=str)) + "\n"
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        files.write(path, text, private=True)
     except OSError as exc:
-        raise ConfigError(f"--report {target}: cannot write: {exc.strerror}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        raise ConfigError(f"--report {path}: cannot write: {exc.strerror or exc}") from exc

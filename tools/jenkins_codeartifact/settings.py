@@ -8,6 +8,7 @@ Unknown keys in the file are errors: a typo must not silently fall back to a def
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 import tomllib
@@ -22,10 +23,39 @@ from .errors import ConfigError
 CONFIG_NAME = "jenkins-codeartifact.toml"
 
 
+GROUPS: dict[str, str] = {
+    "index": "AWS and CodeArtifact (or any PyPI-compatible index)",
+    "publish": "publish",
+    "image": "image",
+    "smoke": "smoke test and local target",
+    "deploy": "deploy",
+    "jobs": "job specs",
+    "jenkins": "Jenkins (the API token comes from JENKINS_API_TOKEN only)",
+    "output": "output",
+}
+
+
 def _opt(
-    default: Any, *env: str, secret: bool = False, env_only: bool = False, doc: str = "", flag: str | None = None
+    default: Any,
+    *env: str,
+    group: str,
+    doc: str,
+    secret: bool = False,
+    env_only: bool = False,
+    flag: str | None = None,
+    choices: tuple[str, ...] | None = None,
+    metavar: str | None = None,
 ) -> Any:
-    meta = {"env": env, "secret": secret, "env_only": env_only, "doc": doc, "flag": flag}
+    meta = {
+        "env": env,
+        "group": group,
+        "doc": doc,
+        "secret": secret,
+        "env_only": env_only,
+        "flag": flag,
+        "choices": choices,
+        "metavar": metavar,
+    }
     return field(default=default, metadata=meta)
 
 
@@ -34,56 +64,114 @@ class Settings:
     """Resolved configuration shared by every command; each command reads the fields it needs."""
 
     # Where packages live: a CodeArtifact repository, or any PyPI-compatible index.
-    domain: str | None = _opt(None, "CA_DOMAIN", doc="CodeArtifact domain name")
-    domain_owner: str | None = _opt(None, "CA_DOMAIN_OWNER", doc="AWS account id that owns the domain")
-    repository: str | None = _opt(None, "CA_REPOSITORY", doc="CodeArtifact repository name")
-    region: str | None = _opt(None, "AWS_REGION", "AWS_DEFAULT_REGION", doc="AWS region")
-    profile: str | None = _opt(None, "AWS_PROFILE", doc="AWS named profile")
-    role_arn: str | None = _opt(None, "CA_ROLE_ARN", doc="role to assume first (cross-account)")
-    token_duration: int = _opt(3600, "CA_TOKEN_DURATION", doc="token lifetime: 0 or 900..43200 s")
-    endpoint_type: str = _opt("ipv4", "CA_ENDPOINT_TYPE", doc="repository endpoint: ipv4 or dualstack")
-    repository_url: str | None = _opt(None, "CA_REPOSITORY_URL", doc="generic index upload URL (devpi, Nexus…)")
-    simple_url: str | None = _opt(None, "CA_SIMPLE_URL", doc="generic index's simple URL (default: URL + simple/)")
-    index_username: str | None = _opt(None, "CA_INDEX_USERNAME", env_only=True, doc="generic index user")
+    domain: str | None = _opt(None, "CA_DOMAIN", group="index", doc="CodeArtifact domain name")
+    domain_owner: str | None = _opt(None, "CA_DOMAIN_OWNER", group="index", doc="AWS account id that owns the domain")
+    repository: str | None = _opt(None, "CA_REPOSITORY", group="index", doc="CodeArtifact repository name")
+    region: str | None = _opt(None, "AWS_REGION", "AWS_DEFAULT_REGION", group="index", doc="AWS region")
+    profile: str | None = _opt(None, "AWS_PROFILE", group="index", doc="AWS named profile")
+    role_arn: str | None = _opt(None, "CA_ROLE_ARN", group="index", doc="role to assume first (cross-account)")
+    token_duration: int = _opt(3600, "CA_TOKEN_DURATION", group="index", doc="token lifetime: 0 or 900..43200 s")
+    endpoint_type: str = _opt(
+        "ipv4",
+        "CA_ENDPOINT_TYPE",
+        group="index",
+        choices=("ipv4", "dualstack"),
+        doc="repository endpoint: ipv4 or dualstack",
+    )
+    repository_url: str | None = _opt(
+        None,
+        "CA_REPOSITORY_URL",
+        group="index",
+        metavar="URL",
+        doc="generic index upload URL (devpi, Nexus…) instead of CodeArtifact; "
+        "credentials from CA_INDEX_USERNAME/CA_INDEX_PASSWORD",
+    )
+    simple_url: str | None = _opt(
+        None,
+        "CA_SIMPLE_URL",
+        group="index",
+        metavar="URL",
+        doc="generic index's simple URL (default: URL + simple/, +simple/ on devpi)",
+    )
+    index_username: str | None = _opt(None, "CA_INDEX_USERNAME", group="index", env_only=True, doc="generic index user")
     index_password: str | None = _opt(
-        None, "CA_INDEX_PASSWORD", secret=True, env_only=True, doc="generic index password"
+        None, "CA_INDEX_PASSWORD", group="index", secret=True, env_only=True, doc="generic index password"
     )
     # ca-publish
-    skip_existing: bool = _opt(False, "CA_SKIP_EXISTING", doc="exit 0 when the version is already there")
-    dry_run: bool = _opt(False, "CA_DRY_RUN", doc="build and check, upload nothing")
-    dist_dir: str | None = _opt(None, "CA_DIST_DIR", doc="where built files go (default: PROJECT/dist)")
-    fresh_build_env: bool = _opt(False, "CA_FRESH_BUILD_ENV", doc="throwaway build env instead of the cached one")
-    # ca-consume-deploy
-    context: str = _opt(".", "CA_CONTEXT", doc="docker build context")
-    image_name: str = _opt("application", "CA_IMAGE_NAME", doc="image / ECR repository name")
-    tag: str | None = _opt(None, "CA_TAG", "BUILD_NUMBER", doc="image tag (default: Jenkins BUILD_NUMBER)")
-    registry: str | None = _opt(None, "CA_REGISTRY", doc="push here instead of the account's ECR")
-    base_image: str | None = _opt(None, "CA_BASE_IMAGE", doc="BASE_IMAGE build arg")
-    stack: str | None = _opt(None, "CA_STACK", doc="CloudFormation stack name")
-    template: str | None = _opt(None, "CA_TEMPLATE", doc="CloudFormation template (create if missing)")
-    params: tuple[str, ...] = _opt(
-        (), "CA_PARAMS", flag="--param", doc="KEY=VALUE stack parameters (env: ';'-separated)"
+    skip_existing: bool = _opt(
+        False,
+        "CA_SKIP_EXISTING",
+        group="publish",
+        doc="exit 0 when the version is already there; upload the files it lacks",
     )
-    target: str = _opt("cloudformation", "CA_TARGET", doc="deploy target: cloudformation or local")
-    smoke_path: str = _opt("/healthz", "CA_SMOKE_PATH", doc="HTTP path polled by the smoke test")
-    smoke_timeout: float = _opt(60.0, "CA_SMOKE_TIMEOUT", doc="seconds to wait for HTTP 200")
-    container_port: int = _opt(8080, "CA_CONTAINER_PORT", doc="port the application listens on")
-    local_port: int = _opt(8080, "CA_LOCAL_PORT", doc="port of the local deploy target")
-    docker_cli: str = _opt("docker", "CA_DOCKER_CLI", doc="docker CLI used for BuildKit builds")
-    network: str = _opt("host", "CA_DOCKER_NETWORK", doc="network of builds and containers: host or bridge")
-    push_retries: int = _opt(4, "CA_PUSH_RETRIES", doc="push attempts before giving up (backoff between)")
+    dry_run: bool = _opt(False, "CA_DRY_RUN", group="publish", doc="build and check, upload nothing")
+    dist_dir: str | None = _opt(
+        None, "CA_DIST_DIR", group="publish", metavar="DIR", doc="where built files go (default: PROJECT/dist)"
+    )
+    fresh_build_env: bool = _opt(
+        False, "CA_FRESH_BUILD_ENV", group="publish", doc="throwaway build env instead of the cached one"
+    )
+    # ca-consume-deploy
+    context: str = _opt(
+        ".", "CA_CONTEXT", group="image", metavar="DIR", doc="docker build context (with the Dockerfile)"
+    )
+    image_name: str = _opt("application", "CA_IMAGE_NAME", group="image", doc="image / ECR repository name")
+    tag: str | None = _opt(
+        None, "CA_TAG", "BUILD_NUMBER", group="image", doc="image tag (default: Jenkins BUILD_NUMBER)"
+    )
+    registry: str | None = _opt(
+        None, "CA_REGISTRY", group="image", metavar="HOST[:PORT]", doc="push here instead of the account's ECR"
+    )
+    base_image: str | None = _opt(None, "CA_BASE_IMAGE", group="image", doc="BASE_IMAGE build arg")
+    docker_cli: str = _opt("docker", "CA_DOCKER_CLI", group="image", doc="docker CLI used for BuildKit builds")
+    network: str = _opt(
+        "host", "CA_DOCKER_NETWORK", group="image", doc="network of builds and containers: host or bridge"
+    )
+    push_retries: int = _opt(
+        4, "CA_PUSH_RETRIES", group="image", doc="push attempts before giving up (backoff between)"
+    )
+    smoke_path: str = _opt("/healthz", "CA_SMOKE_PATH", group="smoke", doc="HTTP path polled by the smoke test")
+    smoke_timeout: float = _opt(60.0, "CA_SMOKE_TIMEOUT", group="smoke", doc="seconds to wait for HTTP 200")
+    container_port: int = _opt(8080, "CA_CONTAINER_PORT", group="smoke", doc="port the application listens on")
+    local_port: int = _opt(8080, "CA_LOCAL_PORT", group="smoke", doc="port of the local deploy target (127.0.0.1)")
+    target: str = _opt("cloudformation", "CA_TARGET", group="deploy", doc="deploy target: cloudformation or local")
+    stack: str | None = _opt(None, "CA_STACK", group="deploy", doc="CloudFormation stack name")
+    template: str | None = _opt(
+        None, "CA_TEMPLATE", group="deploy", metavar="FILE", doc="CloudFormation template (create if missing)"
+    )
+    params: tuple[str, ...] = _opt(
+        (),
+        "CA_PARAMS",
+        group="deploy",
+        flag="--param",
+        metavar="KEY=VALUE",
+        doc="stack parameter, repeatable; others keep their previous values (env: ';'-separated)",
+    )
     # jobsync
-    jenkins_url: str | None = _opt(None, "JENKINS_URL", flag="--url", doc="Jenkins base URL")
-    jenkins_user: str | None = _opt(None, "JENKINS_USER", flag="--user", doc="Jenkins user")
-    jenkins_api_token: str | None = _opt(None, "JENKINS_API_TOKEN", secret=True, env_only=True, doc="Jenkins API token")
-    jobs_dir: str = _opt("jenkins/jobs", "CA_JOBS_DIR", doc="directory of job YAML specs")
-    workers: int = _opt(8, "CA_WORKERS", doc="parallel requests to Jenkins")
-    prune: bool = _opt(False, "CA_PRUNE", doc="apply deletes managed jobs that are no longer in the specs")
-    verify: bool = _opt(False, "CA_VERIFY", doc="also compare each managed job's config.xml (one GET each)")
-    adopt: bool = _opt(False, "CA_ADOPT", doc="take over same-named jobs that lack the jobsync marker")
-    replace: bool = _opt(False, "CA_REPLACE", doc="delete and recreate a job whose type changed (loses history)")
+    jobs_dir: str = _opt("jenkins/jobs", "CA_JOBS_DIR", group="jobs", metavar="DIR", doc="directory of job YAML specs")
+    jenkins_url: str | None = _opt(None, "JENKINS_URL", group="jenkins", flag="--url", doc="Jenkins base URL")
+    jenkins_user: str | None = _opt(None, "JENKINS_USER", group="jenkins", flag="--user", doc="Jenkins user")
+    jenkins_api_token: str | None = _opt(
+        None, "JENKINS_API_TOKEN", group="jenkins", secret=True, env_only=True, doc="Jenkins API token"
+    )
+    workers: int = _opt(8, "CA_WORKERS", group="jenkins", doc="parallel requests to Jenkins")
+    prune: bool = _opt(
+        False,
+        "CA_PRUNE",
+        group="jenkins",
+        doc="apply deletes managed jobs that are no longer in the specs (diff marks them as planned)",
+    )
+    verify: bool = _opt(
+        False, "CA_VERIFY", group="jenkins", doc="also compare each managed job's config.xml (one GET each)"
+    )
+    adopt: bool = _opt(False, "CA_ADOPT", group="jenkins", doc="take over same-named jobs that lack the jobsync marker")
+    replace: bool = _opt(
+        False, "CA_REPLACE", group="jenkins", doc="delete and recreate a job whose type changed (loses history)"
+    )
     # every command
-    report: str | None = _opt(None, "CA_REPORT", doc="write a JSON report here (atomically)")
+    report: str | None = _opt(
+        None, "CA_REPORT", group="output", metavar="FILE", doc="write a JSON report here (atomically)"
+    )
 
 
 FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(Settings)}
@@ -214,14 +302,79 @@ def load(
     return Settings(**values)
 
 
+def select(*names: str) -> list[str]:
+    """Field names for a command's declaration: each name is a field or a group of fields (``GROUPS``)."""
+    selected: list[str] = []
+    for name in names:
+        if name in GROUPS:
+            selected += [n for n, f in FIELDS.items() if f.metadata["group"] == name]
+        elif name in FIELDS:
+            selected.append(name)
+        else:  # a programming error in a CLI, not user input
+            raise TypeError(f"unknown setting or group: {name!r}")
+    return list(dict.fromkeys(selected))
+
+
+def flag(name: str) -> str | None:
+    """The field's command-line flag, or None for environment-only settings (secrets, identities)."""
+    f = FIELDS[name]
+    if f.metadata["env_only"]:
+        return None
+    return str(f.metadata["flag"] or "--" + name.replace("_", "-"))
+
+
+def _default_text(f: dataclasses.Field[Any]) -> str:
+    return "" if f.default in (None, ()) else str(f.default)
+
+
+def help_text(name: str) -> str:
+    """``doc [env: VAR; default: D]``: what ``--help`` shows, so no flag's help can forget its variable."""
+    f = FIELDS[name]
+    where = "env: " + ", ".join(f.metadata["env"])
+    if _default_text(f) and _kind(f) is not bool:
+        where += f"; default: {_default_text(f)}"
+    return f"{f.metadata['doc']} [{where}]".replace("%", "%%")
+
+
+def add_arguments(parser: argparse.ArgumentParser, *names: str) -> None:
+    """Register the flags of the named fields/groups, one argparse group per settings group.
+
+    Every flag defaults to None ("not given"), so :func:`load` can tell a flag from the lower layers.
+    """
+    groups: dict[str, Any] = {}
+    for name in select(*names):
+        option = flag(name)
+        if option is None:
+            continue
+        f = FIELDS[name]
+        group_name = f.metadata["group"]
+        if group_name not in groups:
+            groups[group_name] = parser.add_argument_group(GROUPS[group_name])
+        kwargs: dict[str, Any] = {"dest": name, "default": None, "help": help_text(name)}
+        kind = _kind(f)
+        if kind is bool:
+            kwargs["action"] = "store_true"
+        elif kind is tuple:
+            kwargs["action"] = "append"
+        else:
+            kwargs["type"] = {int: int, float: float}.get(kind, str)
+        if f.metadata["choices"]:
+            kwargs["choices"] = f.metadata["choices"]
+        if f.metadata["metavar"]:
+            kwargs["metavar"] = f.metadata["metavar"]
+        groups[group_name].add_argument(option, **kwargs)
+
+
 def markdown_table() -> str:
     """The README's settings table, generated so documentation and code cannot drift."""
     rows = ["| setting | flag | environment | default | meaning |", "|---|---|---|---|---|"]
     for name, f in FIELDS.items():
-        flag = "(env only)" if f.metadata["env_only"] else f"`{f.metadata['flag'] or '--' + name.replace('_', '-')}`"
+        option = flag(name)
         env = ", ".join(f"`{v}`" for v in f.metadata["env"])
-        default = "" if f.default in (None, ()) else f"`{f.default}`"
-        rows.append(f"| `{name}` | {flag} | {env} | {default} | {f.metadata['doc']} |")
+        default = f"`{_default_text(f)}`" if _default_text(f) else ""
+        rows.append(
+            f"| `{name}` | {f'`{option}`' if option else '(env only)'} | {env} | {default} | {f.metadata['doc']} |"
+        )
     return "\n".join(rows)
 
 

@@ -1,20 +1,30 @@
-"""What every CLI shares: common flags, settings from flags, and the one top-level error handler."""
+"""What every CLI shares: flags generated from ``settings.py``, ``--version``, and the one failure path.
+
+:func:`run` parses, loads settings, checks ``--report``'s path before any work, runs the command's body
+with SIGTERM/SIGINT turned into exceptions, maps every way out to an exit code and one ERROR line, and
+writes the report (``"status"``: ``ok``, ``failed`` or ``aborted``) whatever happened.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import gc
+import importlib.metadata
 import logging
-import signal
+import platform
 import sys
-import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from .. import redact, settings
+from .. import __version__, files, redact, report, settings, signals
 from ..console import setup
-from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CAError
+from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CAError, ConfigError
 
 log = logging.getLogger("jenkins_codeartifact")
+
+Body = Callable[[argparse.Namespace, settings.Settings, dict[str, Any]], int]
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -28,40 +38,48 @@ class UsageError(CAError):
     exit_code = EXIT_USAGE
 
 
-class Terminated(BaseException):
-    """SIGTERM turned into an exception, so every ``finally`` and context manager on the way out runs."""
+def version(prog: str, libraries: Sequence[str]) -> str:
+    """``PROG VERSION (jenkins-codeartifact; Python X; lib V, ...)``, as ``twine --version`` lists what it drives."""
+    parts = [f"Python {platform.python_version()}"]
+    for name in libraries:
+        try:
+            parts.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            parts.append(f"{name} (not installed)")
+    return f"{prog} {__version__} (jenkins-codeartifact; {', '.join(parts)})"
 
 
-def _terminated(signum: int, frame: object) -> None:
-    raise Terminated
+class _Version(argparse.Action):
+    """``--version``: one unwrapped line on stdout (argparse's own action rewraps it), computed when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, libraries: Sequence[str] = (), **kw: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kw)
+        self.libraries = libraries
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        sys.stdout.write(version(parser.prog, self.libraries) + "\n")
+        parser.exit()
 
 
-def add_common(parser: argparse.ArgumentParser) -> None:
-    """Flags every command has."""
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug output (secrets stay masked)")
-    parser.add_argument("--config", metavar="FILE", help=f"config file (default: nearest {settings.CONFIG_NAME})")
-    parser.add_argument("--report", metavar="FILE", help="write a JSON report here (atomically)")
-
-
-def add_aws(parser: argparse.ArgumentParser) -> None:
-    """Flags for commands that reach CodeArtifact or other AWS services."""
-    g = parser.add_argument_group("AWS and CodeArtifact")
-    g.add_argument("--domain", help="CodeArtifact domain (CA_DOMAIN)")
-    g.add_argument("--domain-owner", help="account id owning the domain (CA_DOMAIN_OWNER)")
-    g.add_argument("--repository", help="CodeArtifact repository (CA_REPOSITORY)")
-    g.add_argument("--region", help="AWS region (AWS_REGION)")
-    g.add_argument("--profile", help="AWS profile (AWS_PROFILE)")
-    g.add_argument("--role-arn", help="assume this role first, for cross-account use (CA_ROLE_ARN)")
-    g.add_argument("--token-duration", type=int, help="token lifetime, 0 or 900..43200 s (CA_TOKEN_DURATION)")
-    g.add_argument("--endpoint-type", choices=["ipv4", "dualstack"], help="repository endpoint (CA_ENDPOINT_TYPE)")
-    g.add_argument(
-        "--repository-url",
-        help="any PyPI-compatible index instead of CodeArtifact; credentials from "
-        "CA_INDEX_USERNAME/CA_INDEX_PASSWORD (CA_REPOSITORY_URL)",
+def new_parser(prog: str, description: str | None, libraries: Sequence[str] = ()) -> ArgumentParser:
+    """The command's top-level parser, answering ``--version``."""
+    parser = ArgumentParser(prog=prog, description=description)
+    parser.add_argument(
+        "--version", action=_Version, libraries=libraries, help="show the versions of this tool and its libraries"
     )
-    g.add_argument(
-        "--simple-url", help="that index's simple API URL (default: URL + simple/, +simple/ on devpi) (CA_SIMPLE_URL)"
+    return parser
+
+
+def add_options(parser: argparse.ArgumentParser, *names: str) -> None:
+    """``-v``, ``--config`` and the flags of the named settings fields or groups (``--report`` always)."""
+    # SUPPRESS: a subcommand's -v must not reset one given before the subcommand
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug output (secrets stay masked)"
     )
+    parser.add_argument(
+        "--config", metavar="FILE", help=f"config file [env: CA_CONFIG; default: nearest {settings.CONFIG_NAME}]"
+    )
+    settings.add_arguments(parser, *names, "output")
 
 
 def load_settings(args: argparse.Namespace) -> settings.Settings:
@@ -72,45 +90,99 @@ def load_settings(args: argparse.Namespace) -> settings.Settings:
     }
     if "params" in flags:
         flags["params"] = tuple(flags["params"])
-    return settings.load(flags, config=args.config)
+    return settings.load(flags, config=getattr(args, "config", None))
 
 
-def run(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], int], argv: Sequence[str] | None) -> int:
-    """Parse, set up logging, run ``body``; every expected failure becomes ERROR/TIP lines + exit code."""
-    raw = sys.argv[1:] if argv is None else argv
+def _not_dumpable() -> None:
+    """Keep this process's memory and environment (tokens, keys) away from same-user processes.
+
+    A build backend runs code fetched from an index; without this it could read our secrets through
+    ``/proc/<ppid>/environ`` or ``/proc/<ppid>/mem``. Children get the flag back when they exec.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):  # no libc prctl: nothing to harden
+            ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+
+
+def _check_report(path: str | None) -> None:
+    if path and (why := files.check_writable(path)):
+        raise ConfigError(f"--report {path}: {why}", hint="point --report (CA_REPORT) at a writable file path")
+
+
+def run(parser: argparse.ArgumentParser, body: Body, argv: Sequence[str] | None) -> int:
+    """Parse, load settings, check ``--report``, run ``body``; every way out is an exit code and a report.
+
+    ``body`` fills the report's dict as it goes, so a failure or abort still reports what was done.
+    """
+    raw = list(sys.argv[1:] if argv is None else argv)
     setup(verbose=any(a in ("-v", "--verbose") for a in raw))
-    # Jenkins aborts a build (and `timeout`) with SIGTERM, whose default kills us without running any
-    # `finally`: temp pip.conf files, smoke-test containers and half-moved files would stay behind.
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
+    _not_dumpable()
+    record: dict[str, Any] = {}
+    report_path: str | None = None
+    error: dict[str, Any] | None = None
+    with signals.handlers():
+        try:
+            args = parser.parse_args(raw)
+            setup(verbose=getattr(args, "verbose", False))
+            config = load_settings(args)
+            _check_report(config.report)
+            report_path = config.report
+            code = body(args, config, record)
+            signals.finishing()
+        except CAError as exc:
+            signals.finishing()
+            log.error("ERROR: %s", exc.message)
+            if exc.hint:
+                log.error("TIP: %s", exc.hint)
+            log.debug("traceback", exc_info=True)
+            code, error = exc.exit_code, {"message": exc.message, "exit_code": exc.exit_code}
+            if exc.hint:
+                error["hint"] = exc.hint
+        except KeyboardInterrupt:
+            signals.finishing()
+            log.error("ERROR: interrupted (SIGINT); cleaned up what this run had started")
+            code, error = signals.EXIT_SIGINT, {"message": "interrupted (SIGINT)", "exit_code": signals.EXIT_SIGINT}
+        except signals.Terminated:
+            signals.finishing()
+            log.error("ERROR: terminated (SIGTERM); cleaned up what this run had started")
+            code = signals.EXIT_SIGTERM
+            error = {"message": "terminated (SIGTERM)", "exit_code": code}
+        except Exception as exc:  # a bug: say so plainly, keep secrets out, keep the traceback for -v
+            signals.finishing()
+            message = redact.scrub(f"unexpected {type(exc).__name__}: {exc}")
+            log.error("ERROR: %s", message)
+            log.error("TIP: rerun with -v for the traceback and report it")
+            log.debug("traceback", exc_info=True)
+            code, error = EXIT_FAILED, {"message": message, "exit_code": EXIT_FAILED}
+        if report_path:
+            code = _write_report(report_path, record, parser.prog, args, code, error)
+    if argv is None:  # a real process, about to exit (tests pass argv and go on)
+        # The interpreter's last collection walks every boto3/twine object only to free memory the
+        # exit frees anyway. Freezing skips that walk.
+        gc.freeze()
+    return code
+
+
+def _write_report(
+    path: str, record: dict[str, Any], prog: str, args: argparse.Namespace, code: int, error: dict[str, Any] | None
+) -> int:
+    """Write ``--report``; while a failure is on its way out, a write error is logged, not raised,
+    so the user sees the failure that ended the run rather than the report's."""
+    status = "ok" if code == EXIT_OK else "aborted" if code in (signals.EXIT_SIGINT, signals.EXIT_SIGTERM) else "failed"
+    record.update(tool=prog, status=status, exit_code=code)
+    if getattr(args, "command", None):
+        record["command"] = args.command
+    if error is not None:
+        record["error"] = error
     try:
-        args = parser.parse_args(argv)
-        setup(verbose=args.verbose)
-        return body(args)
+        report.write(path, record)
     except CAError as exc:
+        if code != EXIT_OK:
+            log.warning("WARNING: the report was not written: %s", exc.message)
+            return code
         log.error("ERROR: %s", exc.message)
-        if exc.hint:
-            log.error("TIP: %s", exc.hint)
-        log.debug("traceback", exc_info=True)
         return exc.exit_code
-    except KeyboardInterrupt:
-        log.error("ERROR: interrupted")
-        return 130
-    except Terminated:
-        log.error("ERROR: terminated (SIGTERM); cleaned up what this run had started")
-        return 143
-    except Exception as exc:  # a bug: say so plainly, keep secrets out, keep the traceback for -v
-        log.error("ERROR: unexpected %s: %s", type(exc).__name__, redact.scrub(str(exc)))
-        log.error("TIP: rerun with -v for the traceback and report it")
-        log.debug("traceback", exc_info=True)
-        return EXIT_FAILED
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
-        if argv is None:  # a real process, about to exit (tests pass argv and go on)
-            # The interpreter's last collection walks every boto3/twine object only to free memory the
-            # exit frees anyway: about 80 ms of a 0.7 s publish. Freezing skips that walk.
-            gc.freeze()
+    return code
 
 
-__all__ = ["EXIT_OK", "ArgumentParser", "add_aws", "add_common", "load_settings", "run"]
+__all__ = ["EXIT_OK", "ArgumentParser", "add_options", "load_settings", "new_parser", "run", "version"]

@@ -7,13 +7,13 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .. import redact, report
-from ..errors import EXIT_FAILED, EXIT_OK, ConfigError, OperationError
+from .. import redact
+from ..errors import EXIT_OK, ConfigError, OperationError
 from ..jobsync import configxml, jenkinsfile, model
 from ..settings import Settings
-from ._common import ArgumentParser, add_common, load_settings, run
+from ._common import ArgumentParser, add_options, new_parser, run
 
 if TYPE_CHECKING:
     from ..jobsync import sync
@@ -22,36 +22,19 @@ PROG = "jobsync"
 log = logging.getLogger("jenkins_codeartifact")
 
 
+SETTINGS = {
+    "render": ("jobs_dir",),
+    "diff": ("jobs_dir", "jenkins_url", "jenkins_user", "verify", "adopt", "replace", "prune"),
+    "apply": ("jobs_dir", "jenkins_url", "jenkins_user", "verify", "adopt", "replace", "prune", "workers"),
+}
+LIBRARIES = ("python-jenkins", "requests", "PyYAML", "lxml")
+
+
 def parser() -> ArgumentParser:
-    p = ArgumentParser(
-        prog=PROG,
-        description="Keep Jenkins jobs in YAML: render config.xml offline, diff against the server, apply.",
+    p = new_parser(
+        PROG, "Keep Jenkins jobs in YAML: render config.xml offline, diff against the server, apply.", LIBRARIES
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="{render,diff,apply}", parser_class=ArgumentParser)
-
-    def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--jobs-dir", help="directory of job specs (CA_JOBS_DIR, default jenkins/jobs)")
-        add_common(sp)
-
-    def server(sp: argparse.ArgumentParser) -> None:
-        g = sp.add_argument_group("Jenkins (the API token comes from JENKINS_API_TOKEN only)")
-        g.add_argument("--url", dest="jenkins_url", help="Jenkins base URL (JENKINS_URL)")
-        g.add_argument("--user", dest="jenkins_user", help="Jenkins user (JENKINS_USER)")
-        g.add_argument(
-            "--verify",
-            action="store_true",
-            help="also compare every managed job's config.xml (one GET each) to catch hand edits (CA_VERIFY)",
-        )
-        g.add_argument(
-            "--adopt",
-            action="store_true",
-            help="take over existing jobs that have a spec but no jobsync marker (CA_ADOPT)",
-        )
-        g.add_argument(
-            "--replace",
-            action="store_true",
-            help="delete and recreate a job whose type changed; its build history is lost (CA_REPLACE)",
-        )
 
     r = sub.add_parser("render", help="render config.xml (and Jenkinsfiles) offline, like `jenkins-jobs test`")
     r.add_argument("-o", "--output", type=Path, help="write NAME.xml files here instead of printing them")
@@ -67,20 +50,11 @@ def parser() -> ArgumentParser:
         help="exit 1 if a checked-in Jenkinsfile differs from its rendering",
     )
     r.add_argument("--root", type=Path, default=Path("."), help="repository root for script_path (default: .)")
-    common(r)
-
+    add_options(r, *SETTINGS["render"])
     d = sub.add_parser("diff", help="plan against the server: create/update/unchanged/delete, XML diffs")
-    d.add_argument("--prune", action="store_true", help="mark deletions as planned; listed anyway (CA_PRUNE)")
-    server(d)
-    common(d)
-
+    add_options(d, *SETTINGS["diff"])
     a = sub.add_parser("apply", help="create and update jobs; --prune deletes managed jobs not in the specs")
-    a.add_argument(
-        "--prune", action="store_true", help="delete jobs jobsync manages that are not in the specs (CA_PRUNE)"
-    )
-    a.add_argument("--workers", type=int, help="parallel requests (CA_WORKERS, default 8)")
-    server(a)
-    common(a)
+    add_options(a, *SETTINGS["apply"])
     return p
 
 
@@ -125,8 +99,7 @@ def _render(args: argparse.Namespace, specs: model.Specs) -> int:
     return EXIT_OK
 
 
-def _body(args: argparse.Namespace) -> int:
-    settings = load_settings(args)
+def _body(args: argparse.Namespace, settings: Settings, record: dict[str, Any]) -> int:
     if args.command == "render" and args.output is not None:
         _output_dir(args.output)
     specs = model.load(settings.jobs_dir)
@@ -145,15 +118,12 @@ def _body(args: argparse.Namespace) -> int:
     )
     if args.command == "diff":
         sys.stdout.write(redact.scrub(p.render(prune=settings.prune)))
-        if settings.report:
-            report.write(settings.report, {"plan": p.counts()})
+        record["plan"] = p.counts()
         return EXIT_OK
     result = sync.apply(p, client, prune=settings.prune)
-    if settings.report:
-        report.write(settings.report, result.as_report())
+    record.update(result.as_report())
     if result.failed:
-        log.error("ERROR: jobsync apply: %s", result.summary())
-        return EXIT_FAILED
+        raise OperationError(f"jobsync apply: {result.summary()}")
     log.info("jobsync apply: %s", result.summary())
     return EXIT_OK
 

@@ -11,30 +11,35 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .. import sandbox
 from ..console import step
-from ._common import EXIT_OK, ArgumentParser, run
+from ..settings import Settings
+from ._common import EXIT_OK, ArgumentParser, add_options, new_parser, run
 
 PROG = "ca-sandbox"
 
 
+LIBRARIES = ("devpi-server", "moto")
+
+
 def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser = new_parser(PROG, __doc__.split("\n\n")[0] if __doc__ else None, LIBRARIES)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug output")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{up,down,env}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{up,down,env}", parser_class=ArgumentParser)
     for name, text in (
         ("up", "start (or reuse) the services and print their environment"),
         ("down", "stop the services this sandbox started"),
         ("env", "print the environment of a running sandbox"),
     ):
         cmd = sub.add_parser(name, help=text, description=text)
-        cmd.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug output")
+        add_options(cmd)
         cmd.add_argument(
             "--dir",
             type=Path,
             default=Path(os.environ.get("CA_SANDBOX_DIR") or ".sandbox"),
-            help="sandbox directory (CA_SANDBOX_DIR, which env.sh sets; default .sandbox)",
+            help="sandbox directory [env: CA_SANDBOX_DIR, which env.sh sets; default: .sandbox]",
         )
         if name == "up":
             cmd.add_argument("--docker", action="store_true", help="also a Docker engine and the local base image")
@@ -46,8 +51,9 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
-def _body(args: argparse.Namespace) -> int:
+def _body(args: argparse.Namespace, settings: Settings, record: dict[str, Any]) -> int:
     directory: Path = args.dir
+    record["dir"] = str(directory)
     if args.command == "up":
         with step(f"sandbox up in {directory}"):
             sandbox.up(directory, docker=args.docker, ports=sandbox.free_ports() if args.free_ports else None)

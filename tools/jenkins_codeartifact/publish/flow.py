@@ -44,7 +44,7 @@ class PublishResult:
             "name": self.name,
             "version": self.version,
             "repository_url": self.repository,
-            "status": self.status,
+            "outcome": self.status,
             "skipped": self.status == "skipped",
             "files": [
                 {"filename": d.path.name, "sha256": d.sha256, "size": d.size, "uploaded": d.path.name in self.uploaded}

@@ -1,0 +1,100 @@
+"""SIGTERM/SIGINT as exceptions, and cleanup that a second signal cannot interrupt.
+
+Jenkins aborts a build with SIGTERM (``timeout`` too), whose default kills the process without running
+any ``finally``: temp pip.conf files, smoke-test containers and half-moved files would stay behind. The
+CLIs install :func:`handlers`, which turn the first signal into :class:`Terminated` (SIGTERM) or
+``KeyboardInterrupt`` (SIGINT), so every ``finally`` and context manager on the way out runs.
+
+A second signal must not interrupt that cleanup half-way (a stopped container not yet restarted, a
+secret file not yet removed). So once a signal has been raised, later ones are only noted; and code
+that must finish once started wraps itself in :func:`deferred`, which holds a first signal until the
+block ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
+
+log = logging.getLogger("jenkins_codeartifact")
+
+EXIT_SIGINT = 128 + signal.SIGINT  # 130, what a shell reports for Ctrl-C
+EXIT_SIGTERM = 128 + signal.SIGTERM  # 143, what Jenkins sees after an abort
+
+
+class Terminated(BaseException):
+    """SIGTERM turned into an exception (a BaseException, so ``except Exception`` does not swallow it)."""
+
+
+_depth = 0  # how many deferred() blocks are open (signal handlers run in the main thread only)
+_pending: list[int] = []
+_raised: int | None = None  # the signal already raised: the process is on its way out
+_closing = False  # the command's work is over: signals are noted, never raised
+
+
+def finishing() -> None:
+    """The work is over (done, failed or aborted): from now on a signal cannot interrupt the wrap-up."""
+    global _closing
+    _closing = True
+
+
+def _raise(signum: int) -> None:
+    global _raised
+    _raised = signum
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Terminated
+
+
+def _handler(signum: int, frame: FrameType | None) -> None:
+    if _raised is not None or _closing or _depth:
+        if signum not in _pending:
+            _pending.append(signum)
+        log.warning("WARNING: %s received while cleaning up; finishing the cleanup first", signal.strsignal(signum))
+        return
+    _raise(signum)
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Hold SIGTERM/SIGINT until the block ends, then raise the first one held (if none was raised yet).
+
+    For cleanup that must run to the end once started: restoring the previous container, removing a
+    secret file, writing the report.
+    """
+    global _depth
+    _depth += 1
+    try:
+        yield
+    finally:
+        _depth -= 1
+        if not _depth and _pending and _raised is None and not _closing:
+            _raise(_pending[0])
+
+
+def received() -> int | None:
+    """The signal that is ending this process, if any (for a report written during cleanup)."""
+    return _raised
+
+
+@contextlib.contextmanager
+def handlers() -> Iterator[None]:
+    """Install the handlers for the block (main thread only; elsewhere a no-op), then restore the old ones."""
+    global _raised, _closing
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    _raised, _closing = None, False
+    _pending.clear()
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        _raised, _closing = None, False
+        _pending.clear()
