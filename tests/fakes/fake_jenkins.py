@@ -1,11 +1,27 @@
 """An in-process Jenkins that answers what python-jenkins (and JJB) send, for tests and the benchmark.
 
-Faithful where it matters to a sync tool: basic auth (401 bad credentials, 403 anonymous), CSRF crumbs
-(a POST without the crumb is 403), ``api/json`` with ``tree=`` over nested folders, config.xml GET/POST
-(stored back the way Jenkins writes it: XML 1.1 prologue, ``plugin="x@ver"`` attributes), ``createItem``
-(400 on a duplicate, 404 when the folder is missing), ``doDelete`` (302 to the parent, like Jenkins),
-``build`` (201 with a queue Location), and the ``X-Jenkins`` header on every answer. Every request is
-counted. Faults can be injected per item to simulate a Jenkins 500 on one job of many.
+Faithful where it matters to a sync tool (each behaviour after the Jenkins source named here):
+
+- Auth: basic auth with the user's API token or password (401 on bad ones, 403 anonymous). A request
+  authenticated with an API token needs no CSRF crumb (``jenkins.security.ApiCrumbExclusion``); any
+  other POST needs the crumb issued to its session (``DefaultCrumbIssuer`` hashes user name and session
+  id), else 403 "No valid crumb was included in the request" (``CrumbFilter``). ``rotate_crumbs()``
+  invalidates every crumb and session, as a restart does.
+- Errors: a ``Failure`` (bad name, duplicate, ...) is 400 with an ``X-Error`` header over an HTML page
+  (``AbstractModelObject/error.jelly``); servlet errors (401, 403, 404) are container error pages; an
+  exception (XML that does not parse) is 500 with the "Oops!" page (``jenkins/model/Jenkins/oops.jelly``).
+- Items: names compare case-insensitively (``Jenkins.items`` and folders use a case-insensitive map);
+  ``api/json`` with ``tree=`` over nested folders; ``createItem`` (400 on a duplicate, 404 when the
+  folder is missing) reads the body as bytes (the XML prologue's encoding counts), a config.xml POST
+  reads it with the request's charset (UTF-8 when none, ``CharacterEncodingFilter``); ``doDelete``
+  (302 to the parent); ``build`` (201 with a queue Location); ``X-Jenkins`` on every answer.
+- Since SECURITY-3744 (2.568 / 2.555.3, ``AbstractItem.updateByXml``/``writeConfigDotXml``) Jenkins
+  unmarshals a POSTed config.xml and GET serialises the item afresh: whatever no installed plugin can
+  bind is dropped and listed as unreadable data (``old_data``). Here: XML 1.1 prologue, XStream's
+  escapes, ``plugin="x@ver"`` attributes, compatibility aliases written under their new class name,
+  and elements of classes that are not installed (``installed``) dropped.
+
+Every request is counted. Faults can be injected per item to simulate a Jenkins 500 on one job of many.
 
 Each response is written in one buffer with TCP_NODELAY: otherwise Nagle + delayed ACK costs ~40 ms per
 request and the benchmark would measure the kernel, not the tools.
@@ -14,6 +30,8 @@ request and the benchmark would measure the kernel, not the tools.
 from __future__ import annotations
 
 import base64
+import hashlib
+import html
 import json
 import re
 import secrets
@@ -28,22 +46,59 @@ from typing import Any
 
 from lxml import etree
 
-VERSION = "2.462.3"
+VERSION = "2.555.3"
 FOLDER = "com.cloudbees.hudson.plugins.folder.Folder"
 ROOT_CLASSES = {
     "project": "hudson.model.FreeStyleProject",
     "flow-definition": "org.jenkinsci.plugins.workflow.job.WorkflowJob",
     FOLDER: FOLDER,
 }
-# What Jenkins adds when it writes config.xml back: the plugin that owns each class.
+# The plugin (at the version of jenkins/plugins.txt) that owns each class Jenkins writes ``plugin=`` for.
 PLUGINS = {
-    "flow-definition": "workflow-job@1436.vfa_244484591f",
-    FOLDER: "cloudbees-folder@6.951.v5f91d88d76b_b_",
-    "hudson.plugins.git.GitSCM": "git@5.6.0",
-    "org.jenkinsci.plugins.workflow.cps.CpsScmFlowDefinition": "workflow-cps@3996.va_f5c1799f978",
-    "org.jenkinsci.plugins.credentialsbinding.impl.SecretBuildWrapper": "credentials-binding@681.vf91669a_32e45",
-    "hudson.plugins.timestamper.TimestamperBuildWrapper": "timestamper@1.27",
+    "flow-definition": "workflow-job@1505.vea_4b_20a_4a_495",
+    FOLDER: "cloudbees-folder@6.974.v0ee0b_e0b_0d1a_",
+    "hudson.plugins.git.GitSCM": "git@5.7.0",
+    "org.jenkinsci.plugins.workflow.cps.CpsScmFlowDefinition": "workflow-cps@4009.v0089238351a_9",
+    "org.jenkinsci.plugins.workflow.job.properties.PipelineTriggersJobProperty": "workflow-job@1505.vea_4b_20a_4a_495",
+    "org.jenkinsci.plugins.credentialsbinding.impl.SecretBuildWrapper": "credentials-binding@687.v619cb_57e983f",
+    "org.jenkinsci.plugins.credentialsbinding.impl.UsernamePasswordMultiBinding": (
+        "credentials-binding@687.v619cb_57e983f"
+    ),
+    "hudson.plugins.timestamper.TimestamperBuildWrapper": "timestamper@1.29",
+    "org.jenkinsci.plugins.docker.workflow.declarative.FolderConfig": "docker-workflow@621.va_73f881d9232",
+    "org.jenkinsci.plugins.docker.commons.credentials.DockerRegistryEndpoint": "docker-commons@451.vd12c371eeeb_3",
 }
+# Classes core knows, and the plugins' helper classes that carry no plugin= attribute of their own.
+CORE = {
+    "hudson.model.FreeStyleProject",
+    "hudson.model.AllView",
+    "hudson.model.View$PropertyList",
+    "hudson.scm.NullSCM",
+    "hudson.tasks.Shell",
+    "hudson.triggers.SCMTrigger",
+    "hudson.views.DefaultViewsTabBar",
+    "empty-list",
+}
+HELPERS = {
+    "git": (
+        "hudson.plugins.git.UserRemoteConfig",
+        "hudson.plugins.git.BranchSpec",
+        "hudson.plugins.git.extensions.impl.CleanBeforeCheckout",
+        "hudson.plugins.git.extensions.impl.WipeWorkspace",
+    ),
+    "cloudbees-folder": (
+        "com.cloudbees.hudson.plugins.folder.views.DefaultFolderViewHolder",
+        "com.cloudbees.hudson.plugins.folder.icons.StockFolderIcon",
+    ),
+}
+# XStream compatibility aliases: read under the old name, written under the new one (docker-workflow's
+# FolderConfig.DescriptorImpl registers the pipeline-model-definition name it moved from).
+ALIASES = {
+    "org.jenkinsci.plugins.pipeline.modeldefinition.config.FolderConfig": (
+        "org.jenkinsci.plugins.docker.workflow.declarative.FolderConfig"
+    ),
+}
+ALL_PLUGINS = frozenset(v.partition("@")[0] for v in PLUGINS.values())
 NAME_BAD = set("?*/\\%!@#$^&|<>[]:;")
 
 
@@ -98,8 +153,42 @@ def _filter(obj: Any, spec: dict[str, Any] | None) -> Any:
     return out
 
 
+def _escape(text: str, attribute: bool = False) -> str:
+    """XStream's PrettyPrintWriter escapes: quotes as entities, a carriage return as ``&#xd;``."""
+    out = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    out = out.replace('"', "&quot;").replace("'", "&apos;").replace("\r", "&#xd;")
+    return out
+
+
+def _xstream(el: etree._Element, indent: int = 0) -> str:
+    """``el`` written the way XStream writes it: two-space indentation, ``<x/>`` for an empty element."""
+    pad = "  " * indent
+    attrs = "".join(f' {k}="{_escape(v, True)}"' for k, v in el.attrib.items())
+    children = [c for c in el if isinstance(c.tag, str)]
+    if children:
+        inner = "".join(_xstream(c, indent + 1) for c in children)
+        return f"{pad}<{el.tag}{attrs}>\n{inner}{pad}</{el.tag}>\n"
+    if el.text:
+        return f"{pad}<{el.tag}{attrs}>{_escape(el.text)}</{el.tag}>\n"
+    return f"{pad}<{el.tag}{attrs}/>\n"
+
+
+def _page(title: str, main: str, header: bool = True) -> str:
+    """An HTML page shaped like Jenkins' layout: a header and navigation before the main panel."""
+    nav = '<header id="page-header"><a href="/">Jenkins</a><a href="/login">log in</a></header>' if header else ""
+    return (
+        f"<!DOCTYPE html><html><head><title>{html.escape(title)}</title><script>var x = 1;</script></head>"
+        f'<body>{nav}<div id="side-panel"><a href="/view/all/newJob">New Item</a></div>'
+        f'<div id="main-panel">{main}</div></body></html>'
+    )
+
+
 class FakeJenkins:
-    """Start with ``with FakeJenkins() as j:``; ``j.url``, ``j.user``, ``j.token``, ``j.requests``."""
+    """Start with ``with FakeJenkins() as j:``; ``j.url``, ``j.user``, ``j.token``, ``j.requests``.
+
+    ``token`` is the user's API token, ``password`` their password (both authenticate; only the token
+    is exempt from CSRF crumbs). ``installed`` names the installed plugins (default: all of ``PLUGINS``).
+    """
 
     def __init__(
         self,
@@ -108,12 +197,20 @@ class FakeJenkins:
         anonymous_read: bool = False,
         csrf: bool = True,
         delay: float = 0.0,
+        password: str = "correct-horse-battery",
+        installed: frozenset[str] = ALL_PLUGINS,
     ) -> None:
-        self.user, self.token = user, token
+        self.user, self.token, self.password = user, token, password
         self.anonymous_read, self.csrf = anonymous_read, csrf
-        self.crumb = secrets.token_hex(16)
+        self.installed = set(installed)
+        self.salt = secrets.token_hex(16)
+        self.sessions: set[str] = set()
         self.items: dict[str, Item] = {}
-        self.faults: dict[str, int] = {}  # item name -> HTTP status for every write on it
+        self.old_data: list[tuple[str, str]] = []  # (item, class) Jenkins could not read: "unreadable data"
+        self.faults: dict[str, int] = {}  # item name -> HTTP status for every write on it (400: a Failure)
+        self.rotate_every: int | None = None  # rotate_crumbs() after every N-th accepted POST
+        self.posts = 0
+        self.csrf_broken = False  # refuse every crumb (a proxy that drops the session cookie)
         self.lock = threading.RLock()
         self.counts: Counter[str] = Counter()
         self.log: list[tuple[str, str, int]] = []
@@ -156,7 +253,7 @@ class FakeJenkins:
         config.xml texts that already look like a Jenkins save (tests/golden/saved).
         """
         with self.lock:
-            self.items[name] = self._item(xml, verbatim)
+            self.items[name] = self._item(name, xml, verbatim)
 
     def config(self, name: str) -> str:
         return self.items[name].xml
@@ -164,24 +261,67 @@ class FakeJenkins:
     def writes(self) -> list[tuple[str, str, int]]:
         return [entry for entry in self.log if entry[0] == "POST"]
 
+    def rotate_crumbs(self) -> None:
+        """Invalidate every crumb and session, as a Jenkins restart does."""
+        with self.lock:
+            self.salt = secrets.token_hex(16)
+            self.sessions.clear()
+
+    def crumb_for(self, user: str, session: str) -> str:
+        return hashlib.sha256(f"{user};{session};{self.salt}".encode()).hexdigest()
+
+    def resolve(self, name: str) -> str | None:
+        """The stored name of ``name`` compared case-insensitively, segment by segment (None: absent)."""
+        found = ""
+        for part in name.split("/"):
+            prefix = found + "/" if found else ""
+            match = next((n for n in self.items if n.lower() == (prefix + part).lower()), None)
+            if match is None:
+                return None
+            found = match
+        return found
+
     # ---------------------------------------------------------------- model
-    @staticmethod
-    def _item(xml: str, verbatim: bool = False) -> Item:
-        text = re.sub(r"^\s*<\?xml[^>]*\?>\s*", "", xml)
-        root = etree.fromstring(text.encode("utf-8"), etree.XMLParser(resolve_entities=False))
+    def _item(self, name: str, xml: str | bytes, verbatim: bool = False) -> Item:
+        """Unmarshal ``xml`` as XStream would, then serialise it afresh (what GET config.xml returns)."""
+        parser = etree.XMLParser(resolve_entities=False, no_network=True)
+        if isinstance(xml, bytes):
+            root = etree.fromstring(xml, parser)
+        else:
+            root = etree.fromstring(re.sub(r"^\s*<\?xml[^>]*\?>\s*", "", xml).encode("utf-8"), parser)
         if root.tag not in ROOT_CLASSES:
             raise ValueError(f"unknown item type {root.tag}")
+        description = root.findtext("description") or ""
+        if verbatim:
+            assert isinstance(xml, str)
+            return Item(ROOT_CLASSES[root.tag], xml, description)
+        for el in list(root.iter()):
+            if not isinstance(el.tag, str) or el is root:
+                continue
+            if el.tag in ALIASES:
+                el.tag = ALIASES[el.tag]
+            cls = el.get("class") or (el.tag if "." in el.tag else None)
+            if cls is not None and not self._known(cls):
+                self.old_data.append((name, cls))
+                parent = el.getparent()
+                if parent is not None:
+                    parent.remove(el)
         for el in root.iter():
             if not isinstance(el.tag, str):
                 continue
             owner = PLUGINS.get(el.get("class", "")) or PLUGINS.get(el.tag)
             if owner:
                 el.set("plugin", owner)
-        description = root.findtext("description") or ""
-        if verbatim:
-            return Item(ROOT_CLASSES[root.tag], xml, description)
-        stored = "<?xml version='1.1' encoding='UTF-8'?>\n" + etree.tostring(root, encoding="unicode")
+        stored = "<?xml version='1.1' encoding='UTF-8'?>\n" + _xstream(root)
         return Item(ROOT_CLASSES[root.tag], stored, description)
+
+    def _known(self, cls: str) -> bool:
+        if cls in CORE:
+            return True
+        owner = PLUGINS.get(cls)
+        if owner is not None:
+            return owner.partition("@")[0] in self.installed
+        return any(cls in classes and plugin in self.installed for plugin, classes in HELPERS.items())
 
     def _json(self, name: str, depth: int = 0) -> dict[str, Any]:
         item = self.items[name]
@@ -209,6 +349,8 @@ class FakeJenkins:
 class _Handler(BaseHTTPRequestHandler):
     jenkins: FakeJenkins
     protocol_version = "HTTP/1.1"
+    via_token = False  # authenticated with an API token (exempt from crumbs)
+    who = "anonymous"
 
     def setup(self) -> None:
         super().setup()
@@ -241,22 +383,75 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, data: Any) -> None:
         self._send(200, json.dumps(data), "application/json;charset=utf-8")
 
+    def _failure(self, message: str) -> None:
+        """A ``hudson.model.Failure``: 400, the message in ``X-Error`` and in an HTML page."""
+        main = f"<h1>Error</h1><p>{html.escape(message)}</p>"
+        page = _page("Jenkins", main)
+        self._send(400, page, "text/html;charset=utf-8", {"X-Error": message.encode("utf-8").decode("latin-1")})
+
+    def _servlet_error(self, status: int, message: str) -> None:
+        """``HttpServletResponse.sendError``: the container's error page, no ``X-Error``."""
+        uri = html.escape(urllib.parse.urlsplit(self.path).path)
+        page = (
+            f"<html><head><title>Error {status} {html.escape(message)}</title></head><body>"
+            f"<h2>HTTP ERROR {status} {html.escape(message)}</h2><table><tr><th>URI:</th><td>{uri}</td></tr>"
+            f"<tr><th>STATUS:</th><td>{status}</td></tr><tr><th>MESSAGE:</th><td>{html.escape(message)}</td></tr>"
+            "<tr><th>SERVLET:</th><td>Stapler</td></tr></table></body></html>"
+        )
+        self._send(status, page, "text/html;charset=iso-8859-1")
+
+    def _oops(self, status: int = 500) -> None:
+        """An uncaught exception: the "Oops!" page with a logging id (no stack trace by default)."""
+        main = (
+            '<h1><span>Oops!</span></h1><div id="error-description">'
+            "<h2>A problem occurred while processing the request</h2>"
+            f"<p>Logging ID={secrets.token_hex(8)}</p></div>"
+        )
+        self._send(status, _page("Jenkins", main), "text/html;charset=utf-8")
+
+    def _fault(self, name: str) -> None:
+        status = self.jenkins.faults[name]
+        if status == 400:
+            return self._failure(f"Injected failure for {name}")
+        return self._oops(status)
+
+    def _session(self) -> str | None:
+        cookies = self.headers.get("Cookie") or ""
+        for part in cookies.split(";"):
+            key, _, value = part.strip().partition("=")
+            if key == "JSESSIONID.fake" and value in self.jenkins.sessions:
+                return value
+        return None
+
     def _auth(self) -> bool:
+        j = self.jenkins
         header = self.headers.get("Authorization")
         if header is None:
-            if self.jenkins.anonymous_read and self.command == "GET":
+            if j.anonymous_read and self.command == "GET":
                 return True
-            self._send(403, "Authentication required")
+            self._servlet_error(403, "Authentication required")
             return False
         try:
             kind, value = header.split(" ", 1)
-            user, _, token = base64.b64decode(value).decode("utf-8").partition(":")
+            user, _, secret = base64.b64decode(value).decode("utf-8").partition(":")
         except ValueError:
-            user, token, kind = "", "", ""
-        if kind != "Basic" or user != self.jenkins.user or token != self.jenkins.token:
-            self._send(401, "Invalid password/token for user")
+            user, secret, kind = "", "", ""
+        if kind != "Basic" or user != j.user or secret not in (j.token, j.password):
+            self._servlet_error(401, f"Invalid password/token for user: {user}")
             return False
+        self.who, self.via_token = user, secret == j.token
         return True
+
+    def _crumb_ok(self) -> bool:
+        """``CrumbFilter``: API-token requests pass; others need the crumb issued to their session."""
+        j = self.jenkins
+        if not j.csrf or self.via_token:
+            return True
+        if j.csrf_broken:
+            return False
+        session = self._session()
+        sent = self.headers.get("Jenkins-Crumb")
+        return session is not None and sent == j.crumb_for(self.who, session)
 
     def _route(self) -> tuple[str, str, dict[str, list[str]]]:
         """Split ``/job/a/job/b/rest?q`` into item name ``a/b``, rest, query."""
@@ -271,6 +466,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
+
+    def _charset(self) -> str:
+        """The request's charset; UTF-8 when none (Jenkins' CharacterEncodingFilter)."""
+        m = re.search(r"charset=\"?([\w.:-]+)", self.headers.get("Content-Type") or "", re.I)
+        return m.group(1) if m else "utf-8"
 
     # ---------------------------------------------------------------- verbs
     def _enter(self) -> None:
@@ -304,20 +504,26 @@ class _Handler(BaseHTTPRequestHandler):
         j = self.jenkins
         if not self._auth():
             return
-        name, rest, query = self._route()
+        asked, rest, query = self._route()
         with j.lock:
-            if name and name not in j.items:
-                return self._send(404, "Not found")
+            name = j.resolve(asked) if asked else ""
+            if name is None:
+                return self._servlet_error(404, "Not Found")
             if rest == "crumbIssuer/api/json" and not name:
                 if not j.csrf:
-                    return self._send(404, "Not found")
-                return self._json(
-                    {
-                        "_class": "hudson.security.csrf.DefaultCrumbIssuer",
-                        "crumb": j.crumb,
-                        "crumbRequestField": "Jenkins-Crumb",
-                    }
-                )
+                    return self._servlet_error(404, "Not Found")
+                session = self._session()
+                headers = {}
+                if session is None:
+                    session = secrets.token_hex(12)
+                    j.sessions.add(session)
+                    headers["Set-Cookie"] = f"JSESSIONID.fake={session}; Path=/; HttpOnly"
+                data = {
+                    "_class": "hudson.security.csrf.DefaultCrumbIssuer",
+                    "crumb": j.crumb_for(self.who, session),
+                    "crumbRequestField": "Jenkins-Crumb",
+                }
+                return self._send(200, json.dumps(data), "application/json;charset=utf-8", headers)
             if rest == "api/json":
                 spec = _tree_spec(query["tree"][0]) if "tree" in query else None
                 if name:
@@ -336,31 +542,35 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(200, j.items[name].xml, "application/xml;charset=utf-8")
             if rest == "" or rest == "me/api/json":
                 return self._send(200, "<html><body>Jenkins</body></html>", "text/html;charset=utf-8")
-        self._send(404, "Not found")
+        self._servlet_error(404, "Not Found")
 
     def _post(self) -> None:
         j = self.jenkins
         body = self._body()
         if not self._auth():
             return
-        if j.csrf and self.headers.get("Jenkins-Crumb") != j.crumb:
-            return self._send(403, "No valid crumb was included in the request")
-        name, rest, query = self._route()
+        if not self._crumb_ok():
+            return self._servlet_error(403, "No valid crumb was included in the request")
         with j.lock:
-            if name and name not in j.items:
-                return self._send(404, "Not found")
+            j.posts += 1
+            if j.rotate_every is not None and j.posts % j.rotate_every == 0:
+                j.rotate_crumbs()  # this POST passed; the next one's crumb is stale
+        asked, rest, query = self._route()
+        with j.lock:
+            name = j.resolve(asked) if asked else ""
+            if name is None:
+                return self._servlet_error(404, "Not Found")
             if rest == "createItem":
                 return self._create(name, query, body)
-            target = name
-            if target in j.faults:
-                return self._send(j.faults[target], "java.lang.RuntimeException: injected fault")
+            if name in j.faults:
+                return self._fault(name)
             if rest == "config.xml":
                 try:
-                    new = j._item(body.decode("utf-8"))
-                except (ValueError, etree.XMLSyntaxError) as exc:
-                    return self._send(500, f"java.io.IOException: Failed to persist config.xml: {exc}")
-                if new.cls != j.items[name].cls:
-                    return self._send(500, f"java.io.IOException: Expecting {j.items[name].cls} but got {new.cls}")
+                    new = j._item(name, body.decode(self._charset()))
+                except (ValueError, LookupError, etree.XMLSyntaxError):  # IOException: Failed to process config.xml
+                    return self._oops()
+                if new.cls != j.items[name].cls:  # IOException: Expecting class X but got class Y instead
+                    return self._oops()
                 j.items[name] = new
                 return self._send(200)
             if rest == "doDelete":
@@ -372,29 +582,32 @@ class _Handler(BaseHTTPRequestHandler):
             if rest in ("build", "buildWithParameters"):
                 j.queue += 1
                 return self._send(201, headers={"Location": f"{j.url}queue/item/{j.queue}/"})
-        self._send(404, "Not found")
+        self._servlet_error(404, "Not Found")
 
     def _create(self, folder: str, query: dict[str, list[str]], body: bytes) -> None:
         j = self.jenkins
         short = query.get("name", [""])[0]
         if folder and j.items[folder].cls != FOLDER:
-            return self._send(404, "Not found")
+            return self._servlet_error(404, "Not Found")
         full = f"{folder}/{short}" if folder else short
         if full in j.faults:
-            return self._send(j.faults[full], "java.lang.RuntimeException: injected fault")
-        if not short or short in (".", "..") or set(short) & NAME_BAD:
-            return self._send(400, f"'{short}' is an unsafe name")
-        if full in j.items:
-            return self._send(400, f"A job already exists with the name '{short}'")
+            return self._fault(full)
+        if not short.strip():
+            return self._failure("No name is specified")
+        if short in (".", "..") or set(short) & NAME_BAD:
+            bad = next((c for c in short if c in NAME_BAD), short)
+            return self._failure(f"‘{bad}’ is an unsafe character")
+        if j.resolve(full) is not None:  # Messages.Hudson_JobAlreadyExists, compared case-insensitively
+            return self._failure(f"A job already exists with the name ‘{short}’")
         form = {}
         if "form-urlencoded" in (self.headers.get("Content-Type") or ""):  # the "New Item" page, create_folder
             form = urllib.parse.parse_qs(body.decode("utf-8"))
         mode = (form.get("mode") or query.get("mode") or [""])[0]
         if mode == FOLDER:
-            j.items[full] = j._item(f"<{FOLDER}><description/></{FOLDER}>")
+            j.items[full] = j._item(full, f"<{FOLDER}><description/></{FOLDER}>")
             return self._send(302, headers={"Location": j.url})
-        try:
-            j.items[full] = j._item(body.decode("utf-8"))
-        except (ValueError, etree.XMLSyntaxError) as exc:
-            return self._send(400, f"Failed to parse config.xml: {exc}")
+        try:  # createProjectFromXML reads the raw stream: the XML prologue's encoding decides
+            j.items[full] = j._item(full, body)
+        except (ValueError, etree.XMLSyntaxError):  # IOException: Failed to persist config.xml
+            return self._oops()
         self._send(200)

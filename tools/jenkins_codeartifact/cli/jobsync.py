@@ -16,7 +16,7 @@ from ..settings import Settings
 from ._common import ArgumentParser, add_options, new_parser, run
 
 if TYPE_CHECKING:
-    from ..jobsync import sync
+    from ..jobsync import client
 
 PROG = "jobsync"
 log = logging.getLogger("jenkins_codeartifact")
@@ -58,15 +58,15 @@ def parser() -> ArgumentParser:
     return p
 
 
-def _client(settings: Settings) -> sync.Client:
-    from ..jobsync import sync  # imported late: requests and python-jenkins are not needed to render offline
+def _client(settings: Settings) -> client.Client:
+    from ..jobsync import client  # imported late: requests is not needed to render offline
 
     if not settings.jenkins_url:
         raise ConfigError("no Jenkins URL", hint="pass --url or set JENKINS_URL (for example http://localhost:8080)")
     if settings.jenkins_user and not settings.jenkins_api_token:
         log.warning("WARNING: JENKINS_USER is set but JENKINS_API_TOKEN is not: connecting anonymously")
     user = settings.jenkins_user if settings.jenkins_api_token else None
-    return sync.Client(settings.jenkins_url, user, settings.jenkins_api_token, workers=settings.workers)
+    return client.Client(settings.jenkins_url, user, settings.jenkins_api_token, workers=settings.workers)
 
 
 def _output_dir(path: Path) -> Path:

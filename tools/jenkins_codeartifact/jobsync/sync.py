@@ -4,9 +4,9 @@ Requests are the cost that matters, so the plan is ONE tree query
 (``api/json?tree=jobs[name,description,jobs[...]]``): the hash marker in each managed description says
 whether the job is current. A no-op sync is that single GET. ``verify=True`` additionally fetches every
 managed job's config.xml and compares it canonicalised, which catches hand edits that kept the
-description. Writes are one POST each (createItem, config.xml, doDelete) through python-jenkins's
-session, auth and CSRF crumb handling, rather than its create_job/delete_job helpers, which add
-existence checks before and after and so cost three or four requests per job.
+description. Writes are one POST each (createItem, config.xml, doDelete) through :mod:`.client`,
+rather than python-jenkins's create_job/delete_job helpers, which add existence checks before and
+after and so cost three or four requests per job.
 
 Safety: a job whose description has no marker is not ours. It is never updated or deleted; a spec that
 names it is a conflict unless ``adopt=True``. A job whose type changed (freestyle, pipeline, folder) is a
@@ -22,33 +22,24 @@ import difflib
 import enum
 import functools
 import logging
-import re
 import threading
-import urllib.parse
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import jenkins
-import requests
-from requests.adapters import HTTPAdapter
-
 from .. import redact
-from ..errors import ConfigError, OperationError
+from ..errors import OperationError
 from . import configxml
+from .client import Client as Client  # re-exported: plan and apply take one
+from .client import Remote as Remote
 from .model import Folder, Item, Specs
 
 log = logging.getLogger(__name__)
-# python-jenkins is the top-level ``jenkins`` module; imported by name because mypy, checking this
-# package's own ``jenkins`` directory, would otherwise resolve the name to it.
-
-TREE_FIELDS = "name,description"
 # Folder levels the plan's tree query reaches below the deepest spec, so that --prune sees managed jobs
 # left in folders that are no longer in the specs; and the depth checked before deleting a folder.
 EXTRA_DEPTH = 4
 SUBTREE_DEPTH = 20
-AUTH_HINT = "check JENKINS_USER and JENKINS_API_TOKEN (a user API token, not the password) and the user's permissions"
 
 
 class Action(enum.Enum):
@@ -60,23 +51,6 @@ class Action(enum.Enum):
 
 
 _PAST = {Action.CREATE: "created", Action.UPDATE: "updated", Action.DELETE: "deleted", Action.CONFLICT: "conflict"}
-
-
-@dataclass(frozen=True)
-class Remote:
-    """One item on the server as the tree query shows it."""
-
-    name: str
-    cls: str
-    description: str
-
-    @property
-    def managed(self) -> bool:
-        return configxml.marker_hash(self.description) is not None
-
-    @property
-    def is_folder(self) -> bool:
-        return self.cls == configxml.FOLDER_CLASS or self.cls.endswith(".Folder")
 
 
 @dataclass
@@ -178,110 +152,6 @@ class Result:
                 for o in self.outcomes
             ],
         }
-
-
-# ------------------------------------------------------------------------------------------- client
-
-
-def _job_path(name: str) -> str:
-    return "".join(f"job/{urllib.parse.quote(part, safe='')}/" for part in name.split("/") if part)
-
-
-class Client:
-    """The few Jenkins calls jobsync needs, each one HTTP request, each failure one of our errors.
-
-    ``workers`` bounds the parallel requests of ``plan`` (config.xml fetches) and ``apply`` (writes).
-    """
-
-    def __init__(self, url: str, user: str | None, token: str | None, workers: int = 8, timeout: float = 30.0) -> None:
-        if workers < 1:  # checked before any request, so a bad value is a usage error and nothing else
-            raise ConfigError(
-                f"workers must be at least 1, got {workers}", hint="pass --workers N or set CA_WORKERS (default 8)"
-            )
-        redact.register(token)
-        self.workers = workers
-        self.url = url.rstrip("/") + "/"
-        self.server = jenkins.Jenkins(self.url, username=user, password=token, timeout=timeout)
-        # python-jenkins's session pools 10 connections; more workers would reconnect on every request.
-        self.server._session.mount(self.url, HTTPAdapter(pool_connections=1, pool_maxsize=max(10, workers)))
-        self._crumb_lock = threading.Lock()
-
-    def _request(
-        self, method: str, path: str, what: str, data: bytes | None = None, crumb: bool = False
-    ) -> requests.Response:
-        headers = {"Content-Type": "application/xml; charset=utf-8"} if data is not None else {}
-        req = requests.Request(method, self.url + path, data=data, headers=headers)
-        try:
-            if crumb:
-                with self._crumb_lock:  # fetched once, not once per worker thread
-                    self.server.maybe_add_crumb(req)
-            response: requests.Response = self.server.jenkins_request(req, add_crumb=False)
-            return response
-        except jenkins.NotFoundException:
-            raise OperationError(f"{what}: not found (HTTP 404)") from None
-        except jenkins.JenkinsException as exc:
-            text = str(exc)
-            if "[401]" in text or "[403]" in text:
-                raise OperationError(
-                    f"{what}: permission denied by Jenkins ({text.splitlines()[0]})", hint=AUTH_HINT
-                ) from None
-            code = re.search(r"\[(\d{3})\]", text)
-            lines = text.splitlines()
-            detail = f": {lines[1].strip()[:200]}" if len(lines) > 1 and lines[1].strip() else ""
-            if code:  # python-jenkins words every 500 as "Possibly authentication failed"
-                raise OperationError(f"{what}: Jenkins answered HTTP {code.group(1)}{detail}") from None
-            raise OperationError(f"{what}: {lines[0] if lines else type(exc).__name__}") from None
-        except requests.HTTPError as exc:
-            status = exc.response.status_code if exc.response is not None else "?"
-            body = (exc.response.text if exc.response is not None else "").strip().splitlines()
-            detail = f": {body[0][:200]}" if body else ""
-            raise OperationError(f"{what}: HTTP {status}{detail}") from None
-        except (requests.ConnectionError, jenkins.TimeoutException, requests.Timeout) as exc:
-            raise OperationError(
-                f"{what}: cannot reach Jenkins at {self.url} ({type(exc).__name__})",
-                hint="check --url/JENKINS_URL and that Jenkins is running",
-            ) from None
-
-    def tree(self, depth: int, folder: str = "") -> list[Remote]:
-        """Every item (under ``folder``) down to ``depth`` folder levels, in one request."""
-        where = f" in {folder}" if folder else ""
-        spec = TREE_FIELDS
-        for _ in range(depth):
-            spec = f"{TREE_FIELDS},jobs[{spec}]"
-        query = urllib.parse.quote(f"jobs[{spec}]", safe="[],")
-        response = self._request("GET", _job_path(folder) + f"api/json?tree={query}", f"listing jobs{where}")
-        if "X-Jenkins" not in response.headers:
-            raise OperationError(
-                f"{self.url} answered, but not as Jenkins (no X-Jenkins header)", hint="check --url/JENKINS_URL"
-            )
-        try:
-            data = response.json()
-        except ValueError:
-            raise OperationError(f"listing jobs: {self.url} returned invalid JSON") from None
-        out: list[Remote] = []
-
-        def walk(items: Iterable[dict[str, Any]], prefix: str) -> None:
-            for item in items:
-                name = prefix + str(item.get("name", ""))
-                out.append(Remote(name, str(item.get("_class", "")), item.get("description") or ""))
-                walk(item.get("jobs") or (), name + "/")
-
-        walk(data.get("jobs") or (), f"{folder}/" if folder else "")
-        return out
-
-    def config(self, name: str) -> str:
-        return self._request("GET", _job_path(name) + "config.xml", f"{name}: reading config.xml").text
-
-    def create(self, name: str, xml: str) -> None:
-        parent, _, short = name.rpartition("/")
-        path = _job_path(parent) + "createItem?name=" + urllib.parse.quote(short, safe="")
-        self._request("POST", path, f"{name}: create", xml.encode("utf-8"), crumb=True)
-
-    def update(self, name: str, xml: str) -> None:
-        self._request("POST", _job_path(name) + "config.xml", f"{name}: update", xml.encode("utf-8"), crumb=True)
-
-    def delete(self, name: str) -> None:
-        self._request("POST", _job_path(name) + "doDelete", f"{name}: delete", crumb=True)
 
 
 # --------------------------------------------------------------------------------------------- plan
