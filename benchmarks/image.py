@@ -31,7 +31,7 @@ import docker
 
 from jenkins_codeartifact import index as codeartifact
 from jenkins_codeartifact import redact, settings
-from jenkins_codeartifact.consume import image
+from jenkins_codeartifact.consume import containers, image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, sandbox
@@ -129,7 +129,7 @@ def run(argv: list[str] | None = None) -> int:
         p.error("no base image: pass --base-image or set CA_BASE_IMAGE (ca-sandbox up --docker exports it)")
     s = settings.load()
     index = codeartifact.resolve_index(s)
-    client = image.engine()
+    client = containers.engine()
     cli = image.find_buildkit(args.docker_cli).argv[0]
     results: dict[str, float] = {}
     tags = {k: f"ca-bench-{k}:1" for k in ("reference-cold", "ours-cold", "reference-rebuild", "ours-rebuild")}

@@ -23,7 +23,7 @@ import pytest
 import requests
 
 from jenkins_codeartifact.cli import consume_deploy, publish
-from jenkins_codeartifact.consume import image
+from jenkins_codeartifact.consume import containers
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "application_src"
@@ -72,7 +72,7 @@ def names():
 def cleanup(names):
     yield
     client = docker.from_env()
-    for c in client.containers.list(all=True, filters={"label": image.LABEL}):
+    for c in client.containers.list(all=True, filters={"label": containers.LABEL}):
         if names["image"] in c.name or names["image"] in str(c.image.tags):
             c.remove(force=True)
     for img in client.images.list():
@@ -107,7 +107,7 @@ def leaks(blob: bytes | str, token: str) -> bool:
 
 def test_end_to_end(env, token, published, children, names, cleanup, capsys, tmp_path):
     tag, name, stack = names["tag"], names["image"], names["stack"]
-    port = image.free_port()
+    port = containers.free_port()
     common = ["--context", APP, "--image-name", name, "--tag", tag, "--local-port", port]
     cfn = ["--stack", stack, "--template", APP / "application.yml", *vpc_params()]  # ContainerName: the image name
 
@@ -177,12 +177,12 @@ def test_smoke_test_failure_pushes_and_deploys_nothing(env, published, names, cl
     assert "build" in data and "push" not in data and "deploy" not in data
     assert names["tag"] not in registry_tags(env, names["image"])
     client = docker.from_env()
-    assert not client.containers.list(all=True, filters={"label": f"{image.LABEL}=smoke"})
+    assert not client.containers.list(all=True, filters={"label": f"{containers.LABEL}=smoke"})
     assert not client.containers.list(all=True, filters={"name": names["image"]})
 
 
 def test_registry_down_at_push_retries_then_fails_without_deploying(env, published, names, cleanup, capsys, tmp_path):
-    down = f"127.0.0.1:{image.free_port()}"
+    down = f"127.0.0.1:{containers.free_port()}"
     args = ["--context", APP, "--image-name", names["image"], "--tag", names["tag"], "--target", "local"]
     report = tmp_path / "r.json"
     code, _, err = cli(capsys, "all", *args, "--registry", down, "--push-retries", "2", "--report", report)

@@ -1,115 +1,141 @@
-"""The order of the pipeline's steps and what they share, with every engine and AWS call faked."""
+"""What a run of the stages leaves behind, with AWS in moto (in-process) and the Docker side faked.
+
+The fakes stand for the Docker engine's world (images built, tags pushed); CloudFormation, ECR and STS are
+moto's, so the assertions are about the stack, the repository and the role as AWS would see them.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
-from jenkins_codeartifact import aws
-from jenkins_codeartifact import index as codeartifact
-from jenkins_codeartifact.consume import deploy, image
-from jenkins_codeartifact.consume import pipeline as consume
-from jenkins_codeartifact.errors import PreconditionError
-from jenkins_codeartifact.settings import Settings
+moto = pytest.importorskip("moto")
 
-INDEX = codeartifact.Index("https://x/pypi/r/", "https://x/pypi/r/simple/", "aws", "token", "x")
+from jenkins_codeartifact import index as indexes  # noqa: E402
+from jenkins_codeartifact.consume import containers, image  # noqa: E402
+from jenkins_codeartifact.consume import pipeline as consume  # noqa: E402
+from jenkins_codeartifact.consume import registry as registries  # noqa: E402
+from jenkins_codeartifact.errors import ConfigError, OperationError, PreconditionError  # noqa: E402
+from jenkins_codeartifact.settings import Settings  # noqa: E402
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "application_src" / "application.yml"
+ROLE = "arn:aws:iam::123456789012:role/deployer"
+INDEX = indexes.Index("https://x/pypi/r/", "https://x/pypi/r/simple/", "aws", "token", "x")
 
 
 class Engine:
-    def ping(self):
+    def ping(self) -> bool:
         return True
 
 
+@dataclass
+class Docker:
+    """The engine's side of the world: what was built, smoke-tested and pushed (and where the repo was)."""
+
+    built: list[str] = field(default_factory=list)
+    tested: list[str] = field(default_factory=list)
+    pushed: list[str] = field(default_factory=list)
+    repositories_at_push: list[set[str]] = field(default_factory=list)
+    smoke_fails: bool = False
+
+
 @pytest.fixture
-def calls(monkeypatch, tmp_path):
-    """Every library call the stages make, in order; the AWS session counts how often it is made."""
-    log: list[tuple[Any, ...]] = []
+def world(monkeypatch, tmp_path):
+    for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_CLOUDFORMATION", "AWS_ENDPOINT_URL_ECR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    state = Docker()
 
-    class Session:
-        def client(self, service):
-            log.append(("client", service))
-            return f"<{service}>"
+    def build(index, **kw):
+        state.built.append(kw["image"])
+        return image.BuildResult(kw["image"], "sha256:" + "1" * 64, 1.0, "buildx")
 
-    def session(settings):
-        log.append(("session", settings.role_arn))
-        return Session()
+    def smoke_test(client, ref, **kw):
+        state.tested.append(ref)
+        if state.smoke_fails:
+            raise OperationError(f"smoke test of {ref} failed: HTTP 500 (GET /healthz)")
+        return containers.SmokeResult(ref, "http://127.0.0.1:1/healthz", 200, 0.1)
 
-    def resolve_index(settings, client_factory=None):
-        client_factory(settings)
-        return INDEX
+    def push(client, local, registry, name, tag, **kw):
+        if registry.ecr:
+            repos = boto3.client("ecr", region_name="eu-west-1").describe_repositories()["repositories"]
+            state.repositories_at_push.append({r["repositoryName"] for r in repos})
+        state.pushed.append(registry.reference(name, tag))
+        return registries.PushResult(registry.reference(name, tag), "sha256:" + "2" * 64, 1)
 
-    def fake(name, result=None):
-        def call(*args, **kw):
-            log.append((name, *[a for a in args if isinstance(a, str)], kw))
-            return result
-
-        return call
-
-    monkeypatch.setattr(aws, "session", session)
-    monkeypatch.setattr(codeartifact, "resolve_index", resolve_index)
-    monkeypatch.setattr(image, "build", fake("build", image.BuildResult("app:5", "sha256:1", 1.0, "buildx")))
-    monkeypatch.setattr(image, "smoke_test", fake("smoke_test", image.SmokeResult("app:5", "u", 200, 1.0)))
-    monkeypatch.setattr(image, "ecr_login", fake("ecr_login", image.Registry("1.dkr.ecr.x", ecr=True)))
-    monkeypatch.setattr(image, "push", fake("push", image.PushResult("1.dkr.ecr.x/app:5", "sha256:2", 1)))
-    created = deploy.DeployResult("cloudformation", "", "CREATE_COMPLETE", True, stack="consumer")
-    monkeypatch.setattr(
-        deploy, "create_stack_without_image", fake("create_stack_without_image", created), raising=False
-    )
-    deployed = deploy.DeployResult("cloudformation", "5", "UPDATE_COMPLETE", True, stack="consumer")
-    monkeypatch.setattr(deploy, "deploy_stack", fake("deploy_stack", deployed))
+    monkeypatch.setattr(image, "build", build)
+    monkeypatch.setattr(containers, "smoke_test", smoke_test)
+    monkeypatch.setattr(registries, "push", push)
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
-    return log
+    with moto.mock_aws():
+        yield state
 
 
-def settings(tmp_path, **kw: Any) -> Settings:
+def vpc() -> tuple[str, ...]:
+    ec2 = boto3.client("ec2", region_name="eu-west-1")
+    vpc_id = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
+    return (f"VPC={vpc_id}", f"SubnetA={subnets[0]['SubnetId']}", f"SubnetB={subnets[1]['SubnetId']}")
+
+
+def stages(tmp_path, **kw: Any) -> consume.Stages:
     base: dict[str, Any] = {
         "context": str(tmp_path),
         "image_name": "app",
         "tag": "5",
-        "domain": "my-domain",
-        "repository": "my-repository",
-        "role_arn": "arn:aws:iam::111122223333:role/deployer",
+        "region": "eu-west-1",
+        "role_arn": ROLE,
         "stack": "consumer",
-        "template": "application.yml",
-        "params": ("VPC=vpc-1",),
+        "template": str(TEMPLATE),
+        "params": vpc(),
     }
     base.update(kw)
-    return Settings(**base)
+    return consume.Stages(Settings(**base), docker_factory=Engine, index_resolver=lambda s: INDEX)
 
 
-def names(log):
-    return [entry[0] for entry in log if entry[0] != "client"]
+def stack_parameters(name: str = "consumer") -> dict[str, str] | None:
+    cfn = boto3.client("cloudformation", region_name="eu-west-1")
+    try:
+        found = cfn.describe_stacks(StackName=name)["Stacks"][0]
+    except cfn.exceptions.ClientError:
+        return None
+    return {p["ParameterKey"]: p["ParameterValue"] for p in found["Parameters"]}
 
 
-def test_all_assumes_the_role_once(calls, tmp_path):
-    consume.Stages(settings(tmp_path), docker_factory=Engine).run("all")
-    assert [e for e in calls if e[0] == "session"] == [("session", "arn:aws:iam::111122223333:role/deployer")]
-    assert [e[1] for e in calls if e[0] == "client"] == ["codeartifact", "cloudformation", "ecr", "cloudformation"]
+def assumed_roles() -> list[str]:
+    from moto.sts.models import sts_backends
+
+    return [role.role_arn for backend in sts_backends.values() for b in backend.values() for role in b.assumed_roles]
 
 
-def test_first_ecr_deployment_creates_the_stack_before_the_push(calls, tmp_path):
-    pipeline = consume.Stages(settings(tmp_path), docker_factory=Engine)
+def test_all_builds_tests_pushes_into_the_stacks_repository_and_deploys_the_tag(world, tmp_path):
+    pipeline = stages(tmp_path)
     pipeline.run("all")
-    assert names(calls) == [
-        "session",
-        "build",
-        "smoke_test",
-        "create_stack_without_image",
-        "ecr_login",
-        "push",
-        "deploy_stack",
+    assert (world.built, world.tested) == (["app:5"], ["app:5"])
+    assert len(world.pushed) == 1 and world.pushed[0].endswith("/app:5")
+    # the first deployment to ECR: the stack (holding the repository) existed before the push
+    assert world.repositories_at_push == [{"app"}]
+    params = stack_parameters()
+    assert params is not None and (params["ImageTag"], params["ContainerName"]) == ("5", "app")
+    record = pipeline.record
+    assert record["stack_created"]["status"] == "CREATE_COMPLETE"
+    assert (record["deploy"]["status"], record["deploy"]["image_tag"]) == ("UPDATE_COMPLETE", "5")
+    assert consume.summary(record)[:4] == [
+        "IMAGE=app:5",
+        "IMAGE_ID=sha256:" + "1" * 64,
+        f"PUSHED={world.pushed[0]}",
+        "DIGEST=sha256:" + "2" * 64,
     ]
-    create = next(e for e in calls if e[0] == "create_stack_without_image")
-    assert create[1:3] == ("<cloudformation>", "consumer")
-    assert create[3] == {
-        "template": "application.yml",
-        "params": {"VPC": "vpc-1"},
-        "defaults": {"ContainerName": "app"},
-    }
-    deploy_call = next(e for e in calls if e[0] == "deploy_stack")
-    assert deploy_call[-1]["defaults"] == {"ContainerName": "app"}
-    assert pipeline.record["stack_created"]["status"] == "CREATE_COMPLETE"
+
+
+def test_one_run_assumes_the_role_once(world, tmp_path):
+    stages(tmp_path).run("all")  # CloudFormation twice, ECR once: one AssumeRole
+    assert assumed_roles() == [ROLE]
 
 
 @pytest.mark.parametrize(
@@ -117,45 +143,50 @@ def test_first_ecr_deployment_creates_the_stack_before_the_push(calls, tmp_path)
     [{"registry": "127.0.0.1:5000"}, {"template": None}, {"target": "local"}],
     ids=["own-registry", "no-template", "local-target"],
 )
-def test_no_stack_is_created_before_the_push_otherwise(calls, tmp_path, override):
-    consume.Stages(settings(tmp_path, **override), docker_factory=Engine).push()
-    assert "create_stack_without_image" not in names(calls)
-    assert "push" in names(calls)
+def test_no_stack_is_created_before_the_push_otherwise(world, tmp_path, override):
+    stages(tmp_path, **override).push()
+    assert len(world.pushed) == 1
+    assert stack_parameters() is None
+
+
+def test_a_failed_smoke_test_pushes_and_deploys_nothing(world, tmp_path):
+    world.smoke_fails = True
+    pipeline = stages(tmp_path)
+    with pytest.raises(OperationError, match="smoke test of app:5 failed"):
+        pipeline.run("all")
+    assert (world.built, world.pushed) == (["app:5"], [])
+    assert stack_parameters() is None
+    assert "build" in pipeline.record and "push" not in pipeline.record and "deploy" not in pipeline.record
 
 
 def test_build_checks_the_engine_before_the_index(tmp_path):
     resolved: list[Settings] = []
 
     def no_engine():
-        raise image.docker.errors.DockerException("Error while fetching server API version")
+        raise containers.docker.errors.DockerException("Error while fetching server API version")
 
     def resolver(s):
         resolved.append(s)
         return INDEX
 
-    pipeline = consume.Stages(settings(tmp_path), docker_factory=no_engine, index_resolver=resolver)
+    pipeline = consume.Stages(
+        Settings(context=str(tmp_path), image_name="app", tag="5"), docker_factory=no_engine, index_resolver=resolver
+    )
     with pytest.raises(PreconditionError, match="Docker engine is not reachable"):
         pipeline.build()
-    assert resolved == []
+    assert resolved == []  # no token was fetched
 
 
-def test_tag_and_params_are_checked_once(calls, tmp_path, monkeypatch):
-    checked: list[tuple[str, str | None]] = []
-    parsed: list[tuple[str, ...]] = []
-    real_ref, real_params = image.validate_ref, consume.parse_params
-
-    def validate_ref(name, tag):
-        checked.append((name, tag))
-        return real_ref(name, tag)
-
-    def parse_params(values):
-        parsed.append(tuple(values))
-        return real_params(values)
-
-    monkeypatch.setattr(image, "validate_ref", validate_ref)
-    monkeypatch.setattr(consume, "parse_params", parse_params)
-    pipeline = consume.Stages(settings(tmp_path), docker_factory=Engine)
-    pipeline.run("all")
-    assert checked == [("app", "5")]
-    assert parsed == [("VPC=vpc-1",)]
-    assert pipeline.record["image"] == "app:5"
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"tag": "a b"}, "--tag 'a b': not a valid image tag"),
+        ({"params": ("VPC",)}, "--param 'VPC': expected KEY=VALUE"),
+        ({"stack": None}, "no stack name"),
+    ],
+)
+def test_bad_input_stops_all_before_the_first_stage(world, tmp_path, override, message):
+    with pytest.raises(ConfigError, match=message):
+        stages(tmp_path, **override).run("all")
+    assert (world.built, world.tested, world.pushed) == ([], [], [])
+    assert stack_parameters() is None

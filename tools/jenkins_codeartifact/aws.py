@@ -6,14 +6,16 @@ adds the role hop and turns "no credentials / no region" into errors that say wh
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import botocore.exceptions
 
 from . import redact
-from .errors import ConfigError, OperationError
+from .errors import CAError, ConfigError, OperationError
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,3 +61,62 @@ def session(settings: Settings) -> boto3.Session:
         aws_session_token=c["SessionToken"],
         region_name=base.region_name,
     )
+
+
+# The one botocore error mapper: every AWS call of the library turns its failure into one line here.
+_CREDENTIAL_CODES = frozenset(
+    {
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "InvalidAccessKeyId",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "AuthFailure",
+        "IncompleteSignature",
+        "MissingAuthenticationToken",
+    }
+)
+CREDENTIALS_HINT = (
+    "the AWS credentials were refused: check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or the profile, the role "
+    "and the clock); a temporary session token may have expired"
+)
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a ClientError ("" for anything else)."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Code") or "")
+    return ""
+
+
+def error_message(exc: BaseException) -> str:
+    """The AWS error message of a ClientError (``str(exc)`` for anything else)."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Message") or exc)
+    return str(exc)
+
+
+def api_error(what: str, exc: BaseException, *, hint: str | None = None, network_hint: str | None = None) -> CAError:
+    """``WHAT: Code: Message`` for a refused call, ``WHAT: reason`` for one that never got an answer
+    (``what`` says what failed, e.g. "CloudFormation DescribeStacks failed"); refused credentials always
+    point at the credentials, whatever ``hint`` the caller had in mind."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        code = error_code(exc) or "Error"
+        if code in _CREDENTIAL_CODES:
+            hint = CREDENTIALS_HINT
+        return OperationError(redact.scrub(f"{what}: {code}: {error_message(exc)}"), hint=hint)
+    return OperationError(
+        redact.scrub(f"{what}: {exc}"),
+        hint=network_hint or hint or "check network access to AWS (or its AWS_ENDPOINT_URL_* variable) and the region",
+    )
+
+
+@contextlib.contextmanager
+def calling(what: str, *, hint: str | None = None, network_hint: str | None = None) -> Iterator[None]:
+    """Run AWS calls, turning any botocore failure into :func:`api_error`."""
+    try:
+        yield
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        raise api_error(what, exc, hint=hint, network_hint=network_hint) from exc

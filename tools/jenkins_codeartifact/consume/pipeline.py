@@ -16,11 +16,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
 from .. import index as indexes
+from ..errors import ConfigError
 from ..index import Index
 from ..settings import Settings
-from . import deploy, image
+from . import changeset, cloudformation, containers, image, local_target
+from . import registry as registries
+from .target import DeployResult, validate_target
 
 log = logging.getLogger(__name__)
 STAGES = ("build", "smoke-test", "push", "deploy")
@@ -48,15 +50,15 @@ class Stages:
     push_backoff: float = 2.0
     record: dict[str, Any] = field(default_factory=dict)
     _docker: Any = None
-    _registry: image.Registry | None = None
+    _registry: registries.Registry | None = None
     _session: Any = None
 
     def check(self, command: str) -> None:
         """Validate the inputs ``command`` uses before anything slow starts; teardown needs no tag."""
         s = self.settings
-        image.validate_network(s.network)
+        containers.validate_network(s.network)
         if command in ("deploy", "teardown", "all"):
-            deploy.validate_target(s.target)
+            validate_target(s.target)
             if s.target == "cloudformation":
                 self._stack_name()
                 self.params  # noqa: B018 - validates --param
@@ -82,7 +84,7 @@ class Stages:
     @property
     def docker(self) -> Any:
         if self._docker is None:
-            self._docker = image.engine(self.docker_factory)
+            self._docker = containers.engine(self.docker_factory)
         return self._docker
 
     def client(self, service: str) -> Any:
@@ -100,13 +102,13 @@ class Stages:
             return self.index_resolver(self.settings)
         return indexes.resolve_index(self.settings, client_factory=lambda s: self.client("codeartifact"))
 
-    def registry(self) -> image.Registry:
+    def registry(self) -> registries.Registry:
         """``--registry`` as given, else the account's ECR with a fresh login."""
         if self._registry is None:
             if self.settings.registry:
-                self._registry = image.registry_from_url(self.settings.registry)
+                self._registry = registries.registry_from_url(self.settings.registry)
             else:
-                self._registry = image.ecr_login(self.client("ecr"))
+                self._registry = registries.ecr_login(self.client("ecr"))
         return self._registry
 
     def build(self) -> image.BuildResult:
@@ -124,9 +126,9 @@ class Stages:
         self.record["build"] = asdict(result)
         return result
 
-    def smoke_test(self) -> image.SmokeResult:
+    def smoke_test(self) -> containers.SmokeResult:
         s = self.settings
-        result = image.smoke_test(
+        result = containers.smoke_test(
             self.docker,
             self.local,
             path=s.smoke_path,
@@ -137,11 +139,11 @@ class Stages:
         self.record["smoke_test"] = asdict(result)
         return result
 
-    def push(self) -> image.PushResult:
+    def push(self) -> registries.PushResult:
         s = self.settings
         self._create_stack_for_ecr()
         registry = self.registry()
-        result = image.push(
+        result = registries.push(
             self.docker,
             self.local,
             registry,
@@ -153,15 +155,15 @@ class Stages:
         self.record["push"] = asdict(result)
         return result
 
-    def deploy(self) -> deploy.DeployResult:
+    def deploy(self) -> DeployResult:
         s = self.settings
-        target = deploy.validate_target(s.target)
+        target = validate_target(s.target)
         if target == "local":
             registry = self.registry()
-            result = deploy.deploy_local(
+            result = local_target.deploy_local(
                 self.docker,
                 registry.reference(s.image_name, self.tag),
-                name=deploy.local_name(s.image_name),
+                name=local_target.local_name(s.image_name),
                 port=s.local_port,
                 path=s.smoke_path,
                 timeout=s.smoke_timeout,
@@ -171,7 +173,7 @@ class Stages:
                 tag=self.tag,
             )
         else:
-            result = deploy.deploy_stack(
+            result = changeset.deploy_stack(
                 self.client("cloudformation"),
                 self._stack_name(),
                 self.tag,
@@ -184,7 +186,7 @@ class Stages:
 
     def _defaults(self) -> dict[str, str]:
         """Stack parameters with a value implied by our options: the ECR repository is the image name."""
-        return {deploy.CONTAINER_NAME: self.settings.image_name}
+        return {cloudformation.CONTAINER_NAME: self.settings.image_name}
 
     def _create_stack_for_ecr(self) -> None:
         """On a first deployment to ECR, create the stack (which holds the repository) before pushing.
@@ -197,7 +199,7 @@ class Stages:
         s = self.settings
         if s.registry or s.target != "cloudformation" or not s.stack or not s.template:
             return
-        created = deploy.create_stack_without_image(
+        created = changeset.create_stack_without_image(
             self.client("cloudformation"),
             s.stack,
             template=s.template,
@@ -209,11 +211,11 @@ class Stages:
 
     def teardown(self) -> dict[str, Any]:
         s = self.settings
-        if deploy.validate_target(s.target) == "local":
-            result = deploy.teardown_local(self.docker, deploy.local_name(s.image_name))
+        if validate_target(s.target) == "local":
+            result = local_target.teardown_local(self.docker, local_target.local_name(s.image_name))
         else:
             ecr = None if s.registry else self.client("ecr")
-            result = deploy.teardown_stack(self.client("cloudformation"), self._stack_name(), ecr=ecr)
+            result = cloudformation.teardown_stack(self.client("cloudformation"), self._stack_name(), ecr=ecr)
         self.record["teardown"] = result
         return result
 

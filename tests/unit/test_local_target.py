@@ -6,7 +6,7 @@ from __future__ import annotations
 import docker.errors
 import pytest
 
-from jenkins_codeartifact.consume import deploy, image
+from jenkins_codeartifact.consume import containers, local_target
 from jenkins_codeartifact.errors import OperationError
 
 NAME = "ca-application-local"
@@ -96,14 +96,14 @@ def fake(monkeypatch):
         port = int(url.split(":")[2].split("/")[0])
         c = next(c for c in client.by_name.values() if c.port == port and c.status == "running")
         ok = client.healthy.get((c.image, c.name.replace("-candidate", "")), True)
-        return image.Health(url, 200 if ok else 500, 0.1)
+        return containers.Health(url, 200 if ok else 500, 0.1)
 
-    monkeypatch.setattr(image, "wait_healthy", wait_healthy)
+    monkeypatch.setattr(containers, "wait_healthy", wait_healthy)
     return client
 
 
 def run(client, ref, port=18080):
-    return deploy.deploy_local(client, ref, name=NAME, port=port, tag=ref.rsplit(":", 1)[1])
+    return local_target.deploy_local(client, ref, name=NAME, port=port, tag=ref.rsplit(":", 1)[1])
 
 
 def test_first_deploy(fake):
@@ -140,14 +140,14 @@ def test_a_bad_image_never_touches_the_running_one(fake, caplog):
 def test_failure_on_the_real_port_brings_the_old_one_back(fake, monkeypatch):
     run(fake, "reg:5000/application:1")
     calls = {"n": 0}
-    real = image.wait_healthy
+    real = containers.wait_healthy
 
     def flaky(url, timeout, **kw):
         calls["n"] += 1
         health = real(url, timeout, **kw)
-        return health if calls["n"] == 1 else image.Health(url, None, 1.0)  # candidate ok, live fails
+        return health if calls["n"] == 1 else containers.Health(url, None, 1.0)  # candidate ok, live fails
 
-    monkeypatch.setattr(image, "wait_healthy", flaky)
+    monkeypatch.setattr(containers, "wait_healthy", flaky)
     with pytest.raises(OperationError, match=r"passed its check on a spare port but not on 127\.0\.0\.1") as info:
         run(fake, "reg:5000/application:2")
     assert "restarted" in (info.value.hint or "")
@@ -177,7 +177,7 @@ def test_port_taken_on_the_switch_brings_the_old_one_back(fake, caplog):
 @pytest.mark.parametrize("error", [OperationError("lost track of container"), KeyboardInterrupt()])
 def test_any_error_after_the_switch_brings_the_old_one_back(fake, monkeypatch, error):
     run(fake, "reg:5000/application:1")
-    real = image.wait_healthy
+    real = containers.wait_healthy
     calls = {"n": 0}
 
     def failing(url, timeout, **kw):
@@ -186,7 +186,7 @@ def test_any_error_after_the_switch_brings_the_old_one_back(fake, monkeypatch, e
             raise error
         return real(url, timeout, **kw)
 
-    monkeypatch.setattr(image, "wait_healthy", failing)
+    monkeypatch.setattr(containers, "wait_healthy", failing)
     with pytest.raises(type(error)):
         run(fake, "reg:5000/application:2")
     assert_old_one_serves(fake)
@@ -218,8 +218,8 @@ def test_a_failed_restore_does_not_hide_the_error(fake, monkeypatch, caplog):
 
 def test_teardown_removes_leftovers(fake):
     run(fake, "reg:5000/application:1")
-    assert deploy.teardown_local(fake, NAME)["removed"] == [NAME]
-    assert deploy.teardown_local(fake, NAME)["removed"] == []
+    assert local_target.teardown_local(fake, NAME)["removed"] == [NAME]
+    assert local_target.teardown_local(fake, NAME)["removed"] == []
 
 
 def test_the_candidate_is_checked_as_a_labelled_container(fake, monkeypatch, caplog):
@@ -227,7 +227,7 @@ def test_the_candidate_is_checked_as_a_labelled_container(fake, monkeypatch, cap
     create = fake.containers.create
 
     def recording(image_ref, **kw):
-        labels[kw["name"]] = kw["labels"][image.LABEL]
+        labels[kw["name"]] = kw["labels"][containers.LABEL]
         return create(image_ref, **kw)
 
     monkeypatch.setattr(fake.containers, "create", recording)

@@ -10,7 +10,7 @@ import pytest
 
 moto = pytest.importorskip("moto")
 
-from jenkins_codeartifact.consume import deploy  # noqa: E402
+from jenkins_codeartifact.consume import changeset  # noqa: E402
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "application_src" / "application.yml"
 
@@ -39,7 +39,7 @@ def resource_types(cfn, name: str) -> set[str]:
 
 def test_empty_image_tag_makes_a_stack_with_the_repository_and_no_service(aws):
     cfn = boto3.client("cloudformation")
-    created = deploy.create_stack_without_image(
+    created = changeset.create_stack_without_image(
         cfn, "consumer", template=str(TEMPLATE), params=network(), defaults={"ContainerName": "shop"}, poll=0
     )
     assert created is not None and created.status == "CREATE_COMPLETE"
@@ -48,10 +48,12 @@ def test_empty_image_tag_makes_a_stack_with_the_repository_and_no_service(aws):
     assert {"AWS::ECR::Repository", "AWS::ElasticLoadBalancingV2::LoadBalancer"} <= kinds
     assert not kinds & {"AWS::ECS::Service", "AWS::ECS::TaskDefinition"}
     # a second push stage (or a rerun) leaves it alone
-    assert deploy.create_stack_without_image(cfn, "consumer", template=str(TEMPLATE), poll=0) is None
+    assert changeset.create_stack_without_image(cfn, "consumer", template=str(TEMPLATE), poll=0) is None
 
     # after the push, the deploy sets the tag: the service appears, every other parameter is kept
-    result = deploy.deploy_stack(cfn, "consumer", "7", template=str(TEMPLATE), defaults={"ContainerName": "x"}, poll=0)
+    result = changeset.deploy_stack(
+        cfn, "consumer", "7", template=str(TEMPLATE), defaults={"ContainerName": "x"}, poll=0
+    )
     assert result.status == "UPDATE_COMPLETE"
     assert {"AWS::ECS::Service", "AWS::ECS::TaskDefinition"} <= resource_types(cfn, "consumer")
     params = {

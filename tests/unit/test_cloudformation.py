@@ -9,7 +9,8 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from jenkins_codeartifact.consume import deploy
+from jenkins_codeartifact.consume import changeset, cloudformation
+from jenkins_codeartifact.consume.target import validate_target
 from jenkins_codeartifact.errors import ConfigError, OperationError, PreconditionError
 
 STACK = "consumer"
@@ -112,7 +113,7 @@ def executed(stub, execution="EXECUTE_COMPLETE"):
 
 
 def run(client, tag="8", **kw):
-    return deploy.deploy_stack(client, STACK, tag, poll=0, sleep=lambda s: None, **kw)
+    return changeset.deploy_stack(client, STACK, tag, poll=0, sleep=lambda s: None, **kw)
 
 
 def test_update_changes_only_the_image_tag(cfn, caplog):
@@ -308,7 +309,7 @@ def test_unreadable_template(cfn, tmp_path):
 def test_wait_times_out(cfn):
     client, stub = cfn
     clock = iter(range(0, 100000, 100))
-    s = deploy.Stack(client, STACK, poll=0, timeout=150, sleep=lambda x: None, clock=lambda: float(next(clock)))
+    s = cloudformation.Stack(client, STACK, poll=0, timeout=150, sleep=lambda x: None, clock=lambda: float(next(clock)))
     for _ in range(2):
         stub.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"))
     with pytest.raises(OperationError, match="still UPDATE_IN_PROGRESS"):
@@ -325,7 +326,7 @@ def test_other_client_errors_are_wrapped(cfn):
 @pytest.mark.parametrize("target", ["ecs", "", "Local"])
 def test_unknown_target(target):
     with pytest.raises(ConfigError, match="unknown target"):
-        deploy.validate_target(target)
+        validate_target(target)
 
 
 ECR_RESOURCES = {
@@ -354,14 +355,14 @@ def test_teardown_empties_ecr_then_deletes(cfn):
     stub.add_response("describe_stacks", stack("DELETE_IN_PROGRESS"))
     missing(stub)
     with ecr_stub:
-        result = deploy.teardown_stack(client, STACK, ecr=ecr, poll=0, sleep=lambda s: None)
+        result = cloudformation.teardown_stack(client, STACK, ecr=ecr, poll=0, sleep=lambda s: None)
     assert result == {"stack": STACK, "status": "DELETE_COMPLETE", "images_deleted": 1}
 
 
 def test_teardown_of_a_missing_stack(cfn):
     client, stub = cfn
     missing(stub)
-    assert deploy.teardown_stack(client, STACK)["status"] == "absent"
+    assert cloudformation.teardown_stack(client, STACK)["status"] == "absent"
 
 
 @pytest.mark.parametrize(
@@ -412,7 +413,7 @@ def test_first_deployment_creates_the_stack_without_an_image(cfn, tmp_path):
     stub.add_response("execute_change_set", {})
     stub.add_response("describe_stacks", stack("CREATE_COMPLETE", ""))
     executed(stub)
-    result = deploy.create_stack_without_image(
+    result = changeset.create_stack_without_image(
         client,
         STACK,
         template=_template(tmp_path),
@@ -429,7 +430,7 @@ def test_first_deployment_creates_the_stack_without_an_image(cfn, tmp_path):
 def test_an_existing_stack_is_not_created_again(cfn, tmp_path, status):
     client, stub = cfn  # the deploy stage checks its state and names what to do
     stub.add_response("describe_stacks", stack(status))
-    assert deploy.create_stack_without_image(client, STACK, template=_template(tmp_path)) is None
+    assert changeset.create_stack_without_image(client, STACK, template=_template(tmp_path)) is None
 
 
 def test_an_empty_tag_is_only_for_creating(cfn, tmp_path):
@@ -464,5 +465,5 @@ def test_teardown_when_ecr_is_unreachable_is_one_clear_error(cfn):
             raise botocore.exceptions.EndpointConnectionError(endpoint_url="https://api.ecr.eu-west-1.amazonaws.com/")
 
     with pytest.raises(OperationError, match="cannot empty ECR repository application: Could not connect") as info:
-        deploy.teardown_stack(client, STACK, ecr=Unreachable(), poll=0, sleep=lambda s: None)
+        cloudformation.teardown_stack(client, STACK, ecr=Unreachable(), poll=0, sleep=lambda s: None)
     assert "AWS_ENDPOINT_URL_ECR" in (info.value.hint or "")

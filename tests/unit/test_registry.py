@@ -1,0 +1,148 @@
+"""registry.py: registry URLs, ECR login, push retries and refusals, with a fake engine and Stubber."""
+
+from __future__ import annotations
+
+import base64
+
+import boto3
+import docker.errors
+import pytest
+from botocore.stub import Stubber
+
+from jenkins_codeartifact import redact
+from jenkins_codeartifact.consume import registry
+from jenkins_codeartifact.consume.registry import Registry
+from jenkins_codeartifact.errors import ConfigError, OperationError, PreconditionError
+
+
+@pytest.fixture(autouse=True)
+def _secrets():
+    redact.clear()
+    yield
+    redact.clear()
+
+
+# ------------------------------------------------------------------------------------ registry, push
+
+
+def test_registry_from_url():
+    assert registry.registry_from_url("https://registry.example:5000/").host == "registry.example:5000"
+    assert registry.registry_from_url("127.0.0.1:5000").host == "127.0.0.1:5000"
+    assert registry.registry_from_url("127.0.0.1:5000").reference("app", "3") == "127.0.0.1:5000/app:3"
+    with pytest.raises(ConfigError):
+        registry.registry_from_url("")
+
+
+def test_ecr_login_registers_the_password():
+    client = boto3.client("ecr", region_name="eu-west-1", aws_access_key_id="a", aws_secret_access_key="b")
+    stub = Stubber(client)
+    token = base64.b64encode(b"AWS:ecr-password-123").decode()
+    stub.add_response(
+        "get_authorization_token",
+        {"authorizationData": [{"authorizationToken": token, "proxyEndpoint": "https://1234.dkr.ecr.eu-west-1.x"}]},
+    )
+    with stub:
+        ecr = registry.ecr_login(client)
+    assert ecr.host == "1234.dkr.ecr.eu-west-1.x"
+    assert ecr.auth == {"username": "AWS", "password": "ecr-password-123", "serveraddress": ecr.host}
+    assert "ecr-password-123" not in repr(ecr)
+    assert redact.scrub("ecr-password-123") == "***"
+
+
+def test_ecr_login_denied():
+    client = boto3.client("ecr", region_name="eu-west-1", aws_access_key_id="a", aws_secret_access_key="b")
+    stub = Stubber(client)
+    stub.add_client_error("get_authorization_token", "AccessDeniedException", "no")
+    with stub, pytest.raises(OperationError, match="ECR login failed") as info:
+        registry.ecr_login(client)
+    assert "--registry" in (info.value.hint or "")
+
+
+class FakeImages:
+    def __init__(self):
+        self.tags: list[tuple[str, str]] = []
+
+    def get(self, ref):
+        if ref != "application:1":
+            raise docker.errors.ImageNotFound("no")
+        outer = self
+
+        class _Image:
+            def tag(self, repository, tag):
+                outer.tags.append((repository, tag))
+
+        return _Image()
+
+
+class FakeClient:
+    def __init__(self, script):
+        self.images = FakeImages()
+        self.script = list(script)
+        self.pushes = 0
+        outer = self
+
+        class _Api:
+            def push(self, repository, tag, **kw):
+                outer.pushes += 1
+                step = outer.script.pop(0)
+                if isinstance(step, Exception):
+                    raise step
+                return iter(step)
+
+        self.api = _Api()
+
+
+OK = [{"status": "Pushed", "id": "abc"}, {"aux": {"Tag": "1", "Digest": "sha256:" + "c" * 64, "Size": 1}}]
+DOWN = [{"status": "The push refers to repository [127.0.0.1:1/application]"}, {"error": "connection refused"}]
+
+
+def test_push_retries_with_backoff_then_succeeds():
+    sleeps: list[float] = []
+    client = FakeClient([DOWN, DOWN, OK])
+    result = registry.push(client, "application:1", Registry("127.0.0.1:1"), "application", "1", sleep=sleeps.append)
+    assert result.digest == "sha256:" + "c" * 64
+    assert result.attempts == 3
+    assert sleeps == [2.0, 4.0]
+    assert client.images.tags == [("127.0.0.1:1/application", "1")]
+
+
+def test_push_gives_up_with_a_clear_error():
+    sleeps: list[float] = []
+    client = FakeClient([DOWN, docker.errors.APIError("Get http://127.0.0.1:1/v2/: connection refused"), DOWN])
+    with pytest.raises(OperationError, match="failed after 3 attempts: connection refused") as info:
+        registry.push(client, "application:1", Registry("127.0.0.1:1"), "app", "1", attempts=3, sleep=sleeps.append)
+    assert sleeps == [2.0, 4.0]
+    assert "127.0.0.1:1 is up" in (info.value.hint or "")
+
+
+def test_push_does_not_retry_a_refusal():
+    client = FakeClient([[{"error": "unauthorized: authentication required"}], OK])
+    with pytest.raises(OperationError, match="refused: unauthorized"):
+        registry.push(client, "application:1", Registry("r:1"), "app", "1", sleep=lambda s: None)
+    assert client.pushes == 1
+
+
+def test_push_of_a_missing_image():
+    with pytest.raises(PreconditionError, match="application:2 not found") as info:
+        registry.push(FakeClient([]), "application:2", Registry("r:1"), "application", "2")
+    assert "build it first" in (info.value.hint or "")
+
+
+def test_push_engine_error_while_tagging_is_one_clear_error():
+    client = FakeClient([])
+
+    def broken(ref):
+        raise docker.errors.APIError("500 Server Error: Internal Server Error (layer store busy)")
+
+    client.images.get = broken
+    with pytest.raises(OperationError, match=r"cannot tag application:1 as r:1/app:1: .*layer store busy") as info:
+        registry.push(client, "application:1", Registry("r:1"), "app", "1")
+    assert "Docker engine" in (info.value.hint or "")
+
+
+def test_push_to_a_missing_ecr_repository_says_how_to_create_it():
+    client = FakeClient([[{"error": "name unknown: The repository with name 'app' does not exist"}]])
+    ecr = Registry("1234.dkr.ecr.eu-west-1.amazonaws.com", ecr=True)
+    with pytest.raises(OperationError, match="refused: name unknown") as info:
+        registry.push(client, "application:1", ecr, "app", "1", sleep=lambda s: None)
+    assert "--template" in (info.value.hint or "")

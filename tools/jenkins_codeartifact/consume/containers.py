@@ -1,0 +1,239 @@
+"""Containers on the local Docker engine: the engine itself, running an image, health polling, the smoke test.
+
+Through the docker SDK (structured errors, no output parsing). Containers are created and started in two
+steps, never with ``containers.run``: that would pull a missing image from Docker Hub and, when the start
+fails, leave the created container behind with no handle to remove it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+
+from .. import redact
+from ..console import step
+from ..errors import ConfigError, OperationError, PreconditionError
+
+log = logging.getLogger(__name__)
+
+LABEL = "io.github.jenkins-codeartifact.role"
+NETWORKS = ("host", "bridge")
+ENGINE_HINT = "start the Docker engine (or set DOCKER_HOST) and check this user may use its socket"
+
+
+def validate_network(network: str) -> str:
+    if network not in NETWORKS:
+        raise ConfigError(f"--network {network!r}: must be one of {', '.join(NETWORKS)}")
+    return network
+
+
+def engine(factory: Callable[[], Any] | None = None) -> Any:
+    """A docker SDK client whose engine answered a ping; a clear error when there is none."""
+    try:
+        client = (factory or docker.from_env)()
+        client.ping()
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        raise PreconditionError(f"the Docker engine is not reachable: {docker_reason(exc)}", hint=ENGINE_HINT) from exc
+    return client
+
+
+def docker_reason(exc: BaseException) -> str:
+    text = redact.scrub(str(getattr(exc, "explanation", None) or exc))
+    return " ".join(text.split())[:300]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Health:
+    url: str
+    status: int | None
+    seconds: float
+
+
+def wait_healthy(
+    url: str,
+    timeout: float,
+    *,
+    alive: Callable[[], bool] = lambda: True,
+    interval: float = 0.5,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Health:
+    """Poll ``url`` until HTTP 200 (success), ``alive()`` turns false, or ``timeout`` passes."""
+    start = clock()
+    status: int | None = None
+    while True:
+        try:
+            resp = requests.get(url, timeout=min(5.0, max(timeout, 0.1)))
+            status = resp.status_code
+            if status == 200:
+                return Health(url, status, clock() - start)
+        except requests.RequestException:
+            status = None
+        if not alive() or clock() - start >= timeout:
+            return Health(url, status, clock() - start)
+        sleep(interval)
+
+
+@dataclass
+class Container:
+    """A running container and the URL where the host reaches its application."""
+
+    handle: Any
+    base_url: str
+
+    def alive(self) -> bool:
+        try:
+            self.handle.reload()
+        except docker.errors.NotFound:
+            return False
+        except (docker.errors.APIError, requests.RequestException) as exc:
+            raise OperationError(
+                f"lost track of container {self.name}: {docker_reason(exc)}",
+                hint=ENGINE_HINT + "; then rerun",
+            ) from exc
+        return str(self.handle.status) in ("created", "running", "restarting")
+
+    @property
+    def name(self) -> str:
+        return str(getattr(self.handle, "name", None) or "?")
+
+    def logs(self, tail: int = 200) -> list[str]:
+        try:
+            raw = self.handle.logs(tail=tail)
+        except docker.errors.APIError:
+            return []
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        return [redact.scrub(line) for line in text.splitlines()]
+
+    def remove(self) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            self.handle.remove(force=True)
+
+
+def discard(container: Container, name: str) -> None:
+    """Remove ``container`` in a ``finally``: a failure is a warning, never an error that would replace the
+    one on its way out (the smoke test's verdict, say)."""
+    try:
+        container.remove()
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        reason = docker_reason(exc)
+        log.warning("could not remove container %s: %s; remove it with: docker rm -f %s", name, reason, name)
+
+
+def start(
+    client: Any,
+    image: str,
+    *,
+    name: str,
+    network: str,
+    container_port: int,
+    host_port: int | None = None,
+    role: str = "smoke",
+    restart: bool = False,
+) -> Container:
+    """Run ``image`` detached so that the host reaches it on 127.0.0.1 (``host_port`` or a free one).
+
+    With host networking the application is told its port by ``PORT`` (it must honour it) and binds to
+    127.0.0.1 only; on a bridge network the container port is published on 127.0.0.1.
+    """
+    port = host_port or free_port()
+    kw: dict[str, Any] = {"detach": True, "name": name, "labels": {LABEL: role}}
+    if network == "host":
+        kw.update(network_mode="host", environment={"PORT": str(port), "HOST": "127.0.0.1"})
+    else:
+        kw.update(ports={f"{container_port}/tcp": ("127.0.0.1", port)}, environment={"PORT": str(container_port)})
+    if restart:
+        kw["restart_policy"] = {"Name": "unless-stopped"}
+    # Not containers.run (see the module docstring): a typo would run someone else's image.
+    try:
+        client.images.get(image)
+        handle = client.containers.create(image, **kw)
+    except docker.errors.ImageNotFound as exc:
+        raise PreconditionError(
+            f"image {image} not found in the Docker engine", hint="build it first (ca-consume-deploy build)"
+        ) from exc
+    except (docker.errors.APIError, requests.RequestException) as exc:
+        raise OperationError(f"cannot create a container of {image}: {docker_reason(exc)}", hint=ENGINE_HINT) from exc
+    try:
+        handle.start()
+    except BaseException as exc:
+        discard(Container(handle, ""), name)
+        if isinstance(exc, (docker.errors.APIError, requests.RequestException)):
+            raise OperationError(
+                f"cannot start {image} as {name}: {docker_reason(exc)}",
+                hint=f"is port {port} on 127.0.0.1 taken?" if "port" in str(exc).lower() else None,
+            ) from exc
+        raise
+    return Container(handle, f"http://127.0.0.1:{port}")
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    image: str
+    url: str
+    status: int | None
+    seconds: float
+
+
+def smoke_test(
+    client: Any,
+    image: str,
+    *,
+    path: str = "/healthz",
+    timeout: float = 60.0,
+    network: str = "host",
+    container_port: int = 8080,
+    name: str | None = None,
+    role: str = "smoke",
+    what: str = "smoke test",
+    consequence: str = "",
+) -> SmokeResult:
+    """Run ``image``, poll ``path`` until HTTP 200 or ``timeout``; show its logs on failure; always remove it.
+
+    ``name`` is the container's (a fresh ``ca-smoke-...`` by default) and ``role`` its label; messages call
+    the check ``what`` and a failure adds ``consequence`` (what the failure left as it was) to the error.
+    """
+    validate_network(network)
+    if not path.startswith("/"):
+        raise ConfigError(f"--smoke-path {path!r}: must start with /")
+    name = name or f"ca-smoke-{uuid.uuid4().hex[:10]}"
+    with step(f"{what} {image}: GET {path} until HTTP 200 (timeout {timeout:g}s)", log):
+        container = start(client, image, name=name, network=network, container_port=container_port, role=role)
+        try:
+            health = wait_healthy(container.base_url + path, timeout, alive=container.alive)
+            if health.status != 200:
+                show_logs(container, image)
+                got = f"HTTP {health.status}" if health.status else "no answer"
+                why = "the container exited" if not container.alive() else f"{got} after {health.seconds:.0f}s"
+                raise OperationError(
+                    f"{what} of {image} failed: {why} (GET {path})" + (f"; {consequence}" if consequence else ""),
+                    hint="see the container logs above; the image must serve HTTP on $PORT",
+                )
+        finally:
+            discard(container, name)
+    log.info("%s passed: %s answered 200 in %.1fs", what, path, health.seconds)
+    return SmokeResult(image, health.url, health.status, health.seconds)
+
+
+def show_logs(container: Container, image: str) -> None:
+    lines = container.logs()
+    log.error("container logs of %s (last %d lines):", image, len(lines))
+    for line in lines:
+        log.error("  | %s", line)

@@ -1,0 +1,180 @@
+"""Registries: ECR login through the AWS API (or any registry given by ``--registry``), push, pull, emptying.
+
+Push and pull go through the docker SDK, which hands the credentials to the engine in the request (never
+argv or a config file on disk). ECR's password is registered as a secret before anything can log it.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import botocore.exceptions
+import docker.errors
+import requests
+
+from .. import aws, redact
+from ..console import Progress, step
+from ..errors import ConfigError, OperationError, PreconditionError
+from .containers import ENGINE_HINT, docker_reason
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Registry:
+    """Where images go: a host[:port] and, for ECR, the credentials from GetAuthorizationToken."""
+
+    host: str
+    auth: dict[str, str] | None = field(default=None, repr=False)
+    ecr: bool = False
+
+    def reference(self, name: str, tag: str) -> str:
+        return f"{self.host}/{name}:{tag}"
+
+
+def registry_from_url(url: str) -> Registry:
+    """``--registry`` accepts ``host[:port]`` or a URL; Docker wants the bare host."""
+    parts = urllib.parse.urlsplit(url if "//" in url else f"//{url}")
+    host = (parts.netloc + parts.path).rstrip("/")
+    if not host or " " in host:
+        raise ConfigError(f"--registry {url!r}: expected host[:port]")
+    return Registry(host)
+
+
+def ecr_login(ecr_client: Any) -> Registry:
+    """The account's ECR registry with a 12-hour login from ``get_authorization_token``."""
+    with aws.calling("ECR login failed", hint="the credentials need ecr:GetAuthorizationToken (or pass --registry)"):
+        resp = ecr_client.get_authorization_token()
+    data = resp["authorizationData"][0]
+    user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
+    redact.register(password)
+    redact.register(data["authorizationToken"])
+    host = urllib.parse.urlsplit(data["proxyEndpoint"]).netloc or data["proxyEndpoint"]
+    return Registry(host, {"username": user, "password": password, "serveraddress": host}, ecr=True)
+
+
+@dataclass(frozen=True)
+class PushResult:
+    reference: str
+    digest: str | None
+    attempts: int
+
+
+class _PushFailed(Exception):
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+_PERMANENT = re.compile(r"unauthorized|denied|authentication required|name unknown|repository .* not found", re.I)
+
+
+def push(
+    client: Any,
+    local: str,
+    registry: Registry,
+    name: str,
+    tag: str,
+    *,
+    attempts: int = 4,
+    backoff: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> PushResult:
+    """Tag ``local`` for ``registry`` and push it, retrying transient failures with exponential backoff."""
+    reference = registry.reference(name, tag)
+    repository = reference.rsplit(":", 1)[0]
+    try:
+        client.images.get(local).tag(repository, tag)
+    except docker.errors.ImageNotFound as exc:
+        raise PreconditionError(f"image {local} not found", hint="build it first (ca-consume-deploy build)") from exc
+    except (docker.errors.APIError, requests.RequestException) as exc:
+        raise OperationError(f"cannot tag {local} as {reference}: {docker_reason(exc)}", hint=ENGINE_HINT) from exc
+    attempts = max(1, attempts)
+    last = ""
+    with step(f"push {reference}", log) as progress:
+        for attempt in range(1, attempts + 1):
+            try:
+                digest = _push_once(client, repository, tag, registry.auth, progress)
+            except _PushFailed as exc:
+                last = str(exc)
+                if exc.permanent:
+                    hint = "check the registry credentials (ECR login) and that the repository exists"
+                    if registry.ecr and re.search(r"name unknown|does not exist|not found", last, re.I):
+                        hint = (
+                            f"the ECR repository {name} does not exist; on a first deployment pass --stack and "
+                            "--template so the stack that holds it is created before the push"
+                        )
+                    raise OperationError(f"push of {reference} refused: {last}", hint=hint) from None
+                if attempt < attempts:
+                    delay = backoff * 2 ** (attempt - 1)
+                    log.warning("push attempt %d/%d failed: %s; retrying in %.0fs", attempt, attempts, last, delay)
+                    sleep(delay)
+                continue
+            log.info("pushed %s@%s", reference, digest or "?")
+            return PushResult(reference, digest, attempt)
+    raise OperationError(
+        f"push of {reference} failed after {attempts} attempts: {last}",
+        hint=f"check that the registry {registry.host} is up and reachable from the Docker engine",
+    )
+
+
+def _push_once(client: Any, repository: str, tag: str, auth: dict[str, str] | None, progress: Progress) -> str | None:
+    digest: str | None = None
+    seen: set[tuple[str, str]] = set()
+    try:
+        for chunk in client.api.push(repository, tag, stream=True, decode=True, auth_config=auth):
+            if "error" in chunk:
+                message = redact.scrub(str(chunk.get("error")))
+                raise _PushFailed(message, permanent=bool(_PERMANENT.search(message)))
+            status, layer = str(chunk.get("status", "")), str(chunk.get("id", ""))
+            if status and not chunk.get("progressDetail") and (layer, status) not in seen:
+                seen.add((layer, status))
+                progress.line(f"{layer}: {status}" if layer else status)
+            aux = chunk.get("aux") or {}
+            digest = aux.get("Digest", digest)
+    except docker.errors.APIError as exc:
+        reason = docker_reason(exc)
+        raise _PushFailed(reason, permanent=bool(_PERMANENT.search(reason))) from None
+    except requests.RequestException as exc:
+        raise _PushFailed(f"lost the Docker engine: {type(exc).__name__}") from None
+    return digest
+
+
+def pull(client: Any, reference: str, auth: dict[str, str] | None = None) -> str:
+    """Pull ``reference`` from its registry (what the local target runs); returns the image id."""
+    repository, _, tag = reference.rpartition(":")
+    try:
+        image = client.images.pull(repository, tag=tag, auth_config=auth)
+    except docker.errors.APIError as exc:
+        raise OperationError(
+            f"cannot pull {reference}: {docker_reason(exc)}", hint="push it first (ca-consume-deploy push)"
+        ) from exc
+    return str(image.id)
+
+
+def empty_repository(ecr: Any, repository: str) -> int:
+    """Delete every image of ECR ``repository`` (CloudFormation cannot delete a repository that has any)."""
+    ids: list[dict[str, str]] = []
+    with aws.calling(
+        f"cannot empty ECR repository {repository}",
+        hint="the credentials need ecr:ListImages and ecr:BatchDeleteImage; rerun the teardown",
+        network_hint="check network access to ECR (or AWS_ENDPOINT_URL_ECR) and the region, then rerun the teardown",
+    ):
+        try:
+            for page in ecr.get_paginator("list_images").paginate(repositoryName=repository):
+                ids.extend(page.get("imageIds", []))
+            for i in range(0, len(ids), 100):
+                ecr.batch_delete_image(repositoryName=repository, imageIds=ids[i : i + 100])
+        except botocore.exceptions.ClientError as exc:
+            if aws.error_code(exc) != "RepositoryNotFoundException":
+                raise
+            return 0
+    log.info("deleted %d image(s) from ECR repository %s", len(ids), repository)
+    return len(ids)
