@@ -110,45 +110,8 @@ def _run(cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str,
     _report(proc.stdout, proc.returncode, cmd)
 
 
-# Runs in the build environment: import the backend once, then fork one child per hook. A forked child
-# starts from the same clean state a fresh interpreter would reach after the import, runs the hook
-# script pyproject_hooks asked for, and exits; nothing a hook does survives into the next one.
-_FORK_SERVER = r"""
-import importlib, json, os, runpy, sys, traceback
-proto = os.fdopen(os.dup(1), "w")  # answers only; whatever the backend prints goes to stderr
-os.dup2(2, 1)
-sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]
-try:
-    importlib.import_module(sys.argv[1])
-except BaseException:
-    pass  # the hook itself imports it again and reports the error properly
-for line in sys.stdin:
-    req = json.loads(line)
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            proto.close()  # only the server answers: a hook must not hold the answer pipe open
-            out = os.open(req["out"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os.dup2(out, 1)
-            os.dup2(out, 2)
-            os.chdir(req["cwd"])
-            os.environ.clear()
-            os.environ.update(req["env"])
-            sys.argv = req["cmd"][1:]
-            sys.path.insert(0, os.path.dirname(req["cmd"][1]))
-            runpy.run_path(req["cmd"][1], run_name="__main__")
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (exc.code is not None)
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
-    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), file=proto, flush=True)
-"""
+# Runs in the build environment's interpreter (stdlib only): see its docstring.
+FORK_SERVER = Path(__file__).with_name("fork_server.py")
 
 
 class WarmRunner:
@@ -167,7 +130,7 @@ class WarmRunner:
         self._proc: subprocess.Popen[str] | None = None
         if hasattr(os, "fork"):
             self._proc = subprocess.Popen(
-                [python, "-c", _FORK_SERVER, backend.split(":")[0]],
+                [python, str(FORK_SERVER), backend.split(":")[0]],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
