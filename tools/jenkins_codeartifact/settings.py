@@ -31,6 +31,7 @@ GROUPS: dict[str, str] = {
     "deploy": "deploy",
     "jobs": "job specs",
     "jenkins": "Jenkins (the API token comes from JENKINS_API_TOKEN only)",
+    "run": "jobsync run",
     "output": "output",
 }
 
@@ -167,6 +168,17 @@ class Settings:
     adopt: bool = _opt(False, "CA_ADOPT", group="jenkins", doc="take over same-named jobs that lack the jobsync marker")
     replace: bool = _opt(
         False, "CA_REPLACE", group="jenkins", doc="delete and recreate a job whose type changed (loses history)"
+    )
+    state_dir: str = _opt(
+        ".jobsync", "CA_STATE_DIR", group="run", metavar="DIR", doc="workspaces, build numbers and console logs"
+    )
+    credentials_file: str | None = _opt(
+        None,
+        "CA_CREDENTIALS_FILE",
+        group="run",
+        flag="--credentials",
+        metavar="FILE",
+        doc="credentials by id for the build's bindings (YAML, mode 0600)",
     )
     # every command
     report: str | None = _opt(

@@ -1,4 +1,4 @@
-"""``jobsync render|diff|apply``: Jenkins jobs from ``jenkins/jobs/*.yml``, planned against the live server."""
+"""``jobsync render|diff|apply|run``: Jenkins jobs from ``jenkins/jobs/*.yml``: rendered, planned, applied, run."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ SETTINGS = {
     "render": ("jobs_dir",),
     "diff": ("jobs_dir", "jenkins_url", "jenkins_user", "verify", "adopt", "replace", "prune"),
     "apply": ("jobs_dir", "jenkins_url", "jenkins_user", "verify", "adopt", "replace", "prune", "workers"),
+    "run": ("jobs_dir", "run"),
 }
 LIBRARIES = ("python-jenkins", "requests", "PyYAML", "lxml")
 
@@ -34,7 +35,9 @@ def parser() -> ArgumentParser:
     p = new_parser(
         PROG, "Keep Jenkins jobs in YAML: render config.xml offline, diff against the server, apply.", LIBRARIES
     )
-    sub = p.add_subparsers(dest="command", required=True, metavar="{render,diff,apply}", parser_class=ArgumentParser)
+    sub = p.add_subparsers(
+        dest="command", required=True, metavar="{render,diff,apply,run}", parser_class=ArgumentParser
+    )
 
     r = sub.add_parser("render", help="render config.xml (and Jenkinsfiles) offline, like `jenkins-jobs test`")
     r.add_argument("-o", "--output", type=Path, help="write NAME.xml files here instead of printing them")
@@ -55,6 +58,13 @@ def parser() -> ArgumentParser:
     add_options(d, *SETTINGS["diff"])
     a = sub.add_parser("apply", help="create and update jobs; --prune deletes managed jobs not in the specs")
     add_options(a, *SETTINGS["apply"])
+    x = sub.add_parser("run", help="run one job from its spec here, the way Jenkins would (workspace, env, steps)")
+    x.add_argument("job", metavar="JOB", help="the job's full name (folder/name)")
+    x.add_argument("--checkout", type=Path, help="check out this local repository's committed HEAD, not the spec's URL")
+    x.add_argument(
+        "--param", dest="build_params", action="append", default=[], metavar="K=V", help="build parameter (repeatable)"
+    )
+    add_options(x, *SETTINGS["run"])
     return p
 
 
@@ -99,12 +109,38 @@ def _render(args: argparse.Namespace, specs: model.Specs) -> int:
     return EXIT_OK
 
 
+def _run(args: argparse.Namespace, settings: Settings, specs: model.Specs, record: dict[str, Any]) -> int:
+    from ..jobsync import run, workspace
+
+    item = next((i for i in specs.items if model.fold(i.name) == model.fold(args.job)), None)
+    if item is None:
+        names = ", ".join(j.name for j in specs.jobs)
+        raise ConfigError(f"unknown job {args.job!r} in {settings.jobs_dir}", hint=f"jobs in the specs: {names}")
+    if isinstance(item, model.Folder):
+        raise ConfigError(f"{item.name!r} ({item.source}) is a folder, not a job", hint="name a job inside it")
+    state = Path(settings.state_dir)
+    if state.exists() and not state.is_dir():
+        raise ConfigError(f"--state-dir {state}: is a file, not a directory")
+    params = run.parse_params(args.build_params)
+    credentials = run.load_credentials(Path(settings.credentials_file)) if settings.credentials_file else None
+    if args.checkout is not None:
+        workspace.source_repository(args.checkout)
+    plan = run.plan(item, credentials, args.checkout)
+    build = run.run(plan, state, params, args.checkout, on_abort=lambda b: record.update(b.as_report()))
+    record.update(build.as_report())
+    if build.result != "SUCCESS":
+        raise OperationError(f"{build.job} #{build.number}: {build.result} (console log: {build.log})")
+    return EXIT_OK
+
+
 def _body(args: argparse.Namespace, settings: Settings, record: dict[str, Any]) -> int:
     if args.command == "render" and args.output is not None:
         _output_dir(args.output)
     specs = model.load(settings.jobs_dir)
     if args.command == "render":
         return _render(args, specs)
+    if args.command == "run":
+        return _run(args, settings, specs, record)
     from ..jobsync import sync
 
     client = _client(settings)

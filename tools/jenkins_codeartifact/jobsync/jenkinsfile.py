@@ -25,6 +25,9 @@ STAGES = (
     ("Push", "ca-consume-deploy push"),
     ("Deploy", "ca-consume-deploy deploy"),
 )
+# withCredentials in every stage binds the spec's usernamePassword credentials to these variables.
+USERNAME_VARIABLE = "AWS_ACCESS_KEY_ID"
+PASSWORD_VARIABLE = "AWS_SECRET_ACCESS_KEY"
 _ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
 
 
@@ -71,8 +74,8 @@ def render(job: Pipeline) -> str:
             f"        stage({q(title)}) {{",
             "            steps {",
             f"                withCredentials([usernamePassword(credentialsId: {q(spec.credentials)},",
-            "                        usernameVariable: 'AWS_ACCESS_KEY_ID',",
-            "                        passwordVariable: 'AWS_SECRET_ACCESS_KEY')]) {",
+            f"                        usernameVariable: {q(USERNAME_VARIABLE)},",
+            f"                        passwordVariable: {q(PASSWORD_VARIABLE)})]) {{",
             f"                    sh {q(command)}",
             "                }",
             "            }",

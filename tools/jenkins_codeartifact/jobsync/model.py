@@ -521,6 +521,11 @@ def expand(value: Any, variables: Mapping[str, Any], fail: Callable[[str], Confi
     return value
 
 
+def read_yaml(file: str, text: str) -> _Doc:
+    """A YAML document read the way specs are (no aliases, lines kept), for other inputs such as credentials."""
+    return _Doc(file, text)
+
+
 def load_file(path: Path, display: str | None = None) -> list[Item]:
     """Models from one spec file, in file order; raises :class:`ConfigError` naming ``file:line``."""
     name = display or str(path)

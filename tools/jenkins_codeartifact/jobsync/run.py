@@ -1,0 +1,407 @@
+"""``jobsync run JOB``: one build of a job from its spec, on this machine, the way Jenkins would run it.
+
+No Jenkins runs where this project is built, and engineers want to try a job before pushing its spec.
+So the runner reproduces what a build sees (a workspace per job that persists between builds, a git
+checkout honouring ``clean``, Jenkins' environment variables, credentials bound and masked, shell steps
+and stages as separate processes, ``timeout`` and ``timestamps``, a console log and a result) and
+refuses, before touching anything, what it cannot reproduce faithfully: hand-written Groovy, git
+credentials, branch wildcards, disabled jobs.
+
+It runs the model, not the Jenkinsfile, but a pipeline is refused when the checked-out Jenkinsfile is not
+the spec's rendering, since Jenkins would run that file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, TextIO
+
+from .. import redact, signals
+from ..errors import ConfigError, OperationError, PreconditionError
+from . import jenkinsfile, model
+from .model import Freestyle, Git, Job
+from .workspace import NODE_NAME, checkout, environment
+
+log = logging.getLogger(__name__)
+
+MASK = "****"  # what the credentials-binding plugin prints instead of a bound value
+GRACE = 3.0  # SIGTERM to a step's process group, SIGKILL after this: an abort ends well within 5 s
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class Credential:
+    """One entry of the credentials file: username + password, or a secret text."""
+
+    id: str
+    username: str | None = None
+    password: str | None = None
+    secret: str | None = None
+
+
+def load_credentials(path: Path) -> dict[str, Credential]:
+    """``ID: {username, password}`` or ``ID: {secret}`` from a file only its owner can read (mode 0600)."""
+    try:
+        info = path.stat()
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"--credentials {path}: cannot read: {reason}") from None
+    if info.st_mode & 0o077:
+        raise ConfigError(
+            f"--credentials {path}: mode {info.st_mode & 0o777:04o} lets others read it",
+            hint=f"chmod 600 {path}",
+        )
+    doc = model.read_yaml(str(path), text)
+    if not isinstance(doc.data, Mapping):
+        raise doc.error((), "expected a mapping of credential ids")
+    out = {}
+    for cid, entry in doc.data.items():
+        if not isinstance(entry, Mapping) or set(entry) not in ({"username", "password"}, {"secret"}):
+            raise doc.error((cid,), "expected {username: ..., password: ...} or {secret: ...}")
+        for key, value in entry.items():
+            if not isinstance(value, str) or not value:
+                raise doc.error((cid, key), doc.not_a_string((cid, key), value) if value else "must not be empty")
+            redact.register(value)
+        out[cid] = Credential(cid, entry.get("username"), entry.get("password"), entry.get("secret"))
+    return out
+
+
+@dataclass(frozen=True)
+class Step:
+    """One process: a freestyle shell step, or a pipeline stage's ``sh``."""
+
+    name: str
+    script: str
+    env: tuple[tuple[str, str], ...] = ()  # the stage's own variables: STAGE_NAME, bound credentials
+    stage: bool = False
+
+
+@dataclass
+class StepResult:
+    name: str
+    result: str  # SUCCESS, FAILURE, ABORTED or SKIPPED
+    exit_code: int | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class Build:
+    """What a finished (or aborted) build reports."""
+
+    job: str
+    number: int
+    workspace: str
+    log: str
+    result: str = "SUCCESS"  # or FAILURE, ABORTED, NOT_BUILT (refused after the fetch)
+    git_commit: str | None = None
+    steps: list[StepResult] = field(default_factory=list)
+
+    def as_report(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything decided before the workspace is touched; building it is where refusals happen."""
+
+    job: Job
+    steps: tuple[Step, ...]
+    secrets: tuple[str, ...]
+    branch: str | None  # the one branch to check out (``*/main`` -> ``main``)
+    environment: tuple[tuple[str, str], ...] = ()
+    timeout: float | None = None
+    timestamps: bool = False
+
+
+def _branch(git: Git, job: Job) -> str:
+    spec = git.branch
+    name = spec[2:] if spec.startswith("*/") else spec.removeprefix("refs/heads/").removeprefix("origin/")
+    if not name or any(c in name for c in "*?[]") or name.startswith(":"):
+        raise ConfigError(
+            f"{job.source}: git.branch {spec!r}: jobsync run builds one named branch, not a pattern",
+            hint="use '*/NAME' or NAME in the spec",
+        )
+    return name
+
+
+def plan(job: Job, credentials: Mapping[str, Credential] | None, checkout: Path | None) -> Plan:
+    """The steps of ``job`` with their bindings, or a ConfigError naming what cannot be run faithfully."""
+    where = f"{job.name!r} ({job.source})"
+    if job.disabled:
+        raise ConfigError(f"job {where} is disabled: Jenkins would not build it", hint="set disabled: false")
+    if job.git is None and checkout is not None:
+        raise ConfigError(f"job {where} has no git checkout: --checkout does not apply")
+    if job.git is not None and job.git.credentials and checkout is None:
+        raise ConfigError(
+            f"job {where}: git.credentials {job.git.credentials!r} are Jenkins' own and cannot be used here",
+            hint="clone the repository yourself and pass --checkout DIR",
+        )
+    branch = _branch(job.git, job) if job.git else None
+
+    def usernames(cid: str, user: str, password: str, what: str) -> tuple[tuple[str, str], ...]:
+        entry = (credentials or {}).get(cid)
+        if entry is None:
+            missing = "no --credentials FILE given" if credentials is None else "not in the credentials file"
+            raise ConfigError(
+                f"job {where}: {what} needs credentials {cid!r}: {missing}",
+                hint=f"add {cid}: {{username: ..., password: ...}} to --credentials FILE (CA_CREDENTIALS_FILE)",
+            )
+        if entry.username is None or entry.password is None:
+            raise ConfigError(f"job {where}: credentials {cid!r} must be a username and password for {what}")
+        return ((user, entry.username), (password, entry.password))
+
+    if isinstance(job, Freestyle):
+        bound = tuple(
+            pair
+            for i, b in enumerate(job.bindings)
+            for pair in usernames(b.credentials, b.username, b.password, f"bindings[{i}]")
+        )
+        steps = tuple(Step(f"shell step {i + 1}", script, bound) for i, script in enumerate(job.shell))
+        return Plan(job, steps, tuple(v for _, v in bound), branch, timestamps=job.timestamps)
+    if job.jenkinsfile is None:
+        raise ConfigError(
+            f"job {where}: its Jenkinsfile is hand-written Groovy; jobsync run only runs pipelines "
+            "rendered from a 'jenkinsfile:' block",
+        )
+    spec = job.jenkinsfile
+    bound = usernames(spec.credentials, jenkinsfile.USERNAME_VARIABLE, jenkinsfile.PASSWORD_VARIABLE, "withCredentials")
+    steps = tuple(Step(title, command, (("STAGE_NAME", title), *bound), True) for title, command in jenkinsfile.STAGES)
+    secrets = tuple(v for _, v in bound)
+    return Plan(job, steps, secrets, branch, spec.environment, spec.timeout_minutes * 60.0, True)
+
+
+class Console:
+    """The build's console: masked, optionally timestamped lines to the terminal and to the build's log."""
+
+    def __init__(self, stream: TextIO, log_file: IO[str], secrets: Sequence[str]) -> None:
+        self.stream, self.log_file, self.timestamps = stream, log_file, False
+        values = sorted({s for s in secrets if s}, key=len, reverse=True)  # longest first: "ab" inside "abc"
+        self._mask = re.compile("|".join(map(re.escape, values))) if values else None
+        self._lock = threading.Lock()
+
+    def mask(self, text: str) -> str:
+        return redact.scrub(self._mask.sub(MASK, text) if self._mask else text)
+
+    def line(self, text: str) -> None:
+        text = self.mask(text)
+        if self.timestamps:
+            now = datetime.now(UTC)
+            text = f"[{now:%Y-%m-%dT%H:%M:%S}.{now.microsecond // 1000:03d}Z] {text}"
+        with self._lock:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+            self.log_file.write(text + "\n")
+            self.log_file.flush()
+
+    def pump(self, pipe: IO[bytes]) -> None:
+        """Copy a child's output line by line (masking needs whole lines, as Jenkins' masker does)."""
+        for raw in iter(pipe.readline, b""):
+            self.line(raw.decode("utf-8", "replace").rstrip("\r\n"))
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the step's process group, SIGKILL after the grace period; never interrupted by a signal."""
+    for sig, wait in ((signal.SIGTERM, GRACE), (signal.SIGKILL, 1.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        if sig == signal.SIGTERM:  # the leader is gone: its children get what Jenkins' process killer gives
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        return
+
+
+class _TimedOut(Exception):
+    pass
+
+
+def _run_step(
+    step: Step, job: Job, env: dict[str, str], workspace: Path, console: Console, deadline: float | None
+) -> int:
+    """Run one step as its own process group; its exit code. Raises _TimedOut at the build's deadline."""
+    tmp = Path(f"{workspace}@tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    script = tmp / (
+        f"durable-{os.getpid()}-{step.name.replace(' ', '-')}.sh" if step.stage else f"jenkins{os.getpid()}.sh"
+    )
+    script.write_text(step.script + "\n", encoding="utf-8")
+    first = step.script.split("\n", 1)[0]
+    argv = [*first[2:].split(), str(script)] if first.startswith("#!") else ["/bin/sh", "-xe", str(script)]
+    console.line("[Pipeline] sh" if step.stage else f"[{job.name.rpartition('/')[2]}] $ {' '.join(argv)}")
+    proc = subprocess.Popen(
+        argv, cwd=workspace, env={**env, **dict(step.env)}, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    reader = threading.Thread(target=console.pump, args=(proc.stdout,), daemon=True)
+    reader.start()
+    try:
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            code = proc.wait(timeout=remaining)
+        except subprocess.TimeoutExpired:
+            raise _TimedOut from None
+        reader.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        if reader.is_alive():  # a background process still holds the output open, as it would in Jenkins
+            raise _TimedOut
+        return code
+    except BaseException:
+        with signals.deferred():
+            _stop(proc)
+            reader.join(1.0)
+        raise
+    finally:
+        with suppress(ProcessLookupError):  # what the step left running in its group, as Jenkins' process killer
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.stdout.close()
+        script.unlink(missing_ok=True)
+
+
+@contextmanager
+def _job_lock(job_dir: Path, name: str) -> Iterator[None]:
+    job_dir.mkdir(parents=True, exist_ok=True)
+    with open(job_dir / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PreconditionError(f"a build of {name!r} is already running (state in {job_dir})") from None
+        yield
+
+
+def _next_number(job_dir: Path) -> int:
+    path = job_dir / "nextBuildNumber"
+    try:
+        number = int(path.read_text(encoding="utf-8").strip() or "1") if path.exists() else 1
+    except ValueError:
+        raise ConfigError(f"{path}: not a build number", hint="fix or delete the file") from None
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(f"{number + 1}\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return number
+
+
+def run(
+    p: Plan,
+    state_dir: Path,
+    params: Mapping[str, str] | None = None,
+    source: Path | None = None,
+    stream: TextIO | None = None,
+    on_abort: Callable[[Build], None] | None = None,
+) -> Build:
+    """Run planned build ``p`` to its end; an abort (signal) finishes the console and ``on_abort``, then re-raises."""
+    job = p.job
+    job_dir = state_dir / "jobs" / job.name
+    workspace = (state_dir / "workspace" / job.name).absolute()
+    with _job_lock(job_dir, job.name):
+        number = _next_number(job_dir)
+        build_dir = job_dir / "builds" / str(number)
+        build_dir.mkdir(parents=True, exist_ok=True)
+        build = Build(job.name, number, str(workspace), str(build_dir / "log"))
+        with open(build.log, "w", encoding="utf-8") as log_file:
+            console = Console(stream or sys.stdout, log_file, p.secrets)
+            _build(p, build, console, workspace, params or {}, source, on_abort)
+    return build
+
+
+def _build(
+    p: Plan,
+    build: Build,
+    console: Console,
+    workspace: Path,
+    params: Mapping[str, str],
+    source: Path | None,
+    on_abort: Callable[[Build], None] | None,
+) -> None:
+    job = p.job
+    deadline = None if p.timeout is None else time.monotonic() + p.timeout
+    pending = list(p.steps)
+    current: Step | None = None
+    try:
+        console.line(f"Started by jobsync run (build #{build.number} of {job.name})")
+        console.line(f"Building on the {NODE_NAME} node in workspace {workspace}")
+        console.timestamps = p.timestamps
+        workspace.mkdir(parents=True, exist_ok=True)
+        git_env = checkout(p, workspace, console, source) if job.git else {}
+        build.git_commit = git_env.get("GIT_COMMIT")
+        env = environment(job, build.number, workspace, params, {**git_env, **dict(p.environment)})
+        if p.secrets:
+            names = sorted({k for s in p.steps for k, v in s.env if v in p.secrets})
+            console.line("Masking supported pattern matches of " + " or ".join(f"${n}" for n in names))
+        while pending:
+            current = pending.pop(0)
+            if current.stage:
+                console.line(f"[Pipeline] {{ ({current.name})")
+            start = time.monotonic()
+            code = _run_step(current, job, env, workspace, console, deadline)
+            result = StepResult(current.name, "SUCCESS" if code == 0 else "FAILURE", code, time.monotonic() - start)
+            build.steps.append(result)
+            if current.stage:
+                console.line("[Pipeline] }")
+            current = None
+            if code != 0:
+                console.line(f"Build step '{result.name}' marked build as failure (exit code {code})")
+                build.result = "FAILURE"
+                break
+    except _TimedOut:
+        console.line(f"Timeout has been exceeded ({p.timeout:.0f}s): Cancelling nested steps due to timeout")
+        build.result = "ABORTED"
+    except OperationError as exc:  # checkout failed: Jenkins fails the build
+        console.line(f"ERROR: {exc.message}")
+        build.result = "FAILURE"
+    except ConfigError as exc:  # refused after the fetch (the Jenkinsfile): nothing ran
+        console.line(f"ERROR: {exc.message}")
+        build.result = "NOT_BUILT"
+        _finish(build, console, None, pending)
+        console.line(f"Finished: {build.result}")
+        raise
+    except BaseException:
+        with signals.deferred():
+            build.result = "ABORTED"
+            _finish(build, console, current, pending)
+            console.line("Aborted by signal")
+            console.line("Finished: ABORTED")
+            if on_abort:
+                on_abort(build)
+        raise
+    _finish(build, console, current, pending)
+    console.line(f"Finished: {build.result}")
+
+
+def _finish(build: Build, console: Console, current: Step | None, pending: list[Step]) -> None:
+    if current is not None:
+        build.steps.append(StepResult(current.name, "ABORTED"))
+    for step in pending:
+        if step.stage:
+            console.line(f'Stage "{step.name}" skipped due to earlier failure(s)')
+        build.steps.append(StepResult(step.name, "SKIPPED"))
+    pending.clear()
+
+
+def parse_params(values: Sequence[str]) -> dict[str, str]:
+    """``--param K=V``: build parameters, which Jenkins passes to the build as environment variables."""
+    out = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not _ENV_NAME.fullmatch(key):
+            raise ConfigError(f"--param {value!r}: expected NAME=VALUE with NAME a valid variable name")
+        out[key] = val
+    return out
