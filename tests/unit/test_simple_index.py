@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import http.server
+import itertools
 import json
+import logging
+import re
 import threading
+import time
 
 import pytest
 
+from jenkins_codeartifact import index as indexes
 from jenkins_codeartifact.errors import OperationError
 from jenkins_codeartifact.index import Index
 
@@ -94,7 +99,93 @@ def test_refused_credentials_are_a_clear_error(server):
         index_for(server).version_files("fantastic-ascii", "1.0.0")
 
 
-def test_index_down():
+def test_index_down(monkeypatch):
+    monkeypatch.setattr(indexes, "BACKOFF", 0.01)
     index = Index(upload_url="http://127.0.0.1:9/", simple_url="http://127.0.0.1:9/simple/", description="x")
     with pytest.raises(OperationError, match="unreachable"):
         index.version_files("fantastic-ascii", "1.0.0")
+
+
+class Flaky(http.server.BaseHTTPRequestHandler):
+    """Answers the scripted statuses (with Retry-After when given), then the JSON page."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.server.times.append(time.monotonic())
+        if self.server.script:
+            status, retry_after = self.server.script.pop(0)
+            if status == "hang":
+                time.sleep(3)
+                return
+            self.send_response(status)
+            if retry_after is not None:
+                self.send_header("Retry-After", str(retry_after))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        data = json.dumps(
+            {"files": [{"filename": FILES[0], "url": FILES[0], "hashes": {"sha256": "AB" * 32}}]}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.pypi.simple.v1+json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture
+def flaky(monkeypatch):
+    monkeypatch.setattr(indexes, "BACKOFF", 0.05)
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    srv.daemon_threads = True
+    srv.script, srv.times = [], []
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_5xx_are_retried_with_growing_waits_one_log_line_each(flaky, caplog):
+    flaky.script = [(503, None), (500, None), (502, None)]
+    with caplog.at_level(logging.INFO, "jenkins_codeartifact"):
+        assert index_for(flaky).simple_files("fantastic-ascii", "1.0.0") == {FILES[0]: "ab" * 32}
+    retries = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
+    assert [re.search(r"HTTP (\d+); retry (\d) of 4", m).groups() for m in retries] == [
+        ("503", "1"),
+        ("500", "2"),
+        ("502", "3"),
+    ]
+    gaps = [b - a for a, b in itertools.pairwise(flaky.times)]
+    assert gaps[0] >= 0.05 and gaps[0] < gaps[2]  # exponential (jitter adds at most the wait again)
+
+
+def test_429_honours_retry_after(flaky, caplog):
+    flaky.script = [(429, 1)]
+    with caplog.at_level(logging.INFO, "jenkins_codeartifact"):
+        assert index_for(flaky).version_files("fantastic-ascii", "1.0.0") == {FILES[0]}
+    assert flaky.times[1] - flaky.times[0] >= 0.95
+    assert any("HTTP 429; retry 1 of 4 in 1.0s (Retry-After)" in r.getMessage() for r in caplog.records)
+
+
+def test_persistent_5xx_is_index_unreachable_after_bounded_retries(flaky):
+    flaky.script = [(503, None)] * 10
+    with pytest.raises(OperationError, match=r"^index unreachable: .* answered HTTP 503"):
+        index_for(flaky).version_files("fantastic-ascii", "1.0.0")
+    assert len(flaky.times) == indexes.RETRIES + 1
+
+
+def test_an_index_that_never_answers_times_out_in_bounded_time(flaky, monkeypatch):
+    monkeypatch.setattr(indexes, "READ_TIMEOUT", 0.3)
+    monkeypatch.setattr(indexes, "RETRIES", 1)
+    flaky.script = [("hang", None)] * 2
+    started = time.monotonic()
+    with pytest.raises(OperationError, match=r"index unreachable: .*: no answer \(read timed out\)"):
+        index_for(flaky).version_files("fantastic-ascii", "1.0.0")
+    assert time.monotonic() - started < 2.0 and len(flaky.times) == 2
+
+
+def test_html_pages_give_their_sha256_fragments(server):
+    server.mode = "html"
+    assert index_for(server).simple_files("fantastic-ascii", "1.0.0") == {f: "00" for f in FILES[:2]}

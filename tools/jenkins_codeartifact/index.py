@@ -8,7 +8,9 @@ does not care whether CodeArtifact, devpi, Nexus or Artifactory is behind it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
+import random
 import re
 import threading
 import time
@@ -200,6 +202,114 @@ class CodeArtifact:
                 return files
 
 
+# Time bounds for every HTTP request to an index (simple API, JSON API, upload). Tests lower them.
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 60.0
+RETRIES = 4  # idempotent requests: attempts after the first
+BACKOFF = 0.5  # seconds before the first retry; doubles each time, plus up to as much again of jitter
+BACKOFF_MAX = 20.0
+RETRY_AFTER_MAX = 60.0  # a longer Retry-After is shortened to this
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+
+def _retry_class() -> type:
+    """urllib3's Retry (it honours Retry-After), with exponential backoff + jitter and one log line per retry."""
+    from urllib3.util.retry import Retry
+
+    class LoggedRetry(Retry):
+        def sleep(self, response: Any = None) -> None:
+            attempt = len(self.history)
+            last = self.history[-1] if self.history else None
+            cause = f"HTTP {last.status}" if last and last.status else type(last.error).__name__ if last else "error"
+            wait = self.get_retry_after(response) if response is not None else None
+            why = " (Retry-After)" if wait is not None else ""
+            if wait is None:
+                wait = min(BACKOFF_MAX, BACKOFF * 2 ** (attempt - 1)) * (1 + random.random())
+            where = f"{last.method} {last.url}" if last else "request"
+            log.info(
+                "index: %s: %s; retry %d of %d in %.1fs%s",
+                where,
+                cause,
+                attempt,
+                attempt + (self.total or 0),
+                wait,
+                why,
+            )
+            time.sleep(wait)
+
+    return LoggedRetry
+
+
+def http_session(
+    auth: tuple[str, str] | None = None, retries: int | None = None, timeout: float | None = None
+) -> requests.Session:
+    """A requests session for an index: connect + read timeouts on every request, and bounded retries.
+
+    GET and HEAD are retried on connection errors, timeouts and 429/5xx. Other methods (the upload
+    POST) are retried only when the connection could not be opened, i.e. nothing was sent: whether a
+    POST that failed later landed is for the caller to find out, never to guess by sending it again.
+    """
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    pool_log = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(f, _NoRetryWarnings) for f in pool_log.filters):
+        pool_log.addFilter(_NoRetryWarnings())
+    read = READ_TIMEOUT if timeout is None else timeout
+    bounds = (min(CONNECT_TIMEOUT, read), read)
+    n = RETRIES if retries is None else retries
+
+    class Session(requests.Session):
+        def request(self, method: str | bytes, url: str | bytes, *args: Any, **kw: Any) -> requests.Response:
+            kw.setdefault("timeout", bounds)
+            return super().request(method, url, *args, **kw)
+
+    retry = _retry_class()(
+        total=n,
+        status=n,
+        allowed_methods=frozenset({"GET", "HEAD"}),
+        status_forcelist=RETRY_STATUSES,
+        raise_on_status=False,  # the last answer comes back, so the error can say which status it was
+        respect_retry_after_header=True,
+        retry_after_max=RETRY_AFTER_MAX,
+        redirect=5,
+    )
+    session = Session()
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.auth = auth
+    return session
+
+
+def describe_failure(exc: BaseException) -> str:
+    """What went wrong with a request, in a few words a user can act on (no URL: the caller names it)."""
+    text = f"{type(exc).__name__} {exc}"
+    for needle, words in (
+        ("Read timed out", "no answer (read timed out)"),
+        ("ReadTimeout", "no answer (read timed out)"),
+        ("Connection refused", "connection refused"),
+        ("ConnectTimeout", "connection timed out"),
+        ("timed out", "timed out"),
+        ("reset", "connection reset"),
+        ("aborted", "connection reset"),
+        ("RemoteDisconnected", "connection closed without an answer"),
+        ("IncompleteRead", "answer cut off"),
+        ("ChunkedEncodingError", "answer cut off"),
+        ("NameResolutionError", "host name not found"),
+    ):
+        if needle in text:
+            return words
+    return type(exc).__name__
+
+
+class _NoRetryWarnings(logging.Filter):
+    """urllib3 warns about each retry in its own words; :func:`http_session` logs one line of ours instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Retrying")
+
+
 @dataclass(frozen=True)
 class Index:
     """A PyPI-compatible index with credentials: where twine uploads and pip installs from."""
@@ -216,6 +326,11 @@ class Index:
         """Basic-auth credentials for requests, when the index has them."""
         return (self.username, self.password) if self.username and self.password else None
 
+    @functools.cached_property
+    def session(self) -> requests.Session:
+        """The session every request to this index goes through (timeouts, retries, credentials)."""
+        return http_session(self.auth)
+
     def pip_index_url(self) -> str:
         """``simple_url`` with the credentials embedded, as pip expects; the password stays registered."""
         if self.auth is None:
@@ -229,40 +344,50 @@ class Index:
         """File names already published for ``name==version``, or None if the version is absent."""
         if self.codeartifact is not None:
             return self.codeartifact.version_files(name, version)
-        return _simple_version_files(self, name, version)
+        found = self.simple_files(name, version)
+        return set(found) if found is not None else None
 
+    def simple_files(self, name: str, version: str) -> dict[str, str | None] | None:
+        """``{file name: sha256 or None}`` of ``name==version`` on the simple API; None if it has none.
 
-def _simple_version_files(index: Index, name: str, version: str) -> set[str] | None:
-    """Ask the simple API (PEP 691 JSON, else PEP 503 HTML) which files of ``name==version`` exist."""
-    import requests
+        Asks PEP 691 JSON (``hashes``), else reads PEP 503 HTML (``#sha256=`` fragments). This is what
+        decides whether an upload that failed ambiguously landed, and whether an existing file is ours.
+        """
+        url = urllib.parse.urljoin(self.simple_url, normalize(name) + "/")
+        accept = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
+        import requests
 
-    url = urllib.parse.urljoin(index.simple_url, normalize(name) + "/")
-    auth = index.auth
-    accept = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
-    try:
-        resp = requests.get(url, headers={"Accept": accept}, auth=auth, timeout=30)
-    except requests.RequestException as exc:
-        raise OperationError(
-            f"index {index.simple_url} is unreachable: {type(exc).__name__}",
-            hint="check the URL and that the index is up",
-        ) from None
-    if resp.status_code == 404:
-        return None
-    raise_for_auth(resp, index.simple_url)
-    if not resp.ok:
-        raise OperationError(f"index {index.simple_url} answered HTTP {resp.status_code} for {url}")
-    if "json" in resp.headers.get("Content-Type", ""):
         try:
-            names = [str(f["filename"]) for f in resp.json().get("files", [])]
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise OperationError(f"index {index.simple_url} sent a malformed simple-API page for {url}") from None
-    else:
-        names = [
-            urllib.parse.unquote(h.split("#")[0].rsplit("/", 1)[-1]) for h in re.findall(r'href="([^"]+)"', resp.text)
-        ]
-    wanted = (normalize(name), Version(version))
-    found = {n for n in names if parse_dist(n) == wanted}
-    return found or None
+            resp = self.session.get(url, headers={"Accept": accept})
+        except (requests.RequestException, OSError) as exc:
+            raise OperationError(
+                f"index unreachable: {self.simple_url}: {describe_failure(exc)}",
+                hint="check the URL and that the index is up, then run again",
+            ) from None
+        if resp.status_code == 404:
+            return None
+        raise_for_auth(resp, self.simple_url)
+        if not resp.ok:
+            raise OperationError(
+                f"index unreachable: {self.simple_url} answered HTTP {resp.status_code} for {url}",
+                hint="the index is failing or overloaded; run again when it answers",
+            )
+        if "json" in resp.headers.get("Content-Type", ""):
+            try:
+                files = {
+                    str(f["filename"]): (f.get("hashes") or {}).get("sha256") for f in resp.json().get("files", [])
+                }
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise OperationError(f"index {self.simple_url} sent a malformed simple-API page for {url}") from None
+        else:
+            files = {}
+            for href in re.findall(r'href="([^"]+)"', resp.text):
+                link, _, fragment = href.partition("#")
+                digest = fragment[len("sha256=") :] if fragment.startswith("sha256=") else None
+                files[urllib.parse.unquote(link.rsplit("/", 1)[-1])] = digest
+        wanted = (normalize(name), Version(version))
+        found = {n: (h.lower() if isinstance(h, str) else None) for n, h in files.items() if parse_dist(n) == wanted}
+        return found or None
 
 
 def raise_for_auth(resp: requests.Response, where: str, hint: str | None = None) -> None:
@@ -276,9 +401,10 @@ def raise_for_auth(resp: requests.Response, where: str, hint: str | None = None)
 
 def check_settings(settings: Settings) -> None:
     """Refuse incomplete or malformed index settings before any credentials, network or build."""
+    for flag, url in (("--repository-url", settings.repository_url), ("--simple-url", settings.simple_url)):
+        if url:
+            _check_url(flag, url)
     if settings.repository_url:
-        if not settings.repository_url.startswith(("http://", "https://")):
-            raise ConfigError(f"--repository-url {settings.repository_url!r}: must be an http(s) URL")
         return
     missing = [f"--{n.replace('_', '-')}" for n in ("domain", "repository") if not getattr(settings, n)]
     if missing:
@@ -290,6 +416,23 @@ def check_settings(settings: Settings) -> None:
     validate(
         settings.domain, settings.repository, settings.domain_owner, settings.endpoint_type, settings.token_duration
     )
+
+
+def _check_url(flag: str, url: str) -> None:
+    """An http(s) URL without credentials in it: a password there shows up in Jenkins' console and in ps."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password:
+        redact.register(parts.password)
+        redact.register(urllib.parse.unquote(parts.password))
+    if parts.username is not None or parts.password is not None:
+        host = parts.netloc.rpartition("@")[2]
+        shown = urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+        raise ConfigError(
+            f"{flag} {shown}: credentials in the URL are refused",
+            hint="pass the URL without user:password@ and set CA_INDEX_USERNAME and CA_INDEX_PASSWORD instead",
+        )
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{flag} {url!r}: must be an http(s) URL")
 
 
 def resolve_index(settings: Settings, client_factory: Callable[[Settings], Any] | None = None) -> Index:
@@ -339,7 +482,9 @@ def _default_simple(upload_url: str, settings: Settings) -> str:
     user, password = settings.index_username, settings.index_password
     auth = (user, password) if user and password else None
     try:
-        resp = requests.head(upload_url, auth=auth, timeout=10, allow_redirects=True)
-    except requests.RequestException:
+        resp = http_session(auth, retries=0, timeout=min(CONNECT_TIMEOUT, READ_TIMEOUT)).head(
+            upload_url, allow_redirects=True
+        )
+    except (requests.RequestException, OSError):
         return upload_url + "simple/"  # the version check will report the outage with its own message
     return upload_url + ("+simple/" if "X-Devpi-Server-Version" in resp.headers else "simple/")

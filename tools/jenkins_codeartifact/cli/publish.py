@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..publish.flow import publish
+from ..publish.flow import PublishResult, publish
 from ..settings import Settings
 from ._common import ArgumentParser, add_options, new_parser, run
 
@@ -31,8 +31,11 @@ def parser() -> ArgumentParser:
 
 
 def _body(args: argparse.Namespace, settings: Settings, record: dict[str, Any]) -> int:
-    result = publish(settings, args.project)
-    record.update(result.as_report())
+    result = PublishResult()
+    try:
+        publish(settings, args.project, result=result)
+    finally:  # failed or aborted too: the report says what reached the index ("release", "files")
+        record.update(result.as_report())
     return 0
 
 

@@ -70,6 +70,8 @@ def read_build_system(project: Path) -> BuildSystem:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{pyproject}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{pyproject}: cannot read: {exc.strerror}") from None
     table = data.get("build-system", {})
     requires = table.get("requires", DEFAULT_REQUIRES)
     if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
@@ -336,6 +338,31 @@ def build_dists(env: BuildEnv, project: Path, outdir: Path) -> list[Dist]:
     except (build.BuildException, build.BuildBackendException, subprocess.CalledProcessError) as exc:
         raise _backend_error("build", project, exc) from None
     return [Dist.of(sdist), Dist.of(wheel)]
+
+
+def check_dist_dir(dist_dir: Path) -> None:
+    """Refuse a dist directory that cannot be one, before anything is built or uploaded.
+
+    A file, a dangling link, a path under a file, or an unwritable parent would otherwise fail after
+    the build (and, with a late check, after the upload).
+    """
+    if dist_dir.is_symlink() and not dist_dir.exists():
+        raise ConfigError(f"dist directory {dist_dir}: a link to {os.readlink(dist_dir)}, which does not exist")
+    if dist_dir.exists():
+        if not dist_dir.is_dir():
+            raise ConfigError(f"dist directory {dist_dir}: exists and is not a directory")
+        if not os.access(dist_dir, os.W_OK | os.X_OK):
+            raise ConfigError(f"dist directory {dist_dir}: not writable")
+        return
+    for parent in dist_dir.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"dist directory {dist_dir}: {parent} is a file, not a directory")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ConfigError(f"dist directory {dist_dir}: cannot create it in {parent} (not writable)")
+            return
+        if parent.is_symlink():
+            raise ConfigError(f"dist directory {dist_dir}: {parent} is a link to a path that does not exist")
 
 
 def replace_dists(dists: list[Dist], dist_dir: Path, name: str) -> list[Dist]:

@@ -30,14 +30,23 @@ T = TypeVar("T")
 
 @dataclass
 class PublishResult:
-    """What a run did, for the console summary and ``--report``."""
+    """What a run did, for the console summary and ``--report``; filled in as the run goes, so a failed
+    or aborted run can still say what reached the index."""
 
-    name: str
-    version: str
-    repository: str
-    status: str  # uploaded | skipped | dry-run
+    name: str = ""
+    version: str = ""
+    repository: str = ""
+    status: str = ""  # the report's "outcome": uploaded | skipped | dry-run ("" if the run did not finish)
     files: list[Dist] = field(default_factory=list)
-    uploaded: list[str] = field(default_factory=list)
+    uploaded: list[str] = field(default_factory=list)  # sent by this run
+    present: list[str] = field(default_factory=list)  # found on the index with the same sha256
+
+    def release(self) -> str | None:
+        """Whether this version's files are on the index: whole, partial or absent (None: not asked)."""
+        if not self.repository or not self.files:
+            return None
+        there = sum(d.path.name in self.uploaded or d.path.name in self.present for d in self.files)
+        return "whole" if there == len(self.files) else "partial" if there else "absent"
 
     def as_report(self) -> dict[str, Any]:
         return {
@@ -46,8 +55,15 @@ class PublishResult:
             "repository_url": self.repository,
             "outcome": self.status,
             "skipped": self.status == "skipped",
+            "release": self.release(),
             "files": [
-                {"filename": d.path.name, "sha256": d.sha256, "size": d.size, "uploaded": d.path.name in self.uploaded}
+                {
+                    "filename": d.path.name,
+                    "sha256": d.sha256,
+                    "size": d.size,
+                    "uploaded": d.path.name in self.uploaded,
+                    "on_index": d.path.name in self.uploaded or d.path.name in self.present,
+                }
                 for d in self.files
             ],
         }
@@ -58,21 +74,46 @@ def _timed(fn: Callable[..., T], *args: Any) -> tuple[T, float]:
     return fn(*args), time.monotonic() - start
 
 
+def _same_bytes(index: Index, dists: list[Dist], existing: set[str], name: str, version: str) -> list[str]:
+    """Names of the built files the index already has with the same sha256 (--skip-existing).
+
+    A file that is there with other bytes is an error (exit 3): skipping it would report success for a
+    release whose files are not the ones just built.
+    """
+    from .upload import settle
+
+    present = []
+    for dist in dists:
+        if dist.path.name in existing:
+            if settle(index, dist, name, version) is None:
+                log.warning("%s is listed for %s %s but not on the simple API yet", dist.path.name, name, version)
+            present.append(dist.path.name)
+    return present
+
+
 def _wants_index(settings: Settings) -> bool:
     return bool(settings.repository_url or settings.domain or settings.repository)
 
 
 def publish(
-    settings: Settings, project: Path, index_factory: Callable[[Settings], Index] | None = None
+    settings: Settings,
+    project: Path,
+    index_factory: Callable[[Settings], Index] | None = None,
+    result: PublishResult | None = None,
 ) -> PublishResult:
     """Publish ``project``; raises PreconditionError (exit 3) when its version is already published.
+
+    ``result`` (optional) is filled in as the run goes, for a report when the run fails or is aborted.
 
     The build runs in the background while the index is asked for a token and about this version: both
     take about a second, and the build writes only into a temporary directory, so a refusal still leaves
     nothing behind (no dist/, no upload).
     """
+    result = PublishResult() if result is None else result
     project = project.resolve()
     system = package.read_build_system(project)
+    dist_dir = Path(settings.dist_dir) if settings.dist_dir else project / "dist"
+    package.check_dist_dir(dist_dir)
     wants_index = not settings.dry_run or _wants_index(settings)
     if wants_index:
         check_settings(settings)
@@ -84,6 +125,7 @@ def publish(
             env = stack.enter_context(package.BuildEnv.prepared(system, fresh=settings.fresh_build_env))
             meta = package.read_metadata(env, project, tmp)
         log.info("project: %s %s", meta.name, meta.version)
+        result.name, result.version = meta.name, meta.version
         pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="build"))  # exits before tmp goes
         log.info("build sdist and wheel (in the background) ...")
         building = pool.submit(_timed, package.build_dists, env, project, tmp / "dist")
@@ -95,6 +137,7 @@ def publish(
                 with step("CodeArtifact token and endpoint" if not settings.repository_url else "index"):
                     index = (index_factory or resolve_index)(settings)
                 log.info("repository: %s (%s)", index.description, index.upload_url)
+                result.repository = index.upload_url
                 existing = index.version_files(meta.name, meta.version)
                 if existing is not None and not settings.skip_existing:
                     raise PreconditionError(
@@ -114,16 +157,18 @@ def publish(
                 raise OperationError(f"built {dist.path.name} does not carry version {meta.version}")
         with step("twine check"):
             upload.check([d.path for d in dists])
-        dist_dir = Path(settings.dist_dir) if settings.dist_dir else project / "dist"
         dists = package.replace_dists(dists, dist_dir, meta.name)
     for dist in dists:
         log.info("built %s (%d bytes, sha256 %s)", dist.path.name, dist.size, dist.sha256)
-    result = PublishResult(meta.name, meta.version, index.upload_url if index else "", "dry-run", dists)
+    result.files = dists
     if settings.dry_run:
+        result.status = "dry-run"
         log.info("dry run: nothing uploaded")
         return result
     assert index is not None
-    todo = [d.path for d in dists if existing is None or d.path.name not in existing]
+    if existing:
+        result.present = _same_bytes(index, dists, existing, meta.name, meta.version)
+    todo = [d for d in dists if d.path.name not in result.present]
     if not todo:
         result.status = "skipped"
         log.info(
@@ -131,9 +176,9 @@ def publish(
         )
         return result
     if existing:
-        log.info("version exists; uploading only the missing files: %s", ", ".join(p.name for p in todo))
+        log.info("version exists; uploading only the missing files: %s", ", ".join(d.path.name for d in todo))
     with step(f"upload to {index.description}"):
-        result.uploaded = [p.name for p in upload.upload(index, todo, verbose=log.isEnabledFor(logging.DEBUG))]
+        upload.upload(index, todo, meta.name, meta.version, uploaded=result.uploaded)
     result.status = "uploaded"
     log.info("published %s %s to %s", meta.name, meta.version, index.description)
     return result

@@ -1,24 +1,36 @@
-"""Check and upload distributions with twine, in-process: credentials never reach argv or disk."""
+"""Check and upload distributions, in-process: credentials never reach argv or disk.
+
+twine builds the upload form (metadata from the file itself); the POST goes through the index's own
+session, with connect and read timeouts, and is never blindly re-sent. twine's ``upload`` command would
+re-send it up to five times on a 5xx within a fraction of a second, with no timeout, from threads that
+keep the process alive. Here an upload whose outcome is unknown (timeout, reset, 5xx, 429) is settled
+by asking the index which files the version now has and comparing sha256: the same bytes count as
+uploaded, other bytes are an error naming the file, and only an absent file is sent once more.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import logging
+import queue
+import threading
+import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import requests
+import requests_toolbelt
 import twine.commands.check
-import twine.commands.upload
 import twine.exceptions
-import twine.settings
+import twine.package
+import twine.repository
 
 from .. import redact
 from ..console import Progress
-from ..errors import OperationError, PreconditionError
-from ..index import Index
+from ..dists import Dist
+from ..errors import CAError, OperationError, PreconditionError
+from ..index import RETRY_AFTER_MAX, Index, describe_failure
 
 log = logging.getLogger(__name__)
 
@@ -48,62 +60,163 @@ def check(paths: list[Path]) -> None:
         raise OperationError("twine check failed for the built distributions", hint="see the lines above")
 
 
-def upload(index: Index, paths: list[Path], verbose: bool = False) -> list[Path]:
-    """Upload ``paths`` side by side (one connection each); return them. On failure, say what went up.
+class _Unknown(Exception):
+    """The POST may or may not have landed: ``why`` says what was seen instead of an answer."""
+
+    def __init__(self, why: str, wait: float = 0.0) -> None:
+        super().__init__(why)
+        self.why, self.wait = why, wait
+
+
+def _post(index: Index, dist: Dist) -> requests.Response:
+    """One upload POST, as twine forms it (legacy upload API, multipart, metadata read from the file)."""
+    package = twine.package.PackageFile.from_filename(str(dist.path), comment=None)
+    fields = twine.repository.Repository._convert_metadata_to_list_of_tuples(package.metadata_dictionary())
+    fields += [(":action", "file_upload"), ("protocol_version", "1")]
+    with dist.path.open("rb") as fh:
+        encoder = requests_toolbelt.MultipartEncoder(
+            [*fields, ("content", (dist.path.name, fh, "application/octet-stream"))]
+        )
+        return index.session.post(
+            index.upload_url, data=encoder, allow_redirects=False, headers={"Content-Type": encoder.content_type}
+        )
+
+
+def _send(index: Index, dist: Dist) -> str:
+    """POST ``dist``; ``"uploaded"`` or ``"exists"`` (409 and the like), an error, or :class:`_Unknown`."""
+    try:
+        resp = _post(index, dist)
+    except requests.exceptions.ConnectionError as exc:
+        if isinstance(exc, requests.exceptions.ConnectTimeout) or "NewConnectionError" in repr(exc):
+            raise OperationError(
+                f"index unreachable: {index.description}: {describe_failure(exc)} while uploading {dist.path.name}"
+            ) from None
+        raise _Unknown(describe_failure(exc)) from None
+    except (requests.RequestException, OSError) as exc:
+        raise _Unknown(describe_failure(exc)) from None
+    status, body = resp.status_code, resp.text[:500]
+    resp.close()
+    if 200 <= status < 300:
+        return "uploaded"
+    if status in (401, 403):
+        raise OperationError(
+            f"{index.description}: upload of {dist.path.name} refused (HTTP {status})",
+            hint="the token may have expired or lack codeartifact:PublishPackageVersion; check the credentials",
+        )
+    if status == 409 or (status == 400 and "exist" in body.lower()):
+        return "exists"
+    if status == 429:
+        retry_after = resp.headers.get("Retry-After", "")
+        wait = min(float(retry_after), RETRY_AFTER_MAX) if retry_after.strip().isdigit() else 5.0
+        raise _Unknown("HTTP 429 (too many requests)", wait)
+    if status >= 500:
+        raise _Unknown(f"HTTP {status}")
+    if 300 <= status < 400:
+        raise OperationError(
+            f"{index.description}: upload of {dist.path.name} redirected (HTTP {status}) to "
+            f"{resp.headers.get('Location', '?')}",
+            hint="use the URL it redirects to as --repository-url",
+        )
+    reason = " ".join(body.split())[:200] or resp.reason
+    raise OperationError(f"{index.description}: upload of {dist.path.name} failed: HTTP {status}: {reason}")
+
+
+def settle(index: Index, dist: Dist, name: str, version: str) -> bool | None:
+    """Is ``dist`` on the index? True: with the same sha256. None: absent. Other bytes: exit 3 naming it."""
+    files = index.simple_files(name, version) or {}
+    if dist.path.name not in files:
+        return None
+    digest = files[dist.path.name]
+    if digest is None:
+        log.warning("%s is on the index, which does not give its sha256: assuming it is this file", dist.path.name)
+        return True
+    if digest != dist.sha256:
+        raise PreconditionError(
+            f"{index.description}: {dist.path.name} is already there with other bytes "
+            f"(sha256 {digest[:12]}..., this build {dist.sha256[:12]}...)",
+            hint=f"a published file cannot be replaced: raise the version of {name} and publish again",
+        )
+    return True
+
+
+def _upload_one(index: Index, dist: Dist, name: str, version: str, progress: Progress) -> None:
+    """Upload one file: at most two POSTs, the second only after the index said the first did not land."""
+    for attempt in (1, 2):
+        progress.line(f"uploading {dist.path.name} ({dist.size} bytes)")
+        try:
+            outcome = _send(index, dist)
+        except _Unknown as unknown:
+            if unknown.wait:
+                progress.line(f"{dist.path.name}: {unknown.why}; asking the index again in {unknown.wait:.0f}s")
+                time.sleep(unknown.wait)
+            progress.line(f"{dist.path.name}: {unknown.why}; asking the index whether it arrived")
+            try:
+                landed = settle(index, dist, name, version)
+            except CAError as exc:
+                raise OperationError(
+                    f"upload of {dist.path.name}: {unknown.why}, and the index could not say whether it arrived: "
+                    f"{exc.message}",
+                    hint="rerun with --skip-existing when the index answers: it compares sha256 and uploads only "
+                    "what is missing",
+                ) from None
+            if landed:
+                progress.line(f"uploaded {dist.path.name} (the index has it, same sha256)")
+                return
+            if attempt == 2:
+                raise OperationError(
+                    f"index unreachable / {unknown.why} while uploading {dist.path.name} "
+                    "(sent twice; the index does not have it)"
+                ) from None
+            progress.line(f"{dist.path.name} is not on the index: sending it once more")
+            continue
+        if outcome == "exists":
+            if settle(index, dist, name, version):
+                progress.line(f"{dist.path.name} was already there with the same sha256")
+                return
+            raise PreconditionError(f"{index.description}: {dist.path.name} already exists")
+        progress.line(f"uploaded {dist.path.name}")
+        return
+
+
+def upload(index: Index, dists: list[Dist], name: str, version: str, uploaded: list[str] | None = None) -> list[Dist]:
+    """Upload ``dists`` side by side; return them. ``uploaded`` gets each file's name as it lands.
 
     Files of one release are independent uploads, so they go in parallel: an index spends most of an
-    upload's time storing the file, not receiving it.
+    upload's time storing the file, not receiving it. The threads are daemons and the caller waits on a
+    queue, so SIGTERM ends the run at once instead of waiting for a socket to time out.
     """
     progress = Progress("upload")
+    done = [] if uploaded is None else uploaded
+    results: queue.Queue[tuple[Dist, BaseException | None]] = queue.Queue()
 
-    def one(path: Path) -> Path:
-        settings = twine.settings.Settings(
-            username=index.username or None,
-            password=index.password or None,
-            repository_url=index.upload_url,
-            non_interactive=True,
-            disable_progress_bar=True,
-            verbose=verbose,
-        )
-        progress.line(f"uploading {path.name} ({path.stat().st_size} bytes)")
-        twine.commands.upload.upload(settings, [str(path)])
-        progress.line(f"uploaded {path.name}")
-        return path
+    def one(dist: Dist) -> None:
+        try:
+            _upload_one(index, dist, name, version, progress)
+            done.append(dist.path.name)
+            results.put((dist, None))
+        except BaseException as exc:
+            results.put((dist, exc))
 
-    done: list[Path] = []
-    failures: list[tuple[Path, Exception]] = []
-    with _captured() as out, ThreadPoolExecutor(max(1, len(paths)), thread_name_prefix="upload") as pool:
-        futures = {pool.submit(one, path): path for path in paths}
-        for future in as_completed(futures):
-            try:
-                done.append(future.result())
-            except Exception as exc:
-                failures.append((futures[future], exc))
+    with _captured() as out:
+        for dist in dists:
+            threading.Thread(target=one, args=(dist,), name=f"upload-{dist.path.name}", daemon=True).start()
+        failures = [(dist, exc) for dist, exc in (results.get() for _ in dists) if exc is not None]
     for line in out.getvalue().splitlines():
         log.debug("  %s", redact.scrub(line.rstrip()))
     if failures:
-        failed_path, error = failures[0]
-        raise _upload_error(error, index, failed_path, done) from None
-    return [p for p in paths if p in done]
+        error = failures[0][1]
+        raise _with_partial(error, [d for d in dists if d.path.name in done]) from None
+    return dists
 
 
-def _upload_error(exc: Exception, index: Index, path: Path, done: list[Path]) -> Exception:
-    partial = (
-        f"; already uploaded: {', '.join(p.name for p in done)} - rerun with --skip-existing to finish the release"
-        if done
-        else ""
-    )
-    status = exc.response.status_code if isinstance(exc, requests.HTTPError) and exc.response is not None else None
-    if status in (401, 403):
-        return OperationError(
-            f"{index.description}: upload of {path.name} refused (HTTP {status}){partial}",
-            hint="the token may have expired or lack codeartifact:PublishPackageVersion; check the credentials",
-        )
-    body = exc.response.text if isinstance(exc, requests.HTTPError) and exc.response is not None else ""
-    if status == 409 or (status == 400 and "exist" in f"{exc} {body}".lower()):
-        return PreconditionError(f"{index.description}: {path.name} already exists{partial}")
-    if isinstance(exc, requests.ConnectionError):
-        return OperationError(f"{index.description}: index unreachable while uploading {path.name}{partial}")
-    if isinstance(exc, twine.exceptions.TwineException | requests.RequestException):
-        return OperationError(f"{index.description}: upload of {path.name} failed: {exc}{partial}")
-    return OperationError(f"{index.description}: upload of {path.name} failed: {type(exc).__name__}: {exc}{partial}")
+def _with_partial(exc: BaseException, done: list[Dist]) -> BaseException:
+    """The first failure, saying which files did go up and how to finish the release."""
+    if not isinstance(exc, CAError):
+        if isinstance(exc, twine.exceptions.TwineException | requests.RequestException):
+            exc = OperationError(f"upload failed: {exc}")
+        else:
+            return exc
+    if done:
+        partial = f"; already uploaded: {', '.join(d.path.name for d in done)} - rerun with --skip-existing to finish"
+        return type(exc)(exc.message + partial, hint=exc.hint)
+    return exc
