@@ -365,19 +365,24 @@ def check_dist_dir(dist_dir: Path) -> None:
             raise ConfigError(f"dist directory {dist_dir}: {parent} is a link to a path that does not exist")
 
 
-def replace_dists(dists: list[Dist], dist_dir: Path, name: str) -> list[Dist]:
+def replace_dists(dists: list[Dist], dist_dir: Path, name: str, keep: set[str] | None = None) -> list[Dist]:
     """Move freshly built files into ``dist_dir`` after removing this project's older distributions.
 
-    Files of other projects in a shared directory stay: only wheels and sdists named ``name`` go.
+    Files of other projects in a shared directory stay: only wheels and sdists named ``name`` go. Files
+    named in ``keep`` stay too, and are returned in place of the new build's file of that name.
     """
+    keep = keep or set()
     dist_dir.mkdir(parents=True, exist_ok=True)
     for old in [*dist_dir.glob("*.whl"), *dist_dir.glob("*.tar.gz")]:
         parsed = parse_dist(old.name)
-        if parsed and parsed[0] == canonicalize_name(name):
+        if parsed and parsed[0] == canonicalize_name(name) and old.name not in keep:
             old.unlink()
     moved = []
     for dist in dists:
         target = dist_dir / dist.path.name
+        if dist.path.name in keep:
+            moved.append(Dist.of(target))
+            continue
         shutil.move(dist.path, target)
         moved.append(Dist(path=target, sha256=dist.sha256, size=dist.size))
     return moved

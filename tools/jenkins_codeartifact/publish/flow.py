@@ -40,11 +40,14 @@ class PublishResult:
     files: list[Dist] = field(default_factory=list)
     uploaded: list[str] = field(default_factory=list)  # sent by this run
     present: list[str] = field(default_factory=list)  # found on the index with the same sha256
+    absent: bool = False  # the index said it has no file of this version (before this run uploaded any)
 
     def release(self) -> str | None:
-        """Whether this version's files are on the index: whole, partial or absent (None: not asked)."""
-        if not self.repository or not self.files:
+        """This version on the index: whole, partial, absent or unknown (None: no index involved)."""
+        if not self.repository:
             return None
+        if not self.files:
+            return "absent" if self.absent else "unknown"
         there = sum(d.path.name in self.uploaded or d.path.name in self.present for d in self.files)
         return "whole" if there == len(self.files) else "partial" if there else "absent"
 
@@ -72,6 +75,26 @@ class PublishResult:
 def _timed(fn: Callable[..., T], *args: Any) -> tuple[T, float]:
     start = time.monotonic()
     return fn(*args), time.monotonic() - start
+
+
+def _previous_build(
+    index: Index, dists: list[Dist], dist_dir: Path, existing: set[str], name: str, version: str
+) -> dict[str, Dist]:
+    """The files a previous run left in ``dist_dir`` when they are the ones the index has (--skip-existing).
+
+    An sdist is not byte-for-byte reproducible (tar times), so a rebuild cannot finish a partly uploaded
+    release; the previous run's files can. Empty unless every file of this version on the index that
+    ``dist_dir`` also holds matches it by sha256.
+    """
+    previous = {d.path.name: Dist.of(dist_dir / d.path.name) for d in dists if (dist_dir / d.path.name).is_file()}
+    overlap = [n for n in previous if n in existing]
+    if not overlap:
+        return {}
+    on_index = index.simple_files(name, version) or {}
+    if any(on_index.get(n) != previous[n].sha256 for n in overlap):
+        return {}
+    log.info("%s holds the build the index already has: finishing the release with its files", dist_dir)
+    return previous
 
 
 def _same_bytes(index: Index, dists: list[Dist], existing: set[str], name: str, version: str) -> list[str]:
@@ -139,6 +162,7 @@ def publish(
                 log.info("repository: %s (%s)", index.description, index.upload_url)
                 result.repository = index.upload_url
                 existing = index.version_files(meta.name, meta.version)
+                result.absent = existing is None
                 if existing is not None and not settings.skip_existing:
                     raise PreconditionError(
                         f"{meta.name} {meta.version} is already published in {index.description}",
@@ -157,7 +181,8 @@ def publish(
                 raise OperationError(f"built {dist.path.name} does not carry version {meta.version}")
         with step("twine check"):
             upload.check([d.path for d in dists])
-        dists = package.replace_dists(dists, dist_dir, meta.name)
+        keep = _previous_build(index, dists, dist_dir, existing, meta.name, meta.version) if index and existing else {}
+        dists = package.replace_dists(dists, dist_dir, meta.name, keep=set(keep))
     for dist in dists:
         log.info("built %s (%d bytes, sha256 %s)", dist.path.name, dist.size, dist.sha256)
     result.files = dists
