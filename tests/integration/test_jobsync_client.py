@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 from pathlib import Path
 
 import pytest
+from tests.fakes.fake_jenkins import ALL_PLUGINS, FakeJenkins
 
 from jenkins_codeartifact import redact
 from jenkins_codeartifact.cli import jobsync
@@ -22,6 +24,7 @@ jobs:
   - {name: team/c, type: freestyle, shell: c}
 """
 NAMES = ["consumer", "producer", "team", "team/a", "team/b", "team/c"]
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 
 
 @pytest.fixture
@@ -138,3 +141,63 @@ def test_a_url_that_is_not_http_is_one_usage_error(specs, env, monkeypatch, caps
     lines = errors(capsys.readouterr().err)
     assert lines[0] == f"ERROR: Jenkins URL {url!r} {why}"
     assert len(lines) == 2 and lines[1].startswith("TIP: ")
+
+
+# ------------------------------------------------------------- 14.1-14.4: what Jenkins keeps of a POST
+
+
+def test_jenkins_can_read_every_class_of_every_golden(fake, env, tmp_path, capsys):
+    """No element of ours lands in Jenkins' "old/unreadable data" (View$PropertyImpList did)."""
+    jobs = tmp_path / "golden"
+    jobs.mkdir()
+    for spec in (GOLDEN / "jobs").glob("*.yml"):
+        if spec.stem != "freestyle_clean":  # same job names as freestyle_full
+            shutil.copy(spec, jobs)
+    assert run(jobs, "apply") == 0
+    assert len(fake.items) >= 10 and fake.old_data == []
+    assert all("PropertyList" in fake.config(n) for n, i in fake.items.items() if i.cls.endswith(".Folder"))
+
+
+def test_a_description_saved_from_the_ui_with_crlf_is_not_a_change(fake, env, tmp_path, capsys):
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    shutil.copy(GOLDEN / "jobs" / "folders.yml", jobs)
+    assert run(jobs, "apply") == 0
+    saved = (GOLDEN / "saved" / "folders.xml").read_text(encoding="utf-8").split("==> team <==\n")[1]
+    fake.put("team", saved.split("\n==> ")[0], verbatim=True)  # the folder's page saved in the UI
+    assert "\r\n" in fake.items["team"].description
+    fake.reset_counts()
+    capsys.readouterr()
+    for args in (("apply",), ("apply", "--verify")):
+        assert run(jobs, *args) == 0
+        assert "0 created, 0 updated, 3 unchanged" in capsys.readouterr().err
+    assert fake.writes() == []
+
+
+def test_what_jenkins_drops_names_the_missing_plugin_and_is_not_resent(env, tmp_path, monkeypatch, capsys):
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    (jobs / "j.yml").write_text(
+        "jobs:\n  - {name: stamped, type: freestyle, shell: make, timestamps: true}\n"
+        "  - {name: plain, type: freestyle, shell: make}\n"
+    )
+    with FakeJenkins(installed=ALL_PLUGINS - {"timestamper"}) as fake:
+        monkeypatch.setenv("JENKINS_URL", fake.url)
+        assert run(jobs, "apply") == 0  # Jenkins accepts the POST and drops what it cannot bind
+        assert fake.old_data == [("stamped", "hudson.plugins.timestamper.TimestamperBuildWrapper")]
+        assert "Timestamper" not in fake.config("stamped")
+        capsys.readouterr()
+        assert run(jobs, "diff", "--verify") == 0
+        out = capsys.readouterr().out
+        assert (
+            "! conflict  job    stamped (Jenkins dropped hudson.plugins.timestamper.TimestamperBuildWrapper "
+            "(plugin timestamper) from config.xml: install timestamper on the server, or remove that setting "
+            "from the spec; not sent again)" in out
+        )
+        assert "= unchanged job    plain" in out
+        fake.reset_counts()
+        for _ in range(2):
+            assert run(jobs, "apply", "--verify") == 1
+            err = capsys.readouterr().err
+            assert "ERROR: stamped: Jenkins dropped hudson.plugins.timestamper.TimestamperBuildWrapper" in err
+        assert fake.writes() == []  # reported, never re-pushed

@@ -107,9 +107,10 @@ def saved_configs(case: str, specs: model.Specs) -> dict[str, str]:
     saves an item itself (XStream): XML 1.1 prologue, ``plugin="name@version"`` attributes, 2-space
     indentation, XStream's escapes (``&quot;``, ``&apos;``), every field at its default, the git
     plugin's deprecated submodule fields, the declarative pipeline's job actions after a first build
-    (``heavy``), and the folder property the declarative plugin adds when a folder's page is saved
-    (``team``). The marker hash is replaced by the current one: a change of rendering fails here only
-    if it changes what Jenkins would see.
+    (``heavy``), and what a folder's page saved in the UI adds (``team``): docker-workflow's
+    ``FolderConfig`` under its current class name and the description's CRLF line ends (``&#xd;``).
+    The marker hash is replaced by the current one: a change of rendering fails here only if it
+    changes what Jenkins would see.
     """
     text = (SAVED / f"{case}.xml").read_text(encoding="utf-8")
     configs = {}
@@ -153,6 +154,8 @@ def test_saved_goldens_cover_every_item_type():
         ("pipeline", "heavy", "<lightweight>false<", "<lightweight>true<"),
         ("pipeline", "polled", "<spec>* * * * *</spec>", "<spec>H * * * *</spec>"),
         ("folders", "team", "<dockerLabel></dockerLabel>", "<dockerLabel>linux</dockerLabel>"),
+        ("folders", "team", "The team&apos;s jobs&#xd;", "The team&apos;s tasks&#xd;"),
+        ("folders", "team", "jobs&#xd;\n&#xd;\n", "jobs&#xd;\n"),
         ("folders", "team/nightly/build", '<scm class="hudson.scm.NullSCM"/>', '<scm class="hudson.scm.CVSSCM"/>'),
     ],
 )
@@ -162,6 +165,57 @@ def test_a_real_edit_in_a_jenkins_save_still_shows(case, name, old, new, tmp_pat
     saved = saved_configs(case, specs)[name]
     assert old in saved
     assert configxml.canonical(saved.replace(old, new)) != configxml.canonical(configxml.render(item))
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        "org.jenkinsci.plugins.docker.workflow.declarative.FolderConfig",  # what docker-workflow writes
+        "org.jenkinsci.plugins.pipeline.modeldefinition.config.FolderConfig",  # its read alias
+    ],
+)
+def test_an_empty_folder_config_under_either_name_is_not_an_edit(cls, tmp_path):
+    specs = load_case("folders", tmp_path)
+    item = next(i for i in specs.items if i.name == "team")
+    saved = saved_configs("folders", specs)["team"]
+    saved = saved.replace("org.jenkinsci.plugins.docker.workflow.declarative.FolderConfig", cls)
+    assert configxml.canonical(saved) == configxml.canonical(configxml.render(item))
+
+
+def test_a_folder_view_has_the_property_list_class_jenkins_knows():
+    text = configxml.render(model.Folder(name="f"))
+    assert '<properties class="hudson.model.View$PropertyList"/>' in text  # View.PropertyList, View.java
+    assert "PropertyImpList" not in text
+
+
+def test_crlf_counts_as_lf_in_descriptions_only():
+    job = model.Freestyle(name="a", description="one\ntwo", shell=("make",))
+    ours = configxml.render(job)
+    crlf = ours.replace("one\ntwo", "one&#13;\ntwo").replace("\n\n[managed", "&#13;\n&#13;\n[managed")
+    assert "&#13;" in crlf and configxml.canonical(crlf) == configxml.canonical(ours)
+    assert configxml.same_description("one\r\ntwo\r\n\r\n[m]", "one\ntwo\n\n[m]")
+    assert not configxml.same_description("one\r\ntwo", "one two")
+    command = ours.replace("<command>make</command>", "<command>make&#13;\n</command>")
+    assert configxml.canonical(command) != configxml.canonical(ours)  # Jenkins normalises commands itself
+
+
+def test_dropped_names_the_plugin_only_when_that_is_the_whole_difference(tmp_path):
+    specs = load_case("freestyle_full", tmp_path)
+    item = next(i for i in specs.items if i.name == "full")
+    sent = configxml.render(item)
+    wrapper = "<hudson.plugins.timestamper.TimestamperBuildWrapper/>"
+    assert wrapper in sent
+    kept = saved_configs("freestyle_full", specs)["full"]
+    assert configxml.dropped(kept, sent) == []
+    lost = re.sub(r"<hudson.plugins.timestamper.TimestamperBuildWrapper[^>]*/>", "", kept)
+    assert configxml.dropped(lost, sent) == [("hudson.plugins.timestamper.TimestamperBuildWrapper", "timestamper")]
+    edited = lost.replace("--skip-existing", "")
+    assert configxml.dropped(edited, sent) == []  # something else changed too: an edit, shown as such
+    no_git = re.sub(r'<scm class="hudson.plugins.git.GitSCM".*?</scm>', "", lost, flags=re.S)
+    assert configxml.dropped(no_git, sent) == [
+        ("hudson.plugins.git.GitSCM", "git"),
+        ("hudson.plugins.timestamper.TimestamperBuildWrapper", "timestamper"),
+    ]
 
 
 def test_canonical_drops_only_defaults_that_mean_the_same_as_absent():

@@ -9,12 +9,18 @@ The description carries a marker ``[managed by jobsync sha256:<hash>]`` where th
 rendered XML without the marker. One tree query returning names and descriptions then tells which jobs
 are ours and whether they are current, without fetching any config.xml.
 
-``canonical()`` is what ``--verify`` compares. Jenkins stores a POSTed config.xml as sent, but any later
-save (the UI's Save button, enable/disable, a plugin migration, a declarative pipeline's first run)
-rewrites it through XStream: XML 1.1 prologue, ``plugin="x@version"`` attributes, its own indentation,
-every field including the ones at their default, and runtime state under ``<actions>``. Those
-rewrites are undone here, and only where they mean the same to Jenkins as what we sent; any other
-value is kept and compared, so a real hand edit still shows.
+``canonical()`` is what ``--verify`` compares. Jenkins does not keep a POSTed config.xml as sent: it
+unmarshals it into the item and, since 2.568 / LTS 2.555.3 (SECURITY-3744, ``AbstractItem.updateByXml``
+and ``writeConfigDotXml``), GET serialises the item afresh through XStream; older versions do the same
+on any later save (the UI's Save button, enable/disable, a plugin migration, a declarative pipeline's
+first run). That writes an XML 1.1 prologue, ``plugin="x@version"`` attributes, its own indentation
+and escapes, every field including the ones at their default, runtime state under ``<actions>``, a
+class under its current name when we (or an older plugin) used a compatibility alias, and a
+description typed in the UI with CRLF line ends (form fields are stored raw). Those rewrites are
+undone here, and only where they mean the same to Jenkins as what we sent; any other value is kept and
+compared, so a real hand edit still shows. What Jenkins cannot bind (an element of a plugin that is not
+installed) it drops without an error: :func:`dropped` names it, so the job is reported rather than
+re-sent on every run.
 """
 
 from __future__ import annotations
@@ -67,9 +73,27 @@ _EMPTY_BY_DEFAULT = frozenset(
     }
 )
 # Whole elements that carry no setting when nothing in them has text: the folder property the
-# declarative pipeline plugin adds on a UI save (<dockerLabel></dockerLabel><registry/>).
-_BLANK_BY_DEFAULT = frozenset({"org.jenkinsci.plugins.pipeline.modeldefinition.config.FolderConfig"})
+# docker-workflow plugin adds on a UI save (<dockerLabel></dockerLabel><registry/>). It moved there from
+# pipeline-model-definition (JENKINS-58732), which name docker-workflow still reads as an alias.
+_BLANK_BY_DEFAULT = frozenset(
+    {
+        "org.jenkinsci.plugins.docker.workflow.declarative.FolderConfig",
+        "org.jenkinsci.plugins.pipeline.modeldefinition.config.FolderConfig",
+    }
+)
 NULL_SCM = "hudson.scm.NullSCM"
+# Elements whose text Jenkins stores as typed in a form, CRLF line ends included (a shell step's command
+# is normalised by hudson.tasks.CommandInterpreter; a description is not).
+_RAW_TEXT = frozenset({"description"})
+# Which plugin each class prefix we render belongs to (core classes have none): to name what is missing.
+_PLUGIN_PREFIXES = (
+    ("hudson.plugins.git.", "git"),
+    ("org.jenkinsci.plugins.credentialsbinding.", "credentials-binding"),
+    ("hudson.plugins.timestamper.", "timestamper"),
+    ("org.jenkinsci.plugins.workflow.cps.", "workflow-cps"),
+    ("org.jenkinsci.plugins.workflow.job.", "workflow-job"),
+    ("com.cloudbees.hudson.plugins.folder.", "cloudbees-folder"),
+)
 
 
 def _el(parent: etree._Element, tag: str, text: str | None = None, **attrib: str) -> etree._Element:
@@ -174,7 +198,7 @@ def _folder(folder: Folder, description: str) -> etree._Element:
     _el(all_view, "name", "All")
     _el(all_view, "filterExecutors", "false")
     _el(all_view, "filterQueue", "false")
-    _el(all_view, "properties", **{"class": "hudson.model.View$PropertyImpList"})
+    _el(all_view, "properties", **{"class": "hudson.model.View$PropertyList"})
     _el(views, "tabBar", **{"class": "hudson.views.DefaultViewsTabBar"})
     _el(root, "healthMetrics")
     _el(root, "icon", **{"class": "com.cloudbees.hudson.plugins.folder.icons.StockFolderIcon"})
@@ -237,6 +261,11 @@ def write(items: Iterable[Item], directory: Path) -> list[Path]:
     return written
 
 
+def same_description(server: str | None, ours: str) -> bool:
+    """True when the server's description is ours, a UI save's CRLF line ends aside."""
+    return (server or "").replace("\r\n", "\n") == ours.replace("\r\n", "\n")
+
+
 def marker_hash(description: str | None) -> str | None:
     """The hash in a server description's trailing marker, or ``None`` for a job we do not manage."""
     m = _MARKER.search(description or "")
@@ -262,16 +291,8 @@ def _is_default(el: etree._Element) -> bool:
     return tag == "scm" and el.get("class") == NULL_SCM and not text
 
 
-def canonical(xml: str) -> str:
-    """A stable text form for comparing and diffing: Jenkins's rewrites removed, values untouched.
-
-    Drops ``plugin="x@ver"`` attributes and the prologue, ignores indentation between elements, drops
-    the item's ``<actions>`` (runtime state Jenkins and plugins keep there, such as the declarative
-    pipeline's job actions after a first build) and the elements a Jenkins save adds at their default
-    (see ``_FALSE_BY_DEFAULT`` and friends), then pretty-prints. The text of leaf elements (shell
-    commands, descriptions) is kept byte for byte.
-    """
-    root = parse(xml)
+def _canonical_tree(root: etree._Element) -> etree._Element:
+    root = etree.fromstring(etree.tostring(root))  # a copy: callers keep theirs
     actions = root.find("actions")
     if actions is not None:
         root.remove(actions)
@@ -283,11 +304,54 @@ def canonical(xml: str) -> str:
             parent.remove(el)
             continue
         el.attrib.pop("plugin", None)
+        if el.tag in _RAW_TEXT and el.text:
+            el.text = el.text.replace("\r\n", "\n")
         if len(el) and el.text is not None and not el.text.strip():
             el.text = None
         if el.tail is not None and not el.tail.strip():
             el.tail = None
         if not len(el) and el.text == "":
             el.text = None
-    text: str = etree.tostring(root, encoding="unicode", pretty_print=True)
+    return root
+
+
+def canonical(xml: str) -> str:
+    """A stable text form for comparing and diffing: Jenkins's rewrites removed, values untouched.
+
+    Drops ``plugin="x@ver"`` attributes and the prologue, ignores indentation between elements, drops
+    the item's ``<actions>`` (runtime state Jenkins and plugins keep there, such as the declarative
+    pipeline's job actions after a first build) and the elements a Jenkins save adds at their default
+    (see ``_FALSE_BY_DEFAULT`` and friends), reads a description's CRLF as LF, then pretty-prints. The
+    text of leaf elements (shell commands, descriptions) is otherwise kept byte for byte.
+    """
+    text: str = etree.tostring(_canonical_tree(parse(xml)), encoding="unicode", pretty_print=True)
     return text
+
+
+def plugin_of(cls: str) -> str | None:
+    return next((plugin for prefix, plugin in _PLUGIN_PREFIXES if cls.startswith(prefix)), None)
+
+
+def _signature(el: etree._Element) -> tuple[tuple[str, str], ...]:
+    """Where ``el`` sits: the tag and class of it and each ancestor."""
+    return tuple((str(e.tag), e.get("class", "")) for e in [el, *el.iterancestors()])
+
+
+def dropped(server: str, sent: str) -> list[tuple[str, str]]:
+    """(class, plugin) of each element we sent that the server's config.xml lacks, when that alone is the
+    difference: Jenkins drops what no installed plugin can bind. Empty when anything else differs."""
+    ours, theirs = _canonical_tree(parse(sent)), _canonical_tree(parse(server))
+    present = {_signature(el) for el in theirs.iter() if isinstance(el.tag, str)}
+    missing = []
+    for el in list(ours.iter()):
+        if not isinstance(el.tag, str) or not any(a is ours for a in el.iterancestors()):
+            continue  # a comment, the root, or inside an element already taken out
+        cls = el.get("class") or (el.tag if "." in el.tag else "")
+        plugin = plugin_of(cls)
+        if plugin and _signature(el) not in present:
+            missing.append((cls, plugin))
+            parent = el.getparent()
+            assert parent is not None
+            parent.remove(el)
+    same = etree.tostring(_canonical_tree(ours)) == etree.tostring(theirs)
+    return missing if missing and same else []

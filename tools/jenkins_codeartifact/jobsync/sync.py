@@ -223,7 +223,7 @@ def plan(
                 reason = f"{change}: delete and create anew (--replace)"
                 changes.append(Change(Action.UPDATE, item.name, kind, item, reason, replace=True))
             continue
-        if have.description != configxml.described(item):
+        if not configxml.same_description(have.description, configxml.described(item)):
             reason = (
                 "not managed yet: adopting"
                 if not have.managed
@@ -257,7 +257,16 @@ def plan(
                 continue
             assert text is not None and c.xml is not None
             diff = _diff(c.name, text, c.xml)
-            if c.action is Action.UNCHANGED and diff:
+            lost = configxml.dropped(text, c.xml) if c.action is Action.UNCHANGED and diff else []
+            if lost:  # sending it again would be dropped again: say what is missing instead
+                what = ", ".join(f"{cls} (plugin {plugin})" for cls, plugin in lost)
+                plugins = ", ".join(sorted({plugin for _, plugin in lost}))
+                c.action, c.reason = (
+                    Action.CONFLICT,
+                    f"Jenkins dropped {what} from config.xml: install {plugins} on the server, or remove that "
+                    "setting from the spec; not sent again",
+                )
+            elif c.action is Action.UNCHANGED and diff:
                 c.action, c.reason = Action.UPDATE, "config.xml edited on the server"
             if diff and diffs:
                 c.diff = diff
