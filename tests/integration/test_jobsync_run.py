@@ -1,0 +1,121 @@
+"""``jobsync run`` for real: the checked-in producer spec publishes to the sandbox, and an abort is an abort.
+
+The producer job is the one in jenkins/jobs (no copy): its shell step runs the real ``ca-publish`` in a
+workspace checked out from a git repository holding the sample package, with the ``aws`` credentials
+bound from a credentials file, as Jenkins would. The abort test runs ``jobsync`` as a process and sends
+it SIGTERM, as Jenkins does when a build is aborted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=cwd, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+def jobsync(*argv: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "jenkins_codeartifact.cli.jobsync", *argv]
+    return subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def test_producer_job_publishes_then_an_unbumped_build_passes(sandbox_env, token, tmp_path):
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "package_src", repo / "package_src", ignore=shutil.ignore_patterns("dist", "*.egg-info"))
+    version = f"1.{uuid.uuid4().int % 10**8}.0"  # a version no other test used: the tests share one index
+    pyproject = repo / "package_src" / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('version = "1.0.0"', f'version = "{version}"'))
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", f"fantastic-ascii {version}")
+    secret = sandbox_env["AWS_SECRET_ACCESS_KEY"]
+    creds = tmp_path / "credentials.yml"
+    creds.write_text(
+        f"aws: {{username: '{sandbox_env['AWS_ACCESS_KEY_ID']}', password: '{secret}'}}\n", encoding="utf-8"
+    )
+    creds.chmod(0o600)
+    # the agent's environment: the sandbox's endpoints and the tools on PATH, but no AWS keys (the binding has them)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CA_", "AWS_"))}
+    env.update({k: v for k, v in sandbox_env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
+    env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
+    env["CA_CREDENTIALS_FILE"] = str(creds)
+    argv = ("run", "producer", "--jobs-dir", str(ROOT / "jenkins" / "jobs"), "--checkout", str(repo))
+
+    first = jobsync(*argv, "--report", "first.json", env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert f"published fantastic-ascii {version}" in first.stdout
+    assert first.stdout.rstrip().endswith("Finished: SUCCESS")
+    second = jobsync(*argv, env=env, cwd=tmp_path)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert f"fantastic-ascii {version} is already in" in second.stdout and "nothing uploaded" in second.stdout
+
+    report = json.loads((tmp_path / "first.json").read_text(encoding="utf-8"))
+    assert (report["status"], report["result"], report["number"]) == ("ok", "SUCCESS", 1)
+    assert report["git_commit"] == git(repo, "rev-parse", "HEAD")
+    logs = tmp_path / ".jobsync" / "jobs" / "producer" / "builds"
+    assert sorted(p.name for p in logs.iterdir()) == ["1", "2"]
+    for text in (first.stdout, first.stderr, second.stdout, *(p.read_text() for p in logs.glob("*/log"))):
+        assert secret not in text and token not in text
+
+
+def test_sigterm_aborts_the_build_within_5_seconds_and_kills_the_step(tmp_path):
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    pid_file = tmp_path / "sleep.pid"
+    step = f"sleep 60 & echo $! > {pid_file}; echo started; wait"
+    (jobs / "jobs.yml").write_text(f"jobs:\n  - {{name: slow, type: freestyle, shell: ['{step}']}}\n")
+    cmd = [sys.executable, "-m", "jenkins_codeartifact.cli.jobsync", "run", "slow", "--jobs-dir", str(jobs)]
+    proc = subprocess.Popen([*cmd, "--report", "r.json"], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.strip() == "started":
+            break
+    start = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.stdout.read()
+    code = proc.wait(timeout=10)
+    elapsed = time.monotonic() - start
+    assert code == 143 and elapsed < 5.0, (code, elapsed)
+    assert rest.rstrip().endswith("Finished: ABORTED")
+    pid = int(pid_file.read_text())
+    stat = Path(f"/proc/{pid}/stat")
+    assert not stat.exists() or stat.read_text().rpartition(")")[2].split()[0] == "Z", "the step's child survived"
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["status"] == "aborted" and report["result"] == "ABORTED"
+    assert [s["result"] for s in report["steps"]] == ["ABORTED"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT])
+def test_sigint_is_an_abort_too(tmp_path, signum):
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    (jobs / "jobs.yml").write_text("jobs:\n  - {name: slow, type: freestyle, shell: ['echo started; sleep 60']}\n")
+    cmd = [sys.executable, "-m", "jenkins_codeartifact.cli.jobsync", "run", "slow", "--jobs-dir", str(jobs)]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.strip() == "started":
+            break
+    proc.send_signal(signum)
+    assert proc.stdout.read().rstrip().endswith("Finished: ABORTED")
+    assert proc.wait(timeout=5) == 130
