@@ -38,6 +38,29 @@ PARAMS = {
 }
 JOB_POLICIES = {"producer": "ProducerPolicy", "consumer": "ConsumerPolicy"}
 
+# Every botocore operation of the toolkit, and who makes it. "teardown" is the walkthrough's clean-up
+# (ca-consume-deploy teardown), run by whoever created the stack, never by a Jenkins job; "base" is the
+# agent's own identity before the --role-arn hop (the job role's trust policy decides that one).
+OPERATIONS: dict[tuple[str, str], set[str]] = {
+    ("codeartifact", "GetAuthorizationToken"): {"producer", "consumer"},
+    ("codeartifact", "GetRepositoryEndpoint"): {"producer", "consumer"},
+    ("codeartifact", "DescribePackageVersion"): {"producer"},
+    ("codeartifact", "ListPackageVersionAssets"): {"producer"},
+    ("ecr", "GetAuthorizationToken"): {"consumer"},
+    ("cloudformation", "DescribeStacks"): {"consumer", "teardown"},
+    ("cloudformation", "GetTemplateSummary"): {"consumer"},
+    ("cloudformation", "CreateChangeSet"): {"consumer"},
+    ("cloudformation", "DescribeChangeSet"): {"consumer"},
+    ("cloudformation", "DeleteChangeSet"): {"consumer"},
+    ("cloudformation", "ExecuteChangeSet"): {"consumer"},
+    ("cloudformation", "DescribeStackEvents"): {"consumer", "teardown"},
+    ("cloudformation", "ListStackResources"): {"teardown"},
+    ("cloudformation", "DeleteStack"): {"teardown"},
+    ("ecr", "ListImages"): {"teardown"},
+    ("ecr", "BatchDeleteImage"): {"teardown"},
+    ("sts", "AssumeRole"): {"base"},
+}
+
 
 class _Loader(yaml.SafeLoader):
     """CloudFormation's short-form tags (!Ref x, !Sub ..., !If [...]) as their long form ({"Ref": x} ...)."""

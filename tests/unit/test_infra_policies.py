@@ -28,29 +28,6 @@ from jenkins_codeartifact import index
 
 LIBRARY = iam.ROOT / "tools" / "jenkins_codeartifact"
 
-# Every botocore operation of the toolkit, and who makes it. "teardown" is the walkthrough's clean-up
-# (ca-consume-deploy teardown), run by whoever created the stack, never by a Jenkins job; "base" is the
-# agent's own identity before the --role-arn hop (the job role's trust policy decides that one).
-OPERATIONS: dict[tuple[str, str], set[str]] = {
-    ("codeartifact", "GetAuthorizationToken"): {"producer", "consumer"},
-    ("codeartifact", "GetRepositoryEndpoint"): {"producer", "consumer"},
-    ("codeartifact", "DescribePackageVersion"): {"producer"},
-    ("codeartifact", "ListPackageVersionAssets"): {"producer"},
-    ("ecr", "GetAuthorizationToken"): {"consumer"},
-    ("cloudformation", "DescribeStacks"): {"consumer", "teardown"},
-    ("cloudformation", "GetTemplateSummary"): {"consumer"},
-    ("cloudformation", "CreateChangeSet"): {"consumer"},
-    ("cloudformation", "DescribeChangeSet"): {"consumer"},
-    ("cloudformation", "DeleteChangeSet"): {"consumer"},
-    ("cloudformation", "ExecuteChangeSet"): {"consumer"},
-    ("cloudformation", "DescribeStackEvents"): {"consumer", "teardown"},
-    ("cloudformation", "ListStackResources"): {"teardown"},
-    ("cloudformation", "DeleteStack"): {"teardown"},
-    ("ecr", "ListImages"): {"teardown"},
-    ("ecr", "BatchDeleteImage"): {"teardown"},
-    ("sts", "AssumeRole"): {"base"},
-}
-
 TASKS = "ecs-tasks.amazonaws.com"
 BEARER = iam.Request(
     "sts:GetServiceBearerToken",
@@ -185,7 +162,9 @@ def implied(job: str) -> list[iam.Request]:
 
 
 def required(job: str) -> list[iam.Request]:
-    calls = [iam.requirement(svc, op, example_params(svc, op)) for (svc, op), jobs in OPERATIONS.items() if job in jobs]
+    calls = [
+        iam.requirement(svc, op, example_params(svc, op)) for (svc, op), jobs in iam.OPERATIONS.items() if job in jobs
+    ]
     if job == "consumer":  # deploy --template: GetTemplateSummary of the body, before any stack is named
         calls.append(iam.Request("cloudformation:GetTemplateSummary", "*", why="deploy --template"))
     return calls + implied(job)
@@ -196,10 +175,14 @@ def required(job: str) -> list[iam.Request]:
 
 def test_every_botocore_operation_of_the_code_is_in_the_table():
     found = scanned_operations()
-    unknown = {op: files for op, files in found.items() if op not in OPERATIONS}
-    assert not unknown, f"the code calls operations no job is assigned (add them to OPERATIONS and a policy): {unknown}"
-    stale = set(OPERATIONS) - set(found)
-    assert not stale, f"OPERATIONS lists operations the code no longer makes (remove them and their grants): {stale}"
+    unknown = {op: files for op, files in found.items() if op not in iam.OPERATIONS}
+    assert not unknown, (
+        f"the code calls operations no job is assigned (add them to iam.OPERATIONS and a policy): {unknown}"
+    )
+    stale = set(iam.OPERATIONS) - set(found)
+    assert not stale, (
+        f"iam.OPERATIONS lists operations the code no longer makes (remove them and their grants): {stale}"
+    )
 
 
 @pytest.mark.parametrize("job", sorted(iam.JOB_POLICIES))
@@ -227,7 +210,7 @@ def test_teardown_and_the_other_job_are_refused():
     ]
     refused += [
         (pol, iam.requirement(svc, op, example_params(svc, op)))
-        for (svc, op), jobs in OPERATIONS.items()
+        for (svc, op), jobs in iam.OPERATIONS.items()
         if jobs == {"teardown"}
         for pol in (producer, consumer)
     ]

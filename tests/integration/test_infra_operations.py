@@ -1,0 +1,170 @@
+"""The IAM set-up against real runs: every AWS call a command makes is allowed by its job's policy.
+
+A botocore event hook on every client the commands create records each operation with its parameters
+while ca-publish runs against the CodeArtifact stand-in and ca-consume-deploy deploys and tears down on
+moto's CloudFormation. Each call becomes the IAM request AWS would evaluate (the resource ARN built from
+its parameters) and is checked against the job's policy rendered from infra/jenkins-iam.yml for this
+run's names. The policy template itself is deployed on moto through a change set. (moto cannot create
+CodeArtifact resources, so infra/codeartifact.yml is only linted: tests/unit/test_infra_policies.py.)
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.session
+import pytest
+from tests import infra_iam as iam
+
+from jenkins_codeartifact.cli import consume_deploy, publish
+from jenkins_codeartifact.consume import deploy
+
+ROOT = Path(__file__).resolve().parents[2]
+
+Call = tuple[str, str, dict[str, Any]]
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Call]]:
+    """(IAM service prefix, operation, parameters) of every AWS call made through botocore in this test."""
+    calls: list[Call] = []
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        calls.append((model.service_model.signing_name, model.name, dict(params)))
+
+    real = botocore.session.Session.create_client
+
+    def create_client(self: botocore.session.Session, *args: Any, **kwargs: Any) -> Any:
+        client = real(self, *args, **kwargs)
+        client.meta.events.register("before-parameter-build.*.*", record)
+        return client
+
+    monkeypatch.setattr(botocore.session.Session, "create_client", create_client)
+    yield calls
+
+
+@pytest.fixture
+def env(sandbox_environ: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """The sandbox in os.environ, run from a scratch directory, with ECR as the registry (no CA_REGISTRY)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CA_REGISTRY", raising=False)
+    return sandbox_environ
+
+
+def denied(job: str, calls: list[Call], **names: str) -> list[str]:
+    """The recorded calls ``job``'s policy (rendered for ``names``) would refuse, or that it should not make."""
+    params = {**iam.PARAMS, **names}
+    policy = iam.policies(params)[iam.JOB_POLICIES[job]]
+    problems = []
+    for service, operation, call_params in calls:
+        if job not in iam.OPERATIONS.get((service, operation), set()):
+            problems.append(f"{service}:{operation} is not a {job} operation (OPERATIONS, tests/infra_iam.py)")
+            continue
+        request = iam.requirement(service, operation, call_params, stack=params["ConsumerStackName"])
+        if not iam.allows(policy, request):
+            problems.append(f"{job} policy refuses {request}")
+    return problems
+
+
+def operations(calls: list[Call]) -> set[tuple[str, str]]:
+    return {(service, op) for service, op, _ in calls}
+
+
+def vpc_params() -> list[str]:
+    ec2 = boto3.Session().client("ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]
+    a, b = subnets[0]["SubnetId"], subnets[1]["SubnetId"]
+    return ["--param", f"VPC={vpc}", "--param", f"SubnetA={a}", "--param", f"SubnetB={b}"]
+
+
+def test_publish_makes_only_calls_the_producer_policy_allows(env, recorded, capsys, tmp_path):
+    argv = [str(ROOT / "package_src"), "--skip-existing", "--dist-dir", str(tmp_path / "dist")]
+    assert publish.main(argv) == 0, capsys.readouterr().err  # publishes, or finds it published by another test
+    assert publish.main(argv) == 0, capsys.readouterr().err  # now surely there: the existing-version path
+    assert recorded, "no AWS call was recorded: the hook did not see the commands' clients"
+    assert not denied("producer", recorded, DomainOwner=env["CA_DOMAIN_OWNER"])
+    producer_ops = {op for op, jobs in iam.OPERATIONS.items() if "producer" in jobs}
+    assert operations(recorded) == producer_ops  # every grant of the producer's own calls is used
+    # The same calls under the consumer's policy: the version check is the producer's alone.
+    refused = denied("consumer", recorded, DomainOwner=env["CA_DOMAIN_OWNER"])
+    assert {line.split(" is not")[0] for line in refused} == {
+        "codeartifact:DescribePackageVersion",
+        "codeartifact:ListPackageVersionAssets",
+    }
+
+
+def test_deploy_makes_only_calls_the_consumer_policy_allows_and_teardown_is_no_jobs(env, recorded, capsys):
+    stack = f"consumer-{uuid.uuid4().hex[:8]}"
+    common = ["--stack", stack, "--image-name", "application"]
+    template = ["--template", str(ROOT / "application_src" / "application.yml"), *vpc_params()]
+    recorded.clear()  # the test's own look-up of the default VPC
+    assert consume_deploy.main(["deploy", "--tag", "1", *common, *template]) == 0, capsys.readouterr().err
+    assert consume_deploy.main(["deploy", "--tag", "2", *common]) == 0, capsys.readouterr().err
+    deploys = list(recorded)
+    recorded.clear()
+    assert consume_deploy.main(["teardown", *common]) == 0, capsys.readouterr().err
+    teardown = list(recorded)
+
+    assert not denied("consumer", deploys, ConsumerStackName=stack)
+    assert {
+        ("cloudformation", op)
+        for op in ("DescribeStacks", "GetTemplateSummary", "CreateChangeSet", "DescribeChangeSet", "ExecuteChangeSet")
+    } <= operations(deploys)
+    # The same deploy for another stack is refused: the grants name this one.
+    assert denied("consumer", deploys, ConsumerStackName="consumer-prod")
+    # teardown (the walkthrough's clean-up) needs rights no job holds, on purpose: whoever created the stack runs it
+    assert operations(teardown) >= {("cloudformation", "DeleteStack"), ("ecr", "ListImages")}
+    for service, op, _ in teardown:
+        assert iam.OPERATIONS[(service, op)] & {"teardown"}, (service, op)
+    for job in iam.JOB_POLICIES:
+        policy = iam.policies({**iam.PARAMS, "ConsumerStackName": stack})[iam.JOB_POLICIES[job]]
+        delete = iam.requirement("cloudformation", "DeleteStack", {"StackName": stack})
+        assert not iam.allows(policy, delete), job
+
+
+def test_the_iam_template_deploys_through_a_change_set(env):
+    """The policies and roles are created as rendered, through a change set as `aws cloudformation deploy` does."""
+    cfn, iam_client = boto3.Session().client("cloudformation"), boto3.Session().client("iam")
+    name = f"jenkins-iam-{uuid.uuid4().hex[:8]}"
+    values = {**iam.PARAMS, "DomainOwner": env["CA_DOMAIN_OWNER"], "ConsumerStackName": "consumer-x"}
+    parameters = [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
+    change_set = cfn.create_change_set(
+        StackName=name,
+        ChangeSetName="initial",
+        ChangeSetType="CREATE",
+        TemplateBody=iam.JENKINS_IAM.read_text(),
+        Parameters=parameters,
+        Capabilities=["CAPABILITY_IAM"],
+    )["Id"]
+    stack = deploy.Stack(cfn, name, poll=0.2, timeout=60)
+    assert cfn.describe_change_set(ChangeSetName=change_set)["Status"] == "CREATE_COMPLETE"
+    cfn.execute_change_set(ChangeSetName=change_set)
+    assert stack.wait("create")["StackStatus"] == "CREATE_COMPLETE"
+    try:
+        resources = {
+            r["LogicalResourceId"]: r["PhysicalResourceId"]
+            for r in cfn.list_stack_resources(StackName=name)["StackResourceSummaries"]
+        }
+        expected = iam.policies(values)
+        for logical in ("ProducerPolicy", "ConsumerPolicy"):
+            policy = iam_client.get_policy(PolicyArn=resources[logical])["Policy"]
+            version = iam_client.get_policy_version(PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"])
+            document = version["PolicyVersion"]["Document"]
+            stored = json.loads(document) if isinstance(document, str) else document
+            assert stored == expected[logical], logical
+        for job in ("Producer", "Consumer"):
+            role = iam_client.get_role(RoleName=resources[f"{job}Role"])["Role"]
+            trust = role["AssumeRolePolicyDocument"]
+            trust = json.loads(trust) if isinstance(trust, str) else trust
+            assert trust["Statement"][0]["Principal"]["Service"] == ["ec2.amazonaws.com", "ecs-tasks.amazonaws.com"]
+            profile = iam_client.get_instance_profile(InstanceProfileName=resources[f"{job}InstanceProfile"])
+            assert [r["RoleName"] for r in profile["InstanceProfile"]["Roles"]] == [role["RoleName"]]
+    finally:
+        cfn.delete_stack(StackName=name)
+        stack.wait("delete")
