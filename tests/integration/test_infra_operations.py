@@ -22,7 +22,7 @@ import pytest
 from tests import infra_iam as iam
 
 from jenkins_codeartifact.cli import consume_deploy, publish
-from jenkins_codeartifact.consume import deploy
+from jenkins_codeartifact.consume import cloudformation
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -142,8 +142,8 @@ def test_the_iam_template_deploys_through_a_change_set(env):
         Parameters=parameters,
         Capabilities=["CAPABILITY_IAM"],
     )["Id"]
-    stack = deploy.Stack(cfn, name, poll=0.2, timeout=60)
-    assert cfn.describe_change_set(ChangeSetName=change_set)["Status"] == "CREATE_COMPLETE"
+    stack = cloudformation.Stack(cfn, name, poll=0.2, timeout=60)
+    assert stack.wait_change_set(change_set)["Status"] == "CREATE_COMPLETE"
     cfn.execute_change_set(ChangeSetName=change_set)
     assert stack.wait("create")["StackStatus"] == "CREATE_COMPLETE"
     try:

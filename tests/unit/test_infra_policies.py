@@ -72,9 +72,9 @@ def scanned_operations() -> dict[tuple[str, str], set[str]]:
     """Every botocore operation the library names, with the files that name it.
 
     Any attribute named like an operation of a service the library makes a client for counts (the
-    facades pass bound methods, ``client.execute_change_set``, to a wrapper), and so does the operation
-    behind ``get_paginator("...")``. A name two services share (get_authorization_token: codeartifact
-    and ecr) counts for both.
+    facades pass bound methods, ``client.execute_change_set``, to a wrapper), and so does a string that
+    is an operation's name (a facade may dispatch on it) and the operation behind ``get_paginator("...")``.
+    A name two services share (get_authorization_token: codeartifact and ecr) counts for both.
     """
     trees = {p: ast.parse(p.read_text()) for p in LIBRARY.rglob("*.py") if "sandbox" not in p.parts}
     services = {
@@ -94,12 +94,15 @@ def scanned_operations() -> dict[tuple[str, str], set[str]]:
         model = session.get_service_model(service)
         for op in model.operation_names:
             by_method.setdefault(xform_name(op), []).append((model.signing_name, op))
+            by_method.setdefault(op, []).append((model.signing_name, op))
     found: dict[tuple[str, str], set[str]] = {}
     for path, tree in trees.items():
         for n in ast.walk(tree):
             names = []
             if isinstance(n, ast.Attribute):
                 names.append(n.attr)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value[:1].isupper():
+                names.append(n.value)  # a facade that dispatches on the operation's name: _api("DescribeStacks", ...)
             if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "get_paginator":
                 names += [a.value for a in n.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
             for name in names:
