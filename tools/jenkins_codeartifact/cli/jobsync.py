@@ -156,8 +156,11 @@ def _body(args: argparse.Namespace, settings: Settings, record: dict[str, Any]) 
         sys.stdout.write(redact.scrub(p.render(prune=settings.prune)))
         record["plan"] = p.counts()
         return EXIT_OK
-    result = sync.apply(p, client, prune=settings.prune)
-    record.update(result.as_report())
+    result = sync.Result()
+    try:
+        sync.apply(p, client, prune=settings.prune, result=result)
+    finally:  # an abort (SIGTERM) still reports what was done, in flight and not attempted
+        record.update(result.as_report())
     if result.failed:
         raise OperationError(f"jobsync apply: {result.summary()}")
     log.info("jobsync apply: %s", result.summary())

@@ -22,9 +22,9 @@ import difflib
 import enum
 import functools
 import logging
+import queue
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,6 +122,11 @@ class Result:
     outcomes: list[Outcome] = field(default_factory=list)
     unchanged: int = 0
     skipped_deletes: int = 0
+    # Set when a signal ended apply: requests that were on their way (each may or may not have landed)
+    # and planned steps never started.
+    aborted: bool = False
+    in_flight: list[str] = field(default_factory=list)
+    not_attempted: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[Outcome]:
@@ -141,6 +146,11 @@ class Result:
         ]
         if self.skipped_deletes:
             parts.append(f"{self.skipped_deletes} not in the specs (kept; --prune deletes them)")
+        if self.aborted:
+            parts.append(
+                f"aborted with {len(self.in_flight)} in flight (may or may not be applied) "
+                f"and {len(self.not_attempted)} not attempted"
+            )
         return ", ".join(parts)
 
     def as_report(self) -> dict[str, Any]:
@@ -151,6 +161,9 @@ class Result:
                 {"name": o.change.name, "action": o.change.action.value, "ok": o.error is None, "error": o.error}
                 for o in self.outcomes
             ],
+            "aborted": self.aborted,
+            "in_flight": self.in_flight,
+            "not_attempted": self.not_attempted,
         }
 
 
@@ -280,8 +293,20 @@ def plan_sorted(changes: list[Change]) -> Plan:
 # -------------------------------------------------------------------------------------------- apply
 
 
-def _parallel(fn: Callable[[Change], Any], changes: list[Change], workers: int) -> list[tuple[Any, str | None]]:
-    """Run ``fn`` over ``changes`` with at most ``workers`` threads; failures are returned, not raised."""
+def _parallel(
+    fn: Callable[[Change], Any],
+    changes: list[Change],
+    workers: int,
+    started: set[str] | None = None,
+    done: Callable[[Change, str | None], None] | None = None,
+) -> list[tuple[Any, str | None]]:
+    """Run ``fn`` over ``changes`` with at most ``workers`` threads; failures are returned, not raised.
+
+    ``started`` collects the names whose request began; ``done`` is called in this thread as each ends.
+    A signal (SIGTERM, Ctrl-C) raised while this thread waits stops it at once: no further request
+    starts and the ones in flight are left to their daemon threads, so an abort never waits for a
+    Jenkins that does not answer.
+    """
 
     def call(c: Change) -> tuple[Any, str | None]:
         try:
@@ -294,8 +319,33 @@ def _parallel(fn: Callable[[Change], Any], changes: list[Change], workers: int) 
 
     if not changes:
         return []
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(changes)))) as pool:
-        return list(pool.map(call, changes))
+    results: list[tuple[Any, str | None]] = [(None, None)] * len(changes)
+    finished: queue.Queue[tuple[int, tuple[Any, str | None]]] = queue.Queue()
+    todo = iter(range(len(changes)))
+    lock, stop = threading.Lock(), threading.Event()
+
+    def worker() -> None:
+        while not stop.is_set():
+            with lock:
+                i = next(todo, None)
+                if i is None or stop.is_set():
+                    return
+                if started is not None:
+                    started.add(changes[i].name)
+            finished.put((i, call(changes[i])))
+
+    for _ in range(max(1, min(workers, len(changes)))):
+        threading.Thread(target=worker, name="jobsync-worker", daemon=True).start()
+    try:
+        for _ in changes:
+            i, outcome = finished.get()
+            results[i] = outcome
+            if done is not None:
+                done(changes[i], outcome[1])
+    except BaseException:
+        stop.set()
+        raise
+    return results
 
 
 def _levels(changes: list[Change], reverse: bool = False) -> Iterator[list[Change]]:
@@ -304,14 +354,31 @@ def _levels(changes: list[Change], reverse: bool = False) -> Iterator[list[Chang
         yield [c for c in changes if c.depth == d]
 
 
-def apply(plan_: Plan, client: Client, prune: bool = False) -> Result:
+def apply(plan_: Plan, client: Client, prune: bool = False, result: Result | None = None) -> Result:
     """Carry out ``plan_``: folders level by level, then jobs, then (``--prune``) deletions deepest first.
 
     At most ``client.workers`` requests run at once. A failure is recorded and the rest goes on;
-    children of a folder that failed are reported as failed without a request.
+    children of a folder that failed are reported as failed without a request. ``result`` is filled as
+    steps end, so a caller still has it when a signal aborts the run (then marked ``aborted``).
     """
+    result = result if result is not None else Result()
+    result.unchanged = len(plan_.of(Action.UNCHANGED))
+    started: set[str] = set()
+    try:
+        _apply(plan_, client, prune, result, started)
+    except BaseException:  # SIGTERM, Ctrl-C: say what is done, on its way, and never started
+        recorded = {o.change.name for o in result.outcomes}
+        steps = plan_.of(Action.CREATE, Action.UPDATE, *((Action.DELETE,) if prune else ()))
+        result.aborted = True
+        result.in_flight = sorted(started - recorded)
+        result.not_attempted = [c.name for c in steps if c.name not in recorded and c.name not in started]
+        log.error("ERROR: jobsync apply aborted: %s", result.summary())
+        raise
+    return result
+
+
+def _apply(plan_: Plan, client: Client, prune: bool, result: Result, started: set[str]) -> None:
     workers = client.workers
-    result = Result(unchanged=len(plan_.of(Action.UNCHANGED)))
     failed_names: set[str] = set()
     lock = threading.Lock()
 
@@ -354,8 +421,7 @@ def apply(plan_: Plan, client: Client, prune: bool = False) -> Result:
                 record(c, why)
             else:
                 ready.append(c)
-        for c, (_, error) in zip(ready, _parallel(fn, ready, workers), strict=True):
-            record(c, error)
+        _parallel(fn, ready, workers, started, record)
 
     for c in plan_.of(Action.CONFLICT):
         record(c, f"{c.name}: {c.reason}")
@@ -373,7 +439,6 @@ def apply(plan_: Plan, client: Client, prune: bool = False) -> Result:
         folder_deletes = [c for c in deletes if c.kind == "folder"]
         for level in _levels(folder_deletes, reverse=True):
             run(level, lambda c: _delete_folder(client, c))
-    return result
 
 
 def _delete_folder(client: Client, change: Change) -> None:
