@@ -353,9 +353,11 @@ class Client:
         self._write(path, f"{name}: create", xml.encode("utf-8"), lambda: self._description(name) == wanted)
 
     def update(self, name: str, xml: str) -> None:
-        wanted = _description_of(xml)
-        path = job_path(name) + "config.xml"
-        self._write(path, f"{name}: update", xml.encode("utf-8"), lambda: self._description(name) == wanted)
+        def landed() -> bool:  # the whole config: an update may keep the description (a hand edit repaired)
+            server = self.config(name)
+            return configxml.canonical(server) == configxml.canonical(xml) or bool(configxml.dropped(server, xml))
+
+        self._write(job_path(name) + "config.xml", f"{name}: update", xml.encode("utf-8"), landed)
 
     def delete(self, name: str) -> None:
         self._write(job_path(name) + "doDelete", f"{name}: delete", None, lambda: self._description(name) is None)
