@@ -288,3 +288,27 @@ def test_private_dockerd_is_started_and_stopped_by_the_sandbox(tmp_path: Path, m
     mounts = Path("/proc/self/mounts").read_text()
     assert str(directory) not in mounts  # dockerd's netns and layers are unmounted: the dir can be removed
     shutil.rmtree(directory)
+
+
+def test_up_with_free_ports_twice_reuses_the_live_services(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``ca-sandbox up --free-ports`` again (the demo, a second shell) keeps the services and their ports."""
+    from jenkins_codeartifact.cli import sandbox as cli
+
+    directory = tmp_path / "again"
+    try:
+        assert cli.main(["up", "--dir", str(directory), "--free-ports"]) == 0
+        first_out, first = capsys.readouterr().out, sandbox.running(directory)
+        assert cli.main(["up", "--dir", str(directory), "--free-ports"]) == 0
+        assert capsys.readouterr().out == first_out
+        assert sandbox.running(directory) == first
+    finally:
+        assert cli.main(["down", "--dir", str(directory)]) == 0
+    assert not any(process.alive(pid) for pid in first.values())
+
+
+def test_the_pypi_mirror_does_not_fetch_the_whole_project_list(sandbox_env: dict[str, str]) -> None:
+    """devpi's root/pypi with the full list took 14-60 s on its first request, longer than pip waits."""
+    config = requests.get(
+        f"{sandbox_env['CA_SANDBOX_DEVPI_URL']}/root/pypi", headers={"Accept": "application/json"}, timeout=30
+    )
+    assert config.json()["result"]["mirror_no_project_list"] is True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -25,7 +26,7 @@ def test_start_records_pid_and_stop_ends_exactly_that_process(tmp_path: Path) ->
     service = Service("sleeper", tmp_path)
     pid = service.start(SLEEPER)
     assert service.pid() == pid and process.alive(pid)
-    assert service.pidfile.read_text().split()[0] == str(pid)
+    assert json.loads(service.pidfile.read_text())["pid"] == pid
     assert service.stop(timeout=5) is True
     assert not process.alive(pid)
     assert not service.pidfile.exists()
@@ -36,7 +37,8 @@ def test_a_reused_pid_is_never_signalled(tmp_path: Path) -> None:
     other = subprocess.Popen(SLEEPER)
     try:
         service = Service("stale", tmp_path)
-        service.pidfile.write_text(f"{other.pid} 1\n")  # same PID, different start time: not ours
+        record = {"pid": other.pid, "start": "1", "argv": SLEEPER}  # same PID, different start time: not ours
+        service.pidfile.write_text(json.dumps(record))
         assert service.pid() is None
         service.stop(timeout=1)
         assert other.poll() is None
@@ -148,20 +150,77 @@ def test_cli_env_prints_env_sh(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "export CA_DOMAIN=my-domain" in capsys.readouterr().out
 
 
-def test_pid_reads_proc_stat_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _start_time(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19]
+
+
+@pytest.mark.parametrize(
+    "pidfile",
+    [
+        "{pid}\n",  # a bare PID (older format, or written by hand): proves nothing
+        "{pid} {start}\n",  # PID and start time but no command line
+        '{{"pid": {pid}, "start": null, "argv": {argv}}}\n',  # no start time
+        '{{"pid": {pid}, "start": "{start}", "argv": ["/usr/sbin/devpi-server", "--port", "1"]}}\n',  # other command
+        '{{"pid": {pid}, "start": "1", "argv": {argv}}}\n',  # PID reused by a later process
+        "not a pidfile\n",
+    ],
+)
+def test_a_pidfile_that_cannot_prove_it_names_our_process_is_stale_and_never_signalled(
+    tmp_path: Path, pidfile: str
+) -> None:
+    other = subprocess.Popen(SLEEPER)  # someone else's process, alive, same user
+    try:
+        time.sleep(0.2)  # exec'd: its command line is the sleeper's
+        service = Service("devpi", tmp_path)
+        argv = json.dumps(SLEEPER)
+        service.pidfile.write_text(pidfile.format(pid=other.pid, start=_start_time(other.pid), argv=argv))
+        assert service.pid() is None
+        assert sandbox.running(tmp_path) == {}
+        sandbox.down(tmp_path)
+        assert service.stop(timeout=1) is False
+        time.sleep(0.1)
+        assert other.poll() is None, "an unrelated process was signalled"
+        assert not service.pidfile.exists()
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_pidfile_with_start_time_and_command_is_trusted_across_processes(tmp_path: Path) -> None:
+    """What another ``ca-sandbox`` process recorded (not a child of this one) is recognised and stopped."""
+    other = subprocess.Popen(SLEEPER, start_new_session=True)
+    try:
+        time.sleep(0.2)
+        service = Service("sleeper", tmp_path)
+        record = {"pid": other.pid, "start": _start_time(other.pid), "argv": SLEEPER}
+        service.pidfile.write_text(json.dumps(record))
+        assert service.pid() == other.pid
+        assert service.stop(timeout=5) is True
+        assert other.wait(timeout=5) is not None
+    finally:
+        if other.poll() is None:
+            other.kill()
+            other.wait()
+
+
+def test_a_service_checked_right_after_start_counts_as_running(tmp_path: Path) -> None:
+    """Between fork and exec the child's command line is still ours: its own start is not mistaken for death."""
+    service = Service("sleeper", tmp_path)
+    for _ in range(5):
+        pid = service.start(SLEEPER)
+        try:
+            assert service.pid() == pid
+        finally:
+            service.stop(timeout=5)
+
+
+def test_pidfiles_are_written_whole(tmp_path: Path) -> None:
     service = Service("sleeper", tmp_path)
     pid = service.start(SLEEPER)
     try:
-        reads: list[int] = []
-        real = process._stat_fields
-
-        def counting(p: int) -> list[str] | None:
-            reads.append(p)
-            return real(p)
-
-        monkeypatch.setattr(process, "_stat_fields", counting)
-        assert service.pid() == pid
-        assert reads == [pid]
+        record = json.loads(service.pidfile.read_text())
+        assert record == {"pid": pid, "start": _start_time(pid), "argv": SLEEPER}
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp file left behind
     finally:
         service.stop(timeout=5)
 

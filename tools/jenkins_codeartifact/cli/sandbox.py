@@ -46,7 +46,7 @@ def build_parser() -> ArgumentParser:
             cmd.add_argument(
                 "--free-ports",
                 action="store_true",
-                help="pick free ports instead of 3141/3142/5000/5001 (remembered in DIR)",
+                help="pick free ports instead of 3141/3142/5000/5001 (remembered in DIR and reused while free)",
             )
     return parser
 
@@ -56,7 +56,7 @@ def _body(args: argparse.Namespace, settings: Settings, record: dict[str, Any]) 
     record["dir"] = str(directory)
     if args.command == "up":
         with step(f"sandbox up in {directory}"):
-            sandbox.up(directory, docker=args.docker, ports=sandbox.free_ports() if args.free_ports else None)
+            sandbox.up(directory, docker=args.docker, pick_free=args.free_ports)
         sys.stdout.write(sandbox.env_text(directory))
     elif args.command == "down":
         with step(f"sandbox down in {directory}"):

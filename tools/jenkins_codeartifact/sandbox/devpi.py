@@ -9,7 +9,6 @@ auth, so devpi-client is not needed.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import shutil
@@ -64,7 +63,16 @@ def init(serverdir: Path, root_password: str) -> None:
         raise OperationError(f"devpi-init failed: {result.stderr.strip()[-500:]}", hint=f"remove {serverdir}")
 
 
-def start(service: Service, serverdir: Path, port: int) -> int:
+# devpi derives its auth secret with argon2 at every start; the defaults (512 MiB, 16 rounds) cost
+# seconds, which a throwaway sandbox does not need. The options are hidden but real (devpi's own tests
+# lower them the same way); benchmarks/sandbox.py measures what they save.
+CHEAP_SECRET_ARGS = ("--argon2-memory-cost", "8192", "--argon2-time-cost", "1", "--argon2-parallelism", "1")
+# root/pypi must not fetch PyPI's whole project list (tens of MB) on its first request: that took
+# longer than pip's timeout. Projects are then looked up one by one. benchmarks/sandbox.py measures it.
+MIRROR_OPTIONS = ("mirror_no_project_list=True",)
+
+
+def start(service: Service, serverdir: Path, port: int, *, cheap_secret: bool = True) -> int:
     argv = [
         _tool("devpi-server"),
         "--serverdir",
@@ -75,25 +83,9 @@ def start(service: Service, serverdir: Path, port: int) -> int:
         str(port),
         "--request-timeout",
         "30",
-        *_cheap_secret_args(),
+        *(CHEAP_SECRET_ARGS if cheap_secret else ()),
     ]
     return service.start(argv, env=child_env())
-
-
-def _cheap_secret_args() -> list[str]:
-    """Cheaper argon2 for deriving devpi's auth secret: the defaults (512 MiB, 16 rounds) cost 4-8 s per start.
-
-    The options are real but hidden (devpi's own tests lower them the same way), so pass them only when
-    the installed devpi-server still has them. A throwaway sandbox does not need a costly derivation.
-    """
-    spec = importlib.util.find_spec("devpi_server.config")
-    try:
-        source = Path(spec.origin).read_text(encoding="utf-8") if spec and spec.origin else ""
-    except OSError:
-        source = ""
-    if "--argon2-time-cost" not in source:
-        return []
-    return ["--argon2-memory-cost", "8192", "--argon2-time-cost", "1", "--argon2-parallelism", "1"]
 
 
 def ready(url: str) -> bool:
@@ -104,6 +96,7 @@ def configure(url: str, root_password: str, password: str) -> None:
     """Make sure user ``aws`` has ``password`` and owns a non-volatile index based on root/pypi."""
     session = requests.Session()
     session.headers["Accept"] = "application/json"
+    configure_mirror(session, url, root_password)
     user_url = f"{url}/{USER}"
     resp = session.get(user_url, timeout=30)
     if resp.status_code == 404:
@@ -115,6 +108,12 @@ def configure(url: str, root_password: str, password: str) -> None:
     if session.get(index_url, timeout=30).status_code == 404:
         spec = {"type": "stage", "bases": ["root/pypi"], "volatile": False}
         _check(session.put(index_url, json=spec, auth=(USER, password), timeout=30), f"devpi index {USER}/{INDEX}")
+
+
+def configure_mirror(session: requests.Session, url: str, root_password: str) -> None:
+    """Set :data:`MIRROR_OPTIONS` on root/pypi (idempotent: PATCH sets keys, keeps the rest)."""
+    resp = session.patch(f"{url}/root/pypi", json=list(MIRROR_OPTIONS), auth=("root", root_password), timeout=30)
+    _check(resp, "devpi index root/pypi")
 
 
 def _check(resp: requests.Response, what: str) -> None:

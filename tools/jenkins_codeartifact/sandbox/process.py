@@ -1,13 +1,15 @@
 """Background services by pidfile: start detached, wait until they answer, stop exactly what was started.
 
 Other people run services on the same machine, so nothing here looks processes up by name: a pidfile
-records the PID *and* the kernel's start time of that process, and a PID whose start time differs has
-been reused by someone else and is never signalled.
+records the PID, the kernel's start time of that process and the command it runs. A pidfile that cannot
+prove it still names that very process (PID reused by someone else, no start time, another command
+line, an old or damaged file) is stale: it is never signalled, and ``up`` starts the service afresh.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -18,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import files
 from ..errors import OperationError
 
 log = logging.getLogger(__name__)
@@ -44,12 +47,15 @@ class Service:
     def pid(self) -> int | None:
         """The recorded PID if that very process is still running, else None."""
         try:
-            pid_text, _, started = self.pidfile.read_text(encoding="utf-8").strip().partition(" ")
-            pid = int(pid_text)
-        except (OSError, ValueError):
-            return None
+            record = json.loads(self.pidfile.read_text(encoding="utf-8"))
+            pid, started, argv = int(record["pid"]), str(record["start"]), [str(a) for a in record["argv"]]
+        except (OSError, ValueError, TypeError, KeyError):
+            return None  # absent, or not proof of anything
+        child = _children.get(pid)
+        if child is not None:  # started by this very process: no need to guess (it may not have exec'd yet)
+            return pid if child.poll() is None else None
         running, fields = _probe(pid)
-        if not running or (started and _start_time(fields) != started):
+        if not running or _start_time(fields) != started or not _same_command(_cmdline(pid), argv):
             return None
         return pid
 
@@ -69,12 +75,13 @@ class Service:
                 start_new_session=True,
             )
         _children[proc.pid] = proc
-        self.record(proc.pid)
+        self._record(proc.pid, argv)
         log.debug("started %s: pid %d, log %s", self.name, proc.pid, self.logfile)
         return proc.pid
 
-    def record(self, pid: int) -> None:
-        self.pidfile.write_text(f"{pid} {_start_time(_stat_fields(pid)) or ''}".strip() + "\n", encoding="utf-8")
+    def _record(self, pid: int, argv: Sequence[str]) -> None:
+        record = {"pid": pid, "start": _start_time(_stat_fields(pid)), "argv": list(argv)}
+        files.write(self.pidfile, json.dumps(record) + "\n")
 
     def stop(self, timeout: float = 15.0) -> bool:
         """SIGTERM the recorded process, SIGKILL it after ``timeout``; remove the pidfile. True if it ran."""
@@ -144,6 +151,24 @@ def _stat_fields(pid: int) -> list[str] | None:
     except OSError:
         return None
     return stat.rpartition(")")[2].split()
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return raw.decode(errors="replace").split("\0")[:-1]
+
+
+def _same_command(cmdline: list[str], argv: Sequence[str]) -> bool:
+    """True if ``cmdline`` runs ``argv``: same arguments, and ``argv[0]`` among what precedes them
+    (a script started through its ``#!`` interpreter shows as ``python /path/script args``)."""
+    args = list(argv[1:])
+    head = cmdline[: len(cmdline) - len(args)]
+    if not head or cmdline[len(head) :] != args:
+        return False
+    return os.path.basename(argv[0]) in {os.path.basename(part) for part in head}
 
 
 def _start_time(fields: list[str] | None) -> str | None:
