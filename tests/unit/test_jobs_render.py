@@ -289,3 +289,28 @@ def test_hostile_values_round_trip(description, url, branch, cred, poll, shell, 
         assert root.findtext(".//scriptPath") == script
     # and what Jenkins would write back canonicalises to the same thing
     assert configxml.canonical(configxml.render(job)) == configxml.canonical(etree.tostring(root, encoding="unicode"))
+
+
+def test_goldens_and_the_fake_follow_the_pinned_jenkins_and_plugins():
+    """jenkins/Dockerfile pins an LTS; the README, the saved goldens and the fake name the same versions."""
+    from tests.fakes import fake_jenkins
+
+    root = GOLDEN.parents[2]
+    image = re.search(
+        r"^FROM jenkins/jenkins:(\d+\.\d+\.\d+)-lts-jdk\d+$", (root / "jenkins" / "Dockerfile").read_text(), re.M
+    )
+    assert image, "jenkins/Dockerfile must pin a Jenkins LTS version, not a moving tag"
+    version = image.group(1)
+    readme = " ".join((root / "README.md").read_text(encoding="utf-8").split())
+    assert f"Jenkins {version} LTS" in readme and version == fake_jenkins.VERSION
+    lines = (root / "jenkins" / "plugins.txt").read_text().splitlines()
+    pins = dict(line.split(":") for line in lines if line.strip() and not line.startswith("#"))
+    assert len(pins) >= 7
+    saved = "".join(p.read_text(encoding="utf-8") for p in SAVED.glob("*.xml"))
+    written = dict(re.findall(r'plugin="([\w-]+)@([^"]+)"', saved))
+    written.update(v.split("@") for v in fake_jenkins.PLUGINS.values())
+    for name, pinned in pins.items():
+        assert f"{name} {pinned}" in readme, name
+        assert written.get(name, pinned) == pinned, name
+    for name, seen in written.items():
+        assert f"{name} {seen}" in readme, name
