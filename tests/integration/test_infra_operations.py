@@ -128,6 +128,26 @@ def test_deploy_makes_only_calls_the_consumer_policy_allows_and_teardown_is_no_j
         assert not iam.allows(policy, delete), job
 
 
+def test_first_push_to_ecr_makes_only_calls_the_consumer_policy_allows(env, recorded, capsys, monkeypatch, tmp_path):
+    """push on a fresh account: create the stack (empty ImageTag), log in to ECR, then push.
+
+    No Docker engine is reachable here on purpose (DOCKER_HOST names a missing socket), so the run stops
+    at the push itself with exit 3, after every AWS call of the stage (should push ever check the engine
+    first, give this test an engine instead: the point is the calls before the layers go up).
+    """
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    stack = f"consumer-{uuid.uuid4().hex[:8]}"
+    common = ["--stack", stack, "--image-name", "application", "--tag", "1"]
+    template = ["--template", str(ROOT / "application_src" / "application.yml"), *vpc_params()]
+    recorded.clear()  # the test's own look-up of the default VPC
+    code = consume_deploy.main(["push", *common, *template])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert {("cloudformation", "CreateChangeSet"), ("ecr", "GetAuthorizationToken")} <= operations(recorded)
+    assert not denied("consumer", recorded, ConsumerStackName=stack)
+    boto3.Session().client("cloudformation").delete_stack(StackName=stack)
+
+
 def test_the_iam_template_deploys_through_a_change_set(env):
     """The policies and roles are created as rendered, through a change set as `aws cloudformation deploy` does."""
     cfn, iam_client = boto3.Session().client("cloudformation"), boto3.Session().client("iam")
