@@ -143,6 +143,17 @@ def test_429_retry_after_is_honoured(fake, front, specs, tmp_path, capsys):
     assert sorted(fake.items) == made(report) == ALL
 
 
+def test_a_trickling_answer_is_bounded_by_its_deadline(fake, front, specs, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(client, "ANSWER_DEADLINE", 1.0)  # each byte comes in time; the whole answer does not
+    front.add("trickle", bytes_per_second=20, times=None, method="GET", path=r"/api/json\?tree=")
+    code, took, report = apply(specs, tmp_path)
+    assert code == 1 and took < 10
+    err = capsys.readouterr().err
+    assert "ERROR: listing jobs: no usable answer from Jenkins at" in err
+    assert "after 4 attempts (answer not complete within 1 s)" in err
+    assert fake.items == {} and front.count("POST") == 0 and report["status"] == "failed"
+
+
 def test_a_reset_mid_body_is_retried(fake, front, specs, tmp_path, capsys):
     front.add("reset_mid_body", times=1, method="GET", path=r"/api/json\?tree=")
     code, took, report = apply(specs, tmp_path)

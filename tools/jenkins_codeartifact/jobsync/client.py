@@ -1,7 +1,8 @@
 """The few Jenkins calls jobsync makes, each bounded in time and each failure one line naming its cause.
 
 One ``requests`` session (basic auth, connection pool sized to ``workers``, the session cookie Jenkins
-ties a CSRF crumb to). Every request has a connect and a read timeout. GETs are retried with
+ties a CSRF crumb to). Every request has a connect and a read timeout, and its whole answer a deadline
+(a trickle of bytes would otherwise never time out). GETs are retried with
 exponential backoff and jitter on connection errors, timeouts, a body cut off mid-way, 429 (honouring
 ``Retry-After``) and 500/502/503/504, each retry logged on one line. A POST is never re-sent blindly:
 after an answer that leaves open whether it landed (timeout, reset, 502/503/504, 429), the item is read
@@ -17,13 +18,14 @@ and repeating that request; a second refusal is reported as what it is.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import random
 import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +50,7 @@ READ_TIMEOUT = 30.0
 BACKOFF = 0.5
 BACKOFF_CAP = 8.0
 RETRY_AFTER_CAP = 60.0
+ANSWER_DEADLINE = 120.0  # a whole answer, however slowly its bytes trickle in
 ATTEMPTS = 4  # per GET, and per POST that provably did not land
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 AMBIGUOUS_STATUS = frozenset({429, 502, 503, 504})  # a proxy's or an overloaded Jenkins' answer to a POST
@@ -86,7 +89,7 @@ def job_path(name: str) -> str:
     return "".join(f"job/{urllib.parse.quote(part, safe='')}/" for part in name.split("/") if part)
 
 
-def error_text(response: requests.Response) -> str:
+def error_text(response: Answer) -> str:
     """What Jenkins says went wrong, in one line: ``X-Error``, else the text of the page's message part.
 
     Jenkins pages carry a header and navigation before the message, so the part is picked: the "Oops!"
@@ -134,6 +137,27 @@ class Remote:
         return self.cls == configxml.FOLDER_CLASS or self.cls.endswith(".Folder")
 
 
+@dataclass(frozen=True)
+class Answer:
+    """A whole answer, read within its deadline: status, headers, body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        """The body in its declared charset; UTF-8 when none (Jenkins writes config.xml in UTF-8)."""
+        m = re.search(r"charset=\"?([\w.:-]+)", self.headers.get("Content-Type", ""), re.I)
+        try:
+            return self.body.decode(m.group(1) if m else "utf-8", "replace")
+        except LookupError:
+            return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
 class _Unanswered(Exception):
     """A request whose outcome is unknown: no answer, a cut-off answer, or a retryable status."""
 
@@ -165,20 +189,27 @@ class Client:
 
     def _send(
         self, method: str, path: str, what: str, data: bytes | None = None, headers: dict[str, str] | None = None
-    ) -> requests.Response:
+    ) -> Answer:
         """One request; an answer Jenkins gave on purpose is returned, an unknown outcome raised."""
         sent = {"Content-Type": "application/xml; charset=utf-8"} if data is not None else {}
         sent.update(headers or {})
         try:
-            response = self.session.request(
+            with self.session.request(
                 method,
                 self.url + path,
                 data=data,
                 headers=sent,
                 timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
                 allow_redirects=method == "GET",  # doDelete's 302 to the parent page is the answer itself
-            )
-            response.content  # noqa: B018 - read the body here, so a reset mid-body counts as unanswered
+                stream=True,
+            ) as streamed:
+                # The read timeout bounds each wait for bytes; the deadline bounds a trickling answer.
+                deadline, chunks = time.monotonic() + ANSWER_DEADLINE, []
+                for chunk in streamed.iter_content(65536):
+                    chunks.append(chunk)
+                    if time.monotonic() > deadline:
+                        raise _Unanswered(f"answer not complete within {ANSWER_DEADLINE:g} s")
+                response = Answer(streamed.status_code, streamed.headers, b"".join(chunks))
         except requests.ConnectTimeout:
             raise OperationError(
                 f"{what}: cannot reach Jenkins at {self.url} (connect timeout)", hint=URL_HINT
@@ -194,12 +225,12 @@ class Client:
         except requests.RequestException as exc:  # a body cut off mid-way (ChunkedEncodingError and friends)
             raise _Unanswered(f"answer cut off ({type(exc).__name__})") from None
         retryable = RETRY_STATUS if method == "GET" else AMBIGUOUS_STATUS
-        if response.status_code in retryable:
-            raise _Unanswered(f"HTTP {response.status_code}: {error_text(response)}", _retry_after(response))
+        if response.status in retryable:
+            raise _Unanswered(f"HTTP {response.status}: {error_text(response)}", _retry_after(response))
         return response
 
-    def _fail(self, response: requests.Response, what: str) -> OperationError:
-        status, detail = response.status_code, error_text(response)
+    def _fail(self, response: Answer, what: str) -> OperationError:
+        status, detail = response.status, error_text(response)
         said = f"HTTP {status}: {detail}" if detail else f"HTTP {status}"
         if status == 401:
             return OperationError(f"{what}: Jenkins refused the credentials ({said})", hint=AUTH_HINT)
@@ -234,18 +265,18 @@ class Client:
                 time.sleep(delay)
         raise AssertionError("unreachable")
 
-    def _get(self, path: str, what: str, missing_ok: bool = False) -> requests.Response | None:
+    def _get(self, path: str, what: str, missing_ok: bool = False) -> Answer | None:
         """GET with retries; ``None`` for a 404 when ``missing_ok``."""
 
-        def once() -> requests.Response | None:
+        def once() -> Answer | None:
             response = self._send("GET", path, what)
-            if response.status_code == 404 and missing_ok:
+            if response.status == 404 and missing_ok:
                 return None
-            if response.status_code >= 400:
+            if response.status >= 400:
                 raise self._fail(response, what)
             return response
 
-        result: requests.Response | None = self._retrying("GET", what, once)
+        result: Answer | None = self._retrying("GET", what, once)
         return result
 
     def _crumb_header(self) -> dict[str, str]:
@@ -264,13 +295,13 @@ class Client:
         """One POST with the crumb; a refused crumb is fetched anew and the POST repeated once."""
         crumb = self._crumb_header()
         response = self._send("POST", path, what, data, crumb)
-        if response.status_code == 403 and CRUMB_REFUSED in error_text(response):
+        if response.status == 403 and CRUMB_REFUSED in error_text(response):
             log.warning("%s: Jenkins refused the CSRF crumb (expired, or a new session); fetching a new one", what)
             with self._crumb_lock:
                 if self._crumb == crumb:  # another worker may have fetched a fresh one already
                     self._crumb = None
             response = self._send("POST", path, what, data, self._crumb_header())
-        if response.status_code >= 400:
+        if response.status >= 400:
             raise self._fail(response, what)
 
     def _write(self, path: str, what: str, data: bytes | None, landed: Callable[[], bool]) -> None:
@@ -374,7 +405,7 @@ def _not_connected(exc: requests.ConnectionError) -> bool:
     return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
-def _retry_after(response: requests.Response) -> float | None:
+def _retry_after(response: Answer) -> float | None:
     value = response.headers.get("Retry-After", "")
     try:
         return min(max(float(value), 0.0), RETRY_AFTER_CAP)
