@@ -26,7 +26,6 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import report
-
 from jenkins_codeartifact.sandbox import devpi
 from jenkins_codeartifact.sandbox.process import Service, free_port_numbers
 
