@@ -47,6 +47,11 @@ subprocess.run([f"{sys.argv[1]}/bin/pip", "install", "-q", "fantastic-ascii==1.0
 PY
 "$OUT/venv/bin/python" -c 'import fantastic_ascii; print(fantastic_ascii.frame("installed from the index"))'
 
+# devpi's PyPI mirror answers its first request only after fetching PyPI's project list (issue 7, item 9):
+# ask once here, with time to spare, so pip inside the image build (15 s timeout) is not the first to ask.
+DEVPI=${CA_SANDBOX_INDEX_URL%/}; DEVPI=${DEVPI%/*}; DEVPI=${DEVPI%/*}
+curl -sS -m 300 -o /dev/null -w "devpi PyPI mirror answered in %{time_total}s\n" "$DEVPI/root/pypi/+simple/flask/" || true
+
 say "3. jobsync run consumer   (the pipeline: Build, Smoke test, Push, Deploy to CloudFormation; tag = BUILD_NUMBER)"
 read -r VPC SUBNET_A SUBNET_B < <(python - <<'PY'
 import boto3
