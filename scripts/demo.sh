@@ -29,6 +29,10 @@ echo "CodeArtifact API: $AWS_ENDPOINT_URL_CODEARTIFACT  registry: $CA_REGISTRY  
 CREDS="$OUT/credentials.yml"
 (umask 077 && printf 'aws:\n  username: "%s"\n  password: "%s"\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" >"$CREDS")
 export CA_CREDENTIALS_FILE="$CREDS" CA_STATE_DIR="$OUT/jobsync"
+# The agent keeps ca-publish's dist/ outside the workspace, which clean: before-checkout wipes: an sdist
+# rebuild is not byte-identical (tar times), so an unbumped build proves "already published" with the
+# files the index has instead of failing on a rebuilt sdist (exit 3).
+export CA_DIST_DIR="$PWD/$OUT/dist"
 job() { env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY jobsync run "$@" --checkout .; }
 number() { python -c 'import json, sys; print(json.load(open(sys.argv[1]))["number"])' "$1"; }
 
@@ -46,11 +50,6 @@ env.update(PIP_INDEX_URL=index.pip_index_url(), PIP_CONFIG_FILE=os.devnull, PIP_
 subprocess.run([f"{sys.argv[1]}/bin/pip", "install", "-q", "fantastic-ascii==1.0.0"], env=env, check=True)
 PY
 "$OUT/venv/bin/python" -c 'import fantastic_ascii; print(fantastic_ascii.frame("installed from the index"))'
-
-# devpi's PyPI mirror answers its first request only after fetching PyPI's project list (issue 7, item 9):
-# ask once here, with time to spare, so pip inside the image build (15 s timeout) is not the first to ask.
-DEVPI=${CA_SANDBOX_INDEX_URL%/}; DEVPI=${DEVPI%/*}; DEVPI=${DEVPI%/*}
-curl -sS -m 300 -o /dev/null -w "devpi PyPI mirror answered in %{time_total}s\n" "$DEVPI/root/pypi/+simple/flask/" || true
 
 say "3. jobsync run consumer   (the pipeline: Build, Smoke test, Push, Deploy to CloudFormation; tag = BUILD_NUMBER)"
 read -r VPC SUBNET_A SUBNET_B < <(python - <<'PY'

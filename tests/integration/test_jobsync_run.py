@@ -57,6 +57,9 @@ def test_producer_job_publishes_then_an_unbumped_build_passes(sandbox_env, token
     env.update({k: v for k, v in sandbox_env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
     env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
     env["CA_CREDENTIALS_FILE"] = str(creds)
+    # An sdist rebuild is not byte-identical (tar times) and clean: before-checkout wipes the workspace, so
+    # the agent keeps ca-publish's dist/ outside it: the unbumped build then finds the files the index has.
+    env["CA_DIST_DIR"] = str(tmp_path / "dist")
     argv = ("run", "producer", "--jobs-dir", str(ROOT / "jenkins" / "jobs"), "--checkout", str(repo))
 
     first = jobsync(*argv, "--report", "first.json", env=env, cwd=tmp_path)
