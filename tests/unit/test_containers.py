@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
+
 import docker
 import docker.errors
 import pytest
 
-from jenkins_codeartifact.consume import containers
+from jenkins_codeartifact import signals
+from jenkins_codeartifact.consume import cleanup, containers
 from jenkins_codeartifact.errors import ConfigError, OperationError, PreconditionError
 
 
@@ -94,6 +100,11 @@ class FakeEngine:
                 self.by_name[kw["name"]] = handle
                 return handle
 
+            def get(self, name):
+                if name not in self.by_name:
+                    raise docker.errors.NotFound(f"No such container: {name}")
+                return self.by_name[name]
+
             def run(self, ref, **kw):
                 raise AssertionError("containers.run pulls missing images and leaks containers on failure")
 
@@ -135,3 +146,52 @@ def test_a_failed_removal_does_not_hide_the_smoke_test_failure(monkeypatch, capl
         containers.smoke_test(engine, "application:1", timeout=1)
     assert "could not remove container ca-smoke-" in caplog.text
     assert "docker rm -f ca-smoke-" in caplog.text
+
+
+def test_an_abort_while_the_engine_creates_the_container_still_removes_it():
+    engine = FakeEngine()
+    create = engine.containers.create
+
+    def create_then_abort(ref, **kw):
+        create(ref, **kw)  # the engine made it; the answer never reached us
+        raise KeyboardInterrupt
+
+    engine.containers.create = create_then_abort
+    with pytest.raises(KeyboardInterrupt):
+        containers.smoke_test(engine, "application:1", timeout=1)
+    assert engine.containers.by_name == {}
+    assert [n for n in cleanup.drain() if n.startswith("removed the smoke test container ca-smoke-")]
+
+
+def test_a_second_sigterm_during_the_removal_does_not_interrupt_it(monkeypatch):
+    """Two SIGTERMs 50 ms apart, the second while the container is being removed: it is removed all the same."""
+    engine = FakeEngine()
+    removing = threading.Event()
+    real_remove = FakeHandle.remove
+
+    def slow_remove(self, force=False):
+        removing.set()
+        time.sleep(0.3)  # the engine takes its time; a signal lands meanwhile
+        real_remove(self, force)
+
+    monkeypatch.setattr(FakeHandle, "remove", slow_remove)
+
+    def healthy_until_killed(url, timeout, **kw):
+        time.sleep(5)
+        return containers.Health(url, 200, 5.0)
+
+    monkeypatch.setattr(containers, "wait_healthy", healthy_until_killed)
+
+    def kill_twice():
+        time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGTERM)
+        removing.wait(5)
+        time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    started = time.monotonic()
+    with signals.handlers(), pytest.raises(signals.Terminated):
+        threading.Thread(target=kill_twice, daemon=True).start()
+        containers.smoke_test(engine, "application:1", timeout=10)
+    assert time.monotonic() - started < 2
+    assert engine.containers.by_name == {}

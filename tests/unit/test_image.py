@@ -5,10 +5,8 @@ from __future__ import annotations
 import http.server
 import io
 import logging
-import stat
 import subprocess
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -61,35 +59,6 @@ def test_missing_dockerfile(tmp_path):
         image.check_context(tmp_path)
     with pytest.raises(ConfigError, match="not a directory"):
         image.check_context(tmp_path / "nope")
-
-
-# ------------------------------------------------------------------------------------ pip.conf secret
-
-
-def test_pip_config_carries_the_token_quoted():
-    text = image.pip_config(INDEX)
-    assert text.startswith("[global]\nindex-url = https://aws:")
-    assert "tok%2Ben%2Fwith%3Dchars@d-123456789012" in text
-    assert "trusted-host" not in text
-
-
-def test_pip_config_trusts_plain_http_hosts_other_than_loopback():
-    remote = Index("http://nexus:8081/x/", "http://nexus:8081/x/simple/", "u", "secretpw")
-    local = Index("http://127.0.0.1:3141/x/", "http://127.0.0.1:3141/x/+simple/", "u", "secretpw")
-    assert "trusted-host = nexus" in image.pip_config(remote)
-    assert "trusted-host" not in image.pip_config(local)
-
-
-def test_secret_file_is_private_and_removed_even_on_error():
-    seen: list[Path] = []
-    with pytest.raises(RuntimeError), image.secret_file("x = 1\n") as path:
-        seen.append(path)
-        assert path.read_text() == "x = 1\n"
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600
-        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-        raise RuntimeError("boom")
-    assert not seen[0].exists()
-    assert not seen[0].parent.exists()
 
 
 # --------------------------------------------------------------------------------- BuildKit probing
@@ -155,12 +124,11 @@ class FakePopen:
             iid.write_text("sha256:" + "ab" * 32)
         self.stdout = io.StringIO(output)
         self.returncode = code
+        self.pid = 0
+        self.kw = kw
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
+    def wait(self, timeout=None):
+        return self.returncode
 
 
 def _build(tmp_path, output="#1 DONE\n", code=0, **kw):
@@ -213,19 +181,38 @@ def test_build_failure_removes_the_secret_and_scrubs_output(tmp_path, monkeypatc
         ("#9 ERROR: HTTP error 401 while getting https://x/simple/flask/\n", "refused the credentials"),
         ("#9 ERROR: No matching distribution found for fantastic-ascii==1.0.0\n", "no distribution for fantastic"),
         ("Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?\n", "not reachable"),
+        (  # pip's own words when the index times out: the package is not missing, the index is slow
+            "#6 WARNING: Retrying (Retry(total=4)) after connection broken by 'ReadTimeoutError(\"HTTPConnectionPool"
+            "(host='127.0.0.1', port=1): Read timed out. (read timeout=15)\")': /simple/flask/\n"
+            "#6 ERROR: No matching distribution found for Flask==3.1.3\n",
+            r"the index did not answer pip \(Read timed out\), so pip found no distribution for Flask==3\.1\.3",
+        ),
+        (
+            "#6 ERROR: Could not install packages due to an OSError: HTTPConnectionPool(host='x', port=1): Max "
+            "retries exceeded with url: /simple/flask/ (Caused by ResponseError('too many 503 error responses'))\n",
+            r"the index did not answer pip \(Max retries exceeded\)",
+        ),
     ],
 )
 def test_build_failures_are_explained(tmp_path, monkeypatch, output, needle):
     monkeypatch.setattr(image, "preflight_index", lambda index, project: None)
-    with pytest.raises(OperationError, match=needle):
+    with pytest.raises(OperationError, match=needle) as info:
         _build(tmp_path, output=output, code=1)
+    if "did not answer" in needle:
+        assert "publish it first" not in (info.value.hint or "")
+        assert "the package is not missing" in (info.value.hint or "")
 
 
 class _Status(http.server.BaseHTTPRequestHandler):
-    status = 401
+    """Answers each GET with the next status of the server's script (the last one repeats)."""
 
     def do_GET(self):
-        self.send_response(self.status)
+        script = self.server.script  # type: ignore[attr-defined]
+        status, headers = script.pop(0) if len(script) > 1 else script[0]
+        self.server.seen.append(self.path)  # type: ignore[attr-defined]
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
@@ -236,15 +223,18 @@ class _Status(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def index_server():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Status)
+    server.script = [(401, {})]  # type: ignore[attr-defined]
+    server.seen = []  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
+    server.url = f"http://127.0.0.1:{server.server_address[1]}/simple/"  # type: ignore[attr-defined]
+    yield server
     server.shutdown()
     server.server_close()
 
 
 def test_expired_token_fails_before_docker_runs(tmp_path, index_server):
-    index = Index(index_server, index_server, "aws", "expired-token")
+    index = Index(index_server.url, index_server.url, "aws", "expired-token")
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     run, _ = _runner({"buildx": (1, ""), "build": (0, "--secret")})
 
@@ -262,11 +252,41 @@ def test_preflight_asks_for_the_first_requirement(tmp_path):
     assert image.first_requirement(tmp_path / "nope") is None
 
 
-def test_preflight_tolerates_an_unreachable_index():
-    index = Index("http://127.0.0.1:9/", f"http://127.0.0.1:{containers.free_port()}/simple/", "aws", "x-token")
-    started = time.monotonic()
-    image.preflight_index(index, "fantastic-ascii")  # pip inside the build may still reach it: no error
-    assert time.monotonic() - started < 5
+def test_an_unreachable_index_stops_the_build_before_docker_runs(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="jenkins_codeartifact")
+    url = f"http://127.0.0.1:{containers.free_port()}/simple/"  # nothing listens
+    sleeps: list[float] = []
+    with pytest.raises(PreconditionError, match="index unreachable") as info:
+        image.preflight_index(Index(url, url, "aws", "x-token"), "fantastic-ascii", sleep=sleeps.append)
+    assert str(info.value).startswith(f"index unreachable: {url}fantastic-ascii/ could not be reached")
+    assert "(connection refused), 3 attempts; nothing was built" in str(info.value)
+    assert "publish" not in str(info.value) + (info.value.hint or "")
+    assert len(sleeps) == 2 and 0.5 <= sleeps[0] <= 1.0 and 1.0 <= sleeps[1] <= 2.0  # backoff with jitter
+    assert caplog.text.count("index check ") == 2  # each retry on one line
+
+
+def test_an_index_answering_5xx_is_retried_then_named(index_server):
+    index_server.script = [(503, {})]
+    url = index_server.url
+    with pytest.raises(PreconditionError, match=r"unreachable: .*/simple/flask/ answered HTTP 503, 3 attempts"):
+        image.preflight_index(Index(url, url, "aws", "t0ken"), "Flask", sleep=lambda s: None)
+    assert index_server.seen == ["/simple/flask/"] * 3
+
+
+def test_a_passing_5xx_burst_and_429_retry_after_are_survived(index_server):
+    index_server.script = [(502, {}), (429, {"Retry-After": "3"}), (200, {})]
+    sleeps: list[float] = []
+    url = index_server.url
+    image.preflight_index(Index(url, url, "aws", "t0ken"), "flask", sleep=sleeps.append, attempts=3)
+    assert len(index_server.seen) == 3
+    assert sleeps[1] >= 3  # Retry-After honoured
+
+
+def test_a_project_the_index_does_not_have_is_left_to_pip(index_server):
+    index_server.script = [(404, {})]
+    url = index_server.url
+    image.preflight_index(Index(url, url, "aws", "t0ken"), "not-published", sleep=lambda s: pytest.fail("retried"))
+    assert index_server.seen == ["/simple/not-published/"]
 
 
 def test_build_without_an_image_id_is_one_clear_error(tmp_path, monkeypatch):

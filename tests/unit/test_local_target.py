@@ -6,7 +6,8 @@ from __future__ import annotations
 import docker.errors
 import pytest
 
-from jenkins_codeartifact.consume import containers, local_target
+from jenkins_codeartifact import signals
+from jenkins_codeartifact.consume import cleanup, containers, local_target
 from jenkins_codeartifact.errors import OperationError
 
 NAME = "ca-application-local"
@@ -16,6 +17,7 @@ class FakeContainer:
     def __init__(self, client, name, image_ref, port):
         self.client, self.name, self.image, self.port = client, name, image_ref, port
         self.status = "created"
+        self.id = f"{name}-{image_ref}-{len(client.events)}"
 
     def reload(self):
         if self.name not in self.client.by_name:
@@ -238,3 +240,33 @@ def test_the_candidate_is_checked_as_a_labelled_container(fake, monkeypatch, cap
     assert labels == {f"{NAME}-candidate": "candidate"}
     assert "container logs of reg:5000/application:1" in caplog.text
     assert fake.by_name == {}
+
+
+@pytest.mark.parametrize("at", ["rename", "stop", "create", "start"])
+def test_an_abort_at_any_point_of_the_switch_leaves_the_previous_one_serving(fake, monkeypatch, at):
+    run(fake, "reg:5000/application:1")
+    old = fake.by_name[NAME]
+    cleanup.drain()
+
+    def abort(real, only=None):
+        fired = []
+
+        def call(*args, **kw):
+            result = real(*args, **kw)  # the engine did it; the abort lands before the answer
+            if not fired and (only is None or kw.get("name") == only):
+                fired.append(True)
+                raise signals.Terminated
+            return result
+
+        return call
+
+    if at in ("rename", "stop"):
+        monkeypatch.setattr(old, at, abort(getattr(old, at)))
+    elif at == "create":  # the live container's, not the candidate's
+        monkeypatch.setattr(fake.containers, "create", abort(fake.containers.create, only=NAME))
+    else:
+        fake.fail_start[NAME] = signals.Terminated()
+    with pytest.raises(signals.Terminated):
+        run(fake, "reg:5000/application:2")
+    assert_old_one_serves(fake)
+    assert f"restored the previous local target {NAME}" in cleanup.drain()

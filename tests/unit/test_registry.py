@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 
 import boto3
 import docker.errors
@@ -102,7 +103,7 @@ def test_push_retries_with_backoff_then_succeeds():
     result = registry.push(client, "application:1", Registry("127.0.0.1:1"), "application", "1", sleep=sleeps.append)
     assert result.digest == "sha256:" + "c" * 64
     assert result.attempts == 3
-    assert sleeps == [2.0, 4.0]
+    assert 1.5 <= sleeps[0] <= 2.0 and 3.0 <= sleeps[1] <= 4.0  # doubling, with jitter
     assert client.images.tags == [("127.0.0.1:1/application", "1")]
 
 
@@ -111,7 +112,7 @@ def test_push_gives_up_with_a_clear_error():
     client = FakeClient([DOWN, docker.errors.APIError("Get http://127.0.0.1:1/v2/: connection refused"), DOWN])
     with pytest.raises(OperationError, match="failed after 3 attempts: connection refused") as info:
         registry.push(client, "application:1", Registry("127.0.0.1:1"), "app", "1", attempts=3, sleep=sleeps.append)
-    assert sleeps == [2.0, 4.0]
+    assert len(sleeps) == 2 and sleeps[1] > sleeps[0]
     assert "127.0.0.1:1 is up" in (info.value.hint or "")
 
 
@@ -146,3 +147,30 @@ def test_push_to_a_missing_ecr_repository_says_how_to_create_it():
     with pytest.raises(OperationError, match="refused: name unknown") as info:
         registry.push(client, "application:1", ecr, "app", "1", sleep=lambda s: None)
     assert "--template" in (info.value.hint or "")
+
+
+def test_a_failed_push_never_says_done(caplog):
+    caplog.set_level(logging.INFO, logger="jenkins_codeartifact")
+    client = FakeClient([DOWN, DOWN])
+    with pytest.raises(OperationError, match="failed after 2 attempts"):
+        registry.push(client, "application:1", Registry("127.0.0.1:1"), "app", "1", attempts=2, sleep=lambda s: None)
+    assert "push 127.0.0.1:1/app:1: failed after" in caplog.text
+    assert "done in" not in caplog.text
+
+
+def test_a_push_that_stalls_is_a_failed_attempt():
+    import requests
+
+    client = FakeClient([requests.exceptions.ReadTimeout("Read timed out. (read timeout=5)"), OK])
+    client.api.timeout = 60
+    result = registry.push(client, "application:1", Registry("r:1"), "app", "1", stall=5, sleep=lambda s: None)
+    assert result.attempts == 2
+    assert client.api.timeout == 60  # the engine client's own timeout is back
+
+
+def test_credentials_in_the_registry_url_are_refused_and_masked():
+    with pytest.raises(ConfigError, match="credentials in the registry URL are not accepted") as info:
+        registry.registry_from_url("https://deployer:hunter2-pw@registry.example:5000")
+    assert "hunter2-pw" not in str(info.value)
+    assert "docker login" in (info.value.hint or "")
+    assert redact.scrub("hunter2-pw") == "***"

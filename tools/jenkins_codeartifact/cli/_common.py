@@ -140,11 +140,11 @@ def run(parser: argparse.ArgumentParser, body: Body, argv: Sequence[str] | None)
                 error["hint"] = exc.hint
         except KeyboardInterrupt:
             signals.finishing()
-            log.error("ERROR: interrupted (SIGINT); cleaned up what this run had started")
+            log.error("ERROR: interrupted (SIGINT); %s", _cleaned(record))
             code, error = signals.EXIT_SIGINT, {"message": "interrupted (SIGINT)", "exit_code": signals.EXIT_SIGINT}
         except signals.Terminated:
             signals.finishing()
-            log.error("ERROR: terminated (SIGTERM); cleaned up what this run had started")
+            log.error("ERROR: terminated (SIGTERM); %s", _cleaned(record))
             code = signals.EXIT_SIGTERM
             error = {"message": "terminated (SIGTERM)", "exit_code": code}
         except Exception as exc:  # a bug: say so plainly, keep secrets out, keep the traceback for -v
@@ -161,6 +161,13 @@ def run(parser: argparse.ArgumentParser, body: Body, argv: Sequence[str] | None)
         # exit frees anyway. Freezing skips that walk.
         gc.freeze()
     return code
+
+
+def _cleaned(record: dict[str, Any]) -> str:
+    """What the abort cleaned up, from the body's ``cleaned_up`` list when it keeps one."""
+    if "cleaned_up" in record:
+        return "cleaned up: " + "; ".join(record["cleaned_up"]) if record["cleaned_up"] else "nothing to clean up"
+    return "cleaned up what this run had started"
 
 
 def _write_report(

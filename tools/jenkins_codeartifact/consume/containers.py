@@ -20,9 +20,10 @@ import docker
 import docker.errors
 import requests
 
-from .. import redact
+from .. import redact, signals
 from ..console import step
 from ..errors import ConfigError, OperationError, PreconditionError
+from . import cleanup
 
 log = logging.getLogger(__name__)
 
@@ -129,12 +130,28 @@ class Container:
 
 def discard(container: Container, name: str) -> None:
     """Remove ``container`` in a ``finally``: a failure is a warning, never an error that would replace the
-    one on its way out (the smoke test's verdict, say)."""
-    try:
-        container.remove()
-    except (docker.errors.DockerException, requests.RequestException) as exc:
-        reason = docker_reason(exc)
-        log.warning("could not remove container %s: %s; remove it with: docker rm -f %s", name, reason, name)
+    one on its way out (the smoke test's verdict, say); an abort arriving meanwhile waits for it."""
+    with signals.deferred():
+        try:
+            container.remove()
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            reason = docker_reason(exc)
+            log.warning("could not remove container %s: %s; remove it with: docker rm -f %s", name, reason, name)
+
+
+def remove_named(client: Any, name: str) -> bool:
+    """Remove the container called ``name`` if there is one (whether or not this process got its handle:
+    an abort may land between the engine creating it and the call returning). Never raises."""
+    with signals.deferred():
+        try:
+            client.containers.get(name).remove(force=True)
+        except docker.errors.NotFound:
+            return False
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            reason = docker_reason(exc)
+            log.warning("could not remove container %s: %s; remove it with: docker rm -f %s", name, reason, name)
+            return False
+    return True
 
 
 def start(
@@ -215,8 +232,9 @@ def smoke_test(
         raise ConfigError(f"--smoke-path {path!r}: must start with /")
     name = name or f"ca-smoke-{uuid.uuid4().hex[:10]}"
     with step(f"{what} {image}: GET {path} until HTTP 200 (timeout {timeout:g}s)", log):
-        container = start(client, image, name=name, network=network, container_port=container_port, role=role)
+        passed = False
         try:
+            container = start(client, image, name=name, network=network, container_port=container_port, role=role)
             health = wait_healthy(container.base_url + path, timeout, alive=container.alive)
             if health.status != 200:
                 show_logs(container, image)
@@ -226,8 +244,10 @@ def smoke_test(
                     f"{what} of {image} failed: {why} (GET {path})" + (f"; {consequence}" if consequence else ""),
                     hint="see the container logs above; the image must serve HTTP on $PORT",
                 )
+            passed = True
         finally:
-            discard(container, name)
+            if remove_named(client, name) and not passed:
+                cleanup.note(f"removed the {what} container {name}")
     log.info("%s passed: %s answered 200 in %.1fs", what, path, health.seconds)
     return SmokeResult(image, health.url, health.status, health.seconds)
 

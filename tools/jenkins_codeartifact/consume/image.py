@@ -9,15 +9,19 @@ plugin exists, else ``DOCKER_BUILDKIT=1 docker build``); everything else (run, p
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
+import random
 import re
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
-import urllib.parse
+import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,17 +29,20 @@ import requests
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from .. import redact
+from .. import redact, signals
 from ..console import Progress, step
 from ..errors import ConfigError, OperationError, PreconditionError
 from ..index import Index, raise_for_auth
+from . import cleanup, pipconf
 from .containers import ENGINE_HINT, validate_network
 
 log = logging.getLogger(__name__)
 
-SECRET_ID = "pipconf"  # the Dockerfile mounts it: RUN --mount=type=secret,id=pipconf
 TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 NAME_RE = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*")
+INDEX_TIMEOUT = (5.0, 30.0)  # connect, read: the index check before the build
+INDEX_ATTEMPTS = 3
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 BUILDKIT_HINT = (
     "install the buildx plugin, or point CA_DOCKER_CLI/--docker-cli at a docker CLI that can build with "
     "BuildKit (Debian's docker.io 20.10 at /usr/bin/docker can); a build-arg fallback would leak the token"
@@ -56,33 +63,6 @@ def validate_ref(name: str, tag: str | None) -> str:
             f"--tag {tag!r}: not a valid image tag", hint="up to 128 of A-Z a-z 0-9 _ . - (no leading . or -)"
         )
     return tag
-
-
-def pip_config(index: Index) -> str:
-    """pip.conf text pointing pip at ``index`` with its credentials (pip reads it with RawConfigParser)."""
-    url = index.pip_index_url()
-    lines = ["[global]", f"index-url = {url}"]
-    host = urllib.parse.urlsplit(index.simple_url).hostname or ""
-    if urllib.parse.urlsplit(index.simple_url).scheme == "http" and host not in ("localhost", "127.0.0.1", "::1"):
-        lines.append(f"trusted-host = {host}")  # pip refuses plain-http indexes on other hosts otherwise
-    return "\n".join(lines) + "\n"
-
-
-@contextlib.contextmanager
-def secret_file(content: str) -> Iterator[Path]:
-    """A file only this user can read, holding ``content``, removed on exit whatever happens."""
-    directory = Path(tempfile.mkdtemp(prefix="ca-secret-"))  # 0700
-    path = directory / SECRET_ID
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(content)
-        yield path
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        with contextlib.suppress(OSError):
-            directory.rmdir()
 
 
 @dataclass(frozen=True)
@@ -155,29 +135,80 @@ def first_requirement(context: Path) -> str | None:
     return None
 
 
-def preflight_index(index: Index, project: str | None = None, timeout: float = 15.0) -> None:
-    """Fail before starting Docker if the index refuses the credentials (an expired token, say).
+def preflight_index(
+    index: Index,
+    project: str | None = None,
+    *,
+    timeout: tuple[float, float] = INDEX_TIMEOUT,
+    attempts: int = INDEX_ATTEMPTS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Fail before starting Docker if the index refuses the credentials or does not answer.
 
     Asks for one project's page: the root of a simple index with a PyPI upstream lists every project
-    on PyPI, which takes seconds to serve.
+    on PyPI, which takes seconds to serve. 5xx, 429 and network errors are retried with backoff; if
+    they last, the build would only fail later with pip's misleading "no matching distribution".
     """
     url = index.simple_url + (f"{canonicalize_name(project)}/" if project else "")
+    problem = ""
+    for attempt in range(1, attempts + 1):
+        wait = backoff(attempt)
+        try:
+            with requests.get(url, auth=index.auth, timeout=timeout, headers={"Accept": "text/html"}, stream=True) as r:
+                raise_for_auth(
+                    r,
+                    index.simple_url,
+                    hint="the CodeArtifact token may have expired or lack codeartifact:ReadFromRepository; rerun "
+                    "to get a fresh one, or check CA_INDEX_USERNAME/CA_INDEX_PASSWORD",
+                )
+                if r.status_code not in RETRY_STATUS:
+                    return  # 200, or a 404 that pip will explain (the project is not published)
+                problem = f"answered HTTP {r.status_code}"
+                wait = max(wait, min(_retry_after(r.headers.get("Retry-After")), 30.0))
+        except requests.Timeout:
+            problem = f"did not answer within {timeout[1]:g}s"
+        except requests.RequestException as exc:
+            problem = f"could not be reached ({_network_reason(exc)})"
+        if attempt < attempts:
+            log.warning("index check %d/%d: %s %s; retrying in %.1fs", attempt, attempts, url, problem, wait)
+            sleep(wait)
+    raise PreconditionError(
+        f"index unreachable: {url} {problem}, {attempts} attempts; nothing was built",
+        hint="check that the index (CodeArtifact, devpi, a proxy) is up and reachable from this agent, then rerun",
+    )
+
+
+def backoff(attempt: int, base: float = 1.0, cap: float = 20.0) -> float:
+    """Exponential backoff with full jitter on the upper half: ``base * 2**(attempt-1)``, 50-100 % of it."""
+    delay = min(cap, base * 2.0 ** (attempt - 1))
+    return delay * random.uniform(0.5, 1.0)
+
+
+def _retry_after(value: str | None) -> float:
     try:
-        with requests.get(url, auth=index.auth, timeout=timeout, headers={"Accept": "text/html"}, stream=True) as resp:
-            raise_for_auth(
-                resp,
-                index.simple_url,
-                hint="the CodeArtifact token may have expired or lack codeartifact:ReadFromRepository; rerun to "
-                "get a fresh one, or check CA_INDEX_USERNAME/CA_INDEX_PASSWORD",
-            )
-    except requests.RequestException as exc:
-        log.debug("index preflight skipped: %s", type(exc).__name__)
-        return  # the build may still reach it (a different network); pip will say
+        return max(0.0, float(value or 0))
+    except ValueError:
+        return 0.0
+
+
+def _network_reason(exc: BaseException) -> str:
+    text = str(exc)
+    for needle in ("Connection refused", "Connection reset", "Name or service not known", "RemoteDisconnected"):
+        if needle in text:
+            return needle.lower() if needle != "RemoteDisconnected" else "connection closed without an answer"
+    return type(exc).__name__
 
 
 _AUTH_FAILURE = re.compile(r"\b(401|403)\b.*(Unauthorized|Forbidden)|HTTP error 40[13]", re.IGNORECASE)
 _NOISE = re.compile(r"#\d+ sha256:[0-9a-f]{64}")  # BuildKit's plain progress repeats each step's digest
 _MISSING = re.compile(r"No matching distribution found for (\S+)")
+# What pip prints when the index, not the package, is the problem (it then ends with "No matching
+# distribution" all the same): read/connect timeouts, refused or reset connections, 5xx answers.
+_INDEX_TROUBLE = re.compile(
+    r"(Read timed out|ConnectTimeoutError|Connection refused|Connection reset|RemoteDisconnected|"
+    r"NewConnectionError|Max retries exceeded|too many 5\d\d error responses|(?:HTTP error|status code|Status) 5\d\d)",
+    re.IGNORECASE,
+)
 
 
 def build(
@@ -199,13 +230,38 @@ def build(
     validate_network(network)
     kit = find_buildkit(cli, run=probe)
     preflight_index(index, first_requirement(ctx))
-    with secret_file(pip_config(index)) as secret, tempfile.TemporaryDirectory(prefix="ca-build-") as tmp:
+    for path in pipconf.remove_stale():
+        cleanup.note(f"removed the pip.conf secret {path} of an earlier, killed run")
+    secret_dir = ""
+    try:
+        with pipconf.secret_file(pipconf.pip_config(index)) as secret:
+            secret_dir = str(secret.parent)
+            return _build_with(index, kit, ctx, docker_file, secret, image, base_image, network, no_cache, popen)
+    except BaseException:
+        if secret_dir and not os.path.exists(secret_dir):
+            cleanup.note(f"removed the pip.conf secret {secret_dir}")
+        raise
+
+
+def _build_with(
+    index: Index,
+    kit: BuildKitCLI,
+    ctx: Path,
+    docker_file: Path,
+    secret: Path,
+    image: str,
+    base_image: str | None,
+    network: str,
+    no_cache: bool,
+    popen: Callable[..., subprocess.Popen[str]] | None,
+) -> BuildResult:
+    with tempfile.TemporaryDirectory(prefix="ca-build-") as tmp:
         iidfile = Path(tmp) / "iid"
         argv = [
             *kit.argv,
             "--progress=plain",
             "--secret",
-            f"id={SECRET_ID},src={secret}",
+            f"id={pipconf.SECRET_ID},src={secret}",
             "--iidfile",
             str(iidfile),
             "--tag",
@@ -240,23 +296,64 @@ def build(
 def _stream(
     argv: list[str], env: Mapping[str, str], progress: Progress, popen: Callable[..., subprocess.Popen[str]]
 ) -> deque[str] | None:
-    """Run ``argv`` streaming each (scrubbed) line as progress; the last lines on failure, else None."""
+    """Run ``argv`` streaming each (scrubbed) line as progress; the last lines on failure, else None.
+
+    The docker CLI runs in its own process group, so that an abort (SIGTERM while waiting for its next
+    line, which may be minutes away in a silent step) stops it and its build at once.
+    """
     tail: deque[str] = deque(maxlen=40)
     try:
         proc = popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=dict(env)
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=dict(env),
+            process_group=0,
+            preexec_fn=_die_with_parent,
         )
     except OSError as exc:
         raise OperationError(f"cannot run {argv[0]}: {exc.strerror}", hint=BUILDKIT_HINT) from exc
     assert proc.stdout is not None
-    with proc:
+    try:
         for raw in proc.stdout:
             line = redact.scrub(raw.rstrip())
             if not line.strip() or _NOISE.fullmatch(line):
                 continue
             tail.append(line)
             progress.line(line)
+        proc.wait()
+    except BaseException:
+        with signals.deferred():
+            stop_group(proc)
+        cleanup.note(f"stopped the docker CLI (pid {proc.pid}) and its build")
+        raise
+    finally:
+        proc.stdout.close()
     return tail if proc.returncode != 0 else None
+
+
+def stop_group(proc: subprocess.Popen[str], grace: float = 2.0) -> None:
+    """SIGTERM ``proc``'s process group (the docker CLI cancels its build on it), SIGKILL after ``grace``."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when this process dies, even by SIGKILL (no build left running)."""
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def _build_error(image: str, tail: deque[str]) -> OperationError:
@@ -269,6 +366,14 @@ def _build_error(image: str, tail: deque[str]) -> OperationError:
             hint="the token may have expired mid-build; rerun to get a fresh one",
         )
     missing = _MISSING.search(text)
+    trouble = _INDEX_TROUBLE.search(text)
+    if trouble:
+        what = f", so pip found no distribution for {missing.group(1)}" if missing else ""
+        return OperationError(
+            f"build of {image} failed: the index did not answer pip ({trouble.group(1)}){what}",
+            hint=f"the index timed out or failed, the package is not missing: check the index is up and rerun "
+            f"(pip waited {pipconf.PIP_TIMEOUT}s per request, {pipconf.PIP_RETRIES} retries)",
+        )
     if missing:
         return OperationError(
             f"build of {image} failed: pip found no distribution for {missing.group(1)} on the index",

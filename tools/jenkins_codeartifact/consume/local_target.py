@@ -14,12 +14,14 @@ from typing import Any
 import docker.errors
 import requests
 
+from .. import signals
 from ..console import step
 from ..errors import OperationError
-from . import containers, registry
+from . import cleanup, containers, registry
 from .target import DeployResult
 
 log = logging.getLogger(__name__)
+STOP_TIMEOUT = 3  # seconds the previous container gets to stop (gunicorn stops in well under one)
 
 
 def local_name(image_name: str) -> str:
@@ -66,15 +68,15 @@ def deploy_local(
         )
         previous = _get(client, name)
         backup = f"{name}-previous"
-        if previous is not None:
-            _remove(client, backup)
-            previous.rename(backup)
         # From here on the target is being replaced: whatever fails (the port is taken, the engine errs, the
         # new container is unhealthy, SIGTERM), the new container goes and the previous one comes back.
         # Otherwise a dead container would hold the name and the next deploy would discard the real backup.
         try:
             if previous is not None:
-                previous.stop(timeout=10)
+                with signals.deferred():  # set aside and stopped in one go: an abort restores a known state
+                    _remove(client, backup)
+                    previous.rename(backup)
+                    previous.stop(timeout=STOP_TIMEOUT)
             live = containers.start(
                 client,
                 reference,
@@ -106,22 +108,31 @@ def deploy_local(
 def _restore(client: Any, name: str, previous: Any | None) -> None:
     """Remove the new container ``name`` and put ``previous`` back under that name, running.
 
-    Runs while an error is on its way out, so it never raises: a failure is logged with the commands
-    that finish the job by hand, and the original error stays the one the user sees.
+    Runs while an error or an abort is on its way out: further signals wait until it is done, and it
+    never raises: a failure is logged with the commands that finish the job by hand, and the original
+    error stays the one the user sees. Works from whatever point the replacement had reached.
     """
-    try:
-        _remove(client, name)
-        if previous is None:
-            return
-        previous.rename(name)
-        previous.start()
-    except (docker.errors.DockerException, requests.RequestException) as exc:
-        log.error("could not restore the previous local target %s: %s", name, containers.docker_reason(exc))
-        if previous is not None:
+    with signals.deferred():
+        try:
+            current = _get(client, name)
+            if current is not None and (previous is None or current.id != previous.id):
+                current.remove(force=True)
+                cleanup.note(f"removed the new local target container {name}")
+            if previous is None:
+                return
+            previous.reload()
+            if previous.name == name and previous.status == "running":
+                return  # the failure came before the previous container was touched
+            if previous.name != name:
+                previous.rename(name)
+            if previous.status != "running":
+                previous.start()
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            log.error("could not restore the previous local target %s: %s", name, containers.docker_reason(exc))
             by_hand = f"docker rm -f {name}; docker rename {name}-previous {name}; docker start {name}"
             log.error("  restore it by hand: %s", by_hand)
-        return
-    if previous is not None:
+            return
+        cleanup.note(f"restored the previous local target {name}")
         log.warning("the previous container %s runs again", name)
 
 

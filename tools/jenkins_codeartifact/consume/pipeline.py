@@ -20,7 +20,7 @@ from .. import index as indexes
 from ..errors import ConfigError
 from ..index import Index
 from ..settings import Settings
-from . import changeset, cloudformation, containers, image, local_target
+from . import changeset, cleanup, cloudformation, containers, image, local_target
 from . import registry as registries
 from .target import DeployResult, validate_target
 
@@ -54,18 +54,32 @@ class Stages:
     _session: Any = None
 
     def check(self, command: str) -> None:
-        """Validate the inputs ``command`` uses before anything slow starts; teardown needs no tag."""
+        """Validate every input ``command`` uses before its first stage starts: a mistake in what the
+        deploy needs (template, parameters, stack) must not surface after a build and a push."""
         s = self.settings
+        uses = set(STAGES) if command == "all" else {command}
+        if command != "teardown":
+            self.record.update(image=self.local, tag=self.tag)
         containers.validate_network(s.network)
-        if command in ("deploy", "teardown", "all"):
+        if uses & {"deploy", "teardown"}:
             validate_target(s.target)
             if s.target == "cloudformation":
                 self._stack_name()
-                self.params  # noqa: B018 - validates --param
-        if command in ("build", "all"):
+            elif uses & {"deploy"}:
+                _check_port("--local-port", s.local_port)
+        if uses & {"smoke-test", "deploy"}:
+            _check_smoke(s)
+        if uses & {"push", "deploy"} and s.registry:
+            registries.registry_from_url(s.registry)
+        if uses & {"push"} and s.push_retries < 1:
+            raise ConfigError(f"--push-retries {s.push_retries}: must be at least 1")
+        if uses & {"push", "deploy"} and s.target == "cloudformation" and (s.stack or "deploy" in uses):
+            self.params  # noqa: B018 - validates --param
+            cloudformation.read_template(s.template)  # readable, UTF-8, within the inline limit
+        if uses & {"build"}:
             image.check_context(Path(s.context))
-        if command != "teardown":
-            self.record.update(image=self.local, tag=self.tag)
+            if self.index_resolver is None:
+                indexes.check_settings(s)
 
     @functools.cached_property
     def tag(self) -> str:
@@ -225,7 +239,22 @@ class Stages:
         return self.settings.stack
 
     def run(self, command: str) -> None:
-        """Run one subcommand; ``all`` runs the four stages in order and stops at the first failure."""
+        """Run one subcommand; ``all`` runs the four stages in order and stops at the first failure.
+
+        What the way out cleaned up (containers, the docker CLI, the secret, a restored local target) goes
+        into the record's ``cleaned_up``, which the report and the abort line quote.
+        """
+        cleanup.drain()
+        try:
+            self._run(command)
+        except BaseException:
+            self.record["cleaned_up"] = cleanup.drain()
+            raise
+        cleaned = cleanup.drain()
+        if cleaned:
+            self.record["cleaned_up"] = cleaned
+
+    def _run(self, command: str) -> None:
         stages = {
             "build": self.build,
             "smoke-test": self.smoke_test,
@@ -239,6 +268,19 @@ class Stages:
                 stages[name]()
             return
         stages[command]()
+
+
+def _check_port(flag: str, port: int) -> None:
+    if not 0 < port < 65536:
+        raise ConfigError(f"{flag} {port}: not a TCP port (1-65535)")
+
+
+def _check_smoke(s: Settings) -> None:
+    if not s.smoke_path.startswith("/"):
+        raise ConfigError(f"--smoke-path {s.smoke_path!r}: must start with /")
+    if not s.smoke_timeout > 0:
+        raise ConfigError(f"--smoke-timeout {s.smoke_timeout:g}: must be more than 0 seconds")
+    _check_port("--container-port", s.container_port)
 
 
 def summary(record: dict[str, Any]) -> list[str]:

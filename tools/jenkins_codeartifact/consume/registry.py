@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import random
 import re
 import time
 import urllib.parse
@@ -18,6 +19,7 @@ from typing import Any
 import botocore.exceptions
 import docker.errors
 import requests
+import urllib3.exceptions
 
 from .. import aws, redact
 from ..console import Progress, step
@@ -25,6 +27,7 @@ from ..errors import ConfigError, OperationError, PreconditionError
 from .containers import ENGINE_HINT, docker_reason
 
 log = logging.getLogger(__name__)
+PUSH_STALL = 120.0  # seconds without any progress from the engine before a push attempt counts as failed
 
 
 @dataclass(frozen=True)
@@ -40,11 +43,27 @@ class Registry:
 
 
 def registry_from_url(url: str) -> Registry:
-    """``--registry`` accepts ``host[:port]`` or a URL; Docker wants the bare host."""
+    """``--registry`` accepts ``host[:port]`` or a URL; Docker wants the bare host.
+
+    Credentials in it are refused (their password registered first, so no line can show it): the engine
+    takes a registry's credentials from ``docker login``, never from a URL that logs and reports repeat.
+    """
     parts = urllib.parse.urlsplit(url if "//" in url else f"//{url}")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        redact.register(parts.password)
+        shown = redact.scrub(url) if parts.password else url
+        raise ConfigError(
+            f"--registry {shown!r}: credentials in the registry URL are not accepted",
+            hint="give only host[:port] (CA_REGISTRY) and log the engine in with `docker login HOST` "
+            "(or leave --registry out to use the account's ECR with its own login)",
+        )
     host = (parts.netloc + parts.path).rstrip("/")
-    if not host or " " in host:
+    if not host or any(c.isspace() for c in host) or not parts.hostname:
         raise ConfigError(f"--registry {url!r}: expected host[:port]")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError:
+        raise ConfigError(f"--registry {url!r}: not a valid port") from None
     return Registry(host)
 
 
@@ -85,9 +104,14 @@ def push(
     *,
     attempts: int = 4,
     backoff: float = 2.0,
+    stall: float = PUSH_STALL,
     sleep: Callable[[float], None] = time.sleep,
 ) -> PushResult:
-    """Tag ``local`` for ``registry`` and push it, retrying transient failures with exponential backoff."""
+    """Tag ``local`` for ``registry`` and push it, retrying transient failures with backoff and jitter.
+
+    An attempt fails when the engine reports an error or shows no progress for ``stall`` seconds (a
+    registry that hangs); a refusal (credentials, missing repository) is not retried.
+    """
     reference = registry.reference(name, tag)
     repository = reference.rsplit(":", 1)[0]
     try:
@@ -98,10 +122,10 @@ def push(
         raise OperationError(f"cannot tag {local} as {reference}: {docker_reason(exc)}", hint=ENGINE_HINT) from exc
     attempts = max(1, attempts)
     last = ""
-    with step(f"push {reference}", log) as progress:
+    with step(f"push {reference}", log) as progress:  # every failure raises inside: never "done"
         for attempt in range(1, attempts + 1):
             try:
-                digest = _push_once(client, repository, tag, registry.auth, progress)
+                digest = _push_once(client, repository, tag, registry.auth, progress, stall)
             except _PushFailed as exc:
                 last = str(exc)
                 if exc.permanent:
@@ -113,23 +137,29 @@ def push(
                         )
                     raise OperationError(f"push of {reference} refused: {last}", hint=hint) from None
                 if attempt < attempts:
-                    delay = backoff * 2 ** (attempt - 1)
-                    log.warning("push attempt %d/%d failed: %s; retrying in %.0fs", attempt, attempts, last, delay)
+                    delay = backoff * 2.0 ** (attempt - 1) * random.uniform(0.75, 1.0)
+                    log.warning("push attempt %d/%d failed: %s; retrying in %.1fs", attempt, attempts, last, delay)
                     sleep(delay)
                 continue
             log.info("pushed %s@%s", reference, digest or "?")
             return PushResult(reference, digest, attempt)
-    raise OperationError(
-        f"push of {reference} failed after {attempts} attempts: {last}",
-        hint=f"check that the registry {registry.host} is up and reachable from the Docker engine",
-    )
+        raise OperationError(
+            f"push of {reference} failed after {attempts} attempts: {last}",
+            hint=f"check that the registry {registry.host} is up and reachable from the Docker engine",
+        )
 
 
-def _push_once(client: Any, repository: str, tag: str, auth: dict[str, str] | None, progress: Progress) -> str | None:
+def _push_once(
+    client: Any, repository: str, tag: str, auth: dict[str, str] | None, progress: Progress, stall: float
+) -> str | None:
     digest: str | None = None
     seen: set[tuple[str, str]] = set()
+    api = client.api
+    saved = getattr(api, "timeout", None)
+    if saved is not None:
+        api.timeout = stall  # the SDK reads the push stream with its client timeout: a silent engine times out
     try:
-        for chunk in client.api.push(repository, tag, stream=True, decode=True, auth_config=auth):
+        for chunk in api.push(repository, tag, stream=True, decode=True, auth_config=auth):
             if "error" in chunk:
                 message = redact.scrub(str(chunk.get("error")))
                 raise _PushFailed(message, permanent=bool(_PERMANENT.search(message)))
@@ -142,8 +172,15 @@ def _push_once(client: Any, repository: str, tag: str, auth: dict[str, str] | No
     except docker.errors.APIError as exc:
         reason = docker_reason(exc)
         raise _PushFailed(reason, permanent=bool(_PERMANENT.search(reason))) from None
-    except requests.RequestException as exc:
+    except (requests.RequestException, urllib3.exceptions.HTTPError, TimeoutError) as exc:
+        if isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)) or "timed out" in str(
+            exc
+        ):
+            raise _PushFailed(f"no progress for {stall:g}s (is the registry hanging?)") from None
         raise _PushFailed(f"lost the Docker engine: {type(exc).__name__}") from None
+    finally:
+        if saved is not None:
+            api.timeout = saved
     return digest
 
 
