@@ -11,6 +11,7 @@ makes its condition false). ``requirement`` turns a recorded botocore call into 
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -279,22 +280,18 @@ def requirement(service: str, operation: str, params: Mapping[str, Any], *, stac
 # ------------------------------------------------------------------------------------- parameters
 
 
-def check_parameters(path: Path, values: Mapping[str, str]) -> list[str]:
-    """CloudFormation's refusals of ``values`` for the template's parameters (empty: accepted).
+def _deploy_module() -> Any:
+    spec = importlib.util.spec_from_file_location("infra_deploy", INFRA / "deploy.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    CloudFormation matches AllowedPattern against the whole value and, when the parameter has a
-    ConstraintDescription, answers "Parameter 'NAME' failed to satisfy constraint: DESCRIPTION".
-    """
-    errors = []
-    for name, value in values.items():
-        spec = load(path)["Parameters"][name]
-        ok = (
-            len(value) >= int(spec.get("MinLength", 0))
-            and len(value) <= int(spec.get("MaxLength", 10**6))
-            and ("AllowedPattern" not in spec or re.fullmatch(spec["AllowedPattern"], value) is not None)
-            and value in spec.get("AllowedValues", [value])
-        )
-        if not ok:
-            why = spec.get("ConstraintDescription") or f"must match pattern {spec.get('AllowedPattern')}"
-            errors.append(f"Parameter '{name}' failed to satisfy constraint: {why.strip()}")
-    return errors
+
+deploy_script = _deploy_module()
+
+
+def check_parameters(path: Path, values: Mapping[str, str]) -> list[str]:
+    """CloudFormation's refusals of ``values`` for the template's parameters (infra/deploy.py's check)."""
+    specs = deploy_script.template_parameters(path.read_text(), str(path))
+    return list(deploy_script.check_parameters(specs, dict(values)))

@@ -22,7 +22,6 @@ import pytest
 from tests import infra_iam as iam
 
 from jenkins_codeartifact.cli import consume_deploy, publish
-from jenkins_codeartifact.consume import cloudformation
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -148,25 +147,17 @@ def test_first_push_to_ecr_makes_only_calls_the_consumer_policy_allows(env, reco
     boto3.Session().client("cloudformation").delete_stack(StackName=stack)
 
 
-def test_the_iam_template_deploys_through_a_change_set(env):
-    """The policies and roles are created as rendered, through a change set as `aws cloudformation deploy` does."""
+def test_the_iam_template_deploys_through_a_change_set(env, capsys):
+    """infra/deploy.py creates the policies and roles as rendered, then finds nothing to change."""
     cfn, iam_client = boto3.Session().client("cloudformation"), boto3.Session().client("iam")
     name = f"jenkins-iam-{uuid.uuid4().hex[:8]}"
     values = {**iam.PARAMS, "DomainOwner": env["CA_DOMAIN_OWNER"], "ConsumerStackName": "consumer-x"}
-    parameters = [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
-    change_set = cfn.create_change_set(
-        StackName=name,
-        ChangeSetName="initial",
-        ChangeSetType="CREATE",
-        TemplateBody=iam.JENKINS_IAM.read_text(),
-        Parameters=parameters,
-        Capabilities=["CAPABILITY_IAM"],
-    )["Id"]
-    stack = cloudformation.Stack(cfn, name, poll=0.2, timeout=60)
-    assert stack.wait_change_set(change_set)["Status"] == "CREATE_COMPLETE"
-    cfn.execute_change_set(ChangeSetName=change_set)
-    assert stack.wait("create")["StackStatus"] == "CREATE_COMPLETE"
+    argv = [name, str(iam.JENKINS_IAM), *(f"{k}={v}" for k, v in values.items()), "--poll", "0.2"]
     try:
+        assert iam.deploy_script.main(argv) == 0, capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert f"create stack {name}" in err and "Add ConsumerPolicy (AWS::IAM::ManagedPolicy)" in err, err
+        assert cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
         resources = {
             r["LogicalResourceId"]: r["PhysicalResourceId"]
             for r in cfn.list_stack_resources(StackName=name)["StackResourceSummaries"]
@@ -185,6 +176,20 @@ def test_the_iam_template_deploys_through_a_change_set(env):
             assert trust["Statement"][0]["Principal"]["Service"] == ["ec2.amazonaws.com", "ecs-tasks.amazonaws.com"]
             profile = iam_client.get_instance_profile(InstanceProfileName=resources[f"{job}InstanceProfile"])
             assert [r["RoleName"] for r in profile["InstanceProfile"]["Roles"]] == [role["RoleName"]]
+        # Again with only one value given: the others keep theirs, nothing changes, still a success.
+        assert iam.deploy_script.main([name, str(iam.JENKINS_IAM), "ContainerName=application"]) == 0
+        assert "no changes" in capsys.readouterr().err
     finally:
         cfn.delete_stack(StackName=name)
-        stack.wait("delete")
+
+
+def test_deploy_script_refuses_a_bad_value_before_any_aws_call(env, recorded, capsys):
+    code = iam.deploy_script.main(["jenkins-iam", str(iam.JENKINS_IAM), "DomainOwner=1111-2222-3333"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.splitlines()[0] == (
+        "ERROR: Parameter 'DomainOwner' failed to satisfy constraint: "
+        "must be empty or a 12-digit AWS account id such as 111122223333"
+    )
+    assert "Traceback" not in err
+    assert recorded == []

@@ -423,3 +423,14 @@ def test_codeartifact_template_kms_key_and_organisation_read_are_optional():
         assert not {a for a in iam.actions(doc) if "Publish" in a or "*" in a}
     assert iam.check_parameters(iam.CODEARTIFACT, {"OrganizationId": "123456789012"})
     assert iam.check_parameters(iam.CODEARTIFACT, {"EncryptionKeyArn": "my-key"})
+
+
+def test_deploy_script_env_lines_name_real_settings_from_real_outputs():
+    """``infra/deploy.py --env`` turns codeartifact.yml's outputs into the variables the commands read."""
+    from jenkins_codeartifact import settings
+
+    outputs = set(iam.load(iam.CODEARTIFACT)["Outputs"])
+    variables = {env for f in settings.FIELDS.values() for env in f.metadata["env"]}
+    assert set(iam.deploy_script.SETTINGS) <= outputs
+    assert set(iam.deploy_script.SETTINGS.values()) <= variables
+    assert set(iam.deploy_script.SETTINGS.values()) == {"CA_DOMAIN", "CA_DOMAIN_OWNER", "CA_REPOSITORY"}
