@@ -122,3 +122,84 @@ def test_sigint_is_an_abort_too(tmp_path, signum):
     proc.send_signal(signum)
     assert proc.stdout.read().rstrip().endswith("Finished: ABORTED")
     assert proc.wait(timeout=5) == 130
+
+
+@pytest.mark.docker
+def test_the_demo_journey_through_the_jobs(docker_env, token, tmp_path):
+    """producer -> consumer (Build, Smoke test, Push, Deploy to CloudFormation) -> producer again -> local target.
+
+    The specs are the checked-in ones; the repository is a copy holding a version no other test used
+    (the app pins it), because the tests share one index.
+    """
+    import boto3
+    import requests
+
+    from jenkins_codeartifact.consume import containers
+
+    repo = tmp_path / "repo"
+    for part in ("package_src", "application_src"):
+        shutil.copytree(ROOT / part, repo / part, ignore=shutil.ignore_patterns("dist", "*.egg-info", "__pycache__"))
+    version = f"1.{uuid.uuid4().int % 10**8}.0"
+    for rel, old in (
+        ("package_src/pyproject.toml", 'version = "1.0.0"'),
+        ("application_src/requirements.txt", "==1.0.0"),
+    ):
+        path = repo / rel
+        path.write_text(path.read_text().replace(old, old.replace("1.0.0", version), 1))
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", f"fantastic-ascii {version}")
+    keys = (docker_env["AWS_ACCESS_KEY_ID"], docker_env["AWS_SECRET_ACCESS_KEY"])
+    creds = tmp_path / "credentials.yml"
+    creds.write_text(f"aws: {{username: '{keys[0]}', password: '{keys[1]}'}}\n", encoding="utf-8")
+    creds.chmod(0o600)
+    session = boto3.Session(
+        aws_access_key_id=keys[0], aws_secret_access_key=keys[1], region_name=docker_env["AWS_REGION"]
+    )
+    ec2 = session.client("ec2", endpoint_url=docker_env["AWS_ENDPOINT_URL"])
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CA_", "AWS_", "DOCKER_"))}
+    env.update({k: v for k, v in docker_env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
+    env.update(
+        PATH=f"{BIN}{os.pathsep}{env['PATH']}",
+        CA_CREDENTIALS_FILE=str(creds),
+        CA_DIST_DIR=str(tmp_path / "dist"),
+        CA_PARAMS=f"VPC={vpc};SubnetA={subnets[0]['SubnetId']};SubnetB={subnets[1]['SubnetId']}",
+    )
+    jobs = ("--jobs-dir", str(ROOT / "jenkins" / "jobs"), "--checkout", str(repo))
+
+    producer = jobsync("run", "producer", *jobs, env=env, cwd=tmp_path)
+    assert producer.returncode == 0, producer.stdout + producer.stderr
+    assert f"published fantastic-ascii {version}" in producer.stdout
+    consumer = jobsync("run", "consumer", *jobs, "--report", "consumer.json", env=env, cwd=tmp_path)
+    assert consumer.returncode == 0, consumer.stdout[-3000:] + consumer.stderr
+    report = json.loads((tmp_path / "consumer.json").read_text())
+    assert [(s["name"], s["result"]) for s in report["steps"]] == [
+        ("Build", "SUCCESS"), ("Smoke test", "SUCCESS"), ("Push", "SUCCESS"), ("Deploy", "SUCCESS")
+    ]  # fmt: skip
+    tag = str(report["number"])
+    cfn = session.client(
+        "cloudformation", endpoint_url=docker_env.get("AWS_ENDPOINT_URL_CLOUDFORMATION", docker_env["AWS_ENDPOINT_URL"])
+    )
+    params = cfn.describe_stacks(StackName="consumer")["Stacks"][0]["Parameters"]
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in params}["ImageTag"] == tag  # the BUILD_NUMBER
+    again = jobsync("run", "producer", *jobs, env=env, cwd=tmp_path)
+    assert again.returncode == 0 and "nothing uploaded" in again.stdout, again.stdout + again.stderr
+
+    port = containers.free_port()
+    local = ["--target", "local", "--image-name", "application", "--tag", tag, "--local-port", str(port)]
+    deploy_env = {**env, "AWS_ACCESS_KEY_ID": keys[0], "AWS_SECRET_ACCESS_KEY": keys[1]}
+    cmd = [sys.executable, "-m", "jenkins_codeartifact.cli.consume_deploy"]
+    try:
+        done = subprocess.run([*cmd, "deploy", *local], env=deploy_env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        page = requests.get(f"http://127.0.0.1:{port}/", timeout=10).text
+        assert "Current time is" in page, page
+    finally:
+        subprocess.run([*cmd, "teardown", *local], env=deploy_env, capture_output=True, timeout=120)
+
+    logs = list((tmp_path / ".jobsync" / "jobs").glob("*/builds/*/log"))
+    assert len(logs) == 3
+    for text in (producer.stdout, consumer.stdout, again.stdout, *(p.read_text() for p in logs)):
+        assert keys[1] not in text and token not in text
