@@ -37,6 +37,7 @@ def test_golden(case, tmp_path):
     expected = GOLDEN / f"{case}.xml"
     if os.environ.get("JOBSYNC_REGEN_GOLDEN"):
         expected.write_text(text, encoding="utf-8")
+        pytest.skip(f"regenerated {expected.name}: review the diff; this run checked nothing")
     assert text == expected.read_text(encoding="utf-8")
 
 

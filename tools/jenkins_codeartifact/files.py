@@ -64,7 +64,7 @@ def check_writable(path: str | os.PathLike[str]) -> str | None:
     parent = target.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
+    except (FileExistsError, NotADirectoryError):
         return f"{_first_file(parent)} is not a directory"
     except OSError as exc:
         return f"cannot create {parent}: {exc.strerror}"

@@ -10,10 +10,9 @@ expanded by the shell, from the environment.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
+from .. import files
 from ..errors import ConfigError, OperationError
 from .model import JenkinsfileSpec, Pipeline, Specs
 
@@ -124,15 +123,7 @@ def sync(specs: Specs, root: Path, write: bool = False) -> list[Path]:
     for path, target, data in drifted if write else ():
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, target)
-            except BaseException:
-                os.unlink(tmp)
-                raise
+            files.write(target, data)
         except OSError as exc:
             raise OperationError(
                 f"{path}: cannot write the Jenkinsfile: {exc.strerror or exc}", hint="check --root and permissions"

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, TextIO
 
-from .. import redact, signals
+from .. import files, redact, signals
 from ..errors import ConfigError, OperationError, PreconditionError
 from . import jenkinsfile, model
 from .model import Freestyle, Git, Job
@@ -293,9 +293,7 @@ def _next_number(job_dir: Path) -> int:
         number = int(path.read_text(encoding="utf-8").strip() or "1") if path.exists() else 1
     except ValueError:
         raise ConfigError(f"{path}: not a build number", hint="fix or delete the file") from None
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(f"{number + 1}\n", encoding="utf-8")
-    os.replace(tmp, path)
+    files.write(path, f"{number + 1}\n")
     return number
 
 

@@ -51,11 +51,11 @@ from botocore.credentials import Credentials
 from packaging.utils import canonicalize_name
 
 from .. import redact
+from ..index import MAX_DURATION, MIN_DURATION  # AuthorizationTokenDurationSeconds' bounds, once
 from . import DOMAIN, DOMAIN_OWNER, REGION, REPOSITORY, devpi
 
 log = logging.getLogger(__name__)
 
-MIN_DURATION, MAX_DURATION = 900, 43200
 DEFAULT_MAX_RESULTS = 100
 _CHUNK = 64 * 1024
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization"}
