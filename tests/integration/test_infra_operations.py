@@ -10,6 +10,7 @@ CodeArtifact resources, so infra/codeartifact.yml is only linted: tests/unit/tes
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -145,6 +146,29 @@ def test_first_push_to_ecr_makes_only_calls_the_consumer_policy_allows(env, reco
     assert {("cloudformation", "CreateChangeSet"), ("ecr", "GetAuthorizationToken")} <= operations(recorded)
     assert not denied("consumer", recorded, ConsumerStackName=stack)
     boto3.Session().client("cloudformation").delete_stack(StackName=stack)
+
+
+@pytest.mark.docker
+def test_build_makes_only_calls_the_consumer_policy_allows(docker_environ, recorded, capsys, monkeypatch, tmp_path):
+    """The build stage's AWS calls (token and endpoint for pip), on an image that only reads its secret."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "Dockerfile").write_text(
+        "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN --mount=type=secret,id=pipconf test -s /run/secrets/pipconf\n"
+    )
+    name = f"infra-{uuid.uuid4().hex[:8]}"
+    try:
+        code = consume_deploy.main(["build", "--context", str(tmp_path), "--image-name", name, "--tag", "1"])
+        assert code == 0, capsys.readouterr().err
+    finally:
+        import docker
+
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            docker.from_env().images.remove(f"{name}:1", force=True)
+    assert operations(recorded) == {
+        ("codeartifact", "GetAuthorizationToken"),
+        ("codeartifact", "GetRepositoryEndpoint"),
+    }
+    assert not denied("consumer", recorded, DomainOwner=docker_environ["CA_DOMAIN_OWNER"])
 
 
 def test_the_iam_template_deploys_through_a_change_set(env, capsys):
