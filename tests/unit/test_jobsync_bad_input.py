@@ -168,6 +168,27 @@ CASES = [
         ("a.yml:2", "jobs[0].name", "'a#b'", "'#'"),
     ),
     Case(
+        "nesting-too-deep",
+        {"jobs/a.yml": "jobs: " + "[" * 900 + "]" * 900 + "\n"},
+        ("a.yml:1", "nested more than 32 levels deep"),
+        seconds=1.0,
+    ),
+    Case(
+        "key-not-a-string",
+        {"jobs/a.yml": "jobs:\n  - ? [a, b]\n    : c\n"},
+        ("a.yml:2", "keys must be plain strings"),
+    ),
+    Case(
+        "name-date",
+        {"jobs/a.yml": "jobs:\n  - {name: 2024-01-01, type: freestyle}\n"},
+        ("a.yml:2", "jobs[0].name", "YAML reads 2024-01-01 as a date", "quote it"),
+    ),
+    Case(
+        "python-tag",
+        {"jobs/a.yml": "jobs:\n  - {name: !!python/object:os.system x, type: freestyle}\n"},
+        ("a.yml:2", "not valid YAML", "python/object"),
+    ),
+    Case(
         "unknown-key",
         {"jobs/a.yml": "jobs:\n  - {name: a, type: freestyle, pol: x}\n"},
         ("a.yml:2", "jobs[0].pol", "unknown key"),

@@ -222,7 +222,11 @@ REFUSALS = [
     ("missing-credential-id", ["team/pub", "--credentials", "{other}"], "needs credentials 'aws': not in the"),
     ("world-readable", ["team/pub", "--credentials", "{open}"], "mode 0644 lets others read it"),
     ("bad-entry", ["team/pub", "--credentials", "{token}"], "aws: expected {username: ..., password: ...}"),
-    ("number-password", ["team/pub", "--credentials", "{number}"], "aws.password: expected a string, got 123"),
+    (
+        "number-password",
+        ["team/pub", "--credentials", "{number}"],
+        "aws.password: expected a string, but YAML reads 123 as a number",
+    ),
     ("not-a-repository", ["keep", "--checkout", "{tmp}"], "not a git repository"),
     ("checkout-without-git", ["nogit", "--checkout", "{repo}"], "has no git checkout: --checkout does not apply"),
     ("handmade-groovy", ["handmade"], "its Jenkinsfile is hand-written Groovy"),

@@ -40,6 +40,7 @@ UNSAFE_NAME_CHARS = "?*/\\%!@#$^&|<>[]:;"
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # always with fullmatch: `$` would accept "FOO\n"
 # XML 1.0 cannot carry these, so Jenkins could never store them: reject them at load time.
 _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+MAX_DEPTH = 32
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_.-]+")
 _YAML_TYPES = {"int": "a number", "float": "a number", "bool": "true/false", "date": "a date", "datetime": "a date"}
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|(?<!\$)\{([A-Za-z_][A-Za-z0-9_-]*)\}")
@@ -226,12 +227,17 @@ class _Doc:
     def _build(self, loader: Any, node: yaml.Node, path: Path_) -> Any:
         self._visit(node)
         self.lines[path] = node.start_mark.line + 1
+        if len(path) > MAX_DEPTH:  # a spec needs a handful of levels; this keeps the recursion bounded
+            raise self.error(path[:4], f"nested more than {MAX_DEPTH} levels deep")
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:
                 self._visit(key_node)
                 if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`, YAML 1.1's spelling of an alias
                     raise self._alias_error(key_node.start_mark.line + 1)
+                if not isinstance(key_node, yaml.ScalarNode):
+                    self.lines[(*path, "?")] = key_node.start_mark.line + 1
+                    raise self.error((*path, "?"), "keys must be plain strings, got a list or mapping")
                 key = loader.construct_object(key_node)
                 if not isinstance(key, str):
                     self.lines[(*path, str(key))] = key_node.start_mark.line + 1
@@ -256,7 +262,7 @@ class _Doc:
         if raw is None or isinstance(value, list | Mapping):
             return f"expected a string, got {_show(value)}"
         kind = _YAML_TYPES.get(type(value).__name__, type(value).__name__)
-        return f"expected a string, got {_show(value)} (YAML reads {raw} as {kind}): quote it: '{raw}'"
+        return f"expected a string, but YAML reads {raw} as {kind}: quote it: '{raw}'"
 
     def line(self, path: Path_) -> int:
         while path and path not in self.lines:
