@@ -29,6 +29,8 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/publish.py
 	$(BIN)/python benchmarks/image.py
 	$(BIN)/python benchmarks/jobsync.py
+	$(BIN)/python benchmarks/sandbox.py
+	$(BIN)/python benchmarks/exit_gc.py
 
 sandbox-up: $(BIN)/.installed
 	$(BIN)/ca-sandbox up --dir $(SANDBOX) --docker

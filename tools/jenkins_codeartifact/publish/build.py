@@ -119,9 +119,10 @@ FORK_SERVER = Path(__file__).with_name("fork_server.py")
 class WarmRunner:
     """A pyproject_hooks runner whose hooks fork from a process that has already imported the backend.
 
-    pyproject_hooks starts a fresh interpreter per hook, and importing setuptools alone takes about a
-    third of a second: sdist + wheel paid it twice, on the critical path. The fork server imports it once,
-    in parallel with whatever the caller does meanwhile, and each hook then starts in milliseconds.
+    pyproject_hooks starts a fresh interpreter per hook, and each one imports the backend again: sdist +
+    wheel paid that twice, on the critical path. The fork server (``fork_server.py``) imports it once, in
+    parallel with whatever the caller does meanwhile, and each hook then starts from a fork;
+    ``benchmarks/publish.py`` measures the whole.
     Hooks for another interpreter, or any hiccup of the server, fall back to a plain subprocess.
     """
 

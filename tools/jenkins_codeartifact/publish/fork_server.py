@@ -4,8 +4,8 @@ Usage: ``python fork_server.py BACKEND_MODULE``, then one JSON request per line 
 (``{"cmd": [python, hook_script, *args], "cwd": ..., "env": {...}, "out": log_path}``); for each, one
 line on stdout with the hook's exit code. Everything the hook prints goes to ``out``.
 
-pyproject_hooks starts a fresh interpreter per hook, and importing a backend (setuptools) costs about a
-third of a second each time. This server imports the backend once, then forks one child per hook. A
+pyproject_hooks starts a fresh interpreter per hook, which imports the backend (setuptools) again each
+time. This server imports the backend once, then forks one child per hook. A
 forked child starts from the same clean state a fresh interpreter would reach after the import, runs the
 hook script it was asked for, and exits; nothing a hook does survives into the next one.
 ``WarmRunner`` in ``build.py`` drives it; ``benchmarks/publish.py`` measures what it saves.

@@ -126,7 +126,7 @@ class DevpiBackend:
 
     def _own_links(self, index: str, package: str, version: str) -> list[dict[str, Any]] | None:
         # Ask the index for its own projects first: looking up an unknown name makes devpi consult its PyPI
-        # mirror, whose first answer (the list of every PyPI project) takes 10-20 s.
+        # mirror (a request to PyPI), which CodeArtifact's DescribePackageVersion does not do either.
         status, body = self._get(f"/{index}")
         own = {canonicalize_name(p) for p in json.loads(body)["result"].get("projects", [])} if status == 200 else set()
         if canonicalize_name(package) not in own:
