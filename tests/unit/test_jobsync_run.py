@@ -46,6 +46,7 @@ jobs:
       timeout_minutes: 5
       environment: {CA_STACK: "the-stack"}
   - {name: nogit, type: freestyle, shell: [pwd]}
+  - {name: gone, type: freestyle, git: {url: "file:///nonexistent/repo.git"}, shell: ["echo never"]}
   - {name: handmade, type: pipeline, git: {url: "file://REPO"}}
   - {name: stopped, type: freestyle, disabled: true}
   - {name: wild, type: freestyle, git: {url: "file://REPO", branch: "*/rel-*"}}
@@ -213,6 +214,26 @@ def test_jenkinsfile_that_is_not_the_rendering_is_refused(world, capsys):
     assert captured.out.rstrip().endswith("Finished: NOT_BUILT")
     assert "ci/Jenkinsfile in the checkout is not the rendering of 'app'" in captured.err.splitlines()[0]
     assert not (world.state / "workspace" / "app" / "ci").exists()  # read from the commit, nothing checked out
+
+
+def test_a_failed_fetch_fails_the_build_with_git_s_words(world, capsys):
+    assert world.main("gone") == 1
+    captured = capsys.readouterr()
+    assert "fatal:" in captured.out and "never" not in captured.out
+    assert captured.out.rstrip().endswith("Finished: FAILURE")
+    assert captured.err.startswith("ERROR: gone #1: FAILURE (console log: ")
+
+
+def test_a_second_build_of_a_running_job_is_refused(world, capsys):
+    import fcntl
+
+    lock = world.state / "jobs" / "keep" / ".lock"
+    lock.parent.mkdir(parents=True)
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert world.main("keep") == 3
+    assert "a build of 'keep' is already running" in capsys.readouterr().err
+    assert not (world.state / "jobs" / "keep" / "builds").exists()
 
 
 REFUSALS = [
