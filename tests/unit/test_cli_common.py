@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
 import signal
+import sys
 import time
 
 import pytest
@@ -240,3 +242,18 @@ def test_handlers_are_restored_after_a_run(report):
     before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     toy(lambda record: 0)([])
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux")
+def test_the_command_body_runs_non_dumpable(report):
+    """Same-user processes (a build backend) cannot read a non-dumpable process's /proc/PID/environ or mem."""
+    libc = ctypes.CDLL(None)
+    libc.prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE 1: an earlier in-process run may have cleared it
+    seen = []
+
+    def body(record):
+        seen.append(libc.prctl(3, 0, 0, 0, 0))  # PR_GET_DUMPABLE
+        return 0
+
+    assert toy(body)([]) == 0
+    assert seen == [0]
