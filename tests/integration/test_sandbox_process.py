@@ -1,4 +1,4 @@
-"""Pidfiles, waiting, env.sh and the ca-sandbox CLI, without starting the real services."""
+"""Pidfiles, waiting, env.sh and the ca-sandbox CLI with real (small) processes, without the real services."""
 
 from __future__ import annotations
 
