@@ -85,6 +85,14 @@ def token(sandbox_env: dict[str, str]) -> str:
 
 
 @pytest.fixture(scope="session")
+def devpi_password(sandbox_dir: Path, sandbox_env: dict[str, str]) -> str:
+    """The password of devpi's ``aws`` user, for tests that talk to devpi directly (not a CodeArtifact token)."""
+    from jenkins_codeartifact.sandbox.codeartifact_api import load_secrets
+
+    return load_secrets(sandbox_dir / "secrets.json")["aws_password"]
+
+
+@pytest.fixture(scope="session")
 def endpoint(sandbox_env: dict[str, str]) -> str:
     """The stand-in repository's pypi endpoint (twine's upload URL; simple/ below it is pip's index)."""
     client = sandbox_client(sandbox_env, "codeartifact")

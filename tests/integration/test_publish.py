@@ -19,6 +19,7 @@ import twine.commands.upload
 import twine.settings
 
 from jenkins_codeartifact.cli import publish
+from jenkins_codeartifact.sandbox.codeartifact_state import TOKEN_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,13 +54,14 @@ def run(capsys, *argv):
     return code, out.out + out.err
 
 
-def simple_files(env, token, name="fantastic-ascii"):
+def simple_files(env, password, name="fantastic-ascii"):
+    """The files devpi (behind the stand-in) holds for ``name``, asked with devpi's own password."""
     url = env["CA_SANDBOX_INDEX_URL"].rstrip("/") + f"/+simple/{name}/"
-    resp = requests.get(url, auth=("aws", token), headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    resp = requests.get(url, auth=("aws", password), headers={"Accept": "application/vnd.pypi.simple.v1+json"})
     return {f["filename"] for f in resp.json().get("files", [])} if resp.ok else set()
 
 
-def test_publish_then_install_with_pip_from_the_index(env, token, endpoint, project, capsys, tmp_path):
+def test_publish_then_install_with_pip_from_the_index(env, token, devpi_password, endpoint, project, capsys, tmp_path):
     report = tmp_path / "report.json"
     code, output = run(capsys, project.path, "--report", report)
     assert code == 0, output
@@ -67,7 +69,8 @@ def test_publish_then_install_with_pip_from_the_index(env, token, endpoint, proj
     assert f"published fantastic-ascii {project.version}" in output
     data = json.loads(report.read_text())
     assert data["status"] == "ok" and data["outcome"] == "uploaded" and data["version"] == project.version
-    assert {f["filename"] for f in data["files"]} == simple_files(env, token) & {f["filename"] for f in data["files"]}
+    names = {f["filename"] for f in data["files"]}
+    assert names == simple_files(env, devpi_password) & names
     assert all(f["uploaded"] and len(f["sha256"]) == 64 for f in data["files"])
 
     # CodeArtifact's view: the version exists and lists both files
@@ -116,9 +119,9 @@ def test_publishing_the_same_version_again_exits_3_and_says_what_to_do(env, proj
     assert {p.name: p.stat().st_mtime_ns for p in (project.path / "dist").iterdir()} == dist
 
 
-def test_skip_existing_exits_0_and_uploads_nothing(env, token, project, capsys, tmp_path):
+def test_skip_existing_exits_0_and_uploads_nothing(env, devpi_password, project, capsys, tmp_path):
     assert run(capsys, project.path)[0] == 0
-    before = simple_files(env, token)
+    before = simple_files(env, devpi_password)
     report = tmp_path / "skip.json"
     code, output = run(capsys, project.path, "--skip-existing", "--report", report)
     assert code == 0, output
@@ -128,7 +131,7 @@ def test_skip_existing_exits_0_and_uploads_nothing(env, token, project, capsys, 
     )
     data = json.loads(report.read_text())
     assert data["outcome"] == "skipped" and data["skipped"] is True and not any(f["uploaded"] for f in data["files"])
-    assert simple_files(env, token) == before
+    assert simple_files(env, devpi_password) == before
 
 
 def test_skip_existing_uploads_only_the_missing_file(env, token, endpoint, project, capsys, tmp_path):
@@ -149,20 +152,20 @@ def test_skip_existing_uploads_only_the_missing_file(env, token, endpoint, proje
     assert "uploading only the missing files" in output
 
 
-def test_generic_index_mode(env, token, project, capsys, monkeypatch):
+def test_generic_index_mode(env, devpi_password, project, capsys, monkeypatch):
     for var in ("CA_DOMAIN", "CA_REPOSITORY", "CA_DOMAIN_OWNER"):
         monkeypatch.delenv(var)
     monkeypatch.setenv("CA_REPOSITORY_URL", env["CA_SANDBOX_INDEX_URL"])  # devpi's +simple/ is found by itself
     monkeypatch.setenv("CA_INDEX_USERNAME", "aws")
-    monkeypatch.setenv("CA_INDEX_PASSWORD", token)
+    monkeypatch.setenv("CA_INDEX_PASSWORD", devpi_password)
     code, output = run(capsys, project.path)
     assert code == 0, output
-    assert {f"fantastic_ascii-{project.version}.tar.gz"} <= simple_files(env, token)
+    assert {f"fantastic_ascii-{project.version}.tar.gz"} <= simple_files(env, devpi_password)
     code, output = run(capsys, project.path)
     assert code == 3 and "is already published in http" in output
 
 
-def test_wrong_token_is_refused_and_nothing_is_uploaded(env, token, project, capsys, monkeypatch):
+def test_wrong_token_is_refused_and_nothing_is_uploaded(env, devpi_password, project, capsys, monkeypatch):
     monkeypatch.delenv("CA_DOMAIN")
     monkeypatch.setenv("CA_REPOSITORY_URL", env["CA_SANDBOX_INDEX_URL"])
     monkeypatch.setenv("CA_SIMPLE_URL", env["CA_SANDBOX_INDEX_URL"].rstrip("/") + "/+simple/")
@@ -172,7 +175,7 @@ def test_wrong_token_is_refused_and_nothing_is_uploaded(env, token, project, cap
     assert code == 1
     errors = [line for line in output.splitlines() if line.startswith("ERROR")]
     assert len(errors) == 1 and "refused" in errors[0] and "401" in errors[0], output
-    assert not any(project.version in f for f in simple_files(env, token))
+    assert not any(project.version in f for f in simple_files(env, devpi_password))
 
 
 def test_codeartifact_api_down(env, project, capsys, monkeypatch):
@@ -202,8 +205,9 @@ def test_token_never_leaks(env, token, project, capsys, tmp_path, monkeypatch):
     code2, output2 = run(capsys, project.path, "-v")  # the exit-3 path, with debug output
     assert code2 == 3
     assert argvs, "the build must have started child processes"
+    # every run mints its own tokens: look for any token (they all start alike), and the session's one
     for text in (output, output2, report.read_text(), *argvs):
-        assert token not in text
+        assert token not in text and TOKEN_PREFIX not in text
     for path in project.path.rglob("*"):
         if path.is_file():
-            assert token.encode() not in path.read_bytes(), path
+            assert token.encode() not in path.read_bytes() and TOKEN_PREFIX.encode() not in path.read_bytes(), path

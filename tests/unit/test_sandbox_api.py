@@ -1,8 +1,15 @@
-"""The CodeArtifact API stand-in, in-process with an in-memory backend, through real boto3 and raw HTTP."""
+"""The CodeArtifact API stand-in, in-process with an in-memory backend, through real boto3 and raw HTTP.
+
+Behaviours and where they come from: botocore's codeartifact model (routes, parameter constraints,
+error shapes, ThrottlingException's Retry-After header, durationSeconds 0/900..43200) and the
+CodeArtifact user guide ("Python package name normalization", "Package version status",
+"Update package version status", "CodeArtifact authentication and tokens").
+"""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import threading
 from collections.abc import Iterator
@@ -15,9 +22,10 @@ import pytest
 import requests
 
 from jenkins_codeartifact.sandbox import codeartifact_api as ca
+from jenkins_codeartifact.sandbox.codeartifact_state import TOKEN_PREFIX
 
 KEY, SECRET = "AKIAUNITTEST00000000", "unit-secret-key"
-TOKEN = "unit-token-0123456789"
+BACKEND_PASSWORD = "unit-backend-password-0123456789"
 WHERE = {"domain": "my-domain", "domainOwner": "111122223333"}
 REPO = {**WHERE, "repository": "my-repository", "format": "pypi"}
 
@@ -25,8 +33,8 @@ REPO = {**WHERE, "repository": "my-repository", "format": "pypi"}
 class MemoryBackend:
     """Two files of sbx-demo 1.0; nothing else exists."""
 
-    def token(self) -> str:
-        return TOKEN
+    def password(self) -> str:
+        return BACKEND_PASSWORD
 
     def version(self, index: str, package: str, version: str) -> dict[str, Any] | None:
         if (index, package, version) != ("aws/my-repository", "sbx-demo", "1.0"):
@@ -47,27 +55,50 @@ class MemoryBackend:
         ]
 
 
-@pytest.fixture(scope="module")
-def url() -> Iterator[str]:
-    server = ca.make_server(ca.Config(access_key_id=KEY, secret_access_key=SECRET), MemoryBackend())
+@contextlib.contextmanager
+def serving(**config: Any) -> Iterator[ca.StandIn]:
+    """A stand-in on a free loopback port (``server.url``), stopped afterwards."""
+    server = ca.make_server(ca.Config(access_key_id=KEY, secret_access_key=SECRET, **config), MemoryBackend())
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield server
     finally:
         server.shutdown()
         server.server_close()
 
 
-def client(url: str, key: str = KEY, secret: str = SECRET, validate: bool = True) -> Any:
+@pytest.fixture(scope="module")
+def url() -> Iterator[str]:
+    with serving() as server:
+        yield server.url  # type: ignore[attr-defined]
+
+
+class Clock:
+    """The stand-in's time, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def client(url: str, key: str = KEY, secret: str = SECRET, validate: bool = True, session: str | None = None) -> Any:
     return boto3.client(
         "codeartifact",
         endpoint_url=url,
         region_name="us-east-1",
         aws_access_key_id=key,
         aws_secret_access_key=secret,
-        config=botocore.config.Config(retries={"max_attempts": 1}, parameter_validation=validate),
+        aws_session_token=session,
+        config=botocore.config.Config(retries={"total_max_attempts": 1}, parameter_validation=validate),
     )
+
+
+def basic(token: str, user: str = "aws") -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode()}
 
 
 def error(exc_info: pytest.ExceptionInfo[botocore.exceptions.ClientError]) -> tuple[int, str, str]:
@@ -75,16 +106,64 @@ def error(exc_info: pytest.ExceptionInfo[botocore.exceptions.ClientError]) -> tu
     return resp["ResponseMetadata"]["HTTPStatusCode"], resp["Error"]["Code"], resp["Error"]["Message"]
 
 
-def test_token_and_expiration(url: str) -> None:
-    resp = client(url).get_authorization_token(**WHERE, durationSeconds=900)
-    assert resp["authorizationToken"] == TOKEN
-    left = (resp["expiration"] - dt.datetime.now(dt.UTC)).total_seconds()
+def test_tokens_are_new_on_every_call_long_and_shaped_like_codeartifact_ones(url: str) -> None:
+    first = client(url).get_authorization_token(**WHERE, durationSeconds=900)
+    second = client(url).get_authorization_token(**WHERE, durationSeconds=900)
+    assert first["authorizationToken"] != second["authorizationToken"]
+    for token in (first["authorizationToken"], second["authorizationToken"]):
+        assert 1100 <= len(token) <= 1300 and token.startswith(TOKEN_PREFIX) and token.count(".") == 4
+        assert BACKEND_PASSWORD not in token
+    left = (first["expiration"] - dt.datetime.now(dt.UTC)).total_seconds()
     assert 890 < left <= 901
 
 
-def test_duration_zero_means_the_session_lifetime(url: str) -> None:
-    resp = client(url).get_authorization_token(domain="my-domain", durationSeconds=0)
-    assert resp["expiration"] > dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+def test_duration_defaults_to_12_hours_and_0_means_the_role_session() -> None:
+    clock = Clock()
+    with serving(clock=clock, session_seconds=1800) as server:
+        url = server.url  # type: ignore[attr-defined]
+        start = dt.datetime.fromtimestamp(clock.now, dt.UTC)
+        default = client(url).get_authorization_token(domain="my-domain")["expiration"]
+        assert default - start == dt.timedelta(hours=12)
+        user = client(url).get_authorization_token(domain="my-domain", durationSeconds=0)["expiration"]
+        assert user - start == dt.timedelta(hours=12)  # long-term keys: no session, the 12-hour cap
+        role = client(url, session="role-session-token").get_authorization_token(domain="my-domain", durationSeconds=0)
+        assert role["expiration"] - start == dt.timedelta(seconds=1800)  # what is left of the role session
+
+
+def test_endpoint_refuses_a_token_once_it_expired() -> None:
+    clock = Clock()
+    with serving(clock=clock) as server:
+        url = server.url  # type: ignore[attr-defined]
+        token = client(url).get_authorization_token(**WHERE, durationSeconds=900)["authorizationToken"]
+        page = f"{url}/pypi/my-repository/simple/sbx-demo/"
+        assert requests.get(page, headers=basic(token), timeout=5).status_code == 404  # accepted (no devpi here)
+        clock.now += 899
+        assert requests.get(page, headers=basic(token), timeout=5).status_code == 404
+        clock.now += 1
+        expired = requests.get(page, headers=basic(token), timeout=5)
+        assert expired.status_code == 401 and "expired" in expired.json()["message"]
+        tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
+        assert requests.get(page, headers=basic(tampered), timeout=5).status_code == 401
+
+
+def test_throttling_answers_429_with_retry_after() -> None:
+    clock = Clock()
+    with serving(clock=clock) as server:
+        url = server.url  # type: ignore[attr-defined]
+        c = client(url)
+        for _ in range(40):  # GetAuthorizationToken's quota: 40 per second
+            c.get_authorization_token(domain="my-domain")
+        with pytest.raises(botocore.exceptions.ClientError) as exc:
+            c.get_authorization_token(domain="my-domain")
+        assert error(exc)[:2] == (429, "ThrottlingException")
+        assert exc.value.response["retryAfterSeconds"] == 1  # the Retry-After header, parsed by botocore
+        clock.now += 1
+        c.get_authorization_token(domain="my-domain")
+        server.throttle.force(1, retry_after=7, operation="GetRepositoryEndpoint")
+        with pytest.raises(botocore.exceptions.ClientError) as exc:
+            c.get_repository_endpoint(**WHERE, repository="my-repository", format="pypi")
+        assert error(exc)[:2] == (429, "ThrottlingException") and exc.value.response["retryAfterSeconds"] == 7
+        c.get_repository_endpoint(**WHERE, repository="my-repository", format="pypi")  # once only
 
 
 @pytest.mark.parametrize("duration", [1, 899, 43201, 50000])
@@ -116,6 +195,10 @@ def test_domain_and_owner_are_checked_like_the_service(url: str, kwargs: dict[st
 def test_repository_endpoint_is_a_pypi_url_on_the_stand_in(url: str) -> None:
     resp = client(url).get_repository_endpoint(**WHERE, repository="my-repository", format="pypi")
     assert resp["repositoryEndpoint"] == "http://127.0.0.1:3142/pypi/my-repository/"
+    both = client(url).get_repository_endpoint(
+        **WHERE, repository="my-repository", format="pypi", endpointType="dualstack"
+    )
+    assert both["repositoryEndpoint"] == "http://localhost:3142/pypi/my-repository/"
 
 
 def test_unknown_repository_and_bad_format(url: str) -> None:
@@ -128,8 +211,12 @@ def test_unknown_repository_and_bad_format(url: str) -> None:
     assert "enum value set" in error(exc)[2]
 
 
-def test_describe_normalises_the_name(url: str) -> None:
-    version = client(url).describe_package_version(**REPO, package="Sbx_Demo", packageVersion="1.0")["packageVersion"]
+def test_describe_wants_the_normalised_name(url: str) -> None:
+    with pytest.raises(botocore.exceptions.ClientError) as exc:
+        client(url).describe_package_version(**REPO, package="Sbx_Demo", packageVersion="1.0")
+    assert error(exc)[:2] == (404, "ResourceNotFoundException")
+    assert exc.value.response["resourceType"] == "package-version"
+    version = client(url).describe_package_version(**REPO, package="sbx-demo", packageVersion="1.0")["packageVersion"]
     assert version["packageName"] == "sbx-demo"
     assert version["displayName"] == "Sbx_Demo"
     assert version["status"] == "Published"
@@ -141,6 +228,29 @@ def test_describe_missing_version_is_resource_not_found(url: str) -> None:
     with pytest.raises(botocore.exceptions.ClientError) as exc:
         client(url).describe_package_version(**REPO, package="sbx-demo", packageVersion="2.0")
     assert error(exc)[:2] == (404, "ResourceNotFoundException")
+    # a pypi package has no namespace: asking with one finds nothing (no invented validation error)
+    with pytest.raises(botocore.exceptions.ClientError) as exc:
+        client(url).describe_package_version(**REPO, namespace="ns", package="sbx-demo", packageVersion="1.0")
+    assert error(exc)[:2] == (404, "ResourceNotFoundException")
+
+
+def test_version_status_is_held_and_disposing_drops_the_assets() -> None:
+    with serving() as server:
+        c = client(server.url)  # type: ignore[attr-defined]
+        where = {**REPO, "package": "sbx-demo"}
+        done = c.update_package_versions_status(**where, versions=["1.0", "9.9"], targetStatus="Archived")
+        assert done["successfulVersions"]["1.0"]["status"] == "Archived"
+        assert done["failedVersions"]["9.9"]["errorCode"] == "NOT_FOUND"
+        assert c.describe_package_version(**where, packageVersion="1.0")["packageVersion"]["status"] == "Archived"
+        with pytest.raises(botocore.exceptions.ClientError) as exc:
+            c.update_package_versions_status(**where, versions=["1.0"], targetStatus="Disposed")
+        assert error(exc)[:2] == (400, "ValidationException")
+        mismatch = c.dispose_package_versions(**where, versions=["1.0"], expectedStatus="Published")
+        assert mismatch["failedVersions"]["1.0"]["errorCode"] == "MISMATCHED_STATUS"
+        disposed = c.dispose_package_versions(**where, versions=["1.0"])
+        assert disposed["successfulVersions"]["1.0"]["status"] == "Disposed"
+        assert c.describe_package_version(**where, packageVersion="1.0")["packageVersion"]["status"] == "Disposed"
+        assert c.list_package_version_assets(**where, packageVersion="1.0")["assets"] == []
 
 
 def test_assets_are_paged(url: str) -> None:
@@ -196,22 +306,31 @@ def test_operations_the_sandbox_does_not_implement(url: str) -> None:
     assert error(exc)[:2] == (501, "NotImplemented")
 
 
-@pytest.mark.parametrize(
-    "auth",
-    [None, ("aws", "wrong"), ("someone", TOKEN)],
-    ids=["none", "wrong-token", "wrong-user"],
-)
-def test_pypi_endpoint_needs_the_token(url: str, auth: tuple[str, str] | None) -> None:
-    resp = requests.get(f"{url}/pypi/my-repository/simple/sbx-demo/", auth=auth, timeout=5)
+@pytest.mark.parametrize("who", ["none", "wrong-token", "wrong-user", "backend-password"])
+def test_pypi_endpoint_needs_the_token(url: str, who: str) -> None:
+    token = client(url).get_authorization_token(**WHERE)["authorizationToken"]
+    headers = {
+        "none": {},
+        "wrong-token": basic("wrong"),
+        "wrong-user": basic(token, user="someone"),
+        "backend-password": basic(BACKEND_PASSWORD),
+    }[who]
+    resp = requests.get(f"{url}/pypi/my-repository/simple/sbx-demo/", headers=headers, timeout=5)
     assert resp.status_code == 401
     assert resp.headers["WWW-Authenticate"].startswith("Basic")
 
 
-def test_pypi_endpoint_accepts_the_token(url: str) -> None:
-    # no devpi behind this server: a 404 from the stand-in means the credentials were accepted
-    header = "Basic " + base64.b64encode(f"aws:{TOKEN}".encode()).decode()
-    resp = requests.get(f"{url}/pypi/my-repository/simple/", headers={"Authorization": header}, timeout=5)
-    assert resp.status_code == 404
+def test_pypi_endpoint_accepts_the_token_and_serves_no_root_listing(url: str) -> None:
+    # no devpi behind this server: a 404 naming the missing backend means the credentials were accepted
+    token = client(url).get_authorization_token(**WHERE)["authorizationToken"]
+    resp = requests.get(f"{url}/pypi/my-repository/simple/sbx-demo/", headers=basic(token), timeout=5)
+    assert resp.status_code == 404 and "no package backend" in resp.json()["message"]
+    with serving(devpi_url="http://127.0.0.1:9") as server:  # a backend that would fail if it were asked
+        base = server.url  # type: ignore[attr-defined]
+        token = client(base).get_authorization_token(**WHERE)["authorizationToken"]
+        for root in ("simple/", "simple"):
+            resp = requests.get(f"{base}/pypi/my-repository/{root}", headers=basic(token), timeout=5)
+            assert resp.status_code == 404 and "no such resource" in resp.json()["message"]
 
 
 def test_validate_reports_every_problem() -> None:

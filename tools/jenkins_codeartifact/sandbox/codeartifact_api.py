@@ -3,20 +3,23 @@
 Real boto3, twine and pip talk to it exactly as to CodeArtifact:
 
 * ``/v1/...``: the REST paths of botocore's codeartifact model for GetAuthorizationToken,
-  GetRepositoryEndpoint, DescribePackageVersion and ListPackageVersionAssets. Query parameters are
-  validated against that same model (lengths, patterns, enums, ranges) and errors are rest-json:
-  status + ``x-amzn-ErrorType`` + ``{"message": ...}``. Requests must be SigV4-signed with the
-  sandbox's access key (the signature is verified).
+  GetRepositoryEndpoint, DescribePackageVersion, ListPackageVersionAssets, UpdatePackageVersionsStatus
+  and DisposePackageVersions. Query parameters are validated against that same model (lengths,
+  patterns, enums, ranges) and errors are rest-json: status + ``x-amzn-ErrorType`` +
+  ``{"message": ...}``. Requests must be SigV4-signed with the sandbox's access key (the signature is
+  verified). Names are taken as given: pypi packages must be asked for by their normalised name.
+  Quotas answer 429 ``ThrottlingException`` with ``Retry-After`` (see :mod:`.codeartifact_state`).
 * ``/pypi/<repository>/``: the endpoint GetRepositoryEndpoint returns. A POST is a twine upload, and
-  ``simple/`` under it is a PEP 503/691 index, both forwarded to the devpi index (which serves its
-  simple pages at ``+simple/``, not ``simple/``). Like CodeArtifact it demands HTTP basic auth as user
-  ``aws`` with a token: the token is the devpi user's password, so devpi checks uploads itself.
+  ``simple/<project>/`` under it is a PEP 503/691 project page, both forwarded to the devpi index (which
+  serves them at ``+simple/``); the root ``simple/`` listing is not served, as on CodeArtifact. Like
+  CodeArtifact it demands HTTP basic auth as user ``aws`` with a current token (401 once it expired);
+  the stand-in then talks to devpi with devpi's own password.
 * ``/<user>/<index>/+f/...``: the distribution files the simple pages link to (relative links), so pip
   sends its credentials to the same host and port.
 
-Two deliberate differences from bare devpi, to behave like CodeArtifact: reading needs the token, and
-re-uploading a file that is already there is refused with 409 Conflict even when it is byte-identical
-(devpi answers 200 "Upload of identical file to non volatile index." and 409 only for different bytes).
+Uploads behave like CodeArtifact's: a byte-identical file that is already there succeeds (idempotent;
+devpi answers 200 "Upload of identical file"), different bytes get 409, and a version that public PyPI
+offers through the upstream is refused with 409 (package origin controls).
 
 Run as ``python -m jenkins_codeartifact.sandbox.codeartifact_api``; tests may use :func:`make_server`
 with their own :class:`Backend`.
@@ -38,7 +41,7 @@ import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -53,6 +56,7 @@ from packaging.utils import canonicalize_name
 from .. import redact
 from ..index import MAX_DURATION, MIN_DURATION  # AuthorizationTokenDurationSeconds' bounds, once
 from . import DOMAIN, DOMAIN_OWNER, REGION, REPOSITORY, devpi
+from .codeartifact_state import DEFAULT_DURATION, Throttle, Tokens, Versions
 
 log = logging.getLogger(__name__)
 
@@ -63,21 +67,33 @@ _CREDENTIAL_RE = re.compile(
     r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/,\s]+)/(?P<date>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request,"
     r"\s*SignedHeaders=(?P<signed>[^,\s]+),\s*Signature=(?P<signature>[0-9a-f]{64})$"
 )
-IMPLEMENTED = ("GetAuthorizationToken", "GetRepositoryEndpoint", "DescribePackageVersion", "ListPackageVersionAssets")
+IMPLEMENTED = (
+    "GetAuthorizationToken",
+    "GetRepositoryEndpoint",
+    "DescribePackageVersion",
+    "ListPackageVersionAssets",
+    "UpdatePackageVersionsStatus",
+    "DisposePackageVersions",
+)
 
 
 class ApiError(Exception):
     """An AWS rest-json error response: status, ``x-amzn-ErrorType`` and a JSON body."""
 
-    def __init__(self, status: int, code: str, message: str, **extra: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: str
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.extra = status, code, message, extra
+        self.headers = headers or {}
 
 
 class Backend(Protocol):
     """Where packages really live; the devpi one is :class:`DevpiBackend`, tests may pass their own."""
 
-    def token(self) -> str: ...
+    def password(self) -> str:
+        """The backend's own credential (devpi's ``aws`` user); never handed to clients."""
+        ...
 
     def version(self, index: str, package: str, version: str) -> dict[str, Any] | None:
         """Metadata of ``package==version`` uploaded to ``index`` (not inherited), or None."""
@@ -100,6 +116,8 @@ class Config:
     devpi_url: str | None = None  # forward pypi endpoint traffic here (None: no proxy, e.g. unit tests)
     access_key_id: str | None = None  # None: accept any signed request
     secret_access_key: str | None = field(default=None, repr=False)
+    clock: Callable[[], float] = time.time  # tests move time forward instead of sleeping
+    session_seconds: int = 3600  # what is left of a role session (durationSeconds=0 with session credentials)
 
 
 class DevpiBackend:
@@ -111,7 +129,7 @@ class DevpiBackend:
         self._hashes: dict[str, tuple[int, dict[str, str]]] = {}
         self._lock = threading.Lock()
 
-    def token(self) -> str:
+    def password(self) -> str:
         return self._password
 
     def _get(self, path: str, accept: str = "application/json") -> tuple[int, bytes]:
@@ -311,6 +329,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)  # pip quotes "+" in file links
+        self._unread = int(self.headers.get("Content-Length") or 0)
         try:
             if path.startswith("/v1/"):
                 self._api()
@@ -326,9 +345,13 @@ class Handler(BaseHTTPRequestHandler):
             log.exception("internal error")
             self._send_error(ApiError(500, "InternalServerException", f"{type(exc).__name__}: {exc}"))
 
+    def _read(self, size: int) -> bytes:
+        data = self.rfile.read(min(size, self._unread)) if self._unread > 0 else b""
+        self._unread = 0 if not data else self._unread - len(data)
+        return data
+
     def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        return self._read(self._unread)
 
     def _send_json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
         body = _json(data)
@@ -343,7 +366,9 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _send_error(self, exc: ApiError) -> None:
-        headers = {"x-amzn-ErrorType": exc.code}
+        while self._unread > 0 and self._read(_CHUNK):  # an upload refused early: read it, or the client sees a reset
+            pass
+        headers = {"x-amzn-ErrorType": exc.code, **exc.headers}
         if exc.status == 401:
             headers["WWW-Authenticate"] = 'Basic realm="codeartifact-standin"'
         self._send_json(exc.status, {"message": exc.message, **exc.extra}, headers)
@@ -359,8 +384,16 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(404, "UnknownOperationException", f"unknown operation {self.command} {parts.path}")
         if operation not in IMPLEMENTED:
             raise ApiError(501, "NotImplemented", f"{operation} is not implemented by the sandbox stand-in")
+        retry_after = self.server.throttle.check(operation)
+        if retry_after is not None:
+            raise ApiError(429, "ThrottlingException", "Rate exceeded", headers={"Retry-After": str(retry_after)})
         query = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
         params = validate(operation, query)
+        if body:
+            try:
+                params.update(json.loads(body))
+            except ValueError:
+                raise ApiError(400, "ValidationException", "the request body is not JSON") from None
         self._check_domain(operation, params)
         result = getattr(self, "_op_" + operation)(params)
         self._send_json(200, result)
@@ -438,7 +471,8 @@ class Handler(BaseHTTPRequestHandler):
             )
 
     def _op_GetAuthorizationToken(self, params: dict[str, Any]) -> dict[str, Any]:
-        duration = params.get("durationSeconds", MAX_DURATION)
+        """A new token on every call; 0 means the role session's remaining time (12 h without a session)."""
+        duration = params.get("durationSeconds", DEFAULT_DURATION)
         if duration != 0 and not MIN_DURATION <= duration <= MAX_DURATION:
             raise ApiError(
                 400,
@@ -446,32 +480,41 @@ class Handler(BaseHTTPRequestHandler):
                 f"durationSeconds must be 0 or between {MIN_DURATION} and {MAX_DURATION}, got {duration}",
                 reason="FIELD_VALIDATION_FAILED",
             )
-        return {"authorizationToken": self.server.backend.token(), "expiration": int(time.time()) + (duration or 43200)}
+        if duration == 0:
+            session = self.headers.get("X-Amz-Security-Token") is not None
+            duration = min(self.server.config.session_seconds, DEFAULT_DURATION) if session else DEFAULT_DURATION
+        token, expires = self.server.tokens.mint(duration)
+        return {"authorizationToken": token, "expiration": expires}
 
     def _op_GetRepositoryEndpoint(self, params: dict[str, Any]) -> dict[str, Any]:
-        base = self.server.config.public_url.rstrip("/")
+        """ipv4 or dualstack: CodeArtifact answers different host names (amazonaws.com / on.aws); here the
+        dual-stack name is ``localhost`` (IPv6 and IPv4), the other the configured IPv4 address."""
+        parts = urllib.parse.urlsplit(self.server.config.public_url)
+        if params.get("endpointType") == "dualstack" and parts.hostname == "127.0.0.1":
+            parts = parts._replace(netloc=f"localhost:{parts.port}" if parts.port else "localhost")
+        base = urllib.parse.urlunsplit(parts).rstrip("/")
         return {"repositoryEndpoint": f"{base}/{params['format']}/{params['repository']}/"}
 
     def _package_version(self, params: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
-        package, version = str(canonicalize_name(params["package"])), params["packageVersion"]
-        if params.get("namespace") is not None and params["format"] == "pypi":
-            raise ApiError(
-                400, "ValidationException", "namespace is not valid for pypi packages", reason="FIELD_VALIDATION_FAILED"
-            )
+        """The version as stored. Python names are not normalised here: the API wants the normalised name
+        (CodeArtifact user guide, "Python package name normalization"), any other spelling is not found."""
+        package, version, repository = params["package"], params["packageVersion"], params["repository"]
         found = None
-        if params["format"] == "pypi":
-            index = self.server.config.repositories[params["repository"]]
+        status = self.server.versions.status(repository, package, version)
+        normalised = package == canonicalize_name(package)
+        if params["format"] == "pypi" and params.get("namespace") is None and status != "Deleted" and normalised:
+            index = self.server.config.repositories[repository]
             found = self.server.backend.version(index, package, version)
         if found is None:
             raise ApiError(
                 404,
                 "ResourceNotFoundException",
                 f"Package version not found. {params['format']} package '{package}' version '{version}' "
-                f"in repository '{params['repository']}'",
+                f"in repository '{repository}'",
                 resourceId=f"{package}@{version}",
                 resourceType="package-version",
             )
-        return package, version, found
+        return package, version, {**found, "status": status}
 
     def _op_DescribePackageVersion(self, params: dict[str, Any]) -> dict[str, Any]:
         package, version, found = self._package_version(params)
@@ -485,7 +528,7 @@ class Handler(BaseHTTPRequestHandler):
             "publishedTime": found["publishedTime"],
             "licenses": [{"name": found["license"]}] if found["license"] else [],
             "revision": found["revision"],
-            "status": "Published",
+            "status": found["status"],
             "origin": {"domainEntryPoint": {"repositoryName": params["repository"]}, "originType": "INTERNAL"},
         }
         return {"packageVersion": description}
@@ -493,7 +536,7 @@ class Handler(BaseHTTPRequestHandler):
     def _op_ListPackageVersionAssets(self, params: dict[str, Any]) -> dict[str, Any]:
         package, version, found = self._package_version(params)
         index = self.server.config.repositories[params["repository"]]
-        assets = self.server.backend.assets(index, package, version)
+        assets = [] if found["status"] == "Disposed" else self.server.backend.assets(index, package, version)
         start = _decode_token(params.get("nextToken"))
         size = params.get("maxResults", DEFAULT_MAX_RESULTS)
         page = assets[start : start + size]
@@ -507,6 +550,38 @@ class Handler(BaseHTTPRequestHandler):
         if start + size < len(assets):
             result["nextToken"] = base64.urlsafe_b64encode(f"offset:{start + size}".encode()).decode()
         return result
+
+    def _set_statuses(self, params: dict[str, Any], target: str) -> dict[str, Any]:
+        """Move versions to ``target``; one that does not exist, or not in ``expectedStatus``, fails alone."""
+        ok: dict[str, Any] = {}
+        failed: dict[str, Any] = {}
+        for version in params.get("versions") or []:
+            try:
+                _, _, found = self._package_version({**params, "packageVersion": version})
+            except ApiError:
+                failed[version] = {"errorCode": "NOT_FOUND", "errorMessage": f"version {version} not found"}
+                continue
+            expected = params.get("expectedStatus")
+            if expected and found["status"] != expected:
+                failed[version] = {"errorCode": "MISMATCHED_STATUS", "errorMessage": f"status is {found['status']}"}
+                continue
+            self.server.versions.set_status(params["repository"], params["package"], version, target)
+            ok[version] = {"revision": found["revision"], "status": target}
+        return {"successfulVersions": ok, "failedVersions": failed}
+
+    def _op_UpdatePackageVersionsStatus(self, params: dict[str, Any]) -> dict[str, Any]:
+        target = params.get("targetStatus")
+        if target not in ("Published", "Unlisted", "Archived"):
+            raise ApiError(
+                400,
+                "ValidationException",
+                f"targetStatus {target!r}: only Published, Unlisted or Archived (Disposed: DisposePackageVersions)",
+                reason="FIELD_VALIDATION_FAILED",
+            )
+        return self._set_statuses(params, target)
+
+    def _op_DisposePackageVersions(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._set_statuses(params, "Disposed")
 
     # -- the pypi endpoint --------------------------------------------------------------------------------
 
@@ -524,7 +599,7 @@ class Handler(BaseHTTPRequestHandler):
             rest = match["rest"] or ""
             if rest == "" and self.command == "POST":
                 target = f"/{index}/"
-            elif rest == "simple" or rest.startswith("simple/"):
+            elif rest.startswith("simple/") and rest.strip("/") != "simple":  # no root listing, as on CodeArtifact
                 target = f"/{index}/+simple/" + rest[len("simple/") :]
             elif rest.startswith("+f/") and self.command in ("GET", "HEAD"):
                 target = f"/{index}/{rest}"  # the index's own files, linked relative to its simple pages
@@ -535,7 +610,7 @@ class Handler(BaseHTTPRequestHandler):
         self._forward(target, repo=match["repo"] if match else None)
 
     def _check_token(self) -> None:
-        """HTTP basic auth as CodeArtifact wants it: user ``aws``, password = a current token."""
+        """HTTP basic auth as CodeArtifact wants it: user ``aws``, password = a token that has not expired."""
         header = self.headers.get("Authorization", "")
         scheme, _, value = header.partition(" ")
         user, password = "", ""
@@ -544,40 +619,39 @@ class Handler(BaseHTTPRequestHandler):
                 user, _, password = base64.b64decode(value.strip()).decode().partition(":")
         elif scheme.lower() == "bearer":
             user, password = "aws", value.strip()
-        if user != "aws" or not hmac.compare_digest(password.encode(), self.server.backend.token().encode()):
+        verdict = self.server.tokens.check(password) if user == "aws" else "invalid"
+        if verdict == "expired":
+            raise ApiError(401, "UnauthorizedException", "Unauthorized: the CodeArtifact token has expired")
+        if verdict != "ok":
             raise ApiError(401, "UnauthorizedException", "Unauthorized: a CodeArtifact token is required (user aws)")
 
     def _forward(self, target: str, repo: str | None) -> None:
         """Stream the request to devpi and its answer back; bodies are never held whole in memory."""
         config = self.server.config
         assert config.devpi_url is not None
-        devpi = urllib.parse.urlsplit(config.devpi_url)
+        backend_url = urllib.parse.urlsplit(config.devpi_url)
         query = urllib.parse.urlsplit(self.path).query
-        conn = http.client.HTTPConnection(devpi.netloc, timeout=300)
+        conn = http.client.HTTPConnection(backend_url.netloc, timeout=300)
         try:
             quoted = urllib.parse.quote(target, safe="/+@:~!$&'()*,;=")
+            first = self._read(_CHUNK)
+            if self.command == "POST" and repo is not None:
+                self._check_origin(repo, first)
             conn.putrequest(self.command, quoted + (f"?{query}" if query else ""), skip_accept_encoding=True)
             for name, value in self.headers.items():
-                if name.lower() not in _HOP_BY_HOP and name.lower() != "host":
+                if name.lower() not in _HOP_BY_HOP and name.lower() not in ("host", "authorization"):
                     conn.putheader(name, value)
+            backend_auth = base64.b64encode(f"{devpi.USER}:{self.server.backend.password()}".encode()).decode()
+            conn.putheader("Authorization", f"Basic {backend_auth}")
             conn.endheaders()
-            remaining = int(self.headers.get("Content-Length") or 0)
-            while remaining > 0:
-                chunk = self.rfile.read(min(_CHUNK, remaining))
-                if not chunk:
-                    break
+            conn.send(first)
+            while chunk := self._read(_CHUNK):
                 conn.send(chunk)
-                remaining -= len(chunk)
             resp = conn.getresponse()
             status, reason = resp.status, resp.reason
-            if self.command == "POST" and status == 200 and "identical file" in reason.lower():
+            if self.command == "POST" and status == 409:
                 resp.read()
-                raise ApiError(
-                    409,
-                    "ConflictException",
-                    f"Conflict: {reason.split(' to ')[0].strip()} already "
-                    "exists in this repository; a published file cannot be replaced",
-                )
+                raise ApiError(409, "ConflictException", f"{reason}: a file of that name exists with different content")
             self.send_response(status, reason)
             for name, value in resp.getheaders():
                 lname = name.lower()
@@ -591,6 +665,20 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(chunk)
         finally:
             conn.close()
+
+    def _check_origin(self, repo: str, head: bytes) -> None:
+        """Package origin controls: a version public PyPI offers through the upstream cannot be published.
+        twine sends the form fields ``name`` and ``version`` before the file, so the first chunk has them."""
+        fields = dict(re.findall(rb'name="(name|version)"\r\n\r\n([^\r]*)\r\n', head))
+        name, version = (fields.get(k, b"").decode(errors="replace") for k in (b"name", b"version"))
+        package = str(canonicalize_name(name)) if name else ""
+        if package and self.server.versions.on_upstream(package, version):
+            raise ApiError(
+                409,
+                "ConflictException",
+                f"Package version {package} {version} is available from an upstream repository (public PyPI) "
+                f"of '{repo}'; its package origin controls block publishing it (publish=BLOCK)",
+            )
 
     def _rewrite_location(self, location: str, repo: str | None) -> str:
         """devpi redirects to its own absolute URLs; clients must stay on the endpoint."""
@@ -624,6 +712,9 @@ class StandIn(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], config: Config, backend: Backend) -> None:
         self.config, self.backend, self.routes = config, backend, _routes()
+        self.tokens = Tokens(backend.password(), config.clock)
+        self.throttle = Throttle(config.clock)
+        self.versions = Versions()
         super().__init__(address, Handler)
 
 
@@ -670,8 +761,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         devpi_url=args.devpi_url,
         access_key_id=args.access_key_id,
         secret_access_key=secrets.get("aws_secret_access_key"),
-        **({"repositories": repositories} if repositories else {}),
     )
+    if repositories:
+        config.repositories = repositories
     server = make_server(config, DevpiBackend(args.devpi_url, secrets["aws_password"]), args.host, args.port)
     log.info("CodeArtifact stand-in on %s (devpi %s)", config.public_url, args.devpi_url)
     try:
