@@ -11,7 +11,7 @@ from botocore.stub import Stubber
 
 from jenkins_codeartifact import index as codeartifact
 from jenkins_codeartifact import redact
-from jenkins_codeartifact.errors import ConfigError, OperationError
+from jenkins_codeartifact.errors import ConfigError, OperationError, PreconditionError
 from jenkins_codeartifact.index import CodeArtifact, Index, normalize
 
 
@@ -139,9 +139,78 @@ def test_unknown_repository_or_domain_is_a_config_error(client, op, call):
     assert "CA_REPOSITORY" in (err.value.hint or "") and err.value.exit_code == 2
 
 
-def test_missing_version_is_none(client):
-    client.stub.add_client_error("describe_package_version", "ResourceNotFoundException", "no such version", 404)
+@pytest.mark.parametrize("kind", ["package", "package-version"])
+def test_missing_version_is_none(client, kind):
+    client.stub.add_client_error(
+        "describe_package_version",
+        "ResourceNotFoundException",
+        "no such version",
+        404,
+        modeled_fields={"message": "no such version", "resourceType": kind},
+    )
     assert make(client).version_files("fantastic-ascii", "9.9.9") is None
+
+
+@pytest.mark.parametrize("kind", ["repository", "domain", None])
+def test_missing_repository_is_not_a_missing_version(client, kind):
+    fields = {"message": "Repository not found", **({"resourceType": kind} if kind else {})}
+    client.stub.add_client_error(
+        "describe_package_version", "ResourceNotFoundException", "Repository not found", 404, modeled_fields=fields
+    )
+    with pytest.raises(ConfigError, match="Repository not found") as err:
+        make(client).version_files("fantastic-ascii", "9.9.9")
+    assert "CA_REPOSITORY" in (err.value.hint or "")
+
+
+VERSION = {
+    "domain": "my-domain",
+    "domainOwner": "111122223333",
+    "repository": "my-repo",
+    "format": "pypi",
+    "package": "fantastic-ascii",
+    "packageVersion": "1.0.0",
+}
+
+
+@pytest.mark.parametrize("status", ["Archived", "Disposed"])
+def test_archived_or_disposed_version_takes_no_files(client, status):
+    client.stub.add_response("describe_package_version", {"packageVersion": {"status": status}}, VERSION)
+    with pytest.raises(PreconditionError) as err:
+        make(client).version_files("fantastic-ascii", "1.0.0")
+    assert err.value.exit_code == 3
+    assert err.value.message.startswith(f"fantastic-ascii 1.0.0 is {status} in CodeArtifact my-domain/my-repo")
+
+
+def test_deleted_version_and_vanished_assets_are_absent(client):
+    client.stub.add_response("describe_package_version", {"packageVersion": {"status": "Deleted"}}, VERSION)
+    assert make(client).version_files("fantastic-ascii", "1.0.0") is None
+    client.stub.add_response("describe_package_version", {"packageVersion": {"status": "Published"}}, VERSION)
+    client.stub.add_client_error(
+        "list_package_version_assets",
+        "ResourceNotFoundException",
+        "gone",
+        404,
+        modeled_fields={"message": "gone", "resourceType": "package-version"},
+    )
+    assert make(client).version_files("fantastic-ascii", "1.0.0") is None  # not "exists with no files"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+        "UnrecognizedClientException",
+        "ExpiredToken",
+        "ExpiredTokenException",
+    ],
+)
+def test_bad_aws_credentials_point_at_the_credentials(client, code):
+    client.stub.add_client_error("get_authorization_token", code, "The request signature we calculated...", 403)
+    with pytest.raises(ConfigError) as err:
+        make(client).token()
+    assert code in err.value.message and err.value.exit_code == 2
+    assert err.value.hint == "check the AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_PROFILE)"
 
 
 @pytest.mark.parametrize(("raw", "norm"), [("Fantastic_ASCII", "fantastic-ascii"), ("a.b-c__d", "a-b-c-d")])

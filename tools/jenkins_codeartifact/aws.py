@@ -1,18 +1,23 @@
-"""boto3 sessions: profile, region, and an optional assume-role for cross-account work.
+"""boto3 sessions: profile, region, and an optional assume-role for cross-account work; bounded clients.
 
-boto3 resolves credentials and its own ``AWS_ENDPOINT_URL_<SERVICE>`` variables itself; this module only
-adds the role hop and turns "no credentials / no region" into errors that say what to set.
+boto3 resolves credentials and its own ``AWS_ENDPOINT_URL_<SERVICE>`` variables itself; this module
+adds the role hop, turns "no credentials / no region" into errors that say what to set, and gives every
+client connect/read timeouts and botocore's "standard" retries (bounded attempts, exponential backoff
+with jitter), honouring a throttled answer's ``Retry-After`` and logging each retry on one line.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import botocore.config
 import botocore.exceptions
+from botocore.retries.standard import RetryContext, StandardRetryConditions
 
 from . import redact
 from .errors import CAError, ConfigError, OperationError
@@ -20,6 +25,84 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 SESSION_NAME = "jenkins-codeartifact"
+CONNECT_TIMEOUT, READ_TIMEOUT = 10.0, 60.0  # seconds, per attempt
+MAX_ATTEMPTS = 5  # in all, the first included; AWS_MAX_ATTEMPTS overrides
+RETRY_AFTER_CAP = 20.0  # the longest Retry-After honoured (botocore's own backoff also stops at 20 s)
+
+
+def client_config() -> botocore.config.Config:
+    """Timeouts and retries for every client; AWS_RETRY_MODE (standard|adaptive) and AWS_MAX_ATTEMPTS win."""
+    mode = os.environ.get("AWS_RETRY_MODE") or "standard"
+    try:
+        attempts = max(1, int(os.environ.get("AWS_MAX_ATTEMPTS") or MAX_ATTEMPTS))
+    except ValueError:
+        raise ConfigError(f"AWS_MAX_ATTEMPTS={os.environ['AWS_MAX_ATTEMPTS']!r}: must be a whole number") from None
+    if mode not in ("standard", "adaptive", "legacy"):
+        raise ConfigError(f"AWS_RETRY_MODE={mode!r}: must be standard or adaptive")
+    return botocore.config.Config(
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
+        retries={"mode": mode, "total_max_attempts": attempts},
+    )
+
+
+class _RetryLog:
+    """A ``needs-retry`` handler run before botocore's: one line per retry, and Retry-After honoured.
+
+    It decides with botocore's own standard conditions, so it logs exactly the retries botocore makes;
+    returning None leaves the delay to botocore (exponential backoff with jitter).
+    """
+
+    def __init__(self, service: str, attempts: int) -> None:
+        self.service, self.attempts = service, attempts
+        self.conditions = StandardRetryConditions(max_attempts=attempts)
+
+    def __call__(self, attempts: int, response: Any, caught_exception: Any, operation: Any, **kw: Any) -> float | None:
+        http, parsed = response if response is not None else (None, None)
+        context = RetryContext(
+            attempt_number=attempts,
+            operation_model=operation,
+            http_response=http,
+            parsed_response=parsed,
+            caught_exception=caught_exception,
+            request_context=(kw.get("request_dict") or {}).get("context", {}),
+        )
+        if not self.conditions.is_retryable(context):
+            return None
+        if caught_exception is not None or http is None:
+            cause = type(caught_exception).__name__
+        else:
+            code = (parsed or {}).get("Error", {}).get("Code") or "error"
+            cause = f"{code} (HTTP {http.status_code})"
+        delay: float | None = None
+        header = http.headers.get("Retry-After") if http is not None else None
+        if header:
+            try:
+                delay = min(max(float(header), 0.0), RETRY_AFTER_CAP)
+            except ValueError:
+                delay = None
+        when = f"in {delay:g}s (Retry-After)" if delay is not None else "with backoff"
+        log.warning(
+            "%s %s: %s, retry %d of %d %s",
+            self.service,
+            operation.name,
+            cause,
+            attempts,
+            self.attempts - 1,
+            when,
+        )
+        return delay
+
+
+def client(boto_session: boto3.Session, service: str) -> Any:
+    """A client of ``service`` with :func:`client_config` and its retries logged."""
+    config = client_config()
+    made = boto_session.client(service, config=config)
+    attempts = int((config.retries or {}).get("total_max_attempts", MAX_ATTEMPTS))
+    model = made.meta.service_model
+    name = model.metadata.get("serviceAbbreviation") or model.metadata.get("serviceFullName") or service
+    made.meta.events.register_first(f"needs-retry.{model.service_id.hyphenize()}", _RetryLog(name, attempts))
+    return made
 
 
 def session(settings: Settings) -> boto3.Session:

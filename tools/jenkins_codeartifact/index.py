@@ -24,7 +24,7 @@ from packaging.version import Version
 
 from . import redact
 from .dists import parse_dist
-from .errors import ConfigError, OperationError
+from .errors import ConfigError, OperationError, PreconditionError
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -42,6 +42,22 @@ ACCOUNT_RE = re.compile(r"[0-9]{12}")
 MIN_DURATION, MAX_DURATION = 900, 43200
 REFRESH_MARGIN = 300.0  # a cached token is renewed this many seconds before it expires
 USERNAME = "aws"  # CodeArtifact's fixed user name for pip and twine
+# Errors that mean the AWS credentials themselves are wrong (not the domain, repository or region).
+CREDENTIAL_ERRORS = frozenset(
+    {
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+        "IncompleteSignatureException",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "MissingAuthenticationTokenException",
+    }
+)
+CREDENTIALS_HINT = "check the AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_PROFILE)"
+# Versions CodeArtifact keeps but will not take new files for (user guide, "Package version status").
+CLOSED_STATUSES = ("Archived", "Disposed")
 
 
 def normalize(name: str) -> str:
@@ -110,7 +126,8 @@ class CodeArtifact:
     def _call(
         self, what: str, fn: Callable[..., dict[str, Any]], *, missing_ok: bool = False, **kw: Any
     ) -> dict[str, Any] | None:
-        """Call the API; errors become ours with a next step. ``missing_ok``: a 404 answers None."""
+        """Call the API; errors become ours with a next step. ``missing_ok``: a package or version that is
+        not found answers None (a missing domain or repository is still an error)."""
         import botocore.exceptions
 
         try:
@@ -119,20 +136,26 @@ class CodeArtifact:
             err = exc.response.get("Error", {})
             code, msg = err.get("Code", "Error"), err.get("Message", str(exc))
             if code == "ResourceNotFoundException":
-                if missing_ok:
+                if missing_ok and exc.response.get("resourceType") in ("package", "package-version"):
                     return None
                 raise ConfigError(
                     f"CodeArtifact {what}: {msg}",
                     hint=f"check the domain ({self.domain}), its owner, the repository ({self.repository}) "
                     "and the region: CA_DOMAIN, CA_DOMAIN_OWNER, CA_REPOSITORY, AWS_REGION",
                 ) from exc
+            if code in CREDENTIAL_ERRORS:
+                raise ConfigError(f"CodeArtifact {what}: {code}: {msg}", hint=CREDENTIALS_HINT) from exc
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            attempts = exc.response.get("ResponseMetadata", {}).get("MaxAttemptsReached")
             hint = {
                 "AccessDeniedException": "the credentials lack codeartifact permissions (and sts:GetServiceBearerToken "
                 "for tokens)",
-                "UnrecognizedClientException": "the AWS credentials are invalid or expired",
-                "ExpiredTokenException": "the AWS session credentials expired",
+                "ThrottlingException": "CodeArtifact throttled every attempt"
+                + (" (retries exhausted)" if attempts else "")
+                + "; GetAuthorizationToken allows 40 calls per second per account: rerun later, or stagger the agents",
             }.get(code, f"check domain {self.domain!r}, repository {self.repository!r} and the region")
-            raise OperationError(f"CodeArtifact {what} failed: {code}: {msg}", hint=hint) from exc
+            where = f" (HTTP {status})" if status else ""
+            raise OperationError(f"CodeArtifact {what} failed: {code}{where}: {msg}", hint=hint) from exc
         except botocore.exceptions.BotoCoreError as exc:
             raise OperationError(
                 f"CodeArtifact {what} failed: {exc}",
@@ -175,8 +198,8 @@ class CodeArtifact:
     def version_files(self, name: str, version: str) -> set[str] | None:
         """File names of ``name==version`` in the repository, or None if that version does not exist.
 
-        Any status (Published, Unfinished, Archived, Disposed...) counts as existing: CodeArtifact refuses
-        to publish over it all the same.
+        The API wants the normalised name. A Deleted version, or one that vanishes between the two calls,
+        is absent. Archived and Disposed versions exist but take no files: PreconditionError (exit 3).
         """
         kw: dict[str, Any] = {
             **self._where(),
@@ -185,8 +208,21 @@ class CodeArtifact:
             "package": normalize(name),
             "packageVersion": version,
         }
-        if self._call("DescribePackageVersion", self.client.describe_package_version, missing_ok=True, **kw) is None:
+        found = self._call("DescribePackageVersion", self.client.describe_package_version, missing_ok=True, **kw)
+        status = str((found or {}).get("packageVersion", {}).get("status") or "Published")
+        if found is None or status == "Deleted":
             return None
+        if status in CLOSED_STATUSES:
+            raise PreconditionError(
+                f"{name} {version} is {status} in CodeArtifact {self.domain}/{self.repository}: "
+                "it cannot take files any more, so it can be neither published again nor topped up",
+                hint="raise the version in pyproject.toml"
+                + (
+                    "; or restore it: aws codeartifact update-package-versions-status --target-status Published"
+                    if status == "Archived"
+                    else ""
+                ),
+            )
         files: set[str] = set()
         token: str | None = None
         while True:
@@ -195,7 +231,7 @@ class CodeArtifact:
                 "ListPackageVersionAssets", self.client.list_package_version_assets, missing_ok=True, **page_kw
             )
             if resp is None:
-                return files
+                return None  # deleted meanwhile: absent, not "exists with no files"
             files.update(str(a["name"]) for a in resp.get("assets", []))
             token = resp.get("nextToken")
             if not token:
@@ -322,14 +358,24 @@ class Index:
     description: str = ""
 
     @property
+    def current_password(self) -> str | None:
+        """The password to send now: for CodeArtifact a token that is not about to expire (a long build
+        may outlive the one fetched at the start), else the configured password."""
+        return self.codeartifact.token() if self.codeartifact is not None else self.password
+
+    @property
     def auth(self) -> tuple[str, str] | None:
         """Basic-auth credentials for requests, when the index has them."""
-        return (self.username, self.password) if self.username and self.password else None
+        password = self.current_password
+        return (self.username, password) if self.username and password else None
 
     @functools.cached_property
     def session(self) -> requests.Session:
         """The session every request to this index goes through (timeouts, retries, credentials)."""
-        return http_session(self.auth)
+        session = http_session(self.auth)
+        if self.codeartifact is not None:
+            session.auth = _CurrentToken(self)  # asked per request: a long run gets a fresh token
+        return session
 
     def pip_index_url(self) -> str:
         """``simple_url`` with the credentials embedded, as pip expects; the password stays registered."""
@@ -390,6 +436,19 @@ class Index:
         return found or None
 
 
+class _CurrentToken:
+    """requests auth that sends the index's current credentials (a renewed CodeArtifact token) each time."""
+
+    def __init__(self, index: Index) -> None:
+        self.index = index
+
+    def __call__(self, request: Any) -> Any:
+        import requests.auth
+
+        auth = self.index.auth
+        return requests.auth.HTTPBasicAuth(*auth)(request) if auth else request
+
+
 def raise_for_auth(resp: requests.Response, where: str, hint: str | None = None) -> None:
     """A 401/403 from an index as one clear error: the credentials, not the network, are the problem."""
     if resp.status_code in (401, 403):
@@ -435,8 +494,11 @@ def _check_url(flag: str, url: str) -> None:
         raise ConfigError(f"{flag} {url!r}: must be an http(s) URL")
 
 
-def resolve_index(settings: Settings, client_factory: Callable[[Settings], Any] | None = None) -> Index:
-    """The index ``settings`` point at: a generic URL, or a CodeArtifact repository via boto3."""
+def resolve_index(
+    settings: Settings, client_factory: Callable[[Settings], Any] | None = None, clock: Callable[[], float] = time.time
+) -> Index:
+    """The index ``settings`` point at: a generic URL, or a CodeArtifact repository via boto3.
+    ``clock`` decides when a token is renewed (tests share one with the stand-in)."""
     check_settings(settings)
     if settings.repository_url:
         url = settings.repository_url.rstrip("/") + "/"
@@ -453,7 +515,7 @@ def resolve_index(settings: Settings, client_factory: Callable[[Settings], Any] 
         from . import aws
 
         def client_factory(s: Settings) -> Any:
-            return aws.session(s).client("codeartifact")
+            return aws.client(aws.session(s), "codeartifact")
 
     ca = CodeArtifact(
         client=client_factory(settings),
@@ -462,6 +524,7 @@ def resolve_index(settings: Settings, client_factory: Callable[[Settings], Any] 
         domain_owner=settings.domain_owner,
         duration=settings.token_duration,
         endpoint_type=settings.endpoint_type,
+        clock=clock,
     )
     endpoint = ca.endpoint()
     return Index(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import queue
 import threading
@@ -68,6 +69,28 @@ class _Unknown(Exception):
         self.why, self.wait = why, wait
 
 
+class _Exists(Exception):
+    """The index refused the file as a conflict (409): ``reason`` is the server's own words.
+
+    409 is not only "already in your repository": CodeArtifact also answers it for a version that public
+    PyPI offers through the upstream (package origin controls), so the reason is shown as given.
+    """
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+def _server_reason(body: str) -> str:
+    """The one-line reason in an index's error body (JSON ``message``/``error``, or text), secrets scrubbed."""
+    text = body.strip()
+    with contextlib.suppress(ValueError, AttributeError):
+        data = json.loads(text)
+        text = str(data.get("message") or data.get("error") or text)
+    line = " ".join(text.split())
+    return redact.scrub(line[:300] + ("..." if len(line) > 300 else ""))
+
+
 def _post(index: Index, dist: Dist) -> requests.Response:
     """One upload POST, as twine forms it (legacy upload API, multipart, metadata read from the file)."""
     package = twine.package.PackageFile.from_filename(str(dist.path), comment=None)
@@ -83,7 +106,7 @@ def _post(index: Index, dist: Dist) -> requests.Response:
 
 
 def _send(index: Index, dist: Dist) -> str:
-    """POST ``dist``; ``"uploaded"`` or ``"exists"`` (409 and the like), an error, or :class:`_Unknown`."""
+    """POST ``dist``; ``"uploaded"``, :class:`_Exists` (409 and the like), an error, or :class:`_Unknown`."""
     try:
         resp = _post(index, dist)
     except requests.exceptions.ConnectionError as exc:
@@ -104,7 +127,7 @@ def _send(index: Index, dist: Dist) -> str:
             hint="the token may have expired or lack codeartifact:PublishPackageVersion; check the credentials",
         )
     if status == 409 or (status == 400 and "exist" in body.lower()):
-        return "exists"
+        raise _Exists(status, _server_reason(body) or "already exists")
     if status == 429:
         retry_after = resp.headers.get("Retry-After", "")
         wait = min(float(retry_after), RETRY_AFTER_MAX) if retry_after.strip().isdigit() else 5.0
@@ -144,7 +167,16 @@ def _upload_one(index: Index, dist: Dist, name: str, version: str, progress: Pro
     for attempt in (1, 2):
         progress.line(f"uploading {dist.path.name} ({dist.size} bytes)")
         try:
-            outcome = _send(index, dist)
+            _send(index, dist)
+        except _Exists as exists:
+            if settle(index, dist, name, version):
+                progress.line(f"{dist.path.name} was already there with the same sha256")
+                return
+            raise PreconditionError(
+                f"{index.description}: {dist.path.name} refused (HTTP {exists.status}): {exists.reason}",
+                hint="the file exists with other bytes, or the version is blocked (e.g. it is on public PyPI "
+                "through the upstream): raise the version",
+            ) from None
         except _Unknown as unknown:
             if unknown.wait:
                 progress.line(f"{dist.path.name}: {unknown.why}; asking the index again in {unknown.wait:.0f}s")
@@ -169,11 +201,6 @@ def _upload_one(index: Index, dist: Dist, name: str, version: str, progress: Pro
                 ) from None
             progress.line(f"{dist.path.name} is not on the index: sending it once more")
             continue
-        if outcome == "exists":
-            if settle(index, dist, name, version):
-                progress.line(f"{dist.path.name} was already there with the same sha256")
-                return
-            raise PreconditionError(f"{index.description}: {dist.path.name} already exists")
         progress.line(f"uploaded {dist.path.name}")
         return
 

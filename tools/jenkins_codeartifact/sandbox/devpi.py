@@ -2,8 +2,8 @@
 
 One user ``aws`` and one index ``aws/my-repository`` whose base is ``root/pypi`` (devpi's PyPI mirror):
 the shape of a CodeArtifact repository with a pypi-store upstream. The index is non-volatile, so a
-file that exists cannot be replaced (devpi: 409 for different bytes, 200 for identical bytes; the
-stand-in turns the latter into 409 as CodeArtifact does). Set-up uses devpi's JSON API with basic
+file that exists cannot be replaced (devpi: 409 for different bytes, 200 for identical bytes, which is
+what CodeArtifact answers too). Set-up uses devpi's JSON API with basic
 auth, so devpi-client is not needed.
 """
 

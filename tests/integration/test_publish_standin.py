@@ -1,0 +1,184 @@
+"""ca-publish against an in-process CodeArtifact stand-in in front of the session's devpi.
+
+The stand-in runs in this process so a test can move its clock, archive a version, or say what public
+PyPI offers through the upstream. Sources: CodeArtifact user guide, "Packages overview" (overwriting
+package assets: identical content succeeds, different content is HTTP 409), "Package version status",
+"Editing package origin controls" (versions from the upstream block publishing), "CodeArtifact
+authentication and tokens" (tokens expire); botocore's codeartifact model (UpdatePackageVersionsStatus).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+
+from jenkins_codeartifact import index as index_module
+from jenkins_codeartifact import settings as settings_module
+from jenkins_codeartifact.cli import publish
+from jenkins_codeartifact.dists import Dist
+from jenkins_codeartifact.index import Index
+from jenkins_codeartifact.publish import build as package
+from jenkins_codeartifact.publish import flow
+from jenkins_codeartifact.sandbox import codeartifact_api as ca
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Clock:
+    """Real time plus an offset the test moves forward."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+@dataclass
+class Project:
+    path: Path
+    version: str
+
+
+@pytest.fixture
+def project(tmp_path):
+    dest = tmp_path / "package_src"
+    shutil.copytree(ROOT / "package_src", dest, ignore=shutil.ignore_patterns("dist", "*.egg-info", "__pycache__"))
+    version = f"2.{uuid.uuid4().int % 10**8}.0"
+    pyproject = dest / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('version = "1.0.0"', f'version = "{version}"'))
+    return Project(dest, version)
+
+
+@pytest.fixture
+def standin(sandbox_environ, devpi_password, monkeypatch, tmp_path) -> Iterator[ca.StandIn]:
+    """A stand-in with its own clock, signed by the sandbox's key, storing into the sandbox's devpi."""
+    monkeypatch.chdir(tmp_path)
+    clock = Clock()
+    config = ca.Config(
+        access_key_id=sandbox_environ["AWS_ACCESS_KEY_ID"],
+        secret_access_key=sandbox_environ["AWS_SECRET_ACCESS_KEY"],
+        devpi_url=sandbox_environ["CA_SANDBOX_DEVPI_URL"],
+        clock=clock,
+    )
+    server = ca.make_server(config, ca.DevpiBackend(sandbox_environ["CA_SANDBOX_DEVPI_URL"], devpi_password))
+    config.public_url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CODEARTIFACT", config.public_url)
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def run(capsys, *argv):
+    code = publish.main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def errors(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("ERROR")]
+
+
+def test_a_run_that_outlives_its_token_uploads_with_a_fresh_one(standin, project, monkeypatch, capsys):
+    """The token is fetched before the build; the build takes 'two hours' (the clock jumps), so the first
+    token (CA_TOKEN_DURATION 900 s) has expired at the endpoint by the time twine uploads."""
+    clock = standin.config.clock
+    monkeypatch.setattr(flow, "resolve_index", lambda s: index_module.resolve_index(s, clock=clock))
+    real_build = package.build_dists
+    tokens: list[str] = []
+
+    def long_build(*args):
+        dists = real_build(*args)
+        clock.offset += 2 * 3600  # type: ignore[attr-defined]
+        return dists
+
+    real_token = index_module.CodeArtifact.token
+
+    def recording_token(self):
+        tokens.append(real_token(self))
+        return tokens[-1]
+
+    monkeypatch.setattr(package, "build_dists", long_build)
+    monkeypatch.setattr(index_module.CodeArtifact, "token", recording_token)
+    monkeypatch.setenv("CA_TOKEN_DURATION", "900")
+    code, output = run(capsys, project.path)
+    assert code == 0, output
+    assert f"published fantastic-ascii {project.version}" in output
+    assert len(set(tokens)) == 2, "the upload must have used a second token"
+    assert standin.tokens.check(tokens[0]) == "expired"
+
+
+def test_identical_reupload_succeeds_different_bytes_exit_3(standin, project, monkeypatch, capsys, tmp_path):
+    """A version the pre-check does not see (published meanwhile by another run): re-sending the same bytes
+    is harmless and reported as uploaded; different bytes are refused with the server's reason, exit 3."""
+    assert run(capsys, project.path)[0] == 0
+    saved = tmp_path / "first"
+    shutil.copytree(project.path / "dist", saved)
+    monkeypatch.setattr(Index, "version_files", lambda self, name, version: None)
+    real_build = package.build_dists
+
+    def same_bytes(*args):
+        dists = real_build(*args)
+        for dist in dists:
+            shutil.copyfile(saved / dist.path.name, dist.path)
+        return [Dist.of(d.path) for d in dists]
+
+    monkeypatch.setattr(package, "build_dists", same_bytes)
+    code, output = run(capsys, project.path)
+    assert code == 0, output
+    assert f"published fantastic-ascii {project.version}" in output
+
+    monkeypatch.setattr(package, "build_dists", real_build)  # setuptools stamps build times: other bytes
+    code, output = run(capsys, project.path)
+    rebuilt = {p.name: Dist.of(p).sha256 for p in (project.path / "dist").iterdir()}
+    assert rebuilt != {p.name: Dist.of(p).sha256 for p in saved.iterdir()}, "the rebuild must differ"
+    assert code == 3, output
+    (line,) = errors(output)
+    assert "refused (HTTP 409)" in line and "different content" in line
+
+
+def test_skip_existing_refuses_to_top_up_an_archived_version(standin, project, sandbox_environ, capsys):
+    assert run(capsys, project.path)[0] == 0
+    client = boto3.Session().client("codeartifact")
+    where = {"domain": "my-domain", "domainOwner": "111122223333", "repository": "my-repository", "format": "pypi"}
+    done = client.update_package_versions_status(
+        **where, package="fantastic-ascii", versions=[project.version], targetStatus="Archived"
+    )
+    assert done["successfulVersions"][project.version]["status"] == "Archived"
+    code, output = run(capsys, project.path, "--skip-existing")
+    assert code == 3, output
+    assert errors(output) == [
+        f"ERROR: fantastic-ascii {project.version} is Archived in CodeArtifact my-domain/my-repository: "
+        "it cannot take files any more, so it can be neither published again nor topped up"
+    ]
+    assert "nothing uploaded" not in output
+
+
+def test_a_version_public_pypi_offers_is_refused_with_the_servers_reason(standin, project, capsys):
+    standin.versions.upstream["fantastic-ascii"] = {project.version}
+    code, output = run(capsys, project.path)
+    assert code == 3, output
+    (line,) = errors(output)
+    assert "refused (HTTP 409)" in line
+    assert "available from an upstream repository (public PyPI)" in line
+    assert "already published" not in line
+
+
+def test_dualstack_endpoint_is_used_when_asked(standin, project, capsys, monkeypatch):
+    monkeypatch.setenv("CA_ENDPOINT_TYPE", "dualstack")
+    settings = settings_module.load({}, env=dict(os.environ), cwd=project.path)
+    index = index_module.resolve_index(settings)
+    assert index.upload_url.startswith("http://localhost:")
