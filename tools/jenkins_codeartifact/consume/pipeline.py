@@ -105,11 +105,11 @@ class Stages:
         """A boto3 client; the session (and its AssumeRole) is made once, on first use."""
         if self.aws_client is not None:
             return self.aws_client(self.settings, service)
-        if self._session is None:
-            from .. import aws
+        from .. import aws
 
+        if self._session is None:
             self._session = aws.session(self.settings)
-        return self._session.client(service)
+        return aws.client(self._session, service)  # connect/read timeouts, bounded retries, each retry logged
 
     def index(self) -> Index:
         if self.index_resolver is not None:
