@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 
 import pytest
@@ -257,3 +258,25 @@ def test_the_command_body_runs_non_dumpable(report):
 
     assert toy(body)([]) == 0
     assert seen == [0]
+
+
+def test_a_signal_held_by_a_worker_thread_reaches_the_main_thread_when_it_is_done(report):
+    steps = []
+
+    def worker():
+        with signals.deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)
+            steps.append("worker restored its container")
+
+    def body(record):
+        thread = threading.Thread(target=worker)
+        thread.start()
+        thread.join()
+        time.sleep(2)  # the re-delivered signal interrupts this
+        steps.append("never")
+        return 0
+
+    started = time.monotonic()
+    assert toy(body)(["--report", str(report)]) == 143
+    assert steps == ["worker restored its container"] and time.monotonic() - started < 1.5

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ class Terminated(BaseException):
     """SIGTERM turned into an exception (a BaseException, so ``except Exception`` does not swallow it)."""
 
 
+_lock = threading.Lock()
 _depth = 0  # how many deferred() blocks are open (signal handlers run in the main thread only)
 _pending: list[int] = []
 _raised: int | None = None  # the signal already raised: the process is on its way out
@@ -67,13 +69,20 @@ def deferred() -> Iterator[None]:
     secret file, writing the report.
     """
     global _depth
-    _depth += 1
+    with _lock:  # worker threads defer too (a container they must restore): the count is shared
+        _depth += 1
     try:
         yield
     finally:
-        _depth -= 1
-        if not _depth and _pending and _raised is None and not _closing:
-            _raise(_pending[0])
+        with _lock:
+            _depth -= 1
+            due = _pending[0] if not _depth and _pending and _raised is None and not _closing else None
+        if due is not None:
+            if threading.current_thread() is threading.main_thread():
+                _raise(due)
+            else:  # handlers run in the main thread: deliver it again, now that nothing defers it
+                _pending.clear()
+                os.kill(os.getpid(), due)
 
 
 def received() -> int | None:
