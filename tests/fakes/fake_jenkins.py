@@ -21,6 +21,16 @@ Faithful where it matters to a sync tool (each behaviour after the Jenkins sourc
   escapes, ``plugin="x@ver"`` attributes, compatibility aliases written under their new class name,
   and elements of classes that are not installed (``installed``) dropped.
 
+- Builds and item actions: jobs have builds (``add_build``; ``builds``, ``lastBuild``,
+  ``nextBuildNumber`` and ``color`` in api/json, ``..._anime`` while one runs, ``disabled`` when
+  disabled); every folder-like item (folders, multibranch projects: ``AbstractFolder``) exports ``jobs``.
+  ``confirmRename?newName=`` (``AbstractItem.doConfirmRename``: a Failure for a bad or taken name, or
+  while a build runs, ``Job.checkRename``; else 302 to the new URL, the item keeps its builds and
+  numbers since its directory is renamed), ``move/move?destination=/FOLDER`` (cloudbees-folder's
+  ``RelocationAction``), ``disable``/``enable`` (``ParameterizedJobMixIn``: saves ``<disabled>``), and
+  ``createItem?mode=copy&from=`` (``ItemGroupMixIn.copy``: the config copied as is, description and
+  marker included; no builds). A config.xml POST or a UI save keeps the builds.
+
 Every request is counted. Faults can be injected per item to simulate a Jenkins 500 on one job of many.
 
 Each response is written in one buffer with TCP_NODELAY: otherwise Nagle + delayed ACK costs ~40 ms per
@@ -40,7 +50,7 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -48,11 +58,14 @@ from lxml import etree
 
 VERSION = "2.555.3"
 FOLDER = "com.cloudbees.hudson.plugins.folder.Folder"
+MULTIBRANCH = "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject"
 ROOT_CLASSES = {
     "project": "hudson.model.FreeStyleProject",
     "flow-definition": "org.jenkinsci.plugins.workflow.job.WorkflowJob",
     FOLDER: FOLDER,
+    MULTIBRANCH: MULTIBRANCH,
 }
+CONTAINERS = {FOLDER, MULTIBRANCH}  # AbstractFolder subclasses: they export ``jobs``
 # The plugin (at the version of jenkins/plugins.txt) that owns each class Jenkins writes ``plugin=`` for.
 PLUGINS = {
     "flow-definition": "workflow-job@1505.vea_4b_20a_4a_495",
@@ -102,11 +115,47 @@ ALL_PLUGINS = frozenset(v.partition("@")[0] for v in PLUGINS.values())
 NAME_BAD = set("?*/\\%!@#$^&|<>[]:;")
 
 
+def _bad_name(short: str) -> str | None:
+    """Jenkins.checkGoodName's verdict on one name segment (its messages), or None when it is fine."""
+    if not short.strip():
+        return "No name is specified"
+    if short in (".", "..") or set(short) & NAME_BAD:
+        bad = next((c for c in short if c in NAME_BAD), short)
+        return f"‘{bad}’ is an unsafe character"
+    if short.endswith("."):
+        return "A name cannot end with ‘.’"
+    return None
+
+
+@dataclass
+class Build:
+    number: int
+    building: bool = False
+    result: str | None = "SUCCESS"
+
+
 @dataclass
 class Item:
     cls: str
     xml: str
     description: str
+    builds: list[Build] = field(default_factory=list)
+    next_build: int = 1
+
+    @property
+    def disabled(self) -> bool:
+        return re.search(r"<disabled>\s*true\s*</disabled>", self.xml) is not None
+
+    @property
+    def container(self) -> bool:
+        return self.cls in CONTAINERS
+
+    def color(self) -> str:
+        if self.disabled:
+            return "disabled"
+        done = [b for b in self.builds if not b.building]
+        base = "notbuilt" if not done else ("blue" if done[-1].result == "SUCCESS" else "red")
+        return base + "_anime" if any(b.building for b in self.builds) else base
 
 
 def _tree_spec(text: str) -> dict[str, Any]:
@@ -253,10 +302,29 @@ class FakeJenkins:
         config.xml texts that already look like a Jenkins save (tests/golden/saved).
         """
         with self.lock:
-            self.items[name] = self._item(name, xml, verbatim)
+            new = self._item(name, xml, verbatim)
+            if name in self.items:  # a saved config keeps the job's builds
+                new.builds, new.next_build = self.items[name].builds, self.items[name].next_build
+            self.items[name] = new
 
     def config(self, name: str) -> str:
         return self.items[name].xml
+
+    def add_build(self, name: str, building: bool = False, result: str = "SUCCESS") -> int:
+        """Record a build of job ``name`` (running when ``building``); its number."""
+        with self.lock:
+            item = self.items[name]
+            item.builds.append(Build(item.next_build, building, None if building else result))
+            item.next_build += 1
+            return item.next_build - 1
+
+    def finish_builds(self, name: str) -> None:
+        with self.lock:
+            for b in self.items[name].builds:
+                b.building, b.result = False, b.result or "SUCCESS"
+
+    def build_numbers(self, name: str) -> list[int]:
+        return [b.number for b in self.items[name].builds]
 
     def writes(self) -> list[tuple[str, str, int]]:
         return [entry for entry in self.log if entry[0] == "POST"]
@@ -334,11 +402,17 @@ class FakeJenkins:
             "description": item.description or None,
             "displayName": short,
         }
-        if item.cls == FOLDER:
+        if item.container:
             out["jobs"] = [self._json(child, depth + 1) for child in self._children(name)]
         else:
-            out["color"] = "notbuilt"
-            out["buildable"] = True
+            out["color"] = item.color()
+            out["buildable"] = not item.disabled
+            out["builds"] = [
+                {"_class": "hudson.model.Run", "number": b.number, "building": b.building, "result": b.result}
+                for b in reversed(item.builds)
+            ]
+            out["lastBuild"] = out["builds"][0] if item.builds else None
+            out["nextBuildNumber"] = item.next_build
         return out
 
     def _children(self, folder: str) -> list[str]:
@@ -571,6 +645,7 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._oops()
                 if new.cls != j.items[name].cls:  # IOException: Expecting class X but got class Y instead
                     return self._oops()
+                new.builds, new.next_build = j.items[name].builds, j.items[name].next_build  # config only
                 j.items[name] = new
                 return self._send(200)
             if rest == "doDelete":
@@ -582,7 +657,55 @@ class _Handler(BaseHTTPRequestHandler):
             if rest in ("build", "buildWithParameters"):
                 j.queue += 1
                 return self._send(201, headers={"Location": f"{j.url}queue/item/{j.queue}/"})
+            if rest == "confirmRename" and name:
+                return self._rename(name, query.get("newName", [""])[0].strip())
+            if rest == "move/move" and name:
+                return self._move(name, query.get("destination", [""])[0])
+            if rest in ("disable", "enable") and name and not j.items[name].container:
+                item, flag = j.items[name], "true" if rest == "disable" else "false"
+                setting, where = r"<disabled>[^<]*</disabled>", r"(</description>|<description/>)"
+                if re.search(setting, item.xml):
+                    item.xml = re.sub(setting, f"<disabled>{flag}</disabled>", item.xml, count=1)
+                else:
+                    item.xml = re.sub(where, rf"\1<disabled>{flag}</disabled>", item.xml, count=1)
+                return self._send(302, headers={"Location": self._url(name)})
         self._servlet_error(404, "Not Found")
+
+    def _url(self, name: str) -> str:
+        return self.jenkins.url + "".join(f"job/{urllib.parse.quote(p)}/" for p in name.split("/") if p)
+
+    def _relocate(self, old: str, new: str) -> None:
+        """Move ``old`` and everything under it to ``new``; builds and numbers go along (the directory moves)."""
+        j = self.jenkins
+        for n in [n for n in j.items if n == old or n.startswith(old + "/")]:
+            j.items[new + n[len(old) :]] = j.items.pop(n)
+
+    def _rename(self, name: str, new_short: str) -> None:
+        j = self.jenkins
+        parent = name.rpartition("/")[0]
+        new = f"{parent}/{new_short}" if parent else new_short
+        problem = _bad_name(new_short)
+        existing = j.resolve(new) if problem is None else None
+        if existing is not None and existing != name:  # a case-only rename of the item itself is allowed
+            problem = f"A job already exists with the name ‘{new_short}’"
+        if problem is None and any(b.building for b in j.items[name].builds):
+            problem = "Unable to rename a job while it is building."
+        if problem is not None:
+            return self._failure(problem)
+        self._relocate(name, new)
+        self._send(302, headers={"Location": self._url(new)})
+
+    def _move(self, name: str, destination: str) -> None:
+        j = self.jenkins
+        folder = j.resolve(destination.strip("/")) if destination.strip("/") else ""
+        if folder is None or (folder and j.items[folder].cls != FOLDER):
+            return self._failure(f"No such destination: {destination}")
+        short = name.rpartition("/")[2]
+        new = f"{folder}/{short}" if folder else short
+        if j.resolve(new) is not None:
+            return self._failure(f"{short} already exists in {destination}")
+        self._relocate(name, new)
+        self._send(302, headers={"Location": self._url(new)})
 
     def _create(self, folder: str, query: dict[str, list[str]], body: bytes) -> None:
         j = self.jenkins
@@ -592,17 +715,23 @@ class _Handler(BaseHTTPRequestHandler):
         full = f"{folder}/{short}" if folder else short
         if full in j.faults:
             return self._fault(full)
-        if not short.strip():
-            return self._failure("No name is specified")
-        if short in (".", "..") or set(short) & NAME_BAD:
-            bad = next((c for c in short if c in NAME_BAD), short)
-            return self._failure(f"‘{bad}’ is an unsafe character")
+        problem = _bad_name(short)
+        if problem is not None:
+            return self._failure(problem)
         if j.resolve(full) is not None:  # Messages.Hudson_JobAlreadyExists, compared case-insensitively
             return self._failure(f"A job already exists with the name ‘{short}’")
         form = {}
         if "form-urlencoded" in (self.headers.get("Content-Type") or ""):  # the "New Item" page, create_folder
             form = urllib.parse.parse_qs(body.decode("utf-8"))
         mode = (form.get("mode") or query.get("mode") or [""])[0]
+        if mode == "copy":  # ItemGroupMixIn.copy: ``from`` is relative to this folder, or absolute with '/'
+            source = (form.get("from") or query.get("from") or [""])[0]
+            path = source.lstrip("/") if source.startswith("/") else (f"{folder}/{source}" if folder else source)
+            found = j.resolve(path) if path else None
+            if found is None:
+                return self._failure(f"No such job: {source}")
+            j.items[full] = Item(j.items[found].cls, j.items[found].xml, j.items[found].description)
+            return self._send(302, headers={"Location": self._url(full)})
         if mode == FOLDER:
             j.items[full] = j._item(full, f"<{FOLDER}><description/></{FOLDER}>")
             return self._send(302, headers={"Location": j.url})

@@ -13,6 +13,7 @@ from tests.fakes.fake_jenkins import VERSION, FakeJenkins
 
 JOB = "<?xml version='1.0' encoding='UTF-8'?><project><description>d &amp; é</description><builders/></project>"
 FOLDER = "<com.cloudbees.hudson.plugins.folder.Folder><description/></com.cloudbees.hudson.plugins.folder.Folder>"
+PIPELINE = "org.jenkinsci.plugins.workflow.job.WorkflowJob"
 
 
 @pytest.fixture
@@ -174,3 +175,54 @@ def test_counts_requests_and_injects_faults(fake, server):
     with pytest.raises(jenkins.JenkinsException, match=r"\[500\]"):
         server.reconfig_job("a", JOB)
     assert fake.requests == 1 and fake.log[0][2] == 500
+
+
+def post(fake, path: str, data: str | None = None) -> requests.Response:
+    headers = {"Content-Type": "application/xml"}  # an API token needs no crumb (ApiCrumbExclusion)
+    auth = (fake.user, fake.token)
+    return requests.post(fake.url + path, data=data, headers=headers, auth=auth, timeout=5, allow_redirects=False)
+
+
+def test_names_are_case_insensitive_and_trailing_dot_is_rejected(fake, server):
+    server.create_job("app", JOB)
+    assert post(fake, "createItem?name=App", JOB).status_code == 400
+    assert server.get_job_config("APP") == fake.config("app")
+    r = post(fake, "createItem?name=v1.", JOB)
+    assert r.status_code == 400 and "cannot end with" in r.text
+
+
+def test_rename_move_keep_builds_copy_does_not(fake, server):
+    server.create_folder("f")
+    server.create_job("a", JOB)
+    fake.add_build("a")
+    fake.add_build("a", building=True)
+    r = post(fake, "job/a/confirmRename?newName=b")
+    assert r.status_code == 400 and r.headers["X-Error"] == "Unable to rename a job while it is building."
+    fake.finish_builds("a")
+    r = post(fake, "job/a/confirmRename?newName=b")
+    assert r.status_code == 302 and r.headers["Location"] == fake.url + "job/b/"
+    assert "a" not in fake.items and fake.build_numbers("b") == [1, 2]
+    assert post(fake, "job/b/move/move?destination=/f").status_code == 302
+    assert fake.build_numbers("f/b") == [1, 2]
+    info = server.get_job_info("f/b")
+    assert info["nextBuildNumber"] == 3 and info["lastBuild"]["number"] == 2 and info["color"] == "blue"
+    server.create_job("f/c", JOB)
+    assert post(fake, "job/f/job/b/confirmRename?newName=C").status_code == 400  # taken, case-insensitively
+    assert post(fake, "job/f/createItem?name=copy&mode=copy&from=b").status_code == 302
+    assert fake.items["f/copy"].description == fake.items["f/b"].description and fake.build_numbers("f/copy") == []
+    assert post(fake, "createItem?name=x&mode=copy&from=missing").status_code == 400
+
+
+def test_disable_enable_and_folder_like_items_export_jobs(fake, server):
+    server.create_job("a", JOB)
+    fake.add_build("a")
+    assert post(fake, "job/a/disable").status_code == 302
+    assert fake.items["a"].disabled and server.get_job_info("a")["color"] == "disabled"
+    assert post(fake, "job/a/enable").status_code == 302
+    assert not fake.items["a"].disabled and fake.build_numbers("a") == [1]
+    mb = "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject"
+    fake.put("mb", f"<{mb}><description/></{mb}>")
+    fake.put("mb/main", "<flow-definition><description/></flow-definition>")
+    data = server.get_info(query="?tree=jobs[name,jobs[name]]")
+    assert {"_class": mb, "name": "mb", "jobs": [{"_class": PIPELINE, "name": "main"}]} in data["jobs"]
+    assert post(fake, "job/mb/disable").status_code == 404

@@ -169,6 +169,28 @@ class Settings:
     replace: bool = _opt(
         False, "CA_REPLACE", group="jenkins", doc="delete and recreate a job whose type changed (loses history)"
     )
+    owner: str | None = _opt(
+        None,
+        "CA_JOBSYNC_OWNER",
+        group="jenkins",
+        metavar="ID",
+        doc="owner id written into each item's marker; only its items are updated or pruned "
+        "(default: git origin URL + jobs directory)",
+    )
+    prune_action: str = _opt(
+        "delete",
+        "CA_PRUNE_ACTION",
+        group="jenkins",
+        choices=("delete", "disable"),
+        doc="what --prune does to a job no longer in the specs: delete, or disable (keeps its history)",
+    )
+    max_delete: int = _opt(
+        10,
+        "CA_MAX_DELETE",
+        group="jenkins",
+        metavar="N",
+        doc="--prune refuses to remove more items, or all of this owner's unless given for the run",
+    )
     state_dir: str = _opt(
         ".jobsync", "CA_STATE_DIR", group="run", metavar="DIR", doc="workspaces, build numbers and console logs"
     )

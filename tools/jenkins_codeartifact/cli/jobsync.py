@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import redact
-from ..errors import EXIT_OK, ConfigError, OperationError
-from ..jobsync import configxml, jenkinsfile, model
+from ..errors import EXIT_OK, ConfigError, OperationError, PreconditionError
+from ..jobsync import configxml, jenkinsfile, model, owner
 from ..settings import Settings
 from ._common import ArgumentParser, add_options, new_parser, run
 
@@ -22,10 +23,12 @@ PROG = "jobsync"
 log = logging.getLogger("jenkins_codeartifact")
 
 
+_SERVER = ("jobs_dir", "jenkins_url", "jenkins_user", "owner", "verify", "adopt", "replace", "prune")
+_PRUNE = ("prune_action", "max_delete")
 SETTINGS = {
-    "render": ("jobs_dir",),
-    "diff": ("jobs_dir", "jenkins_url", "jenkins_user", "verify", "adopt", "replace", "prune"),
-    "apply": ("jobs_dir", "jenkins_url", "jenkins_user", "verify", "adopt", "replace", "prune", "workers"),
+    "render": ("jobs_dir", "owner"),
+    "diff": (*_SERVER, *_PRUNE),
+    "apply": (*_SERVER, *_PRUNE, "workers"),
     "run": ("jobs_dir", "run"),
 }
 LIBRARIES = ("python-jenkins", "requests", "PyYAML", "lxml")
@@ -54,7 +57,9 @@ def parser() -> ArgumentParser:
     )
     r.add_argument("--root", type=Path, default=Path("."), help="repository root for script_path (default: .)")
     add_options(r, *SETTINGS["render"])
-    d = sub.add_parser("diff", help="plan against the server: create/update/unchanged/delete, XML diffs")
+    d = sub.add_parser(
+        "diff", help="plan against the server: create/update/rename/unchanged/delete/foreign/unmanaged, XML diffs"
+    )
     add_options(d, *SETTINGS["diff"])
     a = sub.add_parser("apply", help="create and update jobs; --prune deletes managed jobs not in the specs")
     add_options(a, *SETTINGS["apply"])
@@ -89,16 +94,21 @@ def _output_dir(path: Path) -> Path:
     return path
 
 
-def _render(args: argparse.Namespace, specs: model.Specs) -> int:
+def _render(args: argparse.Namespace, settings: Settings, specs: model.Specs) -> int:
+    try:  # offline, the owner is optional: without one the markers have no owner (apply writes it)
+        who: str | None = owner.resolve(settings.jobs_dir, settings.owner)
+    except ConfigError as exc:
+        who = None
+        log.debug("rendering without an owner: %s", exc.message)
     if args.output is not None:
         try:
-            written = configxml.write(specs.items, args.output)
+            written = configxml.write(specs.items, args.output, who)
         except OSError as exc:
             raise OperationError(f"-o {args.output}: cannot write: {exc.strerror or exc}: {exc.filename}") from None
         log.info("rendered %d items into %s", len(written), args.output)
     elif not (args.write_jenkinsfiles or args.check_jenkinsfiles):
         for item in specs.items:
-            sys.stdout.write(redact.scrub(f"==> {item.name} <==\n{configxml.render(item)}\n"))
+            sys.stdout.write(redact.scrub(f"==> {item.name} <==\n{configxml.render(item, who)}\n"))
     if args.write_jenkinsfiles or args.check_jenkinsfiles:
         drifted = jenkinsfile.sync(specs, args.root, write=args.write_jenkinsfiles)
         if args.check_jenkinsfiles and drifted:
@@ -136,29 +146,46 @@ def _run(args: argparse.Namespace, settings: Settings, specs: model.Specs, recor
 def _body(args: argparse.Namespace, settings: Settings, record: dict[str, Any]) -> int:
     if args.command == "render" and args.output is not None:
         _output_dir(args.output)
-    specs = model.load(settings.jobs_dir)
     if args.command == "render":
-        return _render(args, specs)
+        return _render(args, settings, model.load(settings.jobs_dir))
     if args.command == "run":
-        return _run(args, settings, specs, record)
+        return _run(args, settings, model.load(settings.jobs_dir), record)
+    if settings.prune_action not in ("delete", "disable"):  # a flag is checked by argparse, env and file here
+        raise ConfigError(f"prune_action (CA_PRUNE_ACTION): expected delete or disable, got {settings.prune_action!r}")
+    if settings.max_delete < 0:
+        raise ConfigError(f"max_delete: expected 0 or more, got {settings.max_delete}")
+    # An empty jobs directory is a plan too (it deletes nothing: see check_prune); a missing one is an error.
+    specs = model.load(settings.jobs_dir, allow_empty=True)
     from ..jobsync import sync
 
-    client = _client(settings)
+    client = _client(settings)  # the URL is checked first: one usage error at a time, no request yet
+    who = owner.resolve(settings.jobs_dir, settings.owner)
+    record["owner"] = who
     p = sync.plan(
         specs,
         client,
+        who,
         verify=settings.verify,
         diffs=args.command == "diff",
         adopt=settings.adopt,
         replace=settings.replace,
+        prune_action=settings.prune_action,
     )
+    # --max-delete "raised for the run": given as a flag or in the environment, not from the config file
+    allow_all = getattr(args, "max_delete", None) is not None or bool(os.environ.get("CA_MAX_DELETE"))
     if args.command == "diff":
         sys.stdout.write(redact.scrub(p.render(prune=settings.prune)))
-        record["plan"] = p.counts()
+        record.update(counts=p.counts(), plan=p.groups(), prune_refused=None)
+        try:
+            p.check_prune(settings.max_delete, allow_all)
+        except PreconditionError as exc:
+            record["prune_refused"] = exc.message
+            log.warning("WARNING: apply --prune would refuse: %s", exc.message)
         return EXIT_OK
+    log.info("jobsync: owner %s", who)
     result = sync.Result()
     try:
-        sync.apply(p, client, prune=settings.prune, result=result)
+        sync.apply(p, client, prune=settings.prune, result=result, max_delete=settings.max_delete, allow_all=allow_all)
     finally:  # an abort (SIGTERM) still reports what was done, in flight and not attempted
         record.update(result.as_report())
     if result.failed:

@@ -18,6 +18,7 @@ and repeating that request; a second refusal is reported as what it is.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import random
@@ -27,7 +28,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import requests
 import urllib3
@@ -40,7 +41,7 @@ from . import configxml
 
 log = logging.getLogger(__name__)
 
-TREE_FIELDS = "name,description"
+TREE_FIELDS = "name,description,color"  # color: "disabled", or "..._anime" while a build runs
 AUTH_HINT = "check JENKINS_USER and JENKINS_API_TOKEN (a user API token, not the password) and the user's permissions"
 URL_HINT = "check --url/JENKINS_URL and that Jenkins is running"
 # Seconds: to connect, to wait for an answer; the backoff base and cap between retries of one GET; the
@@ -120,6 +121,9 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())[:300]
 
 
+Status = Literal["ours", "ownerless", "foreign", "copy", "unmanaged"]
+
+
 @dataclass(frozen=True)
 class Remote:
     """One item on the server as the tree query shows it."""
@@ -127,14 +131,38 @@ class Remote:
     name: str
     cls: str
     description: str
+    container: bool = False  # api/json exported ``jobs``: a folder, multibranch project, organization folder
+    color: str = ""  # jobs only: "disabled", or "<colour>_anime" while a build runs
+
+    @functools.cached_property
+    def marker(self) -> configxml.Marker | None:
+        return configxml.parse_marker(self.description)
 
     @property
     def managed(self) -> bool:
-        return configxml.marker_hash(self.description) is not None
+        return self.marker is not None
 
     @property
     def is_folder(self) -> bool:
-        return self.cls == configxml.FOLDER_CLASS or self.cls.endswith(".Folder")
+        return self.container or self.cls == configxml.FOLDER_CLASS or self.cls.endswith(".Folder")
+
+    @property
+    def disabled(self) -> bool:
+        return self.color.startswith("disabled")
+
+    @property
+    def building(self) -> bool:
+        return self.color.endswith("_anime")
+
+    def status(self, owner: str) -> Status:
+        m = self.marker
+        if m is None:
+            return "unmanaged"
+        if m.owner is None:
+            return "ownerless"
+        if m.name != self.name:
+            return "copy"
+        return "ours" if m.owner == owner else "foreign"
 
 
 @dataclass(frozen=True)
@@ -345,9 +373,13 @@ class Client:
     # ------------------------------------------------------------------------------------- the API
 
     def tree(self, depth: int, folder: str = "") -> list[Remote]:
-        """Every item (under ``folder``) down to ``depth`` folder levels, in one request."""
+        """Every item (under ``folder``) down to ``depth`` folder levels, in one request.
+
+        One level further only ``jobs[name]`` is asked for: its presence marks the items of the last
+        level that hold others (Jenkins exports ``jobs`` for every folder-like item, multibranch too).
+        """
         where = f" in {folder}" if folder else ""
-        spec = TREE_FIELDS
+        spec = f"{TREE_FIELDS},jobs[name]"
         for _ in range(depth):
             spec = f"{TREE_FIELDS},jobs[{spec}]"
         query = urllib.parse.quote(f"jobs[{spec}]", safe="[],")
@@ -363,13 +395,16 @@ class Client:
             raise OperationError(f"listing jobs: {self.url} returned invalid JSON") from None
         out: list[Remote] = []
 
-        def walk(items: Iterable[dict[str, Any]], prefix: str) -> None:
+        def walk(items: Iterable[dict[str, Any]], prefix: str, level: int) -> None:
             for item in items:
                 name = prefix + str(item.get("name", ""))
-                out.append(Remote(name, str(item.get("_class", "")), item.get("description") or ""))
-                walk(item.get("jobs") or (), name + "/")
+                children = item.get("jobs")
+                description, color = item.get("description") or "", item.get("color") or ""
+                out.append(Remote(name, str(item.get("_class", "")), description, children is not None, color))
+                if children and level < depth:
+                    walk(children, name + "/", level + 1)
 
-        walk(data.get("jobs") or (), f"{folder}/" if folder else "")
+        walk(data.get("jobs") or (), f"{folder}/" if folder else "", 0)
         return out
 
     def config(self, name: str) -> str:
@@ -392,6 +427,44 @@ class Client:
 
     def delete(self, name: str) -> None:
         self._write(job_path(name) + "doDelete", f"{name}: delete", None, lambda: self._description(name) is None)
+
+    def rename(self, name: str, new_short: str) -> None:
+        """Jenkins' rename action (AbstractItem.doConfirmRename): the item keeps its builds and numbers."""
+        parent = name.rpartition("/")[0]
+        new = f"{parent}/{new_short}" if parent else new_short
+        path = job_path(name) + "confirmRename?newName=" + urllib.parse.quote(new_short, safe="")
+        self._write(path, f"{name}: rename to {new_short}", None, lambda: self._description(new) is not None)
+
+    def move(self, name: str, folder: str) -> None:
+        """cloudbees-folder's move action (RelocationAction): ``destination`` is the folder's full name."""
+        new = f"{folder}/{name.rpartition('/')[2]}" if folder else name.rpartition("/")[2]
+        path = job_path(name) + "move/move?destination=" + urllib.parse.quote("/" + folder, safe="/")
+        what = f"{name}: move to {folder or 'the top level'}"
+        self._write(path, what, None, lambda: self._description(new) is not None)
+
+    def disable(self, name: str) -> None:
+        self._write(job_path(name) + "disable", f"{name}: disable", None, lambda: self._color(name) == "disabled")
+
+    def enable(self, name: str) -> None:
+        self._write(job_path(name) + "enable", f"{name}: enable", None, lambda: self._color(name) != "disabled")
+
+    def building(self, name: str) -> bool:
+        """Whether any of the job's recent builds is still running (checked right before deleting it)."""
+        query = urllib.parse.quote("builds[number,building]{0,50}", safe="[],{}")
+        response = self._get(job_path(name) + f"api/json?tree={query}", f"{name}: reading its builds")
+        assert response is not None
+        try:
+            return any(b.get("building") for b in response.json().get("builds") or ())
+        except (ValueError, AttributeError):
+            raise OperationError(f"{name}: reading its builds: {self.url} returned invalid JSON") from None
+
+    def _color(self, name: str) -> str:
+        response = self._get(job_path(name) + "api/json?tree=color", f"{name}: reading it back")
+        assert response is not None
+        try:
+            return str(response.json().get("color") or "")
+        except (ValueError, AttributeError):
+            raise OperationError(f"{name}: reading it back: {self.url} returned invalid JSON") from None
 
 
 def _description_of(xml: str) -> str:

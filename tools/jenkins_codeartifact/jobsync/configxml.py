@@ -5,9 +5,12 @@ the UI (minus the ``plugin="x@version"`` attributes, which Jenkins fills in and 
 to one plugin version). Values go through lxml, never string formatting, so ``<``, ``&``, quotes,
 ``${...}`` and non-ASCII survive exactly.
 
-The description carries a marker ``[managed by jobsync sha256:<hash>]`` where the hash covers the
-rendered XML without the marker. One tree query returning names and descriptions then tells which jobs
-are ours and whether they are current, without fetching any config.xml.
+The description carries a marker ``[managed by jobsync sha256:<hash> owner=<owner> name=<full name>]``
+where the hash covers the rendered XML without the marker. One tree query returning names and
+descriptions then tells which jobs are whose, whether they are current, and which are copies (a UI
+copy keeps the description, so its marker names the item it was copied from), without fetching any
+config.xml. The description survives every Jenkins save and is compared verbatim by ``canonical()``.
+A marker without ``owner=``/``name=`` is the format of older jobsync versions (see :func:`parse_marker`).
 
 ``canonical()`` is what ``--verify`` compares. Jenkins does not keep a POSTed config.xml as sent: it
 unmarshals it into the item and, since 2.568 / LTS 2.555.3 (SECURITY-3744, ``AbstractItem.updateByXml``
@@ -29,14 +32,17 @@ import functools
 import hashlib
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from xml.sax.saxutils import escape as xml_escape
 
 from lxml import etree
 
 from .model import Folder, Freestyle, Git, Item, Pipeline
 
 MARKER_PREFIX = "[managed by jobsync sha256:"
-_MARKER = re.compile(r"\[managed by jobsync sha256:([0-9a-f]{24})\]\s*$")
+# Owners carry no whitespace or ']' (checked where they are resolved); item names cannot hold ']'.
+_MARKER = re.compile(r"\[managed by jobsync sha256:([0-9a-f]{24})(?: owner=([^\s\]]+) name=([^\]\n]+))?\]\s*$")
 _PROLOGUE = re.compile(r"^\s*<\?xml[^>]*\?>\s*")
 
 FOLDER_CLASS = "com.cloudbees.hudson.plugins.folder.Folder"
@@ -218,9 +224,19 @@ def _serialise(root: etree._Element) -> str:
     return "<?xml version='1.0' encoding='UTF-8'?>\n" + body
 
 
-def _marker(description: str, digest: str) -> str:
+@dataclass(frozen=True)
+class Marker:
+    """What a managed description says: content hash, and (current format) owner and the item's own name."""
+
+    hash: str
+    owner: str | None
+    name: str | None
+
+
+def _marker(description: str, digest: str, owner: str | None = None, name: str = "") -> str:
     """``description`` with the managed marker appended (the marker alone when it is empty)."""
-    marker = f"{MARKER_PREFIX}{digest}]"
+    who = f" owner={owner} name={name}" if owner else ""
+    marker = f"{MARKER_PREFIX}{digest}{who}]"
     return f"{description}\n\n{marker}" if description else marker
 
 
@@ -240,23 +256,33 @@ def content_hash(item: Item) -> str:
     return _rendered(item)[0]
 
 
-def described(item: Item) -> str:
-    """The description as stored on the server: the spec's text plus the managed marker."""
-    return _marker(item.description, content_hash(item))
+def described(item: Item, owner: str | None = None) -> str:
+    """The description as stored on the server: the spec's text plus the managed marker.
+
+    Without ``owner`` the marker has the older, ownerless format (offline renders without a known owner).
+    """
+    return _marker(item.description, content_hash(item), owner, item.name)
 
 
-def render(item: Item) -> str:
+def render(item: Item, owner: str | None = None) -> str:
     """The config.xml text for ``item``, marker included, exactly as POSTed to Jenkins."""
-    return _rendered(item)[1]
+    xml = _rendered(item)[1]
+    if owner is None:
+        return xml
+    # The marker ends the description: completing it in place keeps the cached rendering.
+    digest = content_hash(item)
+    head, sep, tail = xml.rpartition(f"sha256:{digest}]")
+    assert sep, "rendered description lost its marker"
+    return f"{head}sha256:{digest}{xml_escape(f' owner={owner} name={item.name}')}]{tail}"
 
 
-def write(items: Iterable[Item], directory: Path) -> list[Path]:
+def write(items: Iterable[Item], directory: Path, owner: str | None = None) -> list[Path]:
     """Write ``DIRECTORY/NAME.xml`` for every item (folders become subdirectories); the files written."""
     written = []
     for item in items:
         target = directory / f"{item.name}.xml"
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(render(item), encoding="utf-8")
+        target.write_text(render(item, owner), encoding="utf-8")
         written.append(target)
     return written
 
@@ -266,10 +292,16 @@ def same_description(server: str | None, ours: str) -> bool:
     return (server or "").replace("\r\n", "\n") == ours.replace("\r\n", "\n")
 
 
+def parse_marker(description: str | None) -> Marker | None:
+    """The trailing marker of a server description, or ``None`` for an item jobsync never wrote."""
+    m = _MARKER.search(description or "")
+    return Marker(m.group(1), m.group(2), m.group(3)) if m else None
+
+
 def marker_hash(description: str | None) -> str | None:
     """The hash in a server description's trailing marker, or ``None`` for a job we do not manage."""
-    m = _MARKER.search(description or "")
-    return m.group(1) if m else None
+    m = parse_marker(description)
+    return m.hash if m else None
 
 
 def parse(xml: str) -> etree._Element:

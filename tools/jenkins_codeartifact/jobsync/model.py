@@ -97,6 +97,7 @@ class Freestyle:
     shell: tuple[str, ...] = ()
     timestamps: bool = False
     disabled: bool = False
+    previous_names: tuple[str, ...] = field(default=(), compare=False)  # renamed on the server, history kept
     source: Source = field(default=Source("<memory>", 0), compare=False)
 
 
@@ -121,6 +122,7 @@ class Pipeline:
     poll: str | None = None
     disabled: bool = False
     jenkinsfile: JenkinsfileSpec | None = None
+    previous_names: tuple[str, ...] = field(default=(), compare=False)
     source: Source = field(default=Source("<memory>", 0), compare=False)
 
 
@@ -356,9 +358,10 @@ def _show(value: Any) -> str:
 
 # ------------------------------------------------------------------------------------------ parsing
 
+_COMMON_KEYS = ("name", "type", "description", "git", "poll", "disabled", "previous_names")
 JOB_KEYS = {
-    "freestyle": ("name", "type", "description", "git", "poll", "bindings", "shell", "timestamps", "disabled"),
-    "pipeline": ("name", "type", "description", "git", "poll", "script_path", "lightweight", "disabled", "jenkinsfile"),
+    "freestyle": (*_COMMON_KEYS, "bindings", "shell", "timestamps"),
+    "pipeline": (*_COMMON_KEYS, "script_path", "lightweight", "jenkinsfile"),
 }
 GIT_KEYS = ("url", "branch", "credentials", "clean")
 BINDING_KEYS = ("credentials", "username", "password")
@@ -434,8 +437,12 @@ def _job(r: _Reader, source: Source) -> Job:
     name = check_name(r.req("name"), lambda m: r.error("name", m))
     git_r = r.sub("git")
     git = _git(git_r) if git_r else None
+    previous = tuple(check_name(old, lambda m: r.error("previous_names", m)) for old in _strings(r, "previous_names"))
+    if fold(name) in {fold(old) for old in previous}:
+        raise r.error("previous_names", f"{name!r} is the job's own name")
     common: dict[str, Any] = {
         "name": name,
+        "previous_names": previous,
         "description": r.string("description", "") or "",
         "poll": r.string("poll"),
         "disabled": r.boolean("disabled", False),
@@ -584,8 +591,26 @@ def load_file(path: Path, display: str | None = None) -> list[Item]:
     return items
 
 
-def load(directory: str | Path) -> Specs:
-    """Every ``*.yml``/``*.yaml`` under ``directory`` (sorted), cross-checked: unique names, parents declared."""
+def _check_previous_names(seen: Mapping[str, Item]) -> None:
+    """A previous name must be free in the specs and claimed by one job, or the rename could not happen."""
+    claimed: dict[str, Item] = {}
+    for item in seen.values():
+        for old in getattr(item, "previous_names", ()):
+            if (other := seen.get(fold(old))) is not None:
+                raise ConfigError(
+                    f"{item.source}: previous_names: {old!r} is the name of {other.name!r} in the specs",
+                    hint="a previous name must be free in the specs",
+                )
+            if (first := claimed.get(fold(old))) is not None:
+                raise ConfigError(f"{item.source}: previous_names: {old!r} is also a previous name of {first.name!r}")
+            claimed[fold(old)] = item
+
+
+def load(directory: str | Path, allow_empty: bool = False) -> Specs:
+    """Every ``*.yml``/``*.yaml`` under ``directory`` (sorted), cross-checked: unique names, parents declared.
+
+    ``allow_empty``: a directory without specs gives empty Specs (diff/apply; a prune then refuses).
+    """
     root = Path(directory)
     hint = "pass --jobs-dir or set CA_JOBS_DIR"
     if root.exists() and not root.is_dir():
@@ -596,7 +621,7 @@ def load(directory: str | Path) -> Specs:
         files = sorted(p for p in root.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file())
     except OSError as exc:
         raise ConfigError(f"{exc.filename or root}: cannot list the job specs: {exc.strerror or exc}") from None
-    if not files:
+    if not files and not allow_empty:
         raise ConfigError(f"{root}: no *.yml job specs found")
     seen: dict[str, Item] = {}  # by fold(name): Jenkins' item names are case-insensitive
     for path in files:
@@ -609,6 +634,7 @@ def load(directory: str | Path) -> Specs:
                     hint="job and folder names must be unique across all spec files; Jenkins ignores case",
                 )
             seen[fold(item.name)] = item
+    _check_previous_names(seen)
     for item in seen.values():
         parent = item.name.rpartition("/")[0]
         folder = seen.get(fold(parent))

@@ -1,26 +1,24 @@
-"""Plan against what the server really holds, then apply with bounded parallelism.
+"""Plan against the server with one request, and apply a plan with bounded parallelism.
 
 Requests are the cost that matters, so the plan is ONE tree query
-(``api/json?tree=jobs[name,description,jobs[...]]``): the hash marker in each managed description says
-whether the job is current. A no-op sync is that single GET. ``verify=True`` additionally fetches every
-managed job's config.xml and compares it canonicalised, which catches hand edits that kept the
-description. Writes are one POST each (createItem, config.xml, doDelete) through :mod:`.client`,
-rather than python-jenkins's create_job/delete_job helpers, which add existence checks before and
-after and so cost three or four requests per job.
+(``api/json?tree=jobs[name,description,color,jobs[...]]``): the marker in each managed description says
+whose the item is and whether it is current (see :mod:`.planning`). A no-op sync is that single GET.
+``verify=True`` additionally fetches every managed job's config.xml and compares it canonicalised,
+which catches hand edits that kept the description. Writes are one POST each (createItem, config.xml,
+doDelete, confirmRename, disable, enable) through :mod:`.client`, rather than python-jenkins's
+create_job/delete_job helpers, which add existence checks before and after and so cost three or four
+requests per job.
 
-Safety: a job whose description has no marker is not ours. It is never updated or deleted; a spec that
-names it is a conflict unless ``adopt=True``. A job whose type changed (freestyle, pipeline, folder) is a
-conflict unless ``replace=True``: Jenkins cannot change an item's type in place, and deleting it to
-recreate it loses its build history (and, should the create then fail, the job). A folder on the server
-is never replaced, since Jenkins deletes folders with their contents. Deleting a managed folder that
-still holds anything we do not manage is refused.
+Safety: only this owner's items are ever updated, renamed or deleted. A job whose type changed
+(freestyle, pipeline, folder) is a conflict unless ``replace=True``: Jenkins cannot change an item's type
+in place, and deleting it to recreate it loses its build history (and, should the create then fail, the
+job). An item that holds others (``jobs`` in api/json) is never replaced, since Jenkins deletes it with
+its contents. Deleting a folder that still holds anything not ours, or a running build, is refused; a
+job with a running build is not deleted in that run (the next run deletes it).
 """
 
 from __future__ import annotations
 
-import difflib
-import enum
-import functools
 import logging
 import queue
 import threading
@@ -30,10 +28,13 @@ from typing import Any
 
 from .. import redact
 from ..errors import OperationError
-from . import configxml
+from . import configxml, planning
 from .client import Client as Client  # re-exported: plan and apply take one
 from .client import Remote as Remote
-from .model import Folder, Item, Specs
+from .model import Specs
+from .planning import Action, Change, Plan
+
+__all__ = ["Action", "Change", "Client", "Plan", "Remote", "Result", "apply", "plan"]
 
 log = logging.getLogger(__name__)
 # Folder levels the plan's tree query reaches below the deepest spec, so that --prune sees managed jobs
@@ -42,73 +43,13 @@ EXTRA_DEPTH = 4
 SUBTREE_DEPTH = 20
 
 
-class Action(enum.Enum):
-    CREATE = "create"
-    UPDATE = "update"
-    UNCHANGED = "unchanged"
-    DELETE = "delete"
-    CONFLICT = "conflict"
-
-
-_PAST = {Action.CREATE: "created", Action.UPDATE: "updated", Action.DELETE: "deleted", Action.CONFLICT: "conflict"}
-
-
-@dataclass
-class Change:
-    """One planned step; ``xml`` is what will be sent, ``diff`` explains an update when it was fetched."""
-
-    action: Action
-    name: str
-    kind: str
-    item: Item | None = None
-    reason: str = ""
-    diff: str = ""
-    replace: bool = False
-
-    @functools.cached_property
-    def xml(self) -> str | None:
-        """Rendered on demand: a no-op sync needs only the descriptions, not 1000 serialised configs."""
-        return configxml.render(self.item) if self.item is not None else None
-
-    @property
-    def depth(self) -> int:
-        return self.name.count("/")
-
-    @property
-    def parent(self) -> str:
-        return self.name.rpartition("/")[0]
-
-
-@dataclass
-class Plan:
-    changes: list[Change]
-
-    def of(self, *actions: Action) -> list[Change]:
-        return [c for c in self.changes if c.action in actions]
-
-    def counts(self) -> dict[str, int]:
-        return {a.value: len(self.of(a)) for a in Action}
-
-    def render(self, prune: bool = False) -> str:
-        """The human-readable plan printed by ``jobsync diff`` (stdout)."""
-        symbols = {
-            Action.CREATE: "+",
-            Action.UPDATE: "~",
-            Action.UNCHANGED: "=",
-            Action.DELETE: "-",
-            Action.CONFLICT: "!",
-        }
-        lines = []
-        for c in sorted(self.changes, key=lambda c: (c.action is Action.UNCHANGED, c.name)):
-            note = f" ({c.reason})" if c.reason else ""
-            if c.action is Action.DELETE and not prune:
-                note += " (only with --prune)"
-            lines.append(f"{symbols[c.action]} {c.action.value:9} {c.kind:6} {c.name}{note}")
-            if c.diff:
-                lines.append(c.diff.rstrip("\n"))
-        n = self.counts()
-        lines.append(", ".join(f"{v} {k}" for k, v in n.items() if v or k != "conflict"))
-        return "\n".join(lines) + "\n"
+_PAST = {
+    Action.CREATE: "created",
+    Action.UPDATE: "updated",
+    Action.RENAME: "renamed",
+    Action.DELETE: "deleted",
+    Action.CONFLICT: "conflict",
+}
 
 
 @dataclass
@@ -122,6 +63,8 @@ class Result:
     outcomes: list[Outcome] = field(default_factory=list)
     unchanged: int = 0
     skipped_deletes: int = 0
+    kept_running: list[str] = field(default_factory=list)  # not deleted: a build was running
+    plan: Plan | None = None
     # Set when a signal ended apply: requests that were on their way (each may or may not have landed)
     # and planned steps never started.
     aborted: bool = False
@@ -136,14 +79,18 @@ class Result:
         done: dict[str, int] = {}
         for o in self.outcomes:
             if o.error is None:
-                done[o.change.action.value] = done.get(o.change.action.value, 0) + 1
+                done[o.change.verb] = done.get(o.change.verb, 0) + 1
         parts = [
             f"{done.get('create', 0)} created",
             f"{done.get('update', 0)} updated",
+            *([f"{done['rename']} renamed"] if done.get("rename") else []),
             f"{self.unchanged} unchanged",
             f"{done.get('delete', 0)} deleted",
+            *([f"{done['disable']} disabled"] if done.get("disable") else []),
             f"{len(self.failed)} failed",
         ]
+        if self.kept_running:
+            parts.append(f"{len(self.kept_running)} kept: build running (a later --prune deletes them)")
         if self.skipped_deletes:
             parts.append(f"{self.skipped_deletes} not in the specs (kept; --prune deletes them)")
         if self.aborted:
@@ -158,9 +105,11 @@ class Result:
             "summary": self.summary(),
             "unchanged": self.unchanged,
             "changes": [
-                {"name": o.change.name, "action": o.change.action.value, "ok": o.error is None, "error": o.error}
+                {"name": o.change.name, "action": o.change.verb, "ok": o.error is None, "error": o.error}
                 for o in self.outcomes
             ],
+            "kept_running": self.kept_running,
+            "plan": self.plan.groups() if self.plan is not None else {},
             "aborted": self.aborted,
             "in_flight": self.in_flight,
             "not_attempted": self.not_attempted,
@@ -170,97 +119,29 @@ class Result:
 # --------------------------------------------------------------------------------------------- plan
 
 
-def _kind(item: Item) -> str:
-    return "folder" if isinstance(item, Folder) else "job"
-
-
-def _diff(name: str, old: str, new: str) -> str:
-    return "".join(
-        difflib.unified_diff(
-            configxml.canonical(old).splitlines(keepends=True),
-            configxml.canonical(new).splitlines(keepends=True),
-            fromfile=f"{name} (server)",
-            tofile=f"{name} (specs)",
-        )
-    )
-
-
-def _type(cls: str) -> str:
-    return configxml.TYPE_NAMES.get(cls, cls or "unknown type")
-
-
 def plan(
     specs: Specs,
     client: Client,
+    owner: str,
     verify: bool = False,
     diffs: bool = False,
     adopt: bool = False,
     replace: bool = False,
+    prune_action: str = "delete",
 ) -> Plan:
     """Compare specs with the server: one tree query, plus one GET per job when ``verify`` or ``diffs``.
 
     ``diffs`` fetches config.xml only for jobs that will be updated, to show a unified diff. ``adopt``
-    takes over same-named jobs without the marker; ``replace`` deletes and recreates a job whose type
-    changed (otherwise a conflict).
+    takes over same-named items that are not this owner's; ``replace`` deletes and recreates a job whose
+    type changed (otherwise a conflict). See :mod:`.planning` for how each item is classified.
     """
     depth = max((i.name.count("/") for i in specs.items), default=0) + EXTRA_DEPTH
-    remote = {r.name: r for r in client.tree(depth)}
-    changes: list[Change] = []
-    for item in specs.items:
-        kind = _kind(item)
-        have = remote.get(item.name)
-        expected_cls = configxml.CLASSES[type(item)]
-        if have is None:
-            changes.append(Change(Action.CREATE, item.name, kind, item))
-            continue
-        if not have.managed and not adopt:
-            changes.append(
-                Change(
-                    Action.CONFLICT,
-                    item.name,
-                    kind,
-                    item,
-                    "exists on the server and is not managed by jobsync; rename it, delete it, or pass --adopt",
-                )
-            )
-            continue
-        if have.cls and have.cls != expected_cls:
-            change = f"is a {_type(have.cls)} on the server but a {_type(expected_cls)} in the specs"
-            if have.is_folder:
-                reason = f"{change}: not replaced, that would delete everything in it; delete or rename it by hand"
-                changes.append(Change(Action.CONFLICT, item.name, kind, item, reason))
-            elif not replace:
-                reason = f"{change}: pass --replace to delete it (build history included) and create it anew"
-                changes.append(Change(Action.CONFLICT, item.name, kind, item, reason))
-            else:
-                reason = f"{change}: delete and create anew (--replace)"
-                changes.append(Change(Action.UPDATE, item.name, kind, item, reason, replace=True))
-            continue
-        if not configxml.same_description(have.description, configxml.described(item)):
-            reason = (
-                "not managed yet: adopting"
-                if not have.managed
-                else (
-                    "specs changed"
-                    if configxml.marker_hash(have.description) != configxml.content_hash(item)
-                    else "description edited on the server"
-                )
-            )
-            changes.append(Change(Action.UPDATE, item.name, kind, item, reason))
-            continue
-        changes.append(Change(Action.UNCHANGED, item.name, kind, item))
-    wanted = {i.name for i in specs.items}
-    for r in remote.values():
-        if r.managed and r.name not in wanted:
-            changes.append(
-                Change(
-                    Action.DELETE, r.name, "folder" if r.is_folder else "job", reason="managed, no longer in the specs"
-                )
-            )
+    p = planning.plan(specs, client.tree(depth), owner, adopt=adopt, replace=replace, prune_action=prune_action)
     to_fetch = [
         c
-        for c in changes
-        if (verify and c.action is Action.UNCHANGED) or (diffs and c.action is Action.UPDATE and not c.replace)
+        for c in p.changes
+        if (verify and c.action is Action.UNCHANGED and c.item is not None)
+        or (diffs and c.action is Action.UPDATE and not c.replace and not c.enable)
     ]
     if to_fetch:
         fetched = _parallel(lambda c: client.config(c.name), to_fetch, client.workers)
@@ -269,7 +150,7 @@ def plan(
                 c.action, c.reason = Action.CONFLICT, f"cannot read config.xml: {error}"
                 continue
             assert text is not None and c.xml is not None
-            diff = _diff(c.name, text, c.xml)
+            diff = planning.diff(c.name, text, c.xml)
             lost = configxml.dropped(text, c.xml) if c.action is Action.UNCHANGED and diff else []
             if lost:  # sending it again would be dropped again: say what is missing instead
                 what = ", ".join(f"{cls} (plugin {plugin})" for cls, plugin in lost)
@@ -283,11 +164,7 @@ def plan(
                 c.action, c.reason = Action.UPDATE, "config.xml edited on the server"
             if diff and diffs:
                 c.diff = diff
-    return plan_sorted(changes)
-
-
-def plan_sorted(changes: list[Change]) -> Plan:
-    return Plan(sorted(changes, key=lambda c: (c.depth, c.name)))
+    return p
 
 
 # -------------------------------------------------------------------------------------------- apply
@@ -354,21 +231,36 @@ def _levels(changes: list[Change], reverse: bool = False) -> Iterator[list[Chang
         yield [c for c in changes if c.depth == d]
 
 
-def apply(plan_: Plan, client: Client, prune: bool = False, result: Result | None = None) -> Result:
-    """Carry out ``plan_``: folders level by level, then jobs, then (``--prune``) deletions deepest first.
+def apply(
+    plan_: Plan,
+    client: Client,
+    prune: bool = False,
+    result: Result | None = None,
+    max_delete: int = 10,
+    allow_all: bool = False,
+) -> Result:
+    """Carry out ``plan_``: folders level by level, then jobs and renames, then (``--prune``) deletions.
 
-    At most ``client.workers`` requests run at once. A failure is recorded and the rest goes on;
-    children of a folder that failed are reported as failed without a request. ``result`` is filled as
-    steps end, so a caller still has it when a signal aborts the run (then marked ``aborted``).
+    A prune that would remove more than ``max_delete`` items, or every item of this owner (unless
+    ``allow_all``), is refused before any request (PreconditionError, exit 3); otherwise what it will
+    remove is logged before anything is written. At most ``client.workers`` requests run at once. A
+    failure is recorded and the rest goes on; children of a folder that failed are reported as failed
+    without a request. A job with a running build is kept (a warning, not a failure). ``result`` is
+    filled as steps end, so a caller still has it when a signal aborts the run (then marked ``aborted``).
     """
+    if prune:
+        plan_.check_prune(max_delete, allow_all)
+        for c in plan_.of(Action.DELETE):
+            log.info("--prune will %s %s %s (%s)", c.verb, c.kind, c.name, c.reason)
     result = result if result is not None else Result()
     result.unchanged = len(plan_.of(Action.UNCHANGED))
+    result.plan = plan_
     started: set[str] = set()
     try:
         _apply(plan_, client, prune, result, started)
     except BaseException:  # SIGTERM, Ctrl-C: say what is done, on its way, and never started
         recorded = {o.change.name for o in result.outcomes}
-        steps = plan_.of(Action.CREATE, Action.UPDATE, *((Action.DELETE,) if prune else ()))
+        steps = plan_.of(Action.CREATE, Action.UPDATE, Action.RENAME, *((Action.DELETE,) if prune else ()))
         result.aborted = True
         result.in_flight = sorted(started - recorded)
         result.not_attempted = [c.name for c in steps if c.name not in recorded and c.name not in started]
@@ -382,11 +274,15 @@ def _apply(plan_: Plan, client: Client, prune: bool, result: Result, started: se
     failed_names: set[str] = set()
     lock = threading.Lock()
 
+    kept: set[str] = set()  # prune steps that found a running build: neither done nor failed
+
     def record(c: Change, error: str | None) -> None:
         with lock:
+            if error is None and c.name in kept:
+                return
             result.outcomes.append(Outcome(c, error))
             if error is None:
-                log.info("%s %s %s", _PAST[c.action], c.kind, c.name)
+                log.info("%s %s %s", "disabled" if c.disable else _PAST[c.action], c.kind, c.title)
             else:
                 failed_names.add(c.name)
                 log.error("ERROR: %s", error)
@@ -402,6 +298,10 @@ def _apply(plan_: Plan, client: Client, prune: bool, result: Result, started: se
         assert c.xml is not None
         if c.action is Action.CREATE:
             client.create(c.name, c.xml)
+        elif c.action is Action.RENAME:
+            _rename(client, c)
+        elif c.enable:
+            client.enable(c.name)
         elif c.replace:
             client.delete(c.name)
             try:
@@ -423,9 +323,29 @@ def _apply(plan_: Plan, client: Client, prune: bool, result: Result, started: se
                 ready.append(c)
         _parallel(fn, ready, workers, started, record)
 
+    def keep(c: Change) -> None:
+        with lock:
+            kept.add(c.name)
+            result.kept_running.append(c.name)
+        log.warning("WARNING: %s: not deleted: a build is running (a later --prune deletes it)", c.name)
+
+    def prune_job(c: Change) -> None:
+        if c.disable:
+            client.disable(c.name)
+        elif client.building(c.name):
+            keep(c)
+        else:
+            client.delete(c.name)
+
+    def prune_folder(c: Change) -> None:
+        with lock:
+            busy = any(k.startswith(c.name + "/") for k in kept)
+        if busy or not _delete_folder(client, c, plan_.owner):
+            keep(c)
+
     for c in plan_.of(Action.CONFLICT):
         record(c, f"{c.name}: {c.reason}")
-    writes = plan_.of(Action.CREATE, Action.UPDATE)
+    writes = plan_.of(Action.CREATE, Action.UPDATE, Action.RENAME)
     folders = [c for c in writes if c.kind == "folder"]
     for level in _levels(folders):
         run(level, write)
@@ -435,16 +355,34 @@ def _apply(plan_: Plan, client: Client, prune: bool, result: Result, started: se
     if not prune:
         result.skipped_deletes = len(deletes)
     else:
-        run([c for c in deletes if c.kind != "folder"], lambda c: client.delete(c.name))
+        run([c for c in deletes if c.kind != "folder"], prune_job)
         folder_deletes = [c for c in deletes if c.kind == "folder"]
         for level in _levels(folder_deletes, reverse=True):
-            run(level, lambda c: _delete_folder(client, c))
+            run(level, prune_folder)
 
 
-def _delete_folder(client: Client, change: Change) -> None:
-    """Delete a managed folder only if nothing unmanaged is left anywhere inside (Jenkins deletes recursively)."""
-    left = [r for r in client.tree(SUBTREE_DEPTH, change.name) if not r.managed]
+def _rename(client: Client, c: Change) -> None:
+    """Move (folder plugin) and/or rename (core) the old item, then write its config under the new name."""
+    assert c.xml is not None
+    old_parent, _, old_short = c.source.rpartition("/")
+    new_parent, _, new_short = c.name.rpartition("/")
+    current = c.source
+    if old_parent != new_parent:
+        client.move(current, new_parent)
+        current = f"{new_parent}/{old_short}" if new_parent else old_short
+    if old_short != new_short:
+        client.rename(current, new_short)
+    client.update(c.name, c.xml)
+
+
+def _delete_folder(client: Client, change: Change, owner: str) -> bool:
+    """Delete a folder of ours only if all inside is ours and idle (Jenkins deletes recursively)."""
+    inside = client.tree(SUBTREE_DEPTH, change.name)
+    left = [r for r in inside if r.status(owner) != "ours"]
     if left:
         names = ", ".join(r.name for r in left[:5])
-        raise OperationError(f"{change.name}: not deleted: it still holds jobs jobsync does not manage ({names})")
+        raise OperationError(f"{change.name}: not deleted: it still holds items that are not this owner's ({names})")
+    if any(r.building for r in inside):
+        return False
     client.delete(change.name)
+    return True
