@@ -255,12 +255,17 @@ def test_names_are_case_insensitive_in_the_plan(fake, env, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        (OTHER + "  - {name: Other, type: freestyle}\n", "'Other' is already defined at"),
-        ("jobs:\n  - {name: 'v1.', type: freestyle}\n", "Jenkins rejects a name ending with '.'"),
-        (OTHER + "  - {name: b, type: freestyle, previous_names: [other]}\n", "'other' is the name of 'other'"),
+        (OTHER + "  - {name: b, type: freestyle, previous_names: [Other]}\n", "'Other' is the name of 'other'"),
+        (
+            OTHER
+            + "  - {name: b, type: freestyle, previous_names: [a]}\n"
+            + "  - {name: c, type: freestyle, previous_names: [a]}\n",
+            "'a' is also a previous name of 'b'",
+        ),
+        ("jobs:\n  - {name: b, type: freestyle, previous_names: ['x.']}\n", "previous_names: 'x.': Jenkins rejects"),
     ],
 )
-def test_the_model_rejects_names_jenkins_would(env, tmp_path, capsys, text, message):
+def test_previous_names_are_checked(env, tmp_path, capsys, text, message):
     d = jobs_dir(tmp_path, "m", text)
     assert jobsync.main(["render", "--jobs-dir", str(d)]) == 2
     assert message in capsys.readouterr().err

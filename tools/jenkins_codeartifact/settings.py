@@ -160,7 +160,7 @@ class Settings:
         False,
         "CA_PRUNE",
         group="jenkins",
-        doc="apply deletes managed jobs that are no longer in the specs (diff marks them as planned)",
+        doc="apply removes this owner's jobs that are no longer in the specs (diff marks them as planned)",
     )
     verify: bool = _opt(
         False, "CA_VERIFY", group="jenkins", doc="also compare each managed job's config.xml (one GET each)"

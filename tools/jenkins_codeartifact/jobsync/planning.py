@@ -26,7 +26,7 @@ from typing import Any
 from ..errors import PreconditionError
 from . import configxml
 from .client import Remote, Status
-from .model import Folder, Item, Specs
+from .model import Folder, Item, Specs, fold
 
 
 class Action(enum.Enum):
@@ -175,14 +175,14 @@ class _Planner:
     renamed: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self.by_key = {r.name.casefold(): r for r in self.remotes}
-        self.wanted = {i.name.casefold() for i in self.specs.items}
+        self.by_key = {fold(r.name): r for r in self.remotes}
+        self.wanted = {fold(i.name) for i in self.specs.items}
 
     def change(self, action: Action, item: Item, reason: str, **kw: Any) -> Change:
         return Change(action, item.name, _kind(item), item, reason, owner=self.owner, **kw)
 
     def item(self, item: Item) -> Change:
-        have = self.by_key.get(item.name.casefold())
+        have = self.by_key.get(fold(item.name))
         if have is None:
             return self.rename(item) or self.change(Action.CREATE, item, "not on the server")
         if have.name != item.name:
@@ -235,8 +235,8 @@ class _Planner:
     def rename(self, item: Item) -> Change | None:
         """A job whose ``previous_names`` names an item of ours: renamed (or moved), keeping its history."""
         for old in getattr(item, "previous_names", ()):
-            have = self.by_key.get(old.casefold())
-            if have is None or have.name.casefold() in self.wanted or have.name in self.renamed:
+            have = self.by_key.get(fold(old))
+            if have is None or fold(have.name) in self.wanted or have.name in self.renamed:
                 continue
             if have.status(self.owner) != "ours":
                 continue
@@ -258,7 +258,7 @@ class _Planner:
 
     def leftover(self, r: Remote) -> Change | None:
         """An item no spec names: deleted (ours, with --prune), or listed as foreign or unmanaged."""
-        if r.name in self.renamed or r.name.casefold() in self.wanted:
+        if r.name in self.renamed or fold(r.name) in self.wanted:
             return None
         kind = "folder" if r.is_folder else "job"
         status = r.status(self.owner)
