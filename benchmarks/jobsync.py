@@ -139,6 +139,7 @@ def main() -> int:
         edited = names[:: max(1, n // args.edited)][: args.edited]
         base_env = {k: v for k, v in os.environ.items() if not k.startswith(("JENKINS_", "CA_"))}
         base_env.update(HOME=str(tmp), XDG_CACHE_HOME=str(tmp / "cache"), CA_JOBS_DIR=str(tmp / "specs"))
+        base_env["CA_JOBSYNC_OWNER"] = "bench/jobsync"  # the specs live in a temporary directory, not a clone
 
         results: dict[str, tuple[float, int]] = {}
 
