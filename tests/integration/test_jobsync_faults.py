@@ -41,6 +41,9 @@ def specs(tmp_path: Path) -> Path:
     return d
 
 
+OWNER = "git.example.com/team-a/jobs"
+
+
 @pytest.fixture
 def front(fake, monkeypatch, tmp_path):
     """The faulty front before the fake Jenkins, with short timeouts so that every bound is seconds."""
@@ -53,6 +56,7 @@ def front(fake, monkeypatch, tmp_path):
         monkeypatch.setenv("JENKINS_URL", f.url)
         monkeypatch.setenv("JENKINS_USER", fake.user)
         monkeypatch.setenv("JENKINS_API_TOKEN", fake.token)
+        monkeypatch.setenv("CA_JOBSYNC_OWNER", OWNER)  # the specs are not in a git clone
         yield f
     redact.clear()
 
@@ -169,6 +173,7 @@ def test_sigterm_ends_apply_within_5s_with_a_report_of_what_was_done(fake, specs
         front.add("hang_before_headers", method="POST", path=r"job/team/createItem\?name=b", times=None)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("JENKINS_", "CA_"))}
         env.update(JENKINS_URL=front.url, JENKINS_USER=fake.user, JENKINS_API_TOKEN=fake.token, CA_WORKERS="2")
+        env["CA_JOBSYNC_OWNER"] = OWNER
         report = tmp_path / "report.json"
         command = [sys.executable, "-m", "jenkins_codeartifact.cli.jobsync", "apply", "--jobs-dir", str(specs)]
         proc = subprocess.Popen(
