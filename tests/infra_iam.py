@@ -61,6 +61,13 @@ OPERATIONS: dict[tuple[str, str], set[str]] = {
     ("ecr", "BatchDeleteImage"): {"teardown"},
     ("sts", "AssumeRole"): {"base"},
 }
+# What the commands do over HTTP against the repository endpoint with the CodeArtifact token, and the
+# IAM action CodeArtifact checks for it: the simple API (pip, the token probe, --skip-existing's and an
+# ambiguous upload's sha256 check) and twine's upload.
+INDEX_OPERATIONS: dict[tuple[str, str], set[str]] = {
+    ("codeartifact", "ReadFromRepository"): {"producer", "consumer"},
+    ("codeartifact", "PublishPackageVersion"): {"producer"},
+}
 
 
 class _Loader(yaml.SafeLoader):

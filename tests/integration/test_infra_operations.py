@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import re
+import shutil
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +24,7 @@ from typing import Any
 import boto3
 import botocore.session
 import pytest
+import requests
 from tests import infra_iam as iam
 
 from jenkins_codeartifact.cli import consume_deploy, publish
@@ -29,9 +34,26 @@ ROOT = Path(__file__).resolve().parents[2]
 Call = tuple[str, str, dict[str, Any]]
 
 
+def _package_name(body: Any) -> str:
+    """The ``name`` field of twine's multipart upload (a requests-toolbelt encoder, or bytes)."""
+    encoder = getattr(body, "encoder", body)
+    fields = getattr(encoder, "fields", None)
+    if isinstance(fields, dict | list):
+        return str(dict(fields)["name"])
+    match = re.search(rb'name="name"\r\n\r\n([^\r]+)', body if isinstance(body, bytes) else b"")
+    assert match, "cannot find the package name in the upload"
+    return match.group(1).decode()
+
+
 @pytest.fixture
 def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Call]]:
-    """(IAM service prefix, operation, parameters) of every AWS call made through botocore in this test."""
+    """(IAM service prefix, operation, parameters) of every AWS call made in this test.
+
+    botocore calls come from an event hook on every client the commands create. HTTP requests to the
+    CodeArtifact repository endpoint (``/pypi/REPOSITORY/``, with the token) are recorded as the IAM
+    action CodeArtifact checks for them: a read of the simple API is ReadFromRepository, twine's
+    upload (a POST to the endpoint) is PublishPackageVersion.
+    """
     calls: list[Call] = []
 
     def record(params: dict[str, Any], model: Any, **_: Any) -> None:
@@ -44,7 +66,26 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Call]]:
         client.meta.events.register("before-parameter-build.*.*", record)
         return client
 
+    real_send = requests.Session.send
+
+    def send(self: requests.Session, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        repository = os.environ.get("CA_REPOSITORY", "")
+        path = urllib.parse.urlsplit(request.url or "").path
+        if repository and path.startswith(f"/pypi/{repository}/"):
+            where = {
+                "domain": os.environ["CA_DOMAIN"],
+                "domainOwner": os.environ["CA_DOMAIN_OWNER"],
+                "repository": repository,
+            }
+            if request.method == "POST":
+                package = {**where, "format": "pypi", "package": _package_name(request.body)}
+                calls.append(("codeartifact", "PublishPackageVersion", package))
+            else:
+                calls.append(("codeartifact", "ReadFromRepository", where))
+        return real_send(self, request, **kwargs)
+
     monkeypatch.setattr(botocore.session.Session, "create_client", create_client)
+    monkeypatch.setattr(requests.Session, "send", send)
     yield calls
 
 
@@ -62,7 +103,7 @@ def denied(job: str, calls: list[Call], **names: str) -> list[str]:
     policy = iam.policies(params)[iam.JOB_POLICIES[job]]
     problems = []
     for service, operation, call_params in calls:
-        if job not in iam.OPERATIONS.get((service, operation), set()):
+        if job not in {**iam.OPERATIONS, **iam.INDEX_OPERATIONS}.get((service, operation), set()):
             problems.append(f"{service}:{operation} is not a {job} operation (OPERATIONS, tests/infra_iam.py)")
             continue
         request = iam.requirement(service, operation, call_params, stack=params["ConsumerStackName"])
@@ -84,18 +125,25 @@ def vpc_params() -> list[str]:
 
 
 def test_publish_makes_only_calls_the_producer_policy_allows(env, recorded, capsys, tmp_path):
-    argv = [str(ROOT / "package_src"), "--skip-existing", "--dist-dir", str(tmp_path / "dist")]
-    assert publish.main(argv) == 0, capsys.readouterr().err  # publishes, or finds it published by another test
-    assert publish.main(argv) == 0, capsys.readouterr().err  # now surely there: the existing-version path
-    assert recorded, "no AWS call was recorded: the hook did not see the commands' clients"
+    project = tmp_path / "package"
+    shutil.copytree(ROOT / "package_src", project, ignore=shutil.ignore_patterns("dist", "build", "*.egg-info"))
+    pyproject = project / "pyproject.toml"
+    version = f"0.0.1.dev{uuid.uuid4().int % 10**9}"  # a pre-release below the app's pin: nobody installs it
+    pyproject.write_text(re.sub(r'(?m)^version = ".*"$', f'version = "{version}"', pyproject.read_text()))
+    argv = [str(project), "--skip-existing", "--dist-dir", str(tmp_path / "dist")]
+    assert publish.main(argv) == 0, capsys.readouterr().err  # a new version: uploaded
+    assert publish.main(argv) == 0, capsys.readouterr().err  # there now: --skip-existing compares sha256
     assert not denied("producer", recorded, DomainOwner=env["CA_DOMAIN_OWNER"])
-    producer_ops = {op for op, jobs in iam.OPERATIONS.items() if "producer" in jobs}
-    assert operations(recorded) == producer_ops  # every grant of the producer's own calls is used
-    # The same calls under the consumer's policy: the version check is the producer's alone.
+    producer_ops = {op for op, jobs in {**iam.OPERATIONS, **iam.INDEX_OPERATIONS}.items() if "producer" in jobs}
+    assert operations(recorded) == producer_ops  # every grant of the producer is used
+    published = {p["package"] for s, op, p in recorded if op == "PublishPackageVersion"}
+    assert published == {"fantastic-ascii"}
+    # The same calls under the consumer's policy: the version check and the upload are the producer's alone.
     refused = denied("consumer", recorded, DomainOwner=env["CA_DOMAIN_OWNER"])
     assert {line.split(" is not")[0] for line in refused} == {
         "codeartifact:DescribePackageVersion",
         "codeartifact:ListPackageVersionAssets",
+        "codeartifact:PublishPackageVersion",
     }
 
 
@@ -150,7 +198,7 @@ def test_first_push_to_ecr_makes_only_calls_the_consumer_policy_allows(env, reco
 
 @pytest.mark.docker
 def test_build_makes_only_calls_the_consumer_policy_allows(docker_environ, recorded, capsys, monkeypatch, tmp_path):
-    """The build stage's AWS calls (token and endpoint for pip), on an image that only reads its secret."""
+    """The build stage's AWS calls (token, endpoint, the index probe), on an image that only reads its secret."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "Dockerfile").write_text(
         "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN --mount=type=secret,id=pipconf test -s /run/secrets/pipconf\n"
@@ -167,6 +215,7 @@ def test_build_makes_only_calls_the_consumer_policy_allows(docker_environ, recor
     assert operations(recorded) == {
         ("codeartifact", "GetAuthorizationToken"),
         ("codeartifact", "GetRepositoryEndpoint"),
+        ("codeartifact", "ReadFromRepository"),  # the token probe before Docker starts (pip's reads are inside)
     }
     assert not denied("consumer", recorded, DomainOwner=docker_environ["CA_DOMAIN_OWNER"])
 

@@ -150,6 +150,11 @@ def implied(job: str) -> list[iam.Request]:
         return [
             BEARER,
             iam.Request(
+                "codeartifact:ReadFromRepository",
+                ca("codeartifact", "ReadFromRepository", PACKAGE).resource,
+                why="--skip-existing and an ambiguous upload compare sha256 on the simple API",
+            ),
+            iam.Request(
                 "codeartifact:PublishPackageVersion",
                 ca("codeartifact", "PublishPackageVersion", PACKAGE_VERSION).resource,
                 why="twine upload to the repository endpoint",
