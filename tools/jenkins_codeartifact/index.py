@@ -298,7 +298,26 @@ def http_session(
     class Session(requests.Session):
         def request(self, method: str | bytes, url: str | bytes, *args: Any, **kw: Any) -> requests.Response:
             kw.setdefault("timeout", bounds)
-            return super().request(method, url, *args, **kw)
+            attempt = 0
+            while True:
+                try:
+                    return super().request(method, url, *args, **kw)
+                except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError) as exc:
+                    # urllib3 retries up to the headers; a body cut off after them is retried here (GET only)
+                    attempt += 1
+                    if str(method).upper() not in ("GET", "HEAD") or attempt > n or "MaxRetryError" in repr(exc):
+                        raise
+                    wait = min(BACKOFF_MAX, BACKOFF * 2 ** (attempt - 1)) * (1 + random.random())
+                    log.info(
+                        "index: %s %s: %s; retry %d of %d in %.1fs",
+                        method,
+                        url,
+                        describe_failure(exc),
+                        attempt,
+                        n,
+                        wait,
+                    )
+                    time.sleep(wait)
 
     retry = _retry_class()(
         total=n,

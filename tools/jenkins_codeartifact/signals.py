@@ -91,8 +91,13 @@ def received() -> int | None:
 
 
 @contextlib.contextmanager
-def handlers() -> Iterator[None]:
-    """Install the handlers for the block (main thread only; elsewhere a no-op), then restore the old ones."""
+def handlers(restore: bool = True) -> Iterator[None]:
+    """Install the handlers for the block (main thread only; elsewhere a no-op), then restore the old ones.
+
+    ``restore=False`` (a real process about to exit) keeps them, and after an abort ignores further
+    signals: a second SIGTERM arriving during the interpreter's exit must not kill the process (-15
+    instead of 143) before it has finished exiting.
+    """
     global _raised, _closing
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -103,7 +108,15 @@ def handlers() -> Iterator[None]:
     try:
         yield
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-        _raised, _closing = None, False
-        _pending.clear()
+        if restore:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+            _raised, _closing = None, False
+            _pending.clear()
+        elif _raised is not None:
+            # Aborted and about to exit: the interpreter's finalisation puts the default handlers back
+            # before it ends, so a further signal would still kill it; ignoring them there cannot.
+            for sig in previous:
+                signal.signal(sig, signal.SIG_IGN)
+        else:
+            finishing()

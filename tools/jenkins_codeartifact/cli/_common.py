@@ -120,7 +120,7 @@ def run(parser: argparse.ArgumentParser, body: Body, argv: Sequence[str] | None)
     record: dict[str, Any] = {}
     report_path: str | None = None
     error: dict[str, Any] | None = None
-    with signals.handlers():
+    with signals.handlers(restore=argv is not None):
         try:
             args = parser.parse_args(raw)
             setup(verbose=getattr(args, "verbose", False))

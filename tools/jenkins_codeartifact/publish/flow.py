@@ -41,6 +41,7 @@ class PublishResult:
     uploaded: list[str] = field(default_factory=list)  # sent by this run
     present: list[str] = field(default_factory=list)  # found on the index with the same sha256
     absent: bool = False  # the index said it has no file of this version (before this run uploaded any)
+    pending: set[str] = field(default_factory=set)  # being uploaded: whether they landed is not known
 
     def release(self) -> str | None:
         """This version on the index: whole, partial, absent or unknown (None: no index involved)."""
@@ -48,6 +49,8 @@ class PublishResult:
             return None
         if not self.files:
             return "absent" if self.absent else "unknown"
+        if self.pending:
+            return "unknown"
         there = sum(d.path.name in self.uploaded or d.path.name in self.present for d in self.files)
         return "whole" if there == len(self.files) else "partial" if there else "absent"
 
@@ -65,7 +68,9 @@ class PublishResult:
                     "sha256": d.sha256,
                     "size": d.size,
                     "uploaded": d.path.name in self.uploaded,
-                    "on_index": d.path.name in self.uploaded or d.path.name in self.present,
+                    "on_index": None
+                    if d.path.name in self.pending
+                    else d.path.name in self.uploaded or d.path.name in self.present,
                 }
                 for d in self.files
             ],
@@ -203,7 +208,7 @@ def publish(
     if existing:
         log.info("version exists; uploading only the missing files: %s", ", ".join(d.path.name for d in todo))
     with step(f"upload to {index.description}"):
-        upload.upload(index, todo, meta.name, meta.version, uploaded=result.uploaded)
+        upload.upload(index, todo, meta.name, meta.version, uploaded=result.uploaded, pending=result.pending)
     result.status = "uploaded"
     log.info("published %s %s to %s", meta.name, meta.version, index.description)
     return result

@@ -144,9 +144,18 @@ def _send(index: Index, dist: Dist) -> str:
     raise OperationError(f"{index.description}: upload of {dist.path.name} failed: HTTP {status}: {reason}")
 
 
-def settle(index: Index, dist: Dist, name: str, version: str) -> bool | None:
-    """Is ``dist`` on the index? True: with the same sha256. None: absent. Other bytes: exit 3 naming it."""
+SETTLE_GRACE = 1.0  # an index may still be storing a file it received: look once more after this long
+
+
+def settle(index: Index, dist: Dist, name: str, version: str, grace: float = 0.0) -> bool | None:
+    """Is ``dist`` on the index? True: with the same sha256. None: absent. Other bytes: exit 3 naming it.
+
+    ``grace``: when absent, ask once more after that many seconds (the upload may still be in progress).
+    """
     files = index.simple_files(name, version) or {}
+    if dist.path.name not in files and grace:
+        time.sleep(grace)
+        files = index.simple_files(name, version) or {}
     if dist.path.name not in files:
         return None
     digest = files[dist.path.name]
@@ -183,7 +192,7 @@ def _upload_one(index: Index, dist: Dist, name: str, version: str, progress: Pro
                 time.sleep(unknown.wait)
             progress.line(f"{dist.path.name}: {unknown.why}; asking the index whether it arrived")
             try:
-                landed = settle(index, dist, name, version)
+                landed = settle(index, dist, name, version, grace=SETTLE_GRACE)
             except CAError as exc:
                 raise OperationError(
                     f"upload of {dist.path.name}: {unknown.why}, and the index could not say whether it arrived: "
@@ -205,8 +214,16 @@ def _upload_one(index: Index, dist: Dist, name: str, version: str, progress: Pro
         return
 
 
-def upload(index: Index, dists: list[Dist], name: str, version: str, uploaded: list[str] | None = None) -> list[Dist]:
-    """Upload ``dists`` side by side; return them. ``uploaded`` gets each file's name as it lands.
+def upload(
+    index: Index,
+    dists: list[Dist],
+    name: str,
+    version: str,
+    uploaded: list[str] | None = None,
+    pending: set[str] | None = None,
+) -> list[Dist]:
+    """Upload ``dists`` side by side; return them. ``uploaded`` gets each file's name as it lands;
+    ``pending`` holds the names whose outcome is not known yet (for a report written on abort).
 
     Files of one release are independent uploads, so they go in parallel: an index spends most of an
     upload's time storing the file, not receiving it. The threads are daemons and the caller waits on a
@@ -214,6 +231,8 @@ def upload(index: Index, dists: list[Dist], name: str, version: str, uploaded: l
     """
     progress = Progress("upload")
     done = [] if uploaded is None else uploaded
+    in_flight = set() if pending is None else pending
+    in_flight.update(d.path.name for d in dists)
     results: queue.Queue[tuple[Dist, BaseException | None]] = queue.Queue()
 
     def one(dist: Dist) -> None:
@@ -223,6 +242,8 @@ def upload(index: Index, dists: list[Dist], name: str, version: str, uploaded: l
             results.put((dist, None))
         except BaseException as exc:
             results.put((dist, exc))
+        finally:
+            in_flight.discard(dist.path.name)
 
     with _captured() as out:
         for dist in dists:
