@@ -64,6 +64,8 @@ def read_build_system(project: Path) -> BuildSystem:
     pyproject = project / "pyproject.toml"
     if not project.is_dir():
         raise ConfigError(f"{project}: project directory not found")
+    if pyproject.is_dir():
+        raise ConfigError(f"{pyproject}: is a directory, not a file")
     if not pyproject.is_file():
         raise ConfigError(f"{pyproject}: not found", hint="ca-publish needs a PEP 517/621 project")
     try:
