@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -162,7 +163,7 @@ def test_a_reset_mid_body_is_retried(fake, front, specs, tmp_path, capsys):
     front.add("reset_mid_body", times=1, method="GET", path=r"/api/json\?tree=")
     code, took, report = apply(specs, tmp_path)
     assert code == 0 and took < 5
-    assert "WARNING: listing jobs: answer cut off (ChunkedEncodingError); retrying GET" in capsys.readouterr().err
+    assert re.search(r"WARNING: listing jobs: answer cut off \(\w+\); retrying GET", capsys.readouterr().err)
     assert front.count("GET", r"/api/json\?tree=") == 2
     assert sorted(fake.items) == made(report) == ALL
 
@@ -192,7 +193,8 @@ def test_sigterm_ends_apply_within_5s_with_a_report_of_what_was_done(fake, specs
     assert proc.returncode == 143 and took < 5, err
     data = json.loads(report.read_text())
     assert data["status"] == "aborted" and data["aborted"] is True
-    assert data["in_flight"] == ["team/b"]
-    assert "ERROR: jobsync apply aborted:" in err and "1 in flight (may or may not be applied)" in err
-    assert sorted(fake.items) == made(data)  # every job on the server is one the report says was made
-    assert "team/b" not in fake.items
+    assert "team/b" in data["in_flight"] and "team/b" not in fake.items
+    assert "ERROR: jobsync apply aborted:" in err and "in flight (may or may not be applied)" in err
+    # every job the report says was made is on the server, and nothing else is but what was in flight
+    assert set(made(data)) <= set(fake.items) <= set(made(data)) | set(data["in_flight"])
+    assert set(data["not_attempted"]) & set(fake.items) == set()

@@ -231,13 +231,7 @@ class Client:
                 allow_redirects=method == "GET",  # doDelete's 302 to the parent page is the answer itself
                 stream=True,
             ) as streamed:
-                # The read timeout bounds each wait for bytes; the deadline bounds a trickling answer.
-                deadline, chunks = time.monotonic() + ANSWER_DEADLINE, []
-                for chunk in streamed.iter_content(65536):
-                    chunks.append(chunk)
-                    if time.monotonic() > deadline:
-                        raise _Unanswered(f"answer not complete within {ANSWER_DEADLINE:g} s")
-                response = Answer(streamed.status_code, streamed.headers, b"".join(chunks))
+                response = Answer(streamed.status_code, streamed.headers, _read(streamed))
         except requests.ConnectTimeout:
             raise OperationError(
                 f"{what}: cannot reach Jenkins at {self.url} (connect timeout)", hint=URL_HINT
@@ -465,6 +459,24 @@ class Client:
             return str(response.json().get("color") or "")
         except (ValueError, AttributeError):
             raise OperationError(f"{name}: reading it back: {self.url} returned invalid JSON") from None
+
+
+def _read(streamed: requests.Response) -> bytes:
+    """The body, taken as it arrives: the read timeout bounds each wait, the deadline the whole."""
+    deadline = time.monotonic() + ANSWER_DEADLINE
+    chunks: list[bytes] = []
+    while True:
+        try:
+            chunk = streamed.raw.read1(65536, decode_content=True)
+        except urllib3.exceptions.ReadTimeoutError:
+            raise _Unanswered(f"no answer within {READ_TIMEOUT:g} s") from None
+        except urllib3.exceptions.HTTPError as exc:  # reset, incomplete body, bad chunk, bad gzip
+            raise _Unanswered(f"answer cut off ({type(exc).__name__})") from None
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        if time.monotonic() > deadline:
+            raise _Unanswered(f"answer not complete within {ANSWER_DEADLINE:g} s")
 
 
 def _description_of(xml: str) -> str:
