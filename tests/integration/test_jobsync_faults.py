@@ -20,7 +20,7 @@ from tests.fakes.faulty import FaultyFront, wait_until
 
 from jenkins_codeartifact import redact
 from jenkins_codeartifact.cli import jobsync
-from jenkins_codeartifact.jobsync import client
+from jenkins_codeartifact.jobsync import transport
 
 JOBS = """\
 folders:
@@ -50,8 +50,8 @@ def front(fake, monkeypatch, tmp_path):
     """The faulty front before the fake Jenkins, with short timeouts so that every bound is seconds."""
     for var in [v for v in os.environ if v.startswith(("JENKINS_", "CA_"))]:
         monkeypatch.delenv(var)
-    monkeypatch.setattr(client, "READ_TIMEOUT", 0.5)
-    monkeypatch.setattr(client, "BACKOFF", 0.05)
+    monkeypatch.setattr(transport, "READ_TIMEOUT", 0.5)
+    monkeypatch.setattr(transport, "BACKOFF", 0.05)
     monkeypatch.chdir(tmp_path)
     with FaultyFront(fake.url.rstrip("/")) as f:
         monkeypatch.setenv("JENKINS_URL", f.url)
@@ -149,7 +149,7 @@ def test_429_retry_after_is_honoured(fake, front, specs, tmp_path, capsys):
 
 
 def test_a_trickling_answer_is_bounded_by_its_deadline(fake, front, specs, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(client, "ANSWER_DEADLINE", 1.0)  # each byte comes in time; the whole answer does not
+    monkeypatch.setattr(transport, "ANSWER_DEADLINE", 1.0)  # each byte comes in time; the whole answer does not
     front.add("trickle", bytes_per_second=20, times=None, method="GET", path=r"/api/json\?tree=")
     code, took, report = apply(specs, tmp_path)
     assert code == 1 and took < 10
