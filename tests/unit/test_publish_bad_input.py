@@ -7,9 +7,11 @@ The index is a local server that records every request: a bad input must be refu
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import shutil
 import threading
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -295,3 +297,27 @@ def test_bad_input(case, tmp_path, index, capsys, monkeypatch):
     assert after == [p for p in before if not (tmp_path / p).is_relative_to(tmp_path / "cache")], (
         "something was written"
     )
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_a_password_in_the_url_is_never_printed_or_reported(how, tmp_path, index, capsys, monkeypatch):
+    """-v output, the ERROR line and the report: the password appears in none of them, quoted or not."""
+    for var in [v for v in os.environ if v.startswith(("CA_", "AWS_"))]:
+        monkeypatch.delenv(var)
+    monkeypatch.chdir(tmp_path)
+    secret = "p@ss:w/rd-9f3c"
+    url = f"http://ci:{urllib.parse.quote(secret, safe='')}@127.0.0.1:{index.server_address[1]}/"
+    report = tmp_path / "report.json"
+    args = [str(ROOT / "package_src"), "-v", "--report", str(report)]
+    if how == "flag":
+        args += ["--repository-url", url]
+    else:
+        monkeypatch.setenv("CA_REPOSITORY_URL", url)
+    assert publish.main(args) == 2
+    out = capsys.readouterr()
+    text = out.out + out.err + report.read_text()
+    for form in (secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote(secret)):
+        assert form not in text
+    assert "ci:***@127.0.0.1" in out.err and "CA_INDEX_USERNAME and CA_INDEX_PASSWORD" in out.err
+    assert json.loads(report.read_text())["status"] == "failed"
+    assert index.requests == []
