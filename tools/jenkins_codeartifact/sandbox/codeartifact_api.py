@@ -30,24 +30,20 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import calendar
 import contextlib
-import hashlib
 import hmac
 import http.client
 import json
 import logging
 import re
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import botocore.session
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -56,6 +52,7 @@ from packaging.utils import canonicalize_name
 from .. import redact
 from ..index import MAX_DURATION, MIN_DURATION  # AuthorizationTokenDurationSeconds' bounds, once
 from . import DOMAIN, DOMAIN_OWNER, REGION, REPOSITORY, devpi
+from .codeartifact_model import ApiError, Backend, DevpiBackend, decode_page_token, routes, validate
 from .codeartifact_state import DEFAULT_DURATION, Throttle, Tokens, Versions
 
 log = logging.getLogger(__name__)
@@ -77,33 +74,6 @@ IMPLEMENTED = (
 )
 
 
-class ApiError(Exception):
-    """An AWS rest-json error response: status, ``x-amzn-ErrorType`` and a JSON body."""
-
-    def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: str
-    ) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.extra = status, code, message, extra
-        self.headers = headers or {}
-
-
-class Backend(Protocol):
-    """Where packages really live; the devpi one is :class:`DevpiBackend`, tests may pass their own."""
-
-    def password(self) -> str:
-        """The backend's own credential (devpi's ``aws`` user); never handed to clients."""
-        ...
-
-    def version(self, index: str, package: str, version: str) -> dict[str, Any] | None:
-        """Metadata of ``package==version`` uploaded to ``index`` (not inherited), or None."""
-        ...
-
-    def assets(self, index: str, package: str, version: str) -> list[dict[str, Any]]:
-        """``[{"name", "size", "hashes": {...}}]`` of that version's files."""
-        ...
-
-
 @dataclass
 class Config:
     """What the stand-in pretends to be: one domain of one account with repositories mapped to devpi indexes."""
@@ -118,182 +88,6 @@ class Config:
     secret_access_key: str | None = field(default=None, repr=False)
     clock: Callable[[], float] = time.time  # tests move time forward instead of sleeping
     session_seconds: int = 3600  # what is left of a role session (durationSeconds=0 with session credentials)
-
-
-class DevpiBackend:
-    """Versions and files from devpi's JSON API; the token is the password of devpi's ``aws`` user."""
-
-    def __init__(self, devpi_url: str, password: str) -> None:
-        self.devpi_url = devpi_url.rstrip("/")
-        self._password = password
-        self._hashes: dict[str, tuple[int, dict[str, str]]] = {}
-        self._lock = threading.Lock()
-
-    def password(self) -> str:
-        return self._password
-
-    def _get(self, path: str, accept: str = "application/json") -> tuple[int, bytes]:
-        parts = urllib.parse.urlsplit(self.devpi_url + path)
-        conn = http.client.HTTPConnection(parts.netloc, timeout=60)
-        try:
-            conn.request("GET", parts.path, headers={"Accept": accept})
-            resp = conn.getresponse()
-            return resp.status, resp.read()
-        finally:
-            conn.close()
-
-    def _own_links(self, index: str, package: str, version: str) -> list[dict[str, Any]] | None:
-        # Ask the index for its own projects first: looking up an unknown name makes devpi consult its PyPI
-        # mirror (a request to PyPI), which CodeArtifact's DescribePackageVersion does not do either.
-        status, body = self._get(f"/{index}")
-        own = {canonicalize_name(p) for p in json.loads(body)["result"].get("projects", [])} if status == 200 else set()
-        if canonicalize_name(package) not in own:
-            return None
-        status, body = self._get(f"/{index}/{urllib.parse.quote(package)}/{urllib.parse.quote(version)}")
-        if status != 200:
-            return None
-        data = json.loads(body)["result"]
-        # devpi also answers for versions inherited from its bases (the PyPI mirror): keep our own files.
-        links = [
-            link
-            for link in data.get("+links", [])
-            if link.get("rel") == "releasefile" and f"/{index}/+f/" in link.get("href", "")
-        ]
-        return [{**link, "_meta": data} for link in links] or None
-
-    def version(self, index: str, package: str, version: str) -> dict[str, Any] | None:
-        links = self._own_links(index, package, version)
-        if not links:
-            return None
-        meta = links[0]["_meta"]
-        whens = [entry["when"] for link in links for entry in link.get("log", []) if entry.get("when")]
-        published = min((calendar.timegm((*w, 0, 0, 0)) for w in whens), default=int(time.time()))
-        hashes = sorted(link.get("hash_spec", "") for link in links)
-        return {
-            "displayName": meta.get("name", package),
-            "summary": meta.get("summary") or "",
-            "homePage": meta.get("home_page") or "",
-            "license": meta.get("license_expression") or meta.get("license") or "",
-            "publishedTime": published,
-            "revision": base64.b64encode(hashlib.sha256("\n".join(hashes).encode()).digest()[:24]).decode(),
-        }
-
-    def assets(self, index: str, package: str, version: str) -> list[dict[str, Any]]:
-        out = []
-        for link in self._own_links(index, package, version) or []:
-            href = link["href"]
-            name = urllib.parse.unquote(href.rsplit("/", 1)[-1])
-            size, hashes = self._file_hashes(href, link.get("hash_spec", href))
-            out.append({"name": name, "size": size, "hashes": hashes})
-        return sorted(out, key=lambda a: str(a["name"]))
-
-    def _file_hashes(self, href: str, key: str) -> tuple[int, dict[str, str]]:
-        """devpi keeps only SHA-256; CodeArtifact reports four hashes, so read the file once and cache."""
-        with self._lock:
-            if key in self._hashes:
-                return self._hashes[key]
-        path = urllib.parse.urlsplit(href).path
-        status, body = self._get(path, accept="*/*")
-        if status != 200:
-            raise ApiError(500, "InternalServerException", f"backend answered {status} for {path}")
-        result = (
-            len(body),
-            {
-                "MD5": hashlib.md5(body, usedforsecurity=False).hexdigest(),
-                "SHA-1": hashlib.sha1(body, usedforsecurity=False).hexdigest(),
-                "SHA-256": hashlib.sha256(body).hexdigest(),
-                "SHA-512": hashlib.sha512(body).hexdigest(),
-            },
-        )
-        with self._lock:
-            self._hashes[key] = result
-        return result
-
-
-_MODEL_LOCK = threading.Lock()
-_MODEL: Any = None
-
-
-def service_model() -> Any:
-    """botocore's codeartifact model: the source of routes and parameter constraints."""
-    global _MODEL
-    with _MODEL_LOCK:
-        if _MODEL is None:
-            _MODEL = botocore.session.get_session().get_service_model("codeartifact")
-        return _MODEL
-
-
-def _routes() -> dict[tuple[str, str], str]:
-    model = service_model()
-    routes: dict[tuple[str, str], str] = {}
-    for name in model.operation_names:
-        http_ = model.operation_model(name).http
-        routes.setdefault((http_["method"], http_["requestUri"].split("?")[0]), name)
-    return routes
-
-
-def validate(operation: str, query: dict[str, str]) -> dict[str, Any]:
-    """Query parameters of ``operation`` by member name, checked against the model like the service does."""
-    shape = service_model().operation_model(operation).input_shape
-    values: dict[str, Any] = {}
-    problems: list[str] = []
-    for member, mshape in shape.members.items():
-        if mshape.serialization.get("location") != "querystring":
-            continue
-        raw = query.get(mshape.serialization.get("name", member))
-        if raw is None:
-            if member in shape.required_members:
-                problems.append(f"Value null at '{member}' failed to satisfy constraint: Member must not be null")
-            continue
-        meta = mshape.metadata
-        if mshape.type_name in ("integer", "long"):
-            try:
-                number = int(raw)
-            except ValueError:
-                problems.append(f"Value '{raw}' at '{member}' failed to satisfy constraint: Member must be a number")
-                continue
-            if "min" in meta and number < meta["min"]:
-                problems.append(
-                    f"Value '{number}' at '{member}' failed to satisfy constraint: "
-                    f"Member must have value greater than or equal to {meta['min']}"
-                )
-            elif "max" in meta and number > meta["max"]:
-                problems.append(
-                    f"Value '{number}' at '{member}' failed to satisfy constraint: "
-                    f"Member must have value less than or equal to {meta['max']}"
-                )
-            values[member] = number
-            continue
-        if mshape.enum and raw not in mshape.enum:
-            problems.append(
-                f"Value '{raw}' at '{member}' failed to satisfy constraint: "
-                f"Member must satisfy enum value set: [{', '.join(mshape.enum)}]"
-            )
-        elif "min" in meta and len(raw) < meta["min"]:
-            problems.append(
-                f"Value '{raw}' at '{member}' failed to satisfy constraint: "
-                f"Member must have length greater than or equal to {meta['min']}"
-            )
-        elif "max" in meta and len(raw) > meta["max"]:
-            problems.append(
-                f"Value '{raw}' at '{member}' failed to satisfy constraint: "
-                f"Member must have length less than or equal to {meta['max']}"
-            )
-        elif "pattern" in meta and not re.fullmatch(meta["pattern"], raw):
-            problems.append(
-                f"Value '{raw}' at '{member}' failed to satisfy constraint: "
-                f"Member must satisfy regular expression pattern: {meta['pattern']}"
-            )
-        values[member] = raw
-    if problems:
-        n = len(problems)
-        raise ApiError(
-            400,
-            "ValidationException",
-            f"{n} validation error{'s' if n > 1 else ''} detected: " + "; ".join(problems),
-            reason="FIELD_VALIDATION_FAILED",
-        )
-    return values
 
 
 def _json(data: Any) -> bytes:
@@ -537,7 +331,7 @@ class Handler(BaseHTTPRequestHandler):
         package, version, found = self._package_version(params)
         index = self.server.config.repositories[params["repository"]]
         assets = [] if found["status"] == "Disposed" else self.server.backend.assets(index, package, version)
-        start = _decode_token(params.get("nextToken"))
+        start = decode_page_token(params.get("nextToken"))
         size = params.get("maxResults", DEFAULT_MAX_RESULTS)
         page = assets[start : start + size]
         result: dict[str, Any] = {
@@ -693,25 +487,13 @@ class Handler(BaseHTTPRequestHandler):
         return location if location.startswith("http") else config.public_url.rstrip("/") + location
 
 
-def _decode_token(token: str | None) -> int:
-    if token is None:
-        return 0
-    try:
-        kind, _, offset = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if kind == "offset" and offset.isdigit():
-            return int(offset)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    raise ApiError(400, "ValidationException", "Invalid pagination token", reason="FIELD_VALIDATION_FAILED")
-
-
 class StandIn(ThreadingHTTPServer):
     """The HTTP server; holds the configuration and backend the handler threads share."""
 
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], config: Config, backend: Backend) -> None:
-        self.config, self.backend, self.routes = config, backend, _routes()
+        self.config, self.backend, self.routes = config, backend, routes()
         self.tokens = Tokens(backend.password(), config.clock)
         self.throttle = Throttle(config.clock)
         self.versions = Versions()
