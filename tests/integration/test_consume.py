@@ -9,6 +9,7 @@ tests/unit/test_deploy.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
@@ -18,6 +19,7 @@ import uuid
 from pathlib import Path
 
 import boto3
+import botocore.exceptions
 import docker
 import pytest
 import requests
@@ -40,7 +42,14 @@ def env(docker_environ, monkeypatch, tmp_path):
 
 @pytest.fixture
 def published(env, capsys):
-    """fantastic-ascii 1.0.0 (the app's pin) on the index; an earlier test may have published it already."""
+    """fantastic-ascii 1.0.0 (the app's pin) on the index; an earlier test may have published it already
+    (then it stays: a rebuild has other bytes, which --skip-existing rightly refuses)."""
+    where = {k: env[v] for k, v in (("domain", "CA_DOMAIN"), ("domainOwner", "CA_DOMAIN_OWNER"))}
+    with contextlib.suppress(botocore.exceptions.ClientError):
+        boto3.Session().client("codeartifact").describe_package_version(
+            **where, repository=env["CA_REPOSITORY"], format="pypi", package="fantastic-ascii", packageVersion="1.0.0"
+        )
+        return
     code = publish.main([str(ROOT / "package_src"), "--skip-existing", "--dist-dir", str(Path.cwd() / "dist")])
     out = capsys.readouterr()
     assert code == 0, out.out + out.err
