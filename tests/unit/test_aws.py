@@ -50,3 +50,21 @@ def test_secret_key_is_registered(tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t-value-for-the-test")
     aws.session(settings.load({"region": "us-east-1"}, env={}, cwd=tmp_path))
     assert redact.scrub("key s3cr3t-value-for-the-test") == "key ***"
+
+
+def test_client_retry_mode_and_attempts_follow_the_environment(monkeypatch):
+    import boto3
+
+    monkeypatch.setenv("AWS_RETRY_MODE", "adaptive")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "3")
+    session = boto3.Session(aws_access_key_id="AKIDTEST", aws_secret_access_key="x", region_name="us-east-1")
+    config = aws.client(session, "codeartifact").meta.config
+    assert config.retries == {"mode": "adaptive", "total_max_attempts": 3}
+    assert (config.connect_timeout, config.read_timeout) == (aws.CONNECT_TIMEOUT, aws.READ_TIMEOUT)
+
+
+@pytest.mark.parametrize(("var", "value"), [("AWS_MAX_ATTEMPTS", "many"), ("AWS_RETRY_MODE", "aggressive")])
+def test_bad_retry_settings_are_one_line_errors(monkeypatch, var, value):
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigError, match=f"{var}={value!r}"):
+        aws.client_config()
