@@ -182,3 +182,13 @@ def test_dualstack_endpoint_is_used_when_asked(standin, project, capsys, monkeyp
     settings = settings_module.load({}, env=dict(os.environ), cwd=project.path)
     index = index_module.resolve_index(settings)
     assert index.upload_url.startswith("http://localhost:")
+
+
+def test_a_wrong_aws_secret_key_points_at_the_credentials(standin, project, capsys, monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret-" + uuid.uuid4().hex)
+    code, output = run(capsys, project.path)
+    assert code == 2, output
+    (line,) = errors(output)
+    assert "InvalidSignatureException" in line
+    assert "TIP: check the AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_PROFILE)" in output
+    assert "check domain" not in output and not (project.path / "dist").exists()
