@@ -281,6 +281,10 @@ def requirement(service: str, operation: str, params: Mapping[str, Any], *, stac
             return Request(action, "*")
         name = str(params.get("StackName") or stack)
         return Request(action, name if name.startswith("arn:") else stack_arn(name))
+    if service == "ecs" and ("services" in params or "service" in params):  # following a rollout
+        cluster = str(params.get("cluster") or "default").rsplit("/", 1)[-1]
+        name = str((params.get("services") or [params.get("service")])[0]).rsplit("/", 1)[-1]
+        return Request(action, _arn(service, f"service/{cluster}/{name}"))
     raise KeyError(f"{action}: no resource mapping in tests/infra_iam.py; add one (and a policy statement)")
 
 
