@@ -20,8 +20,8 @@ test: $(BIN)/.installed
 	$(BIN)/python -m pytest
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check tools tests benchmarks
-	$(BIN)/ruff format --check tools tests benchmarks
+	$(BIN)/ruff check tools tests benchmarks infra
+	$(BIN)/ruff format --check tools tests benchmarks infra
 	$(BIN)/mypy
 
 bench: $(BIN)/.installed
