@@ -16,6 +16,17 @@ subprocess through its console script, with the same number of workers:
                kept, as a hand edit in the UI does), then ``jobsync apply --verify`` vs ``jenkins-jobs update``;
                also the cheap path: 10 descriptions edited, then plain ``jobsync apply``.
 
+Then the large case (``--large 10000`` jobs in ``--folders 100`` folders, 0 to skip), one template
+whose instances name ``fNNN/pkg-NN``, against a fresh fake each:
+
+  (e) render:  ``jobsync render -o DIR``        vs ``jenkins-jobs test -o DIR``
+  (f) create:  ``jobsync apply`` (folders, then jobs) vs ``jenkins-jobs update`` (folders are jobs of
+               ``project-type: folder`` there)
+  (g) no-op:   ``jobsync apply`` again (the plan's one tree query) vs ``jenkins-jobs update`` again
+
+with each command's peak memory (the child's maximum resident set, from ``wait4``). ``--jjb CMD``
+names the reference's ``jenkins-jobs`` (default: next to this Python, then ``PATH``).
+
 Printed: wall time and HTTP requests for each, the ratios, and whether each target is met.
 """
 
@@ -24,6 +35,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -84,12 +96,23 @@ JJB_SPEC = """\
 """
 
 
-def run(cmd: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        sys.exit(f"{' '.join(cmd[:3])} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+PEAK: dict[str, float] = {}  # command label -> peak resident memory of its last run, MiB
+
+
+def run(cmd: list[str], env: dict[str, str], label: str = "") -> float:
+    """Wall time of ``cmd``; its peak memory (``wait4``'s maxrss) goes to ``PEAK[label]``."""
+    with tempfile.TemporaryFile() as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=out)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            out.seek(0)
+            text = out.read().decode("utf-8", "replace")
+            sys.exit(f"{' '.join(cmd[:3])} failed ({proc.returncode}):\n{text[-3000:]}")
+    if label:
+        PEAK[label] = usage.ru_maxrss / 1024  # KiB on Linux
     return elapsed
 
 
@@ -123,7 +146,22 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--edited", type=int, default=10)
+    ap.add_argument("--large", type=int, default=10000, help="jobs of the large case (0: skip it)")
+    ap.add_argument("--folders", type=int, default=100, help="folders of the large case")
+    ap.add_argument("--only-large", action="store_true", help="skip the 1000-job comparison")
+    default_jjb = BIN / "jenkins-jobs"
+    ap.add_argument("--jjb", default=str(default_jjb) if default_jjb.exists() else shutil.which("jenkins-jobs"))
     args = ap.parse_args()
+    if args.jjb is None:
+        sys.exit("jenkins-jobs not found: install the bench extra (jenkins-job-builder) or pass --jjb CMD")
+    if not args.only_large:
+        small(args)
+    if args.large:
+        large(args)
+    return 0
+
+
+def small(args: argparse.Namespace) -> None:
     n, workers = args.jobs, args.workers
     with tempfile.TemporaryDirectory(prefix="jobsync-bench-") as tmp_s:
         tmp = Path(tmp_s)
@@ -148,7 +186,7 @@ def main() -> int:
             return statistics.median(run([*cmd, str(tmp / f"{tag}{i}")], base_env) for i in range(3))
 
         results["render/jobsync"] = (render_median([str(BIN / "jobsync"), "render", "-o"], "out-ours"), 0)
-        jjb_test = [str(BIN / "jenkins-jobs"), "test", str(tmp / "jjb"), "-o"]
+        jjb_test = [args.jjb, "test", str(tmp / "jjb"), "-o"]
         results["render/jjb"] = (render_median(jjb_test, "out-jjb"), 0)
 
         with FakeJenkins() as ours, FakeJenkins() as theirs:
@@ -158,7 +196,7 @@ def main() -> int:
                 f"[job_builder]\nignore_cache=False\n[jenkins]\nurl={theirs.url}\nuser={theirs.user}\n"
                 f"password={theirs.token}\nquery_plugins_info=False\n"
             )
-            jjb = [str(BIN / "jenkins-jobs"), "--conf", str(ini), "update", "--workers", str(workers), str(tmp / "jjb")]
+            jjb = [args.jjb, "--conf", str(ini), "update", "--workers", str(workers), str(tmp / "jjb")]
             sync = [str(BIN / "jobsync"), "apply", "--workers", str(workers)]
 
             def both(label: str, ours_cmd: list[str], jjb_cmd: list[str] | None = None) -> None:
@@ -208,7 +246,131 @@ def main() -> int:
     print(f"{'(d) 10 description edits: plain apply, s':44} {rt['drift-description/jobsync'][0]:10.3f}")
     print(f"{'(d) 10 description edits: HTTP requests':44} {rt['drift-description/jobsync'][1]:10d}")
     print(f"{'(d) 10 description edits: jobs repaired':44} {fixed_desc:10d}   (writes: {len(writes_drift)})")
-    return 0
+
+
+LARGE_JJB_SPEC = """\
+- job-template:
+    name: "f{{f}}/pkg-{{n}}"
+    description: "Publish package {{n}} of {{f}}"
+    project-type: freestyle
+    scm:
+      - git:
+          url: "https://git.example.com/packages.git"
+          branches: ["*/main"]
+          wipe-workspace: false
+          clean:
+            before: true
+    triggers:
+      - pollscm:
+          cron: "* * * * *"
+    wrappers:
+      - credentials-binding:
+          - username-password-separated:
+              credential-id: aws
+              username: AWS_ACCESS_KEY_ID
+              password: AWS_SECRET_ACCESS_KEY
+    builders:
+      - shell: "ca-publish packages/{{f}}/{{n}} --skip-existing  # ${{{{WORKSPACE}}}}"
+- project:
+    name: packages
+    f:
+{folders}
+    n:
+{jobs}
+    jobs: ["f{{f}}/pkg-{{n}}"]
+"""
+# JJB's parallel update creates jobs in any order and a job needs its folder: the folders come first,
+# from their own directory (render and no-op read both).
+LARGE_JJB_FOLDERS = """\
+- job-template:
+    name: "f{{f}}"
+    project-type: folder
+- project:
+    name: folders
+    f:
+{folders}
+    jobs: ["f{{f}}"]
+"""
+
+
+def large(args: argparse.Namespace) -> None:
+    """10,000 jobs in 100 folders: render, create and no-op resync, each tool against its own fresh fake."""
+    n_folders = args.folders
+    per = max(1, args.large // n_folders)
+    n = per * n_folders
+    folders = [f"{i:03d}" for i in range(n_folders)]
+    jobs = [f"{i:02d}" for i in range(per)]
+    workers = args.workers
+    with tempfile.TemporaryDirectory(prefix="jobsync-bench-large-") as tmp_s:
+        tmp = Path(tmp_s)
+        (tmp / "specs").mkdir()
+        (tmp / "jjb").mkdir()
+        (tmp / "jjb-folders").mkdir()
+        instances = "\n".join(f"      - {{f: '{f}', n: '{j}'}}" for f in folders for j in jobs)
+        spec = JOBSYNC_SPEC.format(instances=instances)
+        spec = spec.replace('name: "pkg-{n}"', 'name: "f{f}/pkg-{n}"').replace("packages/{n}", "packages/{f}/{n}")
+        spec = spec.replace('"Publish package {n}"', '"Publish package {n} of {f}"')
+        spec = "folders:\n" + "".join(f"  - name: f{f}\n" for f in folders) + spec
+        (tmp / "specs" / "packages.yml").write_text(spec)
+        folder_list = "\n".join(f"      - '{f}'" for f in folders)
+        (tmp / "jjb-folders" / "folders.yaml").write_text(LARGE_JJB_FOLDERS.format(folders=folder_list))
+        (tmp / "jjb" / "packages.yaml").write_text(
+            LARGE_JJB_SPEC.format(
+                folders="\n".join(f"      - '{f}'" for f in folders), jobs="\n".join(f"      - '{j}'" for j in jobs)
+            )
+        )
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith(("JENKINS_", "CA_"))}
+        base_env.update(HOME=str(tmp), XDG_CACHE_HOME=str(tmp / "cache"), CA_JOBS_DIR=str(tmp / "specs"))
+        base_env["CA_JOBSYNC_OWNER"] = "bench/jobsync"
+        both_dirs = f"{tmp / 'jjb-folders'}{os.pathsep}{tmp / 'jjb'}"
+        rt: dict[str, tuple[float, int]] = {}
+        rt["render/jobsync"] = (run([str(BIN / "jobsync"), "render", "-o", str(tmp / "o1")], base_env, "render"), 0)
+        rt["render/jjb"] = (
+            run([args.jjb, "test", "--config-xml", both_dirs, "-o", str(tmp / "o2")], base_env, "render-jjb"),
+            0,
+        )
+        with FakeJenkins() as ours, FakeJenkins() as theirs:
+            env_ours = dict(base_env, JENKINS_URL=ours.url, JENKINS_USER=ours.user, JENKINS_API_TOKEN=ours.token)
+            ini = tmp / "jjb.ini"
+            ini.write_text(
+                f"[job_builder]\nignore_cache=False\n[jenkins]\nurl={theirs.url}\nuser={theirs.user}\n"
+                f"password={theirs.token}\nquery_plugins_info=False\n"
+            )
+            jjb = [args.jjb, "--conf", str(ini), "update", "--workers", str(workers)]
+            sync = [str(BIN / "jobsync"), "apply", "--workers", str(workers)]
+            for label in ("create", "noop"):
+                ours.reset_counts()
+                rt[f"{label}/jobsync"] = (run(sync, env_ours, label), ours.requests)
+                theirs.reset_counts()
+                if label == "create":  # two runs: the folders, then the jobs
+                    took = run([*jjb, str(tmp / "jjb-folders")], base_env, "create-jjb")
+                    took += run([*jjb, str(tmp / "jjb")], base_env, "create-jjb-jobs")
+                    PEAK["create-jjb"] = max(PEAK["create-jjb"], PEAK.pop("create-jjb-jobs"))
+                else:
+                    took = run([*jjb, both_dirs], base_env, "noop-jjb")
+                rt[f"{label}/jjb"] = (took, theirs.requests)
+                assert len(ours.items) == len(theirs.items) == n + n_folders, (len(ours.items), len(theirs.items))
+    items = n + n_folders
+    print(f"\nlarge: {n} jobs in {n_folders} folders ({items} items), {workers} workers, fake Jenkins on loopback")
+    print(f"{'':44} {'jobsync':>10} {'JJB':>10} {'ratio':>9}")
+    print(row("(e) render, seconds", rt["render/jobsync"][0], rt["render/jjb"][0], 0.15))
+    print(row("(f) create, seconds", rt["create/jobsync"][0], rt["create/jjb"][0], 0.2))
+    per_item = rt["create/jobsync"][1] / items
+    print(
+        f"{'(f) create, requests per item':44} {per_item:10.3f} {rt['create/jjb'][1] / items:10.3f}"
+        f"   target <= 1.05: {'met' if per_item <= 1.05 else 'MISSED'}"
+    )
+    noop_s, noop_n = rt["noop/jobsync"]
+    print(
+        row("(g) no-op resync, seconds", noop_s, rt["noop/jjb"][0])
+        + f"   target <= 2 s: {'met' if noop_s <= 2 else 'MISSED'}"
+    )
+    print(
+        f"{'(g) no-op resync, HTTP requests':44} {noop_n:10d} {rt['noop/jjb'][1]:10d}"
+        f"   target <= 2: {'met' if noop_n <= 2 else 'MISSED'}"
+    )
+    for label in ("render", "create", "noop"):
+        print(f"{'peak memory, MiB: ' + label:44} {PEAK[label]:10.0f} {PEAK[label + '-jjb']:10.0f}")
 
 
 if __name__ == "__main__":

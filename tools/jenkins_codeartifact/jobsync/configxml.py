@@ -6,7 +6,8 @@ to one plugin version). Values go through lxml, never string formatting, so ``<`
 ``${...}`` and non-ASCII survive exactly.
 
 The description carries a marker ``[managed by jobsync sha256:<hash> owner=<owner> name=<full name>]``
-where the hash covers the rendered XML without the marker. One tree query returning names and
+where the hash covers what the XML is rendered from (the item's fields and this module's code), so
+equal hashes mean an identical config.xml and no XML is built to find out. One tree query returning names and
 descriptions then tells which jobs are whose, whether they are current, and which are copies (a UI
 copy keeps the description, so its marker names the item it was copied from), without fetching any
 config.xml. The description survives every Jenkins save and is compared verbatim by ``canonical()``.
@@ -28,6 +29,7 @@ re-sent on every run.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import re
@@ -38,7 +40,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 from lxml import etree
 
-from .model import Folder, Freestyle, Git, Item, Pipeline
+from .model import Binding, Folder, Freestyle, Git, Item, Pipeline
 
 MARKER_PREFIX = "[managed by jobsync sha256:"
 # Owners carry no whitespace or ']' (checked where they are resolved); item names cannot hold ']'.
@@ -240,20 +242,68 @@ def _marker(description: str, digest: str, owner: str | None = None, name: str =
     return f"{description}\n\n{marker}" if description else marker
 
 
-@functools.lru_cache(maxsize=8192)  # plan, diff and apply all ask; one tree build per item per run
+@functools.lru_cache(maxsize=8192)  # diff and apply both ask; one tree build per item per run
 def _rendered(item: Item) -> tuple[str, str]:
-    """(hash, config.xml): the hash covers the XML without the marker, then the marker goes in."""
-    root = _tree(item, item.description)
-    digest = hashlib.sha256(_serialise(root).encode("utf-8")).hexdigest()[:24]
-    description = root.find("description")
-    assert description is not None
-    description.text = _marker(item.description, digest)
+    """(hash, config.xml), the marker in its description."""
+    digest = content_hash(item)
+    root = _tree(item, _marker(item.description, digest))
     return digest, _serialise(root)
 
 
+_PROBE_GIT = Git(url="https://git.example.com/r.git", branch="*/b", credentials="c", clean="before-checkout")
+_PROBES = (
+    Folder(name="f", description="d"),
+    Freestyle(  # noqa: S604 - a job spec's shell step, not a subprocess call
+        name="j",
+        description="d",
+        git=_PROBE_GIT,
+        poll="H * * * *",
+        bindings=(Binding(credentials="c", username="U", password="P"),),
+        shell=("make",),
+        timestamps=True,
+        disabled=True,
+    ),
+    Freestyle(name="k", git=Git(url="u", clean="wipe")),
+    Pipeline(name="p", git=_PROBE_GIT, description="d", lightweight=False, poll="H * * * *", disabled=True),
+)
+
+
+@functools.cache
+def _renderer() -> str:
+    """What a rendering depends on besides the item: how this code renders every kind of element.
+
+    Probes covering each element and option are rendered once per process; a jobsync that renders
+    differently therefore changes every hash once, and the next apply rewrites what it would write.
+    """
+    return hashlib.sha256("".join(_serialise(_tree(i, i.description)) for i in _PROBES).encode()).hexdigest()
+
+
+_COMPARED: dict[type, tuple[str, ...]] = {}  # per dataclass: the fields that make its value
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _fields(value: object) -> object:
+    """``value`` as nested tuples of the fields that make an item (not its source line, not old names)."""
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, tuple):
+        return tuple(_fields(v) for v in value)
+    cls = type(value)
+    names = _COMPARED.get(cls)
+    if names is None:
+        assert dataclasses.is_dataclass(value), cls
+        names = _COMPARED[cls] = tuple(f.name for f in dataclasses.fields(value) if f.compare)
+    return (cls.__name__, *(_fields(getattr(value, n)) for n in names))
+
+
+@functools.lru_cache(maxsize=16384)
 def content_hash(item: Item) -> str:
-    """Hash of what we would send, without the marker: equal hashes mean an identical config.xml."""
-    return _rendered(item)[0]
+    """Hash of everything the rendered config.xml is made of (the item's fields, the renderer's code).
+
+    Equal hashes mean an identical config.xml. Computed without rendering, so that a no-op plan of
+    10,000 jobs costs string work, not 10,000 XML trees.
+    """
+    return hashlib.sha256(repr((_renderer(), _fields(item))).encode("utf-8")).hexdigest()[:24]
 
 
 def described(item: Item, owner: str | None = None) -> str:

@@ -438,7 +438,7 @@ def _job(r: _Reader, source: Source) -> Job:
     git_r = r.sub("git")
     git = _git(git_r) if git_r else None
     previous = tuple(check_name(old, lambda m: r.error("previous_names", m)) for old in _strings(r, "previous_names"))
-    if fold(name) in {fold(old) for old in previous}:
+    if previous and fold(name) in {fold(old) for old in previous}:
         raise r.error("previous_names", f"{name!r} is the job's own name")
     common: dict[str, Any] = {
         "name": name,
