@@ -32,6 +32,15 @@ def git(cwd: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
+def process_start(pid: int) -> str | None:
+    """The start time of a running ``pid`` (None once it ended), to tell it from a later process given its PID."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except FileNotFoundError:
+        return None
+    return None if fields[0] == "Z" else fields[19]
+
+
 def jobsync(*argv: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "jenkins_codeartifact.cli.jobsync", *argv]
     return subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
@@ -83,8 +92,9 @@ def test_sigterm_aborts_the_build_within_5_seconds_and_kills_the_step(tmp_path):
     jobs = tmp_path / "jobs"
     jobs.mkdir()
     pid_file = tmp_path / "sleep.pid"
-    step = f"sleep 60 & echo $! > {pid_file}; echo started; wait"
-    (jobs / "jobs.yml").write_text(f"jobs:\n  - {{name: slow, type: freestyle, shell: ['{step}']}}\n")
+    # the step ignores SIGTERM (and so does its child): only the SIGKILL after the grace period ends them
+    step = f"trap '' TERM\n        sleep 60 & echo $! > {pid_file}\n        echo started\n        wait\n"
+    (jobs / "jobs.yml").write_text(f"jobs:\n  - name: slow\n    type: freestyle\n    shell:\n      - |\n        {step}")
     cmd = [sys.executable, "-m", "jenkins_codeartifact.cli.jobsync", "run", "slow", "--jobs-dir", str(jobs)]
     proc = subprocess.Popen([*cmd, "--report", "r.json"], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
@@ -93,6 +103,9 @@ def test_sigterm_aborts_the_build_within_5_seconds_and_kills_the_step(tmp_path):
         lines.append(line)
         if line.strip() == "started":
             break
+    pid = int(pid_file.read_text())
+    started = process_start(pid)
+    assert started is not None
     start = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     rest = proc.stdout.read()
@@ -100,9 +113,7 @@ def test_sigterm_aborts_the_build_within_5_seconds_and_kills_the_step(tmp_path):
     elapsed = time.monotonic() - start
     assert code == 143 and elapsed < 5.0, (code, elapsed)
     assert rest.rstrip().endswith("Finished: ABORTED")
-    pid = int(pid_file.read_text())
-    stat = Path(f"/proc/{pid}/stat")
-    assert not stat.exists() or stat.read_text().rpartition(")")[2].split()[0] == "Z", "the step's child survived"
+    assert process_start(pid) != started, f"the step's child survived: {rest}"
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["status"] == "aborted" and report["result"] == "ABORTED"
     assert [s["result"] for s in report["steps"]] == ["ABORTED"]

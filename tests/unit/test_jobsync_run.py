@@ -46,6 +46,7 @@ jobs:
       timeout_minutes: 5
       environment: {CA_STACK: "the-stack"}
   - {name: nogit, type: freestyle, shell: [pwd]}
+  - {name: shebang, type: freestyle, shell: ["#!/no/such/interpreter\necho never", "echo not reached"]}
   - {name: gone, type: freestyle, git: {url: "file:///nonexistent/repo.git"}, shell: ["echo never"]}
   - {name: handmade, type: pipeline, git: {url: "file://REPO"}}
   - {name: stopped, type: freestyle, disabled: true}
@@ -222,6 +223,13 @@ def test_a_failed_fetch_fails_the_build_with_git_s_words(world, capsys):
     assert "fatal:" in captured.out and "never" not in captured.out
     assert captured.out.rstrip().endswith("Finished: FAILURE")
     assert captured.err.startswith("ERROR: gone #1: FAILURE (console log: ")
+
+
+def test_a_missing_interpreter_fails_the_step(world, capsys):
+    assert world.main("shebang") == 1
+    out = capsys.readouterr().out
+    assert "$ /no/such/interpreter " in out and "ERROR: cannot run /no/such/interpreter" in out
+    assert "not reached" not in out and out.rstrip().endswith("Finished: FAILURE")
 
 
 def test_a_second_build_of_a_running_job_is_refused(world, capsys):

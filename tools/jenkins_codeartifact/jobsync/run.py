@@ -38,7 +38,7 @@ from .workspace import NODE_NAME, checkout, environment
 log = logging.getLogger(__name__)
 
 MASK = "****"  # what the credentials-binding plugin prints instead of a bound value
-GRACE = 3.0  # SIGTERM to a step's process group, SIGKILL after this: an abort ends well within 5 s
+GRACE = 2.5  # SIGTERM to a step's process group, SIGKILL after this: an abort ends within 5 s even so
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -213,9 +213,10 @@ class Console:
             self.line(raw.decode("utf-8", "replace").rstrip("\r\n"))
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def _stop(proc: subprocess.Popen[bytes], console: Console) -> None:
     """SIGTERM to the step's process group, SIGKILL after the grace period; never interrupted by a signal."""
     for sig, wait in ((signal.SIGTERM, GRACE), (signal.SIGKILL, 1.0)):
+        console.line(f"Sending {signal.Signals(sig).name} to the step's process group {proc.pid}")
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
@@ -247,14 +248,20 @@ def _run_step(
     first = step.script.split("\n", 1)[0]
     argv = [*first[2:].split(), str(script)] if first.startswith("#!") else ["/bin/sh", "-xe", str(script)]
     console.line("[Pipeline] sh" if step.stage else f"[{job.name.rpartition('/')[2]}] $ {' '.join(argv)}")
-    proc = subprocess.Popen(
-        argv, cwd=workspace, env={**env, **dict(step.env)}, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    reader = threading.Thread(target=console.pump, args=(proc.stdout,), daemon=True)
-    reader.start()
+    proc: subprocess.Popen[bytes] | None = None
+    reader = threading.Thread(target=console.pump, daemon=True)
     try:
+        with signals.deferred():  # a signal now is raised once both exist, inside this try
+            try:
+                proc = subprocess.Popen(
+                    argv, cwd=workspace, env={**env, **dict(step.env)}, stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                )  # fmt: skip
+            except OSError as exc:  # a #! line naming a missing interpreter: the step fails, as in Jenkins
+                console.line(f"ERROR: cannot run {argv[0]}: {exc.strerror or exc}")
+                return 127
+            reader = threading.Thread(target=console.pump, args=(proc.stdout,), daemon=True)
+            reader.start()
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
             code = proc.wait(timeout=remaining)
@@ -266,13 +273,17 @@ def _run_step(
         return code
     except BaseException:
         with signals.deferred():
-            _stop(proc)
-            reader.join(1.0)
+            if proc is not None:
+                _stop(proc, console)
+            if reader.is_alive():
+                reader.join(0.5)
         raise
     finally:
-        with suppress(ProcessLookupError):  # what the step left running in its group, as Jenkins' process killer
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.stdout.close()
+        if proc is not None:
+            with suppress(ProcessLookupError):  # what the step left running in its group: Jenkins' process killer
+                os.killpg(proc.pid, signal.SIGKILL)
+            if proc.stdout is not None:
+                proc.stdout.close()
         script.unlink(missing_ok=True)
 
 
