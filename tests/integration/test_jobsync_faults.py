@@ -95,6 +95,14 @@ def test_a_post_that_landed_but_never_answered_is_not_sent_again(fake, front, sp
     assert sorted(fake.items) == made(report) == ALL
 
 
+def test_a_get_that_never_answers_once_is_retried_after_its_timeout(fake, front, specs, tmp_path, capsys):
+    front.add("hang_before_headers", times=1, method="GET", path=r"/api/json\?tree=")
+    code, took, report = apply(specs, tmp_path)
+    assert code == 0 and 0.5 <= took < 5
+    assert "WARNING: listing jobs: no answer within 0.5 s; retrying GET" in capsys.readouterr().err
+    assert sorted(fake.items) == made(report) == ALL
+
+
 def test_get_503_twice_then_pass_is_retried_with_backoff(fake, front, specs, tmp_path, capsys):
     front.add("status", status=503, times=2, method="GET", path=r"/api/json\?tree=")
     code, took, report = apply(specs, tmp_path)
@@ -116,8 +124,8 @@ def test_get_503_for_ever_gives_up_in_bounded_time_without_writing(fake, front, 
 
 def test_a_post_answered_503_is_read_back_then_sent_once_more(fake, front, specs, tmp_path, capsys):
     front.add("status", status=503, times=1, method="POST", path=r"createItem\?name=producer")
-    code, _, report = apply(specs, tmp_path)
-    assert code == 0
+    code, took, report = apply(specs, tmp_path)
+    assert code == 0 and took < 5
     assert "producer: create: HTTP 503: injected fault and not applied (read back); sending again" in (
         capsys.readouterr().err
     )
@@ -131,8 +139,8 @@ def test_an_update_answered_503_is_read_back_by_its_whole_config(fake, front, sp
     wanted = fake.config("producer")
     fake.put("producer", wanted.replace("<command>make</command>", "<command>make || true</command>"))
     front.add("status", status=502, times=1, method="POST", path=r"job/producer/config\.xml")
-    code, _, report = apply(specs, tmp_path, "--verify")
-    assert code == 0 and made(report) == ["producer"]
+    code, took, report = apply(specs, tmp_path, "--verify")
+    assert code == 0 and took < 5 and made(report) == ["producer"]
     assert "producer: update: HTTP 502: injected fault and not applied (read back); sending again" in (
         capsys.readouterr().err
     )
@@ -168,7 +176,8 @@ def test_a_reset_mid_body_is_retried(fake, front, specs, tmp_path, capsys):
     assert sorted(fake.items) == made(report) == ALL
 
 
-def test_sigterm_ends_apply_within_5s_with_a_report_of_what_was_done(fake, specs, tmp_path):
+@pytest.mark.parametrize(("signum", "exit_code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_ends_apply_within_5s_with_a_report_of_what_was_done(fake, specs, tmp_path, signum, exit_code):
     """Jenkins aborts the build while a POST hangs: exit 143 at once, and the report tells the truth."""
     with FaultyFront(fake.url.rstrip("/")) as front:
         front.add("hang_before_headers", method="POST", path=r"job/team/createItem\?name=b", times=None)
@@ -183,14 +192,14 @@ def test_sigterm_ends_apply_within_5s_with_a_report_of_what_was_done(fake, specs
         try:
             assert wait_until(lambda: front.count("POST", r"job/team/createItem\?name=b") == 1, timeout=20)
             start = time.monotonic()
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(signum)
             _, err = proc.communicate(timeout=10)
             took = time.monotonic() - start
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    assert proc.returncode == 143 and took < 5, err
+    assert proc.returncode == exit_code and took < 5, err
     data = json.loads(report.read_text())
     assert data["status"] == "aborted" and data["aborted"] is True
     assert "team/b" in data["in_flight"] and "team/b" not in fake.items

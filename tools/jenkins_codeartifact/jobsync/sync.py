@@ -221,6 +221,12 @@ def _parallel(
                 done(changes[i], outcome[1])
     except BaseException:
         stop.set()
+        while done is not None:  # what ended before the signal was handled is done, not in flight
+            try:
+                i, outcome = finished.get_nowait()
+            except queue.Empty:
+                break
+            done(changes[i], outcome[1])
         raise
     return results
 
