@@ -189,6 +189,18 @@ CASES = [
         ("a.yml:2", "not valid YAML", "python/object"),
     ),
     Case(
+        "git-url-with-password",
+        {
+            "jobs/a.yml": "jobs:\n  - {name: a, type: freestyle, git: {url: 'https://bot:hunter2-pw@git.example.com/r.git'}}\n"
+        },
+        ("a.yml:2", "jobs[0].git.url", "carries a password"),
+    ),
+    Case(
+        "secret-in-environment-block",
+        {"jobs/a.yml": PIPELINE + "    jenkinsfile:\n      environment: {CA_INDEX_PASSWORD: hunter2-pw}\n"},
+        ("a.yml:6", "environment.CA_INDEX_PASSWORD", "looks like a secret"),
+    ),
+    Case(
         "unknown-key",
         {"jobs/a.yml": "jobs:\n  - {name: a, type: freestyle, pol: x}\n"},
         ("a.yml:2", "jobs[0].pol", "unknown key"),
@@ -236,7 +248,7 @@ def test_bad_input(case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert out == ""
     assert lines and lines[0].startswith("ERROR: "), err
     assert all(line.startswith(("ERROR: ", "TIP: ")) for line in lines) and len(lines) <= 2, err
-    assert "Traceback" not in err and "unexpected" not in err
+    assert "Traceback" not in err and "unexpected" not in err and "hunter2-pw" not in err
     for needle in case.needles:
         assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
     assert snapshot(tmp_path) == before, "something was written"

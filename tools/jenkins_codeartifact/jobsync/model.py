@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import posixpath
 import re
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import Any, Literal
 
 import yaml
 
+from .. import redact
 from ..errors import ConfigError
 
 Path_ = tuple[str | int, ...]
@@ -41,6 +43,7 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # always with fullmatch: `$` 
 # XML 1.0 cannot carry these, so Jenkins could never store them: reject them at load time.
 _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 MAX_DEPTH = 32
+_SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|_KEY)$", re.IGNORECASE)
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_.-]+")
 _YAML_TYPES = {"int": "a number", "float": "a number", "bool": "true/false", "date": "a date", "datetime": "a date"}
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|(?<!\$)\{([A-Za-z_][A-Za-z0-9_-]*)\}")
@@ -395,8 +398,20 @@ def _git(r: _Reader) -> Git:
     clean = r.string("clean", "none")
     if clean not in CLEAN_VALUES:
         raise r.error("clean", f"expected one of {', '.join(CLEAN_VALUES)}, got {clean!r}")
+    url = r.req("url")
+    try:
+        password = urllib.parse.urlsplit(url).password
+    except ValueError:
+        password = None
+    if password:
+        redact.register(password)
+        raise r.error(
+            "url",
+            "carries a password (user:password@): it would be stored in config.xml",
+            hint="drop it from the URL and name a Jenkins credential in git.credentials",
+        )
     return Git(
-        url=r.req("url"),
+        url=url,
         branch=r.string("branch", "*/main") or "*/main",
         credentials=r.string("credentials"),
         clean=clean,
@@ -474,6 +489,12 @@ def _job(r: _Reader, source: Source) -> Job:
             for key in env_r.data:
                 if not _ENV_NAME.fullmatch(key):
                     raise env_r.error(key, f"{key!r} is not a valid environment variable name")
+                if _SECRET_NAME.search(key):
+                    raise env_r.error(
+                        key,
+                        "looks like a secret: the environment block is committed in the Jenkinsfile",
+                        hint="bind it from a Jenkins credential (jenkinsfile.credentials) instead",
+                    )
                 env.append((key, env_r.req(key)))
         jenkinsfile = JenkinsfileSpec(
             credentials=jf_r.string("credentials", "aws") or "aws",
