@@ -52,6 +52,11 @@ CASES = [
     Case("jobs-dir-missing", {}, ("jobs", "jobs directory not found")),
     Case("jobs-dir-without-specs", {"jobs/README": "x\n"}, ("jobs", "no *.yml job specs")),
     Case("yaml-not-utf8", {"jobs/a.yml": b"jobs:\n  - name: \xff\xfe\n"}, ("a.yml", "cannot read", "not UTF-8")),
+    Case(
+        "dangling-symlink-spec",
+        {"jobs/a.yml": "jobs: [{name: a, type: freestyle}]\n", "jobs/b.yml": "->gone.yml"},
+        ("b.yml", "cannot read", "No such file"),
+    ),
     Case("yaml-syntax", {"jobs/a.yml": "jobs:\n  - name: a\n   type: x\n"}, ("a.yml:3", "not valid YAML")),
     Case("alias-bomb", {"jobs/a.yml": BOMB}, ("a.yml:3", "aliases are not supported", "*a"), seconds=1.0),
     Case("self-alias", {"jobs/a.yml": "jobs: &x\n  - *x\n"}, ("a.yml:2", "aliases", "*x"), seconds=1.0),

@@ -639,7 +639,8 @@ def load(directory: str | Path, allow_empty: bool = False) -> Specs:
     if not root.is_dir():
         raise ConfigError(f"{root}: jobs directory not found", hint=hint)
     try:
-        files = sorted(p for p in root.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file())
+        # a dangling link is kept, to fail as unreadable rather than silently drop its jobs
+        files = sorted(p for p in root.rglob("*") if p.suffix in (".yml", ".yaml") and (p.is_file() or not p.exists()))
     except OSError as exc:
         raise ConfigError(f"{exc.filename or root}: cannot list the job specs: {exc.strerror or exc}") from None
     if not files and not allow_empty:
