@@ -319,7 +319,9 @@ def test_parliament_finds_nothing_unexpected():
     found = shutil.which("parliament", path=str(Path(sys.executable).parent)) or shutil.which("parliament")
     parliament = tool_or_skip(found, "parliament")
     seen = set()
-    for name, doc in iam.policies().items():
+    shared = iam.render(iam.CODEARTIFACT, {"OrganizationId": "o-a1b2c3d4e5"})["Resources"]
+    resource_policies = {k: shared[k]["Properties"]["PermissionsPolicyDocument"] for k in ("Domain", "Repository")}
+    for name, doc in {**iam.policies(), **resource_policies}.items():
         proc = subprocess.run(
             [parliament, "--json", "--include-community-auditors", "--string", json.dumps(doc)],
             capture_output=True,
@@ -417,15 +419,29 @@ def test_codeartifact_template_kms_key_and_organisation_read_are_optional():
     key = f"arn:aws:kms:us-east-1:{iam.ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     res = iam.render(iam.CODEARTIFACT, {"EncryptionKeyArn": key, "OrganizationId": "o-a1b2c3d4e5"})["Resources"]
     assert res["Domain"]["Properties"]["EncryptionKey"] == key
-    for logical, actions in (
-        ("Domain", {"codeartifact:GetAuthorizationToken"}),
-        ("Repository", {f"codeartifact:{a}" for a in ("GetRepositoryEndpoint", "ReadFromRepository")}),
-    ):
-        doc = res[logical]["Properties"]["PermissionsPolicyDocument"]
+    policies = {k: res[k]["Properties"]["PermissionsPolicyDocument"] for k in ("Domain", "Repository")}
+    for doc in policies.values():
         for st in doc["Statement"]:  # Principal "*" only ever with the organisation condition
+            assert st["Principal"] == "*"
             assert st["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}
-        assert actions <= iam.actions(doc)
-        assert not {a for a in iam.actions(doc) if "Publish" in a or "*" in a}
+    member, stranger = (("aws:PrincipalOrgID", "o-a1b2c3d4e5"),), (("aws:PrincipalOrgID", "o-zzzzzzzzzz"),)
+    owner = {**PACKAGE, "domainOwner": iam.ACCOUNT}
+    reads = [
+        ("Domain", iam.requirement("codeartifact", "GetAuthorizationToken", owner)),
+        ("Repository", iam.requirement("codeartifact", "GetRepositoryEndpoint", owner)),
+        ("Repository", iam.requirement("codeartifact", "ReadFromRepository", owner)),
+        ("Repository", iam.requirement("codeartifact", "DescribePackageVersion", {**PACKAGE_VERSION, **owner})),
+    ]
+    for logical, request in reads:
+        assert iam.allows(policies[logical], iam.Request(request.action, request.resource, member)), request
+        assert not iam.allows(policies[logical], iam.Request(request.action, request.resource, stranger)), request
+    publish = iam.requirement("codeartifact", "PublishPackageVersion", {**PACKAGE_VERSION, **owner})
+    assert not iam.allows(policies["Repository"], iam.Request(publish.action, publish.resource, member))
+    other = iam.requirement("codeartifact", "ReadFromRepository", {**owner, "repository": "pypi-store"})
+    assert not iam.allows(policies["Repository"], iam.Request(other.action, other.resource, member))
+    unshared = iam.render(iam.CODEARTIFACT)["Resources"]
+    assert "PermissionsPolicyDocument" not in unshared["Domain"]["Properties"]
+    assert "PermissionsPolicyDocument" not in unshared["Repository"]["Properties"]
     assert iam.check_parameters(iam.CODEARTIFACT, {"OrganizationId": "123456789012"})
     assert iam.check_parameters(iam.CODEARTIFACT, {"EncryptionKeyArn": "my-key"})
 
