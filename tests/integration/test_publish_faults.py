@@ -23,7 +23,7 @@ import pytest
 import requests
 from tests.fakes.faulty import FaultyFront, wait_until
 
-from jenkins_codeartifact import index as indexes
+from jenkins_codeartifact import indexhttp
 from jenkins_codeartifact.cli import publish
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,9 +58,9 @@ def front(sandbox_environ, warm_devpi, token, monkeypatch, tmp_path):
         monkeypatch.setenv("CA_SIMPLE_URL", f.url + path + "+simple/")
         monkeypatch.setenv("CA_INDEX_USERNAME", "aws")
         monkeypatch.setenv("CA_INDEX_PASSWORD", token)
-        monkeypatch.setattr(indexes, "READ_TIMEOUT", READ_TIMEOUT)
-        monkeypatch.setattr(indexes, "RETRIES", RETRIES)
-        monkeypatch.setattr(indexes, "BACKOFF", 0.05)
+        monkeypatch.setattr(indexhttp, "READ_TIMEOUT", READ_TIMEOUT)
+        monkeypatch.setattr(indexhttp, "RETRIES", RETRIES)
+        monkeypatch.setattr(indexhttp, "BACKOFF", 0.05)
         monkeypatch.chdir(tmp_path)
         yield f
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from jenkins_codeartifact import index as indexes
+from jenkins_codeartifact import indexhttp
 from jenkins_codeartifact.errors import OperationError
 from jenkins_codeartifact.index import Index
 
@@ -100,7 +100,7 @@ def test_refused_credentials_are_a_clear_error(server):
 
 
 def test_index_down(monkeypatch):
-    monkeypatch.setattr(indexes, "BACKOFF", 0.01)
+    monkeypatch.setattr(indexhttp, "BACKOFF", 0.01)
     index = Index(upload_url="http://127.0.0.1:9/", simple_url="http://127.0.0.1:9/simple/", description="x")
     with pytest.raises(OperationError, match="unreachable"):
         index.version_files("fantastic-ascii", "1.0.0")
@@ -137,7 +137,7 @@ class Flaky(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def flaky(monkeypatch):
-    monkeypatch.setattr(indexes, "BACKOFF", 0.05)
+    monkeypatch.setattr(indexhttp, "BACKOFF", 0.05)
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
     srv.daemon_threads = True
     srv.script, srv.times = [], []
@@ -173,12 +173,12 @@ def test_persistent_5xx_is_index_unreachable_after_bounded_retries(flaky):
     flaky.script = [(503, None)] * 10
     with pytest.raises(OperationError, match=r"^index unreachable: .* answered HTTP 503"):
         index_for(flaky).version_files("fantastic-ascii", "1.0.0")
-    assert len(flaky.times) == indexes.RETRIES + 1
+    assert len(flaky.times) == indexhttp.RETRIES + 1
 
 
 def test_an_index_that_never_answers_times_out_in_bounded_time(flaky, monkeypatch):
-    monkeypatch.setattr(indexes, "READ_TIMEOUT", 0.3)
-    monkeypatch.setattr(indexes, "RETRIES", 1)
+    monkeypatch.setattr(indexhttp, "READ_TIMEOUT", 0.3)
+    monkeypatch.setattr(indexhttp, "RETRIES", 1)
     flaky.script = [("hang", None)] * 2
     started = time.monotonic()
     with pytest.raises(OperationError, match=r"index unreachable: .*: no answer \(read timed out\)"):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from jenkins_codeartifact import index as indexes
+from jenkins_codeartifact import indexhttp
 from jenkins_codeartifact.dists import Dist
 from jenkins_codeartifact.errors import OperationError, PreconditionError
 from jenkins_codeartifact.index import Index
@@ -123,7 +123,7 @@ def test_5xx_twice_fails_naming_the_real_cause(server, dists):
 
 def test_no_answer_after_the_body_is_settled_by_the_hash(server, dists, monkeypatch):
     """The index stored the file but never answered: a read timeout, then the sha256 says it landed."""
-    monkeypatch.setattr(indexes, "READ_TIMEOUT", 0.5)
+    monkeypatch.setattr(indexhttp, "READ_TIMEOUT", 0.5)
     server.answers = [(200, True, 3)]
     started = time.monotonic()
     assert send(server, dists[:1]) == dists[:1]

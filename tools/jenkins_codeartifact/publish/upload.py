@@ -31,7 +31,8 @@ from .. import redact
 from ..console import Progress
 from ..dists import Dist
 from ..errors import CAError, OperationError, PreconditionError
-from ..index import RETRY_AFTER_MAX, Index, describe_failure
+from ..index import Index
+from ..indexhttp import RETRY_AFTER_MAX, describe_failure
 
 log = logging.getLogger(__name__)
 
