@@ -42,13 +42,13 @@ def project(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def warm_devpi(sandbox_env, token):
+def warm_devpi(sandbox_env, devpi_password):
     """devpi's first look-up of a project may consult its PyPI mirror (seconds); do it before the clocks run."""
-    on_devpi(sandbox_env, token, "0", timeout=120)
+    on_devpi(sandbox_env, devpi_password, "0", timeout=120)
 
 
 @pytest.fixture
-def front(sandbox_environ, warm_devpi, token, monkeypatch, tmp_path):
+def front(sandbox_environ, warm_devpi, devpi_password, monkeypatch, tmp_path):
     """The front before devpi; ca-publish pointed at it as a generic index, with short timeouts."""
     with FaultyFront(sandbox_environ["CA_SANDBOX_DEVPI_URL"]) as f:
         path = urllib.parse.urlsplit(sandbox_environ["CA_SANDBOX_INDEX_URL"]).path
@@ -57,7 +57,7 @@ def front(sandbox_environ, warm_devpi, token, monkeypatch, tmp_path):
         monkeypatch.setenv("CA_REPOSITORY_URL", f.url + path)
         monkeypatch.setenv("CA_SIMPLE_URL", f.url + path + "+simple/")
         monkeypatch.setenv("CA_INDEX_USERNAME", "aws")
-        monkeypatch.setenv("CA_INDEX_PASSWORD", token)
+        monkeypatch.setenv("CA_INDEX_PASSWORD", devpi_password)
         monkeypatch.setattr(indexhttp, "READ_TIMEOUT", READ_TIMEOUT)
         monkeypatch.setattr(indexhttp, "RETRIES", RETRIES)
         monkeypatch.setattr(indexhttp, "BACKOFF", 0.05)
@@ -65,11 +65,11 @@ def front(sandbox_environ, warm_devpi, token, monkeypatch, tmp_path):
         yield f
 
 
-def on_devpi(env, token, version, timeout=30):
+def on_devpi(env, password, version, timeout=30):
     """{file name: sha256} of fantastic-ascii ``version`` on devpi itself (not through the front)."""
     url = env["CA_SANDBOX_INDEX_URL"] + "+simple/fantastic-ascii/"
     accept = {"Accept": "application/vnd.pypi.simple.v1+json"}
-    resp = requests.get(url, auth=("aws", token), headers=accept, timeout=timeout)
+    resp = requests.get(url, auth=("aws", password), headers=accept, timeout=timeout)
     if resp.status_code == 404:
         return {}
     resp.raise_for_status()
@@ -91,16 +91,16 @@ def errors(output):
     return [line for line in output.splitlines() if line.startswith("ERROR")]
 
 
-def assert_whole(env, token, version, data):
+def assert_whole(env, password, version, data):
     """The report says uploaded/whole and devpi holds exactly the reported files with the reported bytes."""
     assert data["status"] == "ok" and data["outcome"] == "uploaded" and data["release"] == "whole", data
-    assert on_devpi(env, token, version) == {f["filename"]: f["sha256"] for f in data["files"]}
+    assert on_devpi(env, password, version) == {f["filename"]: f["sha256"] for f in data["files"]}
 
 
 # -- the version check (simple-API GET) ------------------------------------------------------------------
 
 
-def test_get_hangs_before_headers(front, sandbox_env, token, project, capsys, tmp_path):
+def test_get_hangs_before_headers(front, sandbox_env, devpi_password, project, capsys, tmp_path):
     front.add("hang_before_headers", method="GET", path=r"\+simple/", times=None)
     code, output, elapsed, data = run(capsys, project[0], tmp_path)
     assert code == 1, output
@@ -110,28 +110,28 @@ def test_get_hangs_before_headers(front, sandbox_env, token, project, capsys, tm
     assert elapsed < (RETRIES + 1) * READ_TIMEOUT + 15  # three bounded tries, plus the build it overlaps
     assert len(re.findall(r"ReadTimeoutError; retry \d of 2", output)) == RETRIES
     assert data["status"] == "failed" and data["release"] == "unknown" and data["files"] == []
-    assert on_devpi(sandbox_env, token, project[1]) == {}
+    assert on_devpi(sandbox_env, devpi_password, project[1]) == {}
     assert not (project[0] / "dist").exists()
 
 
-def test_get_503_twice_then_answers(front, sandbox_env, token, project, capsys, tmp_path):
+def test_get_503_twice_then_answers(front, sandbox_env, devpi_password, project, capsys, tmp_path):
     front.add("status", status=503, times=2, method="GET", path=r"\+simple/")
     code, output, _, data = run(capsys, project[0], tmp_path)
     assert code == 0, output
     assert len(re.findall(r"HTTP 503; retry [12] of 2 in \d+\.\ds", output)) == 2
-    assert_whole(sandbox_env, token, project[1], data)
+    assert_whole(sandbox_env, devpi_password, project[1], data)
 
 
-def test_get_429_honours_retry_after(front, sandbox_env, token, project, capsys, tmp_path):
+def test_get_429_honours_retry_after(front, sandbox_env, devpi_password, project, capsys, tmp_path):
     front.add("status", status=429, retry_after=2, times=1, method="GET", path=r"\+simple/")
     code, output, elapsed, data = run(capsys, project[0], tmp_path)
     assert code == 0, output
     assert "HTTP 429; retry 1 of 2 in 2.0s (Retry-After)" in output
     assert elapsed >= 2.0
-    assert_whole(sandbox_env, token, project[1], data)
+    assert_whole(sandbox_env, devpi_password, project[1], data)
 
 
-def test_get_500_persists_names_the_real_cause(front, sandbox_env, token, project, capsys, tmp_path):
+def test_get_500_persists_names_the_real_cause(front, sandbox_env, devpi_password, project, capsys, tmp_path):
     front.add("status", status=500, times=None, method="GET", path=r"\+simple/")
     code, output, elapsed, data = run(capsys, project[0], tmp_path)
     assert code == 1, output
@@ -140,29 +140,29 @@ def test_get_500_persists_names_the_real_cause(front, sandbox_env, token, projec
     assert "publish it first" not in output and "already published" not in output
     assert front.count("GET", r"\+simple/", "status") == RETRIES + 1
     assert elapsed < 30
-    assert data["status"] == "failed" and on_devpi(sandbox_env, token, project[1]) == {}
+    assert data["status"] == "failed" and on_devpi(sandbox_env, devpi_password, project[1]) == {}
 
 
-def test_get_reset_mid_body_is_retried(front, sandbox_env, token, project, capsys, tmp_path):
+def test_get_reset_mid_body_is_retried(front, sandbox_env, devpi_password, project, capsys, tmp_path):
     front.add("reset_mid_body", times=1, method="GET", path=r"\+simple/")
     code, output, _, data = run(capsys, project[0], tmp_path)
     assert code == 0, output
     assert re.search(r"index: GET .*\+simple/fantastic-ascii/: answer cut off; retry 1 of 2", output), output
-    assert_whole(sandbox_env, token, project[1], data)
+    assert_whole(sandbox_env, devpi_password, project[1], data)
 
 
-def test_get_slow_trickle_completes(front, sandbox_env, token, project, capsys, tmp_path):
+def test_get_slow_trickle_completes(front, sandbox_env, devpi_password, project, capsys, tmp_path):
     front.add("trickle", bytes_per_second=4000, times=None, method="GET", path=r"\+simple/")
     code, output, _, data = run(capsys, project[0], tmp_path)
     assert code == 0, output
     assert front.count("GET", r"\+simple/", "trickle") >= 1
-    assert_whole(sandbox_env, token, project[1], data)
+    assert_whole(sandbox_env, devpi_password, project[1], data)
 
 
 # -- the upload POST ---------------------------------------------------------------------------------------
 
 
-def test_post_lands_but_never_answers_is_not_sent_again(front, sandbox_env, token, project, capsys, tmp_path):
+def test_post_lands_but_never_answers_is_not_sent_again(front, sandbox_env, devpi_password, project, capsys, tmp_path):
     front.add("hang_after_body", method="POST", forward=True, times=None)
     code, output, elapsed, data = run(capsys, project[0], tmp_path)
     assert code == 0, output
@@ -170,19 +170,19 @@ def test_post_lands_but_never_answers_is_not_sent_again(front, sandbox_env, toke
     assert front.count("POST") == 2 + output.count("is not on the index: sending it once more")
     assert output.count("(the index has it, same sha256)") >= 1
     assert elapsed < READ_TIMEOUT + 20
-    assert_whole(sandbox_env, token, project[1], data)
+    assert_whole(sandbox_env, devpi_password, project[1], data)
 
 
-def test_post_swallowed_without_landing_is_sent_once_more(front, sandbox_env, token, project, capsys, tmp_path):
+def test_post_swallowed_unlanded_is_sent_once_more(front, sandbox_env, devpi_password, project, capsys, tmp_path):
     front.add("hang_before_headers", method="POST", times=2)
     code, output, _, data = run(capsys, project[0], tmp_path)
     assert code == 0, output
     assert front.count("POST") == 4
     assert output.count("is not on the index: sending it once more") == 2
-    assert_whole(sandbox_env, token, project[1], data)
+    assert_whole(sandbox_env, devpi_password, project[1], data)
 
 
-def test_post_never_answers_fails_and_nothing_is_half_there(front, sandbox_env, token, project, capsys, tmp_path):
+def test_post_never_answers_nothing_is_half_there(front, sandbox_env, devpi_password, project, capsys, tmp_path):
     front.add("hang_before_headers", method="POST", times=None)
     code, output, elapsed, data = run(capsys, project[0], tmp_path)
     assert code == 1, output
@@ -196,49 +196,49 @@ def test_post_never_answers_fails_and_nothing_is_half_there(front, sandbox_env, 
     assert front.count("POST") == 4 and elapsed < 2 * READ_TIMEOUT + 20
     assert data["status"] == "failed" and data["release"] == "absent"
     assert not any(f["uploaded"] or f["on_index"] for f in data["files"])
-    assert on_devpi(sandbox_env, token, project[1]) == {}
+    assert on_devpi(sandbox_env, devpi_password, project[1]) == {}
 
 
-def test_post_503_then_passes(front, sandbox_env, token, project, capsys, tmp_path):
+def test_post_503_then_passes(front, sandbox_env, devpi_password, project, capsys, tmp_path):
     front.add("status", status=503, method="POST", times=2)
     code, output, _, data = run(capsys, project[0], tmp_path)
     assert code == 0, output
     assert front.count("POST") == 4 and output.count("HTTP 503; asking the index whether it arrived") == 2
-    assert_whole(sandbox_env, token, project[1], data)
+    assert_whole(sandbox_env, devpi_password, project[1], data)
 
 
-def test_post_429_waits_for_retry_after(front, sandbox_env, token, project, capsys, tmp_path):
+def test_post_429_waits_for_retry_after(front, sandbox_env, devpi_password, project, capsys, tmp_path):
     front.add("status", status=429, retry_after=1, method="POST", times=2)
     code, output, elapsed, data = run(capsys, project[0], tmp_path)
     assert code == 0, output
     assert output.count("HTTP 429 (too many requests); asking the index again in 1s") == 2
     assert front.count("POST") == 4 and elapsed >= 1
-    assert_whole(sandbox_env, token, project[1], data)
+    assert_whole(sandbox_env, devpi_password, project[1], data)
 
 
-def test_post_reset_mid_answer_after_landing(front, sandbox_env, token, project, capsys, tmp_path):
+def test_post_reset_mid_answer_after_landing(front, sandbox_env, devpi_password, project, capsys, tmp_path):
     front.add("reset_mid_body", method="POST", times=2)
     code, output, _, data = run(capsys, project[0], tmp_path)
     assert code == 0, output
     assert front.count("POST") == 2  # the answer's status line arrived, or the index was asked: never re-sent
-    assert_whole(sandbox_env, token, project[1], data)
+    assert_whole(sandbox_env, devpi_password, project[1], data)
 
 
-def test_rerun_after_a_lost_answer_is_skip_existing_whole(front, sandbox_env, token, project, capsys, tmp_path):
+def test_rerun_after_lost_answer_skip_existing_whole(front, sandbox_env, devpi_password, project, capsys, tmp_path):
     """A run that died after its POST landed: the rerun with --skip-existing finds the same bytes."""
     front.add("hang_after_body", method="POST", forward=True, times=1)
     front.add("hang_before_headers", method="POST", times=None)
     code, output, _, data = run(capsys, project[0], tmp_path)
     assert code == 1 and data["release"] == "partial", output
-    assert len(on_devpi(sandbox_env, token, project[1])) == 1
+    assert len(on_devpi(sandbox_env, devpi_password, project[1])) == 1
     front.clear()
     code, output, _, data = run(capsys, project[0], tmp_path, "--skip-existing")
     assert code == 0, output
     assert data["release"] == "whole" and sum(f["uploaded"] for f in data["files"]) == 1
-    assert on_devpi(sandbox_env, token, project[1]) == {f["filename"]: f["sha256"] for f in data["files"]}
+    assert on_devpi(sandbox_env, devpi_password, project[1]) == {f["filename"]: f["sha256"] for f in data["files"]}
 
 
-def test_skip_existing_with_other_bytes_is_exit_3(front, sandbox_env, token, project, capsys, tmp_path):
+def test_skip_existing_with_other_bytes_is_exit_3(front, sandbox_env, devpi_password, project, capsys, tmp_path):
     assert run(capsys, project[0], tmp_path)[0] == 0
     shutil.rmtree(project[0] / "dist")  # a fresh checkout: the rebuilt sdist differs (tar times)
     (project[0] / "README.md").write_text("changed\n")
