@@ -7,6 +7,7 @@ release is whole or absent, never silently half, and the report says which.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 import requests
 from tests.fakes.faulty import FaultyFront, wait_until
+from tests.helpers import sandbox_client
 
 from jenkins_codeartifact import indexhttp
 from jenkins_codeartifact.cli import publish
@@ -320,3 +322,61 @@ def test_abort_in_every_stage_within_5s(front, sandbox_env, project, tmp_path, s
     assert not list(tmp.iterdir()), "temporary files left behind"
     if stage == "upload":  # the POSTs were in flight: the report cannot know, and says so
         assert data["release"] == "unknown" and all(f["on_index"] is None for f in data["files"])
+
+
+# -- CodeArtifact mode: the stand-in's repository endpoint behind the front -------------------------------
+
+
+@pytest.fixture
+def ca_front(sandbox_environ, endpoint, monkeypatch, tmp_path):
+    """ca-publish in CodeArtifact mode whose repository endpoint (upload + simple API) is behind the front.
+
+    The API itself (token, endpoint, version check) is reached directly; only the endpoint it returns is
+    swapped for the front's address, as a proxy between the agent and CodeArtifact would be.
+    """
+    from jenkins_codeartifact.publish import flow
+
+    parts = urllib.parse.urlsplit(endpoint)
+    with FaultyFront(f"{parts.scheme}://{parts.netloc}") as f:
+        real = flow.resolve_index
+
+        def through_front(settings):
+            index = real(settings)
+            moved = index.upload_url.replace(f"{parts.scheme}://{parts.netloc}", f.url)
+            return dataclasses.replace(index, upload_url=moved, simple_url=moved + "simple/")
+
+        monkeypatch.setattr(flow, "resolve_index", through_front)
+        monkeypatch.setattr(indexhttp, "READ_TIMEOUT", READ_TIMEOUT)
+        monkeypatch.setattr(indexhttp, "BACKOFF", 0.05)
+        monkeypatch.chdir(tmp_path)
+        yield f
+
+
+def ca_assets(env, version):
+    client = sandbox_client(env, "codeartifact")
+    where = {
+        "domain": env["CA_DOMAIN"],
+        "domainOwner": env["CA_DOMAIN_OWNER"],
+        "repository": env["CA_REPOSITORY"],
+        "format": "pypi",
+        "package": "fantastic-ascii",
+        "packageVersion": version,
+    }
+    return {a["name"]: a["hashes"]["SHA-256"] for a in client.list_package_version_assets(**where)["assets"]}
+
+
+def test_codeartifact_upload_lands_but_never_answers(ca_front, sandbox_env, project, capsys, tmp_path):
+    ca_front.add("hang_after_body", method="POST", forward=True, times=None)
+    code, output, _, data = run(capsys, project[0], tmp_path)
+    assert code == 0, output
+    assert ca_front.count("POST") == 2 + output.count("is not on the index: sending it once more")
+    assert data["release"] == "whole" and data["repository_url"].startswith(ca_front.url)
+    assert ca_assets(sandbox_env, project[1]) == {f["filename"]: f["sha256"] for f in data["files"]}
+
+
+def test_codeartifact_upload_503_then_passes(ca_front, sandbox_env, project, capsys, tmp_path):
+    ca_front.add("status", status=503, method="POST", times=2)
+    code, output, _, data = run(capsys, project[0], tmp_path)
+    assert code == 0, output
+    assert ca_front.count("POST") == 4 and data["release"] == "whole"
+    assert ca_assets(sandbox_env, project[1]) == {f["filename"]: f["sha256"] for f in data["files"]}
