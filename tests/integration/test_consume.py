@@ -52,7 +52,8 @@ def published(env, capsys):
         return
     code = publish.main([str(ROOT / "package_src"), "--skip-existing", "--dist-dir", str(Path.cwd() / "dist")])
     out = capsys.readouterr()
-    assert code == 0, out.out + out.err
+    # 3 "already there with other bytes": an earlier test published it from another (non-reproducible) sdist
+    assert code == 0 or (code == 3 and "is already there with other bytes" in out.err), out.out + out.err
 
 
 @pytest.fixture
@@ -198,7 +199,7 @@ def test_registry_down_at_push_retries_then_fails_without_deploying(env, publish
     report = tmp_path / "r.json"
     code, _, err = cli(capsys, "all", *args, "--registry", down, "--push-retries", "2", "--report", report)
     assert code == 1
-    assert "push attempt 1/2 failed" in err and "retrying in 2s" in err
+    assert "push attempt 1/2 failed" in err and re.search(r"retrying in [12]\.\ds", err)
     assert f"ERROR: push of {down}/{names['image']}:{names['tag']} failed after 2 attempts" in err
     assert f"TIP: check that the registry {down} is up" in err
     data = json.loads(report.read_text())

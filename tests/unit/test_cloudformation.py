@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import signal
+import threading
+import time
 
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
+from jenkins_codeartifact import signals
 from jenkins_codeartifact.consume import changeset, cloudformation
 from jenkins_codeartifact.consume.target import validate_target
 from jenkins_codeartifact.errors import ConfigError, OperationError, PreconditionError
@@ -467,3 +472,26 @@ def test_teardown_when_ecr_is_unreachable_is_one_clear_error(cfn):
     with pytest.raises(OperationError, match="cannot empty ECR repository application: Could not connect") as info:
         cloudformation.teardown_stack(client, STACK, ecr=Unreachable(), poll=0, sleep=lambda s: None)
     assert "AWS_ENDPOINT_URL_ECR" in (info.value.hint or "")
+
+
+def test_an_abort_during_the_change_set_wait_ends_at_once(capsys):
+    """SIGTERM while the stack rolls out (polling every 5 s): the wait ends within a second, not at the next poll."""
+    client = boto3.client("cloudformation", region_name="eu-west-1", aws_access_key_id="a", aws_secret_access_key="b")
+    stub = Stubber(client)
+    for _ in range(3):
+        stub.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"))
+    waiting = cloudformation.Stack(client, STACK, poll=5.0)
+    sent: list[float] = []
+
+    def abort():
+        time.sleep(0.3)
+        sent.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    with stub, signals.handlers(), pytest.raises(signals.Terminated):
+        threading.Thread(target=abort, daemon=True).start()
+        waiting.wait("executing the change set")
+    seconds = time.monotonic() - sent[0]
+    with capsys.disabled():
+        print(f"\nabort time, change-set wait: {seconds:.3f}s")
+    assert seconds < 1

@@ -192,6 +192,13 @@ def test_build_failure_removes_the_secret_and_scrubs_output(tmp_path, monkeypatc
             "retries exceeded with url: /simple/flask/ (Caused by ResponseError('too many 503 error responses'))\n",
             r"the index did not answer pip \(Max retries exceeded\)",
         ),
+        (  # a page cut off mid-body: pip parses what it got and crashes; the error says so
+            "#6 2.854 ERROR: Exception:\n#6 2.854 Traceback (most recent call last):\n"
+            '#6 2.854   File "/usr/lib/python3/dist-packages/pip/_internal/index/collector.py", line 236\n'
+            "#6 2.854 json.decoder.JSONDecodeError: Unterminated string starting at: line 1 column 266 (char 265)\n"
+            "#6 ERROR: executor failed running [/bin/sh -c python3 -m venv]: exit code: 2\n",
+            r"pip stopped with json\.decoder\.JSONDecodeError: Unterminated string",
+        ),
     ],
 )
 def test_build_failures_are_explained(tmp_path, monkeypatch, output, needle):

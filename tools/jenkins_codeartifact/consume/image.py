@@ -139,8 +139,8 @@ def preflight_index(
     index: Index,
     project: str | None = None,
     *,
-    timeout: tuple[float, float] = INDEX_TIMEOUT,
-    attempts: int = INDEX_ATTEMPTS,
+    timeout: tuple[float, float] | None = None,
+    attempts: int | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
     """Fail before starting Docker if the index refuses the credentials or does not answer.
@@ -150,6 +150,7 @@ def preflight_index(
     they last, the build would only fail later with pip's misleading "no matching distribution".
     """
     url = index.simple_url + (f"{canonicalize_name(project)}/" if project else "")
+    timeout, attempts = timeout or INDEX_TIMEOUT, attempts or INDEX_ATTEMPTS
     problem = ""
     for attempt in range(1, attempts + 1):
         wait = backoff(attempt)
@@ -204,6 +205,8 @@ _NOISE = re.compile(r"#\d+ sha256:[0-9a-f]{64}")  # BuildKit's plain progress re
 _MISSING = re.compile(r"No matching distribution found for (\S+)")
 # What pip prints when the index, not the package, is the problem (it then ends with "No matching
 # distribution" all the same): read/connect timeouts, refused or reset connections, 5xx answers.
+# The exception line that ends a pip traceback (pip's "ERROR: Exception:" then the traceback).
+_PIP_CRASH = re.compile(r"^#\d+ [\d.]+ ((?:[\w.]+\.)?\w+(?:Error|Exception): .+)$", re.MULTILINE)
 _INDEX_TROUBLE = re.compile(
     r"(Read timed out|ConnectTimeoutError|Connection refused|Connection reset|RemoteDisconnected|"
     r"NewConnectionError|Max retries exceeded|too many 5\d\d error responses|(?:HTTP error|status code|Status) 5\d\d)",
@@ -301,7 +304,7 @@ def _stream(
     The docker CLI runs in its own process group, so that an abort (SIGTERM while waiting for its next
     line, which may be minutes away in a silent step) stops it and its build at once.
     """
-    tail: deque[str] = deque(maxlen=40)
+    tail: deque[str] = deque(maxlen=100)  # room for a whole pip traceback
     try:
         proc = popen(
             argv,
@@ -378,6 +381,13 @@ def _build_error(image: str, tail: deque[str]) -> OperationError:
         return OperationError(
             f"build of {image} failed: pip found no distribution for {missing.group(1)} on the index",
             hint="publish it first (ca-publish) or fix the pin in requirements.txt",
+        )
+    crashes = _PIP_CRASH.findall(text) if "Traceback (most recent call last)" in text else []
+    if crashes:
+        return OperationError(
+            f"build of {image} failed: pip stopped with {crashes[-1]}",
+            hint="an answer from the index that was cut off (a connection reset mid-page) makes pip fail this "
+            "way; check the index and any proxy in between, then rerun",
         )
     last = next((line for line in reversed(tail) if line.strip()), "no output")
     return OperationError(f"build of {image} failed: {last}", hint="see the build output above")

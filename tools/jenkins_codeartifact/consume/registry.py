@@ -104,7 +104,7 @@ def push(
     *,
     attempts: int = 4,
     backoff: float = 2.0,
-    stall: float = PUSH_STALL,
+    stall: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> PushResult:
     """Tag ``local`` for ``registry`` and push it, retrying transient failures with backoff and jitter.
@@ -125,7 +125,7 @@ def push(
     with step(f"push {reference}", log) as progress:  # every failure raises inside: never "done"
         for attempt in range(1, attempts + 1):
             try:
-                digest = _push_once(client, repository, tag, registry.auth, progress, stall)
+                digest = _push_once(client, repository, tag, registry.auth, progress, stall or PUSH_STALL)
             except _PushFailed as exc:
                 last = str(exc)
                 if exc.permanent:
