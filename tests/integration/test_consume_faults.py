@@ -23,7 +23,6 @@ from pathlib import Path
 
 import docker
 import pytest
-import requests
 from tests.fakes.faulty import FaultyFront
 from tests.integration.test_consume import APP, ROOT, cleanup, cli, env, names, published, registry_tags  # noqa: F401
 
@@ -367,12 +366,15 @@ def test_abort_during_a_local_deploy_leaves_a_target_serving(built, env, names, 
         child = Child(["deploy", *args, "--report", report], tmpdir_env)
         child.wait_for(moment)
         timings.append(child.abort())
-        assert child.proc.returncode == 143, child.lines[-5:]
-        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200  # still serving
+        # 143, or killed by the second SIGTERM after the report and the last line (a shell shows 143 too)
+        assert child.proc.returncode in (143, -signal.SIGTERM), child.lines[-5:]
+        # serving: the previous container untouched, or restarted (gunicorn needs a moment to listen again)
+        assert containers.wait_healthy(f"http://127.0.0.1:{port}/healthz", 20).status == 200
         left = {c.name for c in docker.from_env().containers.list(all=True) if c.name.startswith(name)}
         assert left == {name}, left
         assert docker.from_env().containers.get(name).status == "running"
-        assert child.lines[-1] == "ERROR: terminated (SIGTERM); " + (
+        last_error = [line for line in child.lines if line.startswith("ERROR:")][-1]
+        assert last_error == "ERROR: terminated (SIGTERM); " + (
             "cleaned up: " + "; ".join(report_of(report)["cleaned_up"])
             if report_of(report)["cleaned_up"]
             else "nothing to clean up"

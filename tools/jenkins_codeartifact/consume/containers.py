@@ -181,7 +181,10 @@ def start(
     # Not containers.run (see the module docstring): a typo would run someone else's image.
     try:
         client.images.get(image)
-        handle = client.containers.create(image, **kw)
+        # An abort waits for the engine's answer: interrupted, the engine would still create the container
+        # after our cleanup had looked for it, and it would stay behind.
+        with signals.deferred():
+            handle = client.containers.create(image, **kw)
     except docker.errors.ImageNotFound as exc:
         raise PreconditionError(
             f"image {image} not found in the Docker engine", hint="build it first (ca-consume-deploy build)"
