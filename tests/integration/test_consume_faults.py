@@ -13,6 +13,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -51,6 +52,14 @@ def tmpdir_env(tmp_path, monkeypatch):
     monkeypatch.setattr("tempfile.tempdir", None)
     yield tmp
     monkeypatch.setattr("tempfile.tempdir", None)
+
+
+def fresh_app(dest: Path, nonce: str) -> Path:
+    """application_src with a requirements.txt no earlier build had, so pip really runs (no cached layer)."""
+    shutil.copytree(APP, dest, ignore=shutil.ignore_patterns("tests", "__pycache__"))
+    with (dest / "requirements.txt").open("a") as fh:
+        fh.write(f"# {nonce}\n")
+    return dest
 
 
 def secrets_left(tmp: Path) -> list[Path]:
@@ -120,12 +129,13 @@ def test_index_page_cut_off_mid_body_fails_the_build_naming_it(published, index,
     # The check before the build reads only the status line; pip reads the page and gets it cut off.
     # Debian's pip does not notice a short body: it parses what came and stops with a traceback.
     index.add("reset_mid_body", times=2, method="GET", path=r"/simple/fantastic-ascii/")
+    context = fresh_app(tmpdir_env.parent / "app", names["tag"])
     started = time.monotonic()
     code, _, err = cli(
         capsys,
         "build",
         "--context",
-        APP,
+        context,
         "--image-name",
         names["image"],
         "--tag",
