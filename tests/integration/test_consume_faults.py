@@ -376,8 +376,8 @@ def test_abort_during_a_local_deploy_leaves_a_target_serving(built, env, names, 
         child = Child(["deploy", *args, "--report", report], tmpdir_env)
         child.wait_for(moment)
         timings.append(child.abort())
-        # 143, or killed by the second SIGTERM after the report and the last line (a shell shows 143 too)
-        assert child.proc.returncode in (143, -signal.SIGTERM), child.lines[-5:]
+        print(f"\nabort time, local deploy ({moment}): {timings[-1]:.2f}s", flush=True)
+        assert child.proc.returncode == 143, child.lines[-5:]
         # serving: the previous container untouched, or restarted (gunicorn needs a moment to listen again)
         assert containers.wait_healthy(f"http://127.0.0.1:{port}/healthz", 20).status == 200
         left = {c.name for c in docker.from_env().containers.list(all=True) if c.name.startswith(name)}
