@@ -49,6 +49,7 @@ def world(monkeypatch, tmp_path):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "1")  # moto models no rollout: its services start complete
     state = Docker()
 
     def build(index, **kw):
@@ -93,6 +94,7 @@ def stages(tmp_path, **kw: Any) -> consume.Stages:
         "stack": "consumer",
         "template": str(TEMPLATE),
         "params": vpc(),
+        "no_probe": True,  # moto's load balancer has no address to GET
     }
     base.update(kw)
     return consume.Stages(Settings(**base), docker_factory=Engine, index_resolver=lambda s: INDEX)

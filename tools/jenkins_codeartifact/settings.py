@@ -148,6 +148,34 @@ class Settings:
         metavar="KEY=VALUE",
         doc="stack parameter, repeatable; others keep their previous values (env: ';'-separated)",
     )
+    deploy_timeout: float = _opt(
+        1800.0,
+        "CA_DEPLOY_TIMEOUT",
+        group="deploy",
+        metavar="SECONDS",
+        doc="deploy: the longest wait for the change set, the stack and the ECS rollout together",
+    )
+    cancel_on_timeout: bool = _opt(
+        False,
+        "CA_CANCEL_ON_TIMEOUT",
+        group="deploy",
+        doc="deploy: at the deadline cancel the stack update (CancelUpdateStack) and follow its rollback",
+    )
+    probe_url: str | None = _opt(
+        None, "CA_PROBE_URL", group="deploy", metavar="URL", doc="deploy: probe here (default: output ApplicationUrl)"
+    )
+    probe_timeout: float = _opt(
+        120.0, "CA_PROBE_TIMEOUT", group="deploy", metavar="SECONDS", doc="deploy: seconds the probe waits for HTTP 200"
+    )
+    no_probe: bool = _opt(
+        False, "CA_NO_PROBE", group="deploy", doc="deploy: skip the GET of ApplicationUrl + smoke path after rollout"
+    )
+    plan: bool = _opt(
+        False,
+        "CA_PLAN",
+        group="deploy",
+        doc="deploy: create the change set, print its changes, delete it; change nothing",
+    )
     # jobsync
     jobs_dir: str = _opt("jenkins/jobs", "CA_JOBS_DIR", group="jobs", metavar="DIR", doc="directory of job YAML specs")
     jenkins_url: str | None = _opt(None, "JENKINS_URL", group="jenkins", flag="--url", doc="Jenkins base URL")

@@ -47,6 +47,7 @@ class CloudFormationClient(Protocol):  # the calls we make; tests pass Stubber-w
     def describe_stack_events(self, **kw: Any) -> dict[str, Any]: ...
     def list_stack_resources(self, **kw: Any) -> dict[str, Any]: ...
     def delete_stack(self, **kw: Any) -> dict[str, Any]: ...
+    def cancel_update_stack(self, **kw: Any) -> dict[str, Any]: ...
 
 
 class NoChanges(Exception):
@@ -92,6 +93,11 @@ class Stack:
         summary = self._api("GetTemplateSummary", TemplateBody=template["TemplateBody"]) or {}
         return [str(p["ParameterKey"]) for p in summary.get("Parameters", [])]
 
+    def resource_types(self, template: Mapping[str, str]) -> list[str]:
+        """The resource types ``template`` declares (``TemplateBody=...``), else the stack's current template."""
+        where: dict[str, Any] = {"TemplateBody": template["TemplateBody"]} if template else {"StackName": self.name}
+        return [str(t) for t in (self._api("GetTemplateSummary", **where) or {}).get("ResourceTypes", [])]
+
     def create_change_set(self, **kw: Any) -> str:
         """A new change set's id; :class:`NoChanges` when CloudFormation refuses it as empty up front."""
         resp = self._api(
@@ -117,6 +123,13 @@ class Stack:
 
     def delete(self) -> None:
         self._api("DeleteStack", StackName=self.name)
+
+    def cancel_update(self) -> None:
+        self._api("CancelUpdateStack", StackName=self.name)
+
+    def events(self) -> list[dict[str, Any]]:
+        """The newest page of the stack's events (newest first)."""
+        return list((self._api("DescribeStackEvents", StackName=self.name) or {}).get("StackEvents", []))
 
     def failed_events(self, since: dt.datetime | None = None) -> list[str]:
         """One line per failed resource event (newest first), since ``since`` when given."""

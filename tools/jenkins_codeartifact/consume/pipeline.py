@@ -69,6 +69,10 @@ class Stages:
                 _check_port("--local-port", s.local_port)
         if uses & {"smoke-test", "deploy"}:
             _check_smoke(s)
+        if uses & {"deploy"}:
+            for flag, seconds in (("--deploy-timeout", s.deploy_timeout), ("--probe-timeout", s.probe_timeout)):
+                if not seconds > 0:
+                    raise ConfigError(f"{flag} {seconds:g}: must be more than 0 seconds")
         if uses & {"push", "deploy"} and s.registry:
             registries.registry_from_url(s.registry)
         if uses & {"push"} and s.push_retries < 1:
@@ -187,14 +191,30 @@ class Stages:
                 tag=self.tag,
             )
         else:
-            result = changeset.deploy_stack(
-                self.client("cloudformation"),
-                self._stack_name(),
-                self.tag,
-                template=s.template,
-                params=self.params,
-                defaults=self._defaults(),
+            watch = changeset.Watch(
+                timeout=s.deploy_timeout,
+                cancel_on_timeout=s.cancel_on_timeout,
+                probe_path=None if s.no_probe else s.smoke_path,
+                probe_timeout=s.probe_timeout,
+                probe_url=s.probe_url,
+                plan=s.plan,
             )
+            known: dict[str, Any] = {"target": target, "image_tag": self.tag}
+            try:
+                result = changeset.deploy_stack(
+                    self.client("cloudformation"),
+                    self._stack_name(),
+                    self.tag,
+                    ecs=self.client("ecs"),
+                    watch=watch,
+                    template=s.template,
+                    params=self.params,
+                    defaults=self._defaults(),
+                    record=known,
+                )
+            except BaseException:
+                self.record["deploy"] = known  # a failed or aborted deploy reports how far it got
+                raise
         self.record["deploy"] = asdict(result)
         return result
 
@@ -294,7 +314,14 @@ def summary(record: dict[str, Any]) -> list[str]:
             lines.append(f"DIGEST={record['push']['digest']}")
     if "deploy" in record:
         d = record["deploy"]
+        if d["status"] == "PLANNED":  # deploy --plan: what would change, nothing deployed
+            lines += [f"CHANGE={change}" for change in d.get("changes") or []]
+            return [*lines, f"PLANNED={len(d.get('changes') or [])} change(s) to stack {d['stack']}"]
         lines.append(f"DEPLOYED={d['target']}:{d['status']}{'' if d['changed'] else ' (no changes)'}")
+        for rollout in d.get("rollout") or []:
+            lines.append(f"ROLLOUT={rollout['service'].rsplit('/', 1)[-1]}:{rollout['state'] or rollout['verdict']}")
+        if d.get("probe"):
+            lines.append(f"PROBE={d['probe']['url']}:{d['probe']['status']}")
         if d.get("url"):
             lines.append(f"URL={d['url']}")
     return lines

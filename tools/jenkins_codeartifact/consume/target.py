@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import ConfigError
 
@@ -25,3 +26,7 @@ class DeployResult:
     change_set: str | None = None
     url: str | None = None
     outputs: dict[str, str] = field(default_factory=dict)
+    image_digest: str | None = None
+    rollout: list[dict[str, Any]] = field(default_factory=list)  # one entry per ECS service of the stack
+    probe: dict[str, Any] | None = None  # the post-deploy GET of ApplicationUrl + the smoke path
+    changes: list[str] = field(default_factory=list)  # --plan: what the change set would do

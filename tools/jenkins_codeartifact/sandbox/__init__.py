@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import secrets as _secrets
 import shlex
 import string
@@ -178,7 +179,10 @@ def _start(name: str, directory: Path, ports: Ports, creds: dict[str, str]) -> S
             ]
         )
     elif name == "moto":
-        pid = service.start([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)])
+        # moto models no ECS rollout: with this its services start with every task running and the PRIMARY
+        # deployment COMPLETED (what ECS reports once a rollout is done), so a deploy can follow it to the end.
+        env = {**os.environ, "MOTO_ECS_SERVICE_RUNNING": "1"}
+        pid = service.start([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], env=env)
     elif name == "registry":
         binary = "/usr/bin/docker-registry"
         if not Path(binary).exists():
