@@ -124,10 +124,12 @@ def test_end_to_end(env, token, published, children, names, cleanup, capsys, tmp
     cfn = ["--stack", stack, "--template", APP / "application.yml", *vpc_params()]  # ContainerName: the image name
 
     # The pipeline: build, smoke-test, push, deploy (CloudFormation), then the local target.
-    code, out, err = cli(capsys, "all", *common, *cfn, "--report", tmp_path / "all.json")
+    # moto's load balancer has no address: the probe is of the local target, below
+    code, out, err = cli(capsys, "all", *common, *cfn, "--no-probe", "--report", tmp_path / "all.json")
     assert code == 0, err
     assert f"PUSHED={env['CA_REGISTRY']}/{name}:{tag}" in out
-    assert "DEPLOYED=cloudformation:CREATE_COMPLETE" in out
+    assert "DEPLOYED=cloudformation:UPDATE_COMPLETE" in out  # created by push without an image, then updated
+    assert f"ROLLOUT={name}:COMPLETED" in out
     assert "smoke test passed" in err
     code, out2, err2 = cli(capsys, "deploy", *common, "--target", "local", "--report", tmp_path / "local.json")
     assert code == 0, err2
@@ -143,11 +145,14 @@ def test_end_to_end(env, token, published, children, names, cleanup, capsys, tmp
     report = json.loads((tmp_path / "all.json").read_text())
     assert report["status"] == "ok" and report["push"]["digest"].startswith("sha256:")
     assert report["deploy"]["image_tag"] == tag
+    assert report["deploy"]["rollout"][0]["verdict"] == "completed" and report["deploy"]["probe"] is None
 
     # Deploying the same tag again is an empty change set: success, "no changes".
-    code, out3, err3 = cli(capsys, "deploy", *common, "--stack", stack)
+    # (and the application is probed: here the local target stands in for the load balancer)
+    code, out3, err3 = cli(capsys, "deploy", *common, "--stack", stack, "--probe-url", f"http://127.0.0.1:{port}")
     assert (code, "no changes" in err3) == (0, True), err3
     assert "(no changes)" in out3
+    assert f"PROBE=http://127.0.0.1:{port}/healthz:200" in out3
 
     # The token is nowhere: build output, child argv/env, reports, image history/config/layers.
     assert not leaks(out + err + out2 + err2 + out3 + err3, token)
