@@ -34,7 +34,11 @@ def _retry_class() -> type:
         def sleep(self, response: Any = None) -> None:
             attempt = len(self.history)
             last = self.history[-1] if self.history else None
-            cause = f"HTTP {last.status}" if last and last.status else type(last.error).__name__ if last else "error"
+            cause = "error"
+            if last is not None and last.status:
+                cause = f"HTTP {last.status}"
+            elif last is not None and last.error is not None:
+                cause = describe_failure(last.error)
             wait = self.get_retry_after(response) if response is not None else None
             why = " (Retry-After)" if wait is not None else ""
             if wait is None:
