@@ -266,7 +266,9 @@ def build_sdist(sdist_directory, config_settings=None):
     ("stage", "signum"),
     [
         ("build", signal.SIGTERM),
+        ("build", signal.SIGINT),
         ("version check", signal.SIGTERM),
+        ("version check", signal.SIGINT),
         ("upload", signal.SIGTERM),
         ("upload", signal.SIGINT),
     ],
