@@ -153,6 +153,8 @@ def fold(name: str) -> str:
     Jenkins keeps items in maps ordered by ``String.compareToIgnoreCase`` (upper-case, then lower-case,
     one UTF-16 unit at a time), so ``app`` and ``App`` are one job there.
     """
+    if name.isascii():  # the common case, and the same result: ASCII letters only change case
+        return name.lower()
     out = []
     for ch in name:
         up = ch.upper()
