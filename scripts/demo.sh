@@ -29,10 +29,6 @@ echo "CodeArtifact API: $AWS_ENDPOINT_URL_CODEARTIFACT  registry: $CA_REGISTRY  
 CREDS="$OUT/credentials.yml"
 (umask 077 && printf 'aws:\n  username: "%s"\n  password: "%s"\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" >"$CREDS")
 export CA_CREDENTIALS_FILE="$CREDS" CA_STATE_DIR="$OUT/jobsync"
-# The agent keeps ca-publish's dist/ outside the workspace, which clean: before-checkout wipes: an sdist
-# rebuild is not byte-identical (tar times), so an unbumped build proves "already published" with the
-# files the index has instead of failing on a rebuilt sdist (exit 3).
-export CA_DIST_DIR="$PWD/$OUT/dist"
 job() { env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY jobsync run "$@" --checkout .; }
 number() { python -c 'import json, sys; print(json.load(open(sys.argv[1]))["number"])' "$1"; }
 

@@ -66,9 +66,7 @@ def test_producer_job_publishes_then_an_unbumped_build_passes(sandbox_env, token
     env.update({k: v for k, v in sandbox_env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
     env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
     env["CA_CREDENTIALS_FILE"] = str(creds)
-    # An sdist rebuild is not byte-identical (tar times) and clean: before-checkout wipes the workspace, so
-    # the agent keeps ca-publish's dist/ outside it: the unbumped build then finds the files the index has.
-    env["CA_DIST_DIR"] = str(tmp_path / "dist")
+    # clean: before-checkout wipes dist/: the unbumped build rebuilds (other tar times, same contents)
     argv = ("run", "producer", "--jobs-dir", str(ROOT / "jenkins" / "jobs"), "--checkout", str(repo))
 
     first = jobsync(*argv, "--report", "first.json", env=env, cwd=tmp_path)
@@ -175,7 +173,6 @@ def test_the_demo_journey_through_the_jobs(docker_env, token, tmp_path):
     env.update(
         PATH=f"{BIN}{os.pathsep}{env['PATH']}",
         CA_CREDENTIALS_FILE=str(creds),
-        CA_DIST_DIR=str(tmp_path / "dist"),
         CA_PARAMS=f"VPC={vpc};SubnetA={subnets[0]['SubnetId']};SubnetB={subnets[1]['SubnetId']}",
     )
     jobs = ("--jobs-dir", str(ROOT / "jenkins" / "jobs"), "--checkout", str(repo))

@@ -141,7 +141,12 @@ def test_identical_reupload_succeeds_different_bytes_exit_3(standin, project, mo
     assert code == 0, output
     assert f"published fantastic-ascii {project.version}" in output
 
-    monkeypatch.setattr(package, "build_dists", real_build)  # setuptools stamps build times: other bytes
+    monkeypatch.setattr(package, "build_dists", real_build)
+    code, output = run(capsys, project.path)  # an unchanged source rebuilt: other archive bytes, same contents
+    assert code == 0, output
+    assert "holds the same contents" in output
+
+    (project.path / "README.md").write_text("changed after the release\n")  # other contents
     code, output = run(capsys, project.path)
     rebuilt = {p.name: Dist.of(p).sha256 for p in (project.path / "dist").iterdir()}
     assert rebuilt != {p.name: Dist.of(p).sha256 for p in saved.iterdir()}, "the rebuild must differ"

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import io
 import json
 import re
+import tarfile
 import threading
 import time
 from pathlib import Path
@@ -42,6 +44,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._answer(status, b"Conflict: already exists" if status == 409 else b"ok")
 
     def do_GET(self):
+        blob = self.server.blobs.get(self.path.rsplit("/", 1)[-1])
+        if blob is not None:
+            return self._answer(200, blob, "application/octet-stream")
         files = [{"filename": n, "url": n, "hashes": {"sha256": h}} for n, h in self.server.stored.items()]
         data = json.dumps({"meta": {"api-version": "1.0"}, "files": files}).encode()
         self._answer(200, data, "application/vnd.pypi.simple.v1+json")
@@ -61,7 +66,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 def server():
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
-    srv.answers, srv.stored, srv.posts = [], {}, []
+    srv.answers, srv.stored, srv.posts, srv.blobs = [], {}, [], {}
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     yield srv
     srv.shutdown()
@@ -142,6 +147,42 @@ def test_409_with_other_bytes_is_exit_3_naming_the_file(server, dists):
     server.answers = [(409, False, 0)]
     with pytest.raises(PreconditionError, match=rf"{re.escape(dists[0].path.name)} is already there with other bytes"):
         send(server, dists[:1])
+
+
+def _repacked(sdist: Path, change: bytes | None = None) -> bytes:
+    """The sdist packed again an hour later (other tar and gzip times), its PKG-INFO optionally changed."""
+    out = io.BytesIO()
+    with tarfile.open(sdist, "r:gz") as src, tarfile.open(fileobj=out, mode="w:gz") as dst:
+        for member in src.getmembers():
+            data = src.extractfile(member).read() if member.isfile() else None
+            if change is not None and member.name.endswith("/PKG-INFO"):
+                data += change
+                member.size = len(data)
+            member.mtime += 3600
+            dst.addfile(member, io.BytesIO(data) if data is not None else None)
+    return out.getvalue()
+
+
+def test_a_rebuilt_sdist_with_the_same_contents_counts_as_uploaded(server, dists, caplog):
+    """An unbumped rebuild (the producer job without a version bump) is the same release, not a conflict."""
+    sdist = next(d for d in dists if d.path.name.endswith(".tar.gz"))
+    theirs = _repacked(sdist.path)
+    assert hashlib.sha256(theirs).hexdigest() != sdist.sha256
+    server.stored[sdist.path.name], server.blobs[sdist.path.name] = hashlib.sha256(theirs).hexdigest(), theirs
+    server.answers = [(409, False, 0)]
+    with caplog.at_level("INFO"):
+        assert send(server, [sdist]) == [sdist]
+    assert "holds the same contents" in caplog.text
+    assert server.posts == [sdist.path.name]
+
+
+def test_a_file_with_other_contents_under_the_same_name_is_exit_3(server, dists):
+    sdist = next(d for d in dists if d.path.name.endswith(".tar.gz"))
+    theirs = _repacked(sdist.path, change=b"Keywords: tampered\n")
+    server.stored[sdist.path.name], server.blobs[sdist.path.name] = hashlib.sha256(theirs).hexdigest(), theirs
+    server.answers = [(409, False, 0)]
+    with pytest.raises(PreconditionError, match=rf"{re.escape(sdist.path.name)} is already there with other bytes"):
+        send(server, [sdist])
 
 
 def test_409_without_a_listing_is_already_exists_exit_3(server, dists):

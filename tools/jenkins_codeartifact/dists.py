@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import tarfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,3 +35,34 @@ def parse_dist(filename: str) -> tuple[str, Version] | None:
     except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
         return None
     return str(name), version
+
+
+def contents(path: Path) -> dict[str, bytes] | None:
+    """What an sdist or wheel holds, member name -> bytes, without the archive's own metadata.
+
+    A rebuild of an unchanged source gives an sdist with other bytes (tar and gzip carry times), so
+    "same release" is decided by contents, not by the archive's sha256. None if ``path`` is neither.
+    """
+    try:
+        if path.name.endswith(".whl"):
+            with zipfile.ZipFile(path) as zf:
+                return {i.filename: zf.read(i) for i in zf.infolist() if not i.is_dir()}
+        if path.name.endswith((".tar.gz", ".tgz")):
+            with tarfile.open(path, "r:gz") as tf:
+                out = {}
+                for member in tf.getmembers():
+                    if member.isfile():
+                        data = tf.extractfile(member)
+                        out[member.name] = data.read() if data else b""
+                    elif not member.isdir():
+                        out[member.name] = f"{member.type!r}->{member.linkname}".encode()
+                return out
+    except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError):
+        return None
+    return None
+
+
+def same_contents(a: Path, b: Path) -> bool:
+    """Do two distribution files hold the same members with the same bytes (times and owners aside)?"""
+    left = contents(a)
+    return left is not None and left == contents(b)

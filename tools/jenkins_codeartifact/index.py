@@ -16,6 +16,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from packaging.utils import canonicalize_name
@@ -247,6 +248,8 @@ class Index:
     password: str | None = field(default=None, repr=False)
     codeartifact: CodeArtifact | None = field(default=None, repr=False, compare=False)
     description: str = ""
+    # file name -> absolute URL, from the last simple-API page read (what download() fetches)
+    links: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def current_password(self) -> str | None:
@@ -311,9 +314,9 @@ class Index:
             )
         if "json" in resp.headers.get("Content-Type", ""):
             try:
-                files = {
-                    str(f["filename"]): (f.get("hashes") or {}).get("sha256") for f in resp.json().get("files", [])
-                }
+                entries = resp.json().get("files", [])
+                files = {str(f["filename"]): (f.get("hashes") or {}).get("sha256") for f in entries}
+                self.links.update({str(f["filename"]): urllib.parse.urljoin(url, str(f["url"])) for f in entries})
             except (ValueError, KeyError, TypeError, AttributeError):
                 raise OperationError(f"index {self.simple_url} sent a malformed simple-API page for {url}") from None
         else:
@@ -321,10 +324,30 @@ class Index:
             for href in re.findall(r'href="([^"]+)"', resp.text):
                 link, _, fragment = href.partition("#")
                 digest = fragment[len("sha256=") :] if fragment.startswith("sha256=") else None
-                files[urllib.parse.unquote(link.rsplit("/", 1)[-1])] = digest
+                filename = urllib.parse.unquote(link.rsplit("/", 1)[-1])
+                files[filename] = digest
+                self.links[filename] = urllib.parse.urljoin(url, link)
         wanted = (normalize(name), Version(version))
         found = {n: (h.lower() if isinstance(h, str) else None) for n, h in files.items() if parse_dist(n) == wanted}
         return found or None
+
+    def download(self, filename: str, target: Path) -> bool:
+        """Fetch a file the last :meth:`simple_files` listed into ``target``; False if it cannot be had."""
+        import requests
+
+        url = self.links.get(filename)
+        if url is None:
+            return False
+        try:
+            resp = self.session.get(url)
+        except (requests.RequestException, OSError) as exc:
+            log.warning("could not fetch %s from the index: %s", filename, indexhttp.describe_failure(exc))
+            return False
+        if not resp.ok:
+            log.warning("could not fetch %s from the index: HTTP %s", filename, resp.status_code)
+            return False
+        target.write_bytes(resp.content)
+        return True
 
 
 class _CurrentToken:

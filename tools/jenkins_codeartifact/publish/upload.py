@@ -15,6 +15,7 @@ import io
 import json
 import logging
 import queue
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -29,7 +30,7 @@ import twine.repository
 
 from .. import redact
 from ..console import Progress
-from ..dists import Dist
+from ..dists import Dist, same_contents
 from ..errors import CAError, OperationError, PreconditionError
 from ..index import Index
 from ..indexhttp import RETRY_AFTER_MAX, describe_failure
@@ -163,6 +164,12 @@ def settle(index: Index, dist: Dist, name: str, version: str, grace: float = 0.0
     if digest is None:
         log.warning("%s is on the index, which does not give its sha256: assuming it is this file", dist.path.name)
         return True
+    if digest != dist.sha256 and _same_contents_on_index(index, dist):
+        log.info(
+            "%s: the index's file holds the same contents (only the archive's times differ): counted as published",
+            dist.path.name,
+        )
+        return True
     if digest != dist.sha256:
         raise PreconditionError(
             f"{index.description}: {dist.path.name} is already there with other bytes "
@@ -170,6 +177,13 @@ def settle(index: Index, dist: Dist, name: str, version: str, grace: float = 0.0
             hint=f"a published file cannot be replaced: raise the version of {name} and publish again",
         )
     return True
+
+
+def _same_contents_on_index(index: Index, dist: Dist) -> bool:
+    """Does the index's file of that name hold what ``dist`` holds? (an unchanged source rebuilt)"""
+    with tempfile.TemporaryDirectory(prefix="ca-publish-compare-") as tmp:
+        theirs = Path(tmp) / dist.path.name
+        return index.download(dist.path.name, theirs) and same_contents(dist.path, theirs)
 
 
 def _upload_one(index: Index, dist: Dist, name: str, version: str, progress: Progress) -> None:
