@@ -127,7 +127,7 @@ def test_end_to_end(env, token, published, children, names, cleanup, capsys, tmp
     code, out, err = cli(capsys, "all", *common, *cfn, "--no-probe", "--report", tmp_path / "all.json")
     assert code == 0, err
     assert f"PUSHED={env['CA_REGISTRY']}/{name}:{tag}" in out
-    assert "DEPLOYED=cloudformation:UPDATE_COMPLETE" in out  # created by push without an image, then updated
+    assert "DEPLOYED=cloudformation:CREATE_COMPLETE" in out
     assert f"ROLLOUT={name}:COMPLETED" in out
     assert "smoke test passed" in err
     code, out2, err2 = cli(capsys, "deploy", *common, "--target", "local", "--report", tmp_path / "local.json")

@@ -16,7 +16,7 @@ import pytest
 moto = pytest.importorskip("moto")
 
 from jenkins_codeartifact import index as indexes  # noqa: E402
-from jenkins_codeartifact.consume import containers, image  # noqa: E402
+from jenkins_codeartifact.consume import containers, image, tags  # noqa: E402
 from jenkins_codeartifact.consume import pipeline as consume  # noqa: E402
 from jenkins_codeartifact.consume import registry as registries  # noqa: E402
 from jenkins_codeartifact.errors import ConfigError, OperationError, PreconditionError  # noqa: E402
@@ -72,6 +72,7 @@ def world(monkeypatch, tmp_path):
     monkeypatch.setattr(image, "build", build)
     monkeypatch.setattr(containers, "smoke_test", smoke_test)
     monkeypatch.setattr(registries, "push", push)
+    monkeypatch.setattr(tags, "lookup", lambda *a, **kw: None)  # the registry holds no earlier image
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     with moto.mock_aws():
         yield state

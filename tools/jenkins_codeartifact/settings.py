@@ -131,6 +131,12 @@ class Settings:
     push_retries: int = _opt(
         4, "CA_PUSH_RETRIES", group="image", doc="push attempts before giving up (backoff between)"
     )
+    overwrite_tag: bool = _opt(
+        False,
+        "CA_OVERWRITE_TAG",
+        group="image",
+        doc="push: replace a tag the registry already has for another image (default: refuse, exit 3)",
+    )
     smoke_path: str = _opt("/healthz", "CA_SMOKE_PATH", group="smoke", doc="HTTP path polled by the smoke test")
     smoke_timeout: float = _opt(60.0, "CA_SMOKE_TIMEOUT", group="smoke", doc="seconds to wait for HTTP 200")
     container_port: int = _opt(8080, "CA_CONTAINER_PORT", group="smoke", doc="port the application listens on")

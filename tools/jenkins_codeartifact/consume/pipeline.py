@@ -16,11 +16,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import docker.errors
+
 from .. import index as indexes
-from ..errors import ConfigError
+from ..errors import ConfigError, PreconditionError
 from ..index import Index
 from ..settings import Settings
-from . import changeset, cleanup, cloudformation, containers, image, local_target
+from . import changeset, cleanup, cloudformation, containers, image, local_target, tags
 from . import registry as registries
 from .target import DeployResult, validate_target
 
@@ -161,6 +163,12 @@ class Stages:
         s = self.settings
         self._create_stack_for_ecr()
         registry = self.registry()
+        ecr = self.client("ecr") if registry.ecr else None
+        remote = tags.lookup(registry, s.image_name, self.tag, ecr=ecr)  # a tag is never silently replaced
+        if remote is not None and tags.check(remote, self.local, self._image_id(), overwrite=s.overwrite_tag):
+            result = registries.PushResult(remote.reference, remote.digest, 0)
+            self.record["push"] = {**asdict(result), "already_pushed": True}
+            return result
         result = registries.push(
             self.docker,
             self.local,
@@ -172,6 +180,14 @@ class Stages:
         )
         self.record["push"] = asdict(result)
         return result
+
+    def _image_id(self) -> str:
+        try:
+            return str(self.docker.images.get(self.local).id)
+        except docker.errors.ImageNotFound as exc:
+            raise PreconditionError(
+                f"image {self.local} not found", hint="build it first (ca-consume-deploy build)"
+            ) from exc
 
     def deploy(self) -> DeployResult:
         s = self.settings
