@@ -16,7 +16,7 @@ import pytest
 moto = pytest.importorskip("moto")
 
 from jenkins_codeartifact import index as indexes  # noqa: E402
-from jenkins_codeartifact.consume import containers, image, tags  # noqa: E402
+from jenkins_codeartifact.consume import cache, containers, image, tags  # noqa: E402
 from jenkins_codeartifact.consume import pipeline as consume  # noqa: E402
 from jenkins_codeartifact.consume import registry as registries  # noqa: E402
 from jenkins_codeartifact.errors import ConfigError, OperationError, PreconditionError  # noqa: E402
@@ -41,6 +41,10 @@ class Docker:
     pushed: list[str] = field(default_factory=list)
     repositories_at_push: list[set[str]] = field(default_factory=list)
     smoke_fails: bool = False
+    build_options: list[dict[str, Any]] = field(default_factory=list)
+    cache_lookups: list[str] = field(default_factory=list)
+    cache_present: bool = False  # whether the registry has the cache tag (the engine's answer)
+    cache_push_fails: bool = False
 
 
 @pytest.fixture
@@ -54,6 +58,7 @@ def world(monkeypatch, tmp_path):
 
     def build(index, **kw):
         state.built.append(kw["image"])
+        state.build_options.append({k: kw.get(k) for k in ("inline_cache", "cache_from", "build_args")})
         return image.BuildResult(kw["image"], "sha256:" + "1" * 64, 1.0, "buildx")
 
     def smoke_test(client, ref, **kw):
@@ -63,13 +68,20 @@ def world(monkeypatch, tmp_path):
         return containers.SmokeResult(ref, "http://127.0.0.1:1/healthz", 200, 0.1)
 
     def push(client, local, registry, name, tag, **kw):
+        if tag == "buildcache" and state.cache_push_fails:
+            raise OperationError(f"push of {registry.reference(name, tag)} failed after 1 attempts: denied")
         if registry.ecr:
             repos = boto3.client("ecr", region_name="eu-west-1").describe_repositories()["repositories"]
             state.repositories_at_push.append({r["repositoryName"] for r in repos})
         state.pushed.append(registry.reference(name, tag))
         return registries.PushResult(registry.reference(name, tag), "sha256:" + "2" * 64, 1)
 
+    def lookup(client, reference, auth=None, timeout=0.0):
+        state.cache_lookups.append(reference)
+        return "" if state.cache_present else "not in the registry yet (a first build)"
+
     monkeypatch.setattr(image, "build", build)
+    monkeypatch.setattr(cache, "lookup", lookup)
     monkeypatch.setattr(containers, "smoke_test", smoke_test)
     monkeypatch.setattr(registries, "push", push)
     monkeypatch.setattr(tags, "lookup", lambda *a, **kw: None)  # the registry holds no earlier image
@@ -120,9 +132,10 @@ def test_all_builds_tests_pushes_into_the_stacks_repository_and_deploys_the_tag(
     pipeline = stages(tmp_path)
     pipeline.run("all")
     assert (world.built, world.tested) == (["app:5"], ["app:5"])
-    assert len(world.pushed) == 1 and world.pushed[0].endswith("/app:5")
+    # the release tag, then the cache tag the next agent's build reuses layers from
+    assert len(world.pushed) == 2 and world.pushed[0].endswith("/app:5") and world.pushed[1].endswith("/app:buildcache")
     # the first deployment to ECR: the stack (holding the repository) existed before the push
-    assert world.repositories_at_push == [{"app"}]
+    assert world.repositories_at_push == [{"app"}, {"app"}]
     params = stack_parameters()
     assert params is not None and (params["ImageTag"], params["ContainerName"]) == ("5", "app")
     record = pipeline.record
@@ -148,7 +161,7 @@ def test_one_run_assumes_the_role_once(world, tmp_path):
 )
 def test_no_stack_is_created_before_the_push_otherwise(world, tmp_path, override):
     stages(tmp_path, **override).push()
-    assert len(world.pushed) == 1
+    assert [ref.rsplit(":", 1)[1] for ref in world.pushed] == ["5", "buildcache"]
     assert stack_parameters() is None
 
 
@@ -160,6 +173,47 @@ def test_a_failed_smoke_test_pushes_and_deploys_nothing(world, tmp_path):
     assert (world.built, world.pushed) == (["app:5"], [])
     assert stack_parameters() is None
     assert "build" in pipeline.record and "push" not in pipeline.record and "deploy" not in pipeline.record
+
+
+def test_build_reuses_the_registry_cache_when_the_registry_has_it(world, tmp_path, caplog):
+    world.cache_present = True
+    stages(tmp_path, registry="127.0.0.1:5000").build()
+    assert world.cache_lookups == ["127.0.0.1:5000/app:buildcache"]
+    assert world.build_options == [
+        {"inline_cache": True, "cache_from": "127.0.0.1:5000/app:buildcache", "build_args": {}}
+    ]
+
+
+def test_without_a_cache_image_the_build_is_cold_after_one_line(world, tmp_path, caplog):
+    stages(tmp_path, registry="127.0.0.1:5000", cache_tag="main").build()
+    assert world.build_options[0]["cache_from"] is None and world.build_options[0]["inline_cache"] is True
+    lines = [r.getMessage() for r in caplog.records if "registry cache" in r.getMessage()]
+    assert lines == [
+        "registry cache 127.0.0.1:5000/app:main: not in the registry yet (a first build); building without it"
+    ]
+
+
+def test_no_registry_cache_asks_no_registry_and_pushes_no_cache_tag(world, tmp_path):
+    pipeline = stages(tmp_path, registry="127.0.0.1:5000", no_registry_cache=True, target="local")
+    pipeline.build()
+    pipeline.push()
+    assert world.cache_lookups == []
+    assert world.build_options[0]["inline_cache"] is False and world.build_options[0]["cache_from"] is None
+    assert world.pushed == ["127.0.0.1:5000/app:5"]
+
+
+def test_a_failed_cache_tag_push_is_a_warning_not_a_failed_push(world, tmp_path, caplog):
+    world.cache_push_fails = True
+    pipeline = stages(tmp_path, registry="127.0.0.1:5000", target="local")
+    result = pipeline.push()
+    assert result.reference == "127.0.0.1:5000/app:5" and "cache" not in pipeline.record["push"]
+    assert any("could not push buildcache" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+
+
+def test_a_bad_cache_tag_stops_the_build_before_it_starts(world, tmp_path):
+    with pytest.raises(ConfigError, match="--cache-tag 'a b': not a valid image tag"):
+        stages(tmp_path, cache_tag="a b").run("build")
+    assert world.built == []
 
 
 def test_build_checks_the_engine_before_the_index(tmp_path):

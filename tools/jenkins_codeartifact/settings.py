@@ -137,6 +137,18 @@ class Settings:
         group="image",
         doc="push: replace a tag the registry already has for another image (default: refuse, exit 3)",
     )
+    no_registry_cache: bool = _opt(
+        False,
+        "CA_NO_REGISTRY_CACHE",
+        group="image",
+        doc="build without the registry cache (no --cache-from, no inline cache, no cache tag pushed)",
+    )
+    cache_tag: str = _opt(
+        "buildcache",
+        "CA_CACHE_TAG",
+        group="image",
+        doc="tag that push moves to each new image; the next build reuses its layers (ephemeral agents)",
+    )
     smoke_path: str = _opt("/healthz", "CA_SMOKE_PATH", group="smoke", doc="HTTP path polled by the smoke test")
     smoke_timeout: float = _opt(60.0, "CA_SMOKE_TIMEOUT", group="smoke", doc="seconds to wait for HTTP 200")
     container_port: int = _opt(8080, "CA_CONTAINER_PORT", group="smoke", doc="port the application listens on")

@@ -224,10 +224,18 @@ def build(
     base_image: str | None = None,
     network: str = "host",
     no_cache: bool = False,
+    build_args: Mapping[str, str] | None = None,
+    inline_cache: bool = False,
+    cache_from: str | None = None,
     popen: Callable[..., subprocess.Popen[str]] | None = None,
     probe: Callable[..., subprocess.CompletedProcess[str]] | None = None,
 ) -> BuildResult:
-    """Build ``image`` from ``context`` with pip pointed at ``index`` through a BuildKit secret."""
+    """Build ``image`` from ``context`` with pip pointed at ``index`` through a BuildKit secret.
+
+    ``build_args`` are passed as given (never anything secret: a build arg is in the image's history);
+    ``inline_cache`` records the cache in the image (so that a pushed image can serve the next agent);
+    ``cache_from`` names such an image in a registry, whose layers this build reuses where they match.
+    """
     ctx = Path(context)
     docker_file = check_context(ctx, dockerfile)
     validate_network(network)
@@ -239,11 +247,22 @@ def build(
     try:
         with pipconf.secret_file(pipconf.pip_config(index)) as secret:
             secret_dir = str(secret.parent)
-            return _build_with(index, kit, ctx, docker_file, secret, image, base_image, network, no_cache, popen)
+            args = {**({"BASE_IMAGE": base_image} if base_image else {}), **(build_args or {})}
+            options = _Options(network, no_cache, args, inline_cache, cache_from)
+            return _build_with(index, kit, ctx, docker_file, secret, image, options, popen)
     except BaseException:
         if secret_dir and not os.path.exists(secret_dir):
             cleanup.note(f"removed the pip.conf secret {secret_dir}")
         raise
+
+
+@dataclass(frozen=True)
+class _Options:
+    network: str
+    no_cache: bool
+    build_args: Mapping[str, str]
+    inline_cache: bool
+    cache_from: str | None
 
 
 def _build_with(
@@ -253,9 +272,7 @@ def _build_with(
     docker_file: Path,
     secret: Path,
     image: str,
-    base_image: str | None,
-    network: str,
-    no_cache: bool,
+    options: _Options,
     popen: Callable[..., subprocess.Popen[str]] | None,
 ) -> BuildResult:
     with tempfile.TemporaryDirectory(prefix="ca-build-") as tmp:
@@ -272,11 +289,15 @@ def _build_with(
             "--file",
             str(docker_file),
         ]
-        if network == "host":  # RUN steps reach an index on 127.0.0.1 (the sandbox) the same as a remote one
+        if options.network == "host":  # RUN steps reach an index on 127.0.0.1 (the sandbox) as a remote one
             argv += ["--network", "host"]
-        if base_image:
-            argv += ["--build-arg", f"BASE_IMAGE={base_image}"]
-        if no_cache:
+        for key, value in options.build_args.items():
+            argv += ["--build-arg", f"{key}={value}"]
+        if options.inline_cache:  # the image records its own cache: pushed, the next agent reuses its layers
+            argv += ["--build-arg", "BUILDKIT_INLINE_CACHE=1"]
+        if options.cache_from:
+            argv += ["--cache-from", options.cache_from]
+        if options.no_cache:
             argv.append("--no-cache")
         argv.append(str(ctx))
         with step(f"build {image} ({kit.kind}, index {index.description or index.simple_url})", log) as progress:

@@ -19,10 +19,10 @@ from typing import Any
 import docker.errors
 
 from .. import index as indexes
-from ..errors import ConfigError, PreconditionError
+from ..errors import CAError, ConfigError, PreconditionError
 from ..index import Index
 from ..settings import Settings
-from . import changeset, cleanup, cloudformation, containers, image, local_target, tags
+from . import cache, changeset, cleanup, cloudformation, containers, image, local_target, tags, uvimage
 from . import registry as registries
 from .target import DeployResult, validate_target
 
@@ -77,6 +77,10 @@ class Stages:
                     raise ConfigError(f"{flag} {seconds:g}: must be more than 0 seconds")
         if uses & {"push", "deploy"} and s.registry:
             registries.registry_from_url(s.registry)
+        if uses & {"build", "push"} and not s.no_registry_cache and not image.TAG_RE.fullmatch(s.cache_tag):
+            raise ConfigError(
+                f"--cache-tag {s.cache_tag!r}: not a valid image tag", hint="up to 128 of A-Z a-z 0-9 _ . -"
+            )
         if uses & {"push"} and s.push_retries < 1:
             raise ConfigError(f"--push-retries {s.push_retries}: must be at least 1")
         if uses & {"push", "deploy"} and s.target == "cloudformation" and (s.stack or "deploy" in uses):
@@ -135,6 +139,10 @@ class Stages:
         s = self.settings
         self.docker  # noqa: B018 - fail on a missing engine before resolving anything slow
         index = self.index()
+        docker_file = image.check_context(Path(s.context))
+        build_args = {}
+        if "UV_IMAGE" in docker_file.read_text(encoding="utf-8", errors="replace"):
+            build_args["UV_IMAGE"] = uvimage.ensure(self.docker)  # uv from this toolkit, not pulled from ghcr
         result = image.build(
             index,
             context=s.context,
@@ -142,9 +150,24 @@ class Stages:
             cli=s.docker_cli,
             base_image=s.base_image,
             network=s.network,
+            build_args=build_args,
+            inline_cache=not s.no_registry_cache,
+            cache_from=self._cache_from(),
         )
         self.record["build"] = asdict(result)
         return result
+
+    def _cache_from(self) -> str | None:
+        """The registry cache image to build from, or None (turned off, no registry, or not usable)."""
+        s = self.settings
+        if s.no_registry_cache:
+            return None
+        try:
+            registry = self.registry()
+        except CAError as exc:  # e.g. no ECR login from this agent: the push will say so, the build goes on
+            log.warning("registry cache: no registry (%s); building without it", exc.message)
+            return None
+        return cache.cache_from(self.docker, registry.reference(s.image_name, s.cache_tag), registry.auth)
 
     def smoke_test(self) -> containers.SmokeResult:
         s = self.settings
@@ -179,6 +202,8 @@ class Stages:
             backoff=self.push_backoff,
         )
         self.record["push"] = asdict(result)
+        if not s.no_registry_cache and s.cache_tag != self.tag:
+            self._push_cache_tag(registry)
         return result
 
     def _image_id(self) -> str:
@@ -188,6 +213,21 @@ class Stages:
             raise PreconditionError(
                 f"image {self.local} not found", hint="build it first (ca-consume-deploy build)"
             ) from exc
+
+    def _push_cache_tag(self, registry: registries.Registry) -> None:
+        """Move ``--cache-tag`` to the image just pushed (its layers are there: a manifest, no uploads).
+
+        Only a warning when it fails: the release is pushed, the next build is merely cold.
+        """
+        s = self.settings
+        try:
+            cached = registries.push(
+                self.docker, self.local, registry, s.image_name, s.cache_tag, attempts=1, backoff=self.push_backoff
+            )
+        except CAError as exc:
+            log.warning("registry cache: could not push %s (%s); the next build will be cold", s.cache_tag, exc.message)
+            return
+        self.record["push"]["cache"] = cached.reference
 
     def deploy(self) -> DeployResult:
         s = self.settings

@@ -1,0 +1,95 @@
+"""The uv installer for the image build's dependency stage, as a local image made from the toolkit's own uv.
+
+The Dockerfile takes uv from ``ARG UV_IMAGE`` (by default astral's ``ghcr.io/astral-sh/uv``, whose
+``/uv`` it bind-mounts for one RUN, so uv never reaches a layer). Agents often cannot pull from ghcr, and
+the classic ``docker build`` has no named build contexts, so the build passes an image it loads itself:
+``/uv`` from the ``uv`` package this toolkit depends on, byte-for-byte the same on every agent with the
+same uv version (fixed config, creation time and tar metadata), so its id, and with it the registry
+cache's keys for the dependency stage, match across ephemeral agents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+import requests
+
+from ..errors import OperationError
+from .containers import ENGINE_HINT, docker_reason
+
+log = logging.getLogger(__name__)
+REPOSITORY = "jenkins-codeartifact/uv"
+
+
+def uv_binary() -> tuple[Path, str]:
+    """The path and version of the uv binary of this toolkit's environment."""
+    from importlib.metadata import version
+
+    import uv
+
+    return Path(uv.find_uv_bin()), version("uv")
+
+
+def _layer(binary: Path) -> bytes:
+    """A tar holding ``/uv`` only, with fixed metadata so the same binary gives the same bytes."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("uv")
+        info.size, info.mode, info.mtime, info.uid, info.gid = binary.stat().st_size, 0o755, 0, 0, 0
+        with binary.open("rb") as fh:
+            tar.addfile(info, fh)
+    return buf.getvalue()
+
+
+def image_archive(binary: Path, tag: str) -> bytes:
+    """A ``docker save``-format archive of a one-layer image with ``/uv`` (what ``docker load`` reads)."""
+    layer = _layer(binary)
+    diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
+    config = {
+        "architecture": "amd64",
+        "os": "linux",
+        "created": "1970-01-01T00:00:00Z",
+        "config": {"Entrypoint": ["/uv"]},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "jenkins-codeartifact: uv from the toolkit"}],
+    }
+    config_bytes = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+    config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
+    manifest = [{"Config": config_name, "RepoTags": [tag], "Layers": ["layer/layer.tar"]}]
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in (
+            ("layer/layer.tar", layer),
+            (config_name, config_bytes),
+            ("manifest.json", json.dumps(manifest).encode()),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def ensure(client: Any) -> str:
+    """``REPOSITORY:VERSION`` in the engine, loaded from the toolkit's uv unless it is there already."""
+    binary, version = uv_binary()
+    tag = f"{REPOSITORY}:{version}"
+    try:
+        client.images.get(tag)
+        return tag
+    except docker.errors.ImageNotFound:
+        pass
+    except (docker.errors.APIError, requests.RequestException) as exc:
+        raise OperationError(f"cannot look up {tag}: {docker_reason(exc)}", hint=ENGINE_HINT) from exc
+    try:
+        client.images.load(image_archive(binary, tag))
+    except (docker.errors.APIError, requests.RequestException) as exc:
+        raise OperationError(f"cannot load {tag} into the engine: {docker_reason(exc)}", hint=ENGINE_HINT) from exc
+    log.info("loaded %s (uv for the dependency stage) from %s", tag, binary)
+    return tag
