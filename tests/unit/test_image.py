@@ -163,6 +163,18 @@ def test_build_passes_the_index_only_as_a_secret_file(tmp_path, monkeypatch):
     assert not Path(secret.split("src=", 1)[1]).exists()
 
 
+def test_registry_cache_options_become_build_args_and_cache_from(tmp_path, monkeypatch):
+    monkeypatch.setattr(image, "preflight_index", lambda index, project: None)
+    _build(tmp_path, build_args={"UV_IMAGE": "uv:1"}, inline_cache=True, cache_from="reg:5000/app:buildcache")
+    argv = FakePopen.calls[0]["argv"]
+    pairs = {argv[i + 1] for i, a in enumerate(argv) if a == "--build-arg"}
+    assert pairs == {"BASE_IMAGE=base:1", "UV_IMAGE=uv:1", "BUILDKIT_INLINE_CACHE=1"}
+    assert argv[argv.index("--cache-from") + 1] == "reg:5000/app:buildcache"
+    _build(tmp_path)  # off: neither
+    assert "--cache-from" not in FakePopen.calls[0]["argv"]
+    assert "BUILDKIT_INLINE_CACHE=1" not in FakePopen.calls[0]["argv"]
+
+
 def test_build_failure_removes_the_secret_and_scrubs_output(tmp_path, monkeypatch, caplog):
     caplog.set_level(logging.INFO, logger="jenkins_codeartifact")
     monkeypatch.setattr(image, "preflight_index", lambda index, project: None)
@@ -198,6 +210,22 @@ def test_build_failure_removes_the_secret_and_scrubs_output(tmp_path, monkeypatc
             "#6 2.854 json.decoder.JSONDecodeError: Unterminated string starting at: line 1 column 266 (char 265)\n"
             "#6 ERROR: executor failed running [/bin/sh -c python3 -m venv]: exit code: 2\n",
             r"pip stopped with json\.decoder\.JSONDecodeError: Unterminated string",
+        ),
+        (  # uv's words (the application's Dockerfile installs with uv)
+            "#8 12.1   cause: Because fantastic-ascii was not found in the package registry and you require "
+            "fantastic-ascii==1.0.0, we can conclude that your requirements are unsatisfiable.\n",
+            "no distribution for fantastic-ascii on the index",
+        ),
+        (
+            "#8 3.2 error: No solution found when resolving dependencies\n#8 3.2 hint: An index URL "
+            "(http://x/simple/) could not be queried due to a lack of valid authentication credentials "
+            "(401 Unauthorized)\n",
+            "refused the credentials",
+        ),
+        (
+            "#8 61.0   cause: Failed to fetch: http://x/simple/flask/\n#8 61.0   cause: error sending request for "
+            "url (http://x/simple/flask/)\n#8 61.0   cause: operation timed out\n",
+            r"the index did not answer pip \(error sending request\)",
         ),
     ],
 )

@@ -202,14 +202,19 @@ def _network_reason(exc: BaseException) -> str:
 
 _AUTH_FAILURE = re.compile(r"\b(401|403)\b.*(Unauthorized|Forbidden)|HTTP error 40[13]", re.IGNORECASE)
 _NOISE = re.compile(r"#\d+ sha256:[0-9a-f]{64}")  # BuildKit's plain progress repeats each step's digest
-_MISSING = re.compile(r"No matching distribution found for (\S+)")
+# pip's words, then uv's (the application's Dockerfile installs with uv)
+_MISSING = re.compile(
+    r"No matching distribution found for (\S+)|Because (\S+) was not found in the package registry|"
+    r"Because there is no version of (\S+)"
+)
 # What pip prints when the index, not the package, is the problem (it then ends with "No matching
 # distribution" all the same): read/connect timeouts, refused or reset connections, 5xx answers.
 # The exception line that ends a pip traceback (pip's "ERROR: Exception:" then the traceback).
 _PIP_CRASH = re.compile(r"^#\d+ [\d.]+ ((?:[\w.]+\.)?\w+(?:Error|Exception): .+)$", re.MULTILINE)
 _INDEX_TROUBLE = re.compile(
     r"(Read timed out|ConnectTimeoutError|Connection refused|Connection reset|RemoteDisconnected|"
-    r"NewConnectionError|Max retries exceeded|too many 5\d\d error responses|(?:HTTP error|status code|Status) 5\d\d)",
+    r"NewConnectionError|Max retries exceeded|too many 5\d\d error responses|(?:HTTP error|status code|Status) 5\d\d|"
+    r"error sending request|tcp connect error|operation timed out|server error \(5\d\d)",
     re.IGNORECASE,
 )
 
@@ -389,10 +394,11 @@ def _build_error(image: str, tail: deque[str]) -> OperationError:
             f"build of {image} failed: the index refused the credentials during pip install",
             hint="the token may have expired mid-build; rerun to get a fresh one",
         )
-    missing = _MISSING.search(text)
+    found = _MISSING.search(text)
+    missing = found.group(found.lastindex or 0) if found else None
     trouble = _INDEX_TROUBLE.search(text)
     if trouble:
-        what = f", so pip found no distribution for {missing.group(1)}" if missing else ""
+        what = f", so pip found no distribution for {missing}" if missing else ""
         return OperationError(
             f"build of {image} failed: the index did not answer pip ({trouble.group(1)}){what}",
             hint=f"the index timed out or failed, the package is not missing: check the index is up and rerun "
@@ -400,7 +406,7 @@ def _build_error(image: str, tail: deque[str]) -> OperationError:
         )
     if missing:
         return OperationError(
-            f"build of {image} failed: pip found no distribution for {missing.group(1)} on the index",
+            f"build of {image} failed: pip found no distribution for {missing} on the index",
             hint="publish it first (ca-publish) or fix the pin in requirements.txt",
         )
     crashes = _PIP_CRASH.findall(text) if "Traceback (most recent call last)" in text else []
