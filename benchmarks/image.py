@@ -156,12 +156,12 @@ def empty_engine_rounds(
                 t = build_reference(cli, ref_ctx, "ca-bench-ref:cold", args.base_image, url, no_cache=False)
             else:
                 t = build_ours(cli, our_ctx, "ca-bench-ours:cold", args.base_image, index, no_cache=False)
+                # what the previous pipeline run left in the registry; this round's tag, so no round reuses another's
+                registries.push(client, "ca-bench-ours:cold", registry, "ca-bench-ours", f"cache-{nonce}")
             times[which].append(t)
-        cache_tag = f"cache-{nonce}"  # this round's previous image, so no round reuses another's
-        registries.push(client, "ca-bench-ours:cold", registry, "ca-bench-ours", cache_tag)
         change_one_line(our_ctx, nonce + "b", undo=nonce)
         empty_engine(client, cli, args.base_image)
-        cache_ref = registry.reference("ca-bench-ours", cache_tag)
+        cache_ref = registry.reference("ca-bench-ours", f"cache-{nonce}")
         t = build_ours(cli, our_ctx, "ca-bench-ours:ephemeral", args.base_image, index, False, cache_ref)
         times["ours-ephemeral"].append(t)
         change_one_line(ref_ctx, "", undo=nonce)

@@ -125,9 +125,11 @@ def test_index_that_hangs_is_bounded_and_named(index, names, tmpdir_env, capsys,
     assert not images_named(names["image"]) and not secrets_left(tmpdir_env)
 
 
-def test_index_page_cut_off_mid_body_fails_the_build_naming_it(published, index, names, cleanup, tmpdir_env, capsys):
-    # The check before the build reads only the status line; pip reads the page and gets it cut off.
-    # Debian's pip does not notice a short body: it parses what came and stops with a traceback.
+def test_index_page_cut_off_mid_body_is_retried_by_the_installer(published, index, names, cleanup, tmpdir_env, capsys):
+    # The check before the build reads only the status line; the installer reads the page and gets it cut
+    # off. uv (the application's Dockerfile installs with it) notices the short body and retries, with the
+    # retries the pip.conf secret gives it, so the build succeeds (Debian's pip parsed what came and
+    # stopped with a traceback, which the build's error then named).
     index.add("reset_mid_body", times=2, method="GET", path=r"/simple/fantastic-ascii/")
     context = fresh_app(tmpdir_env.parent / "app", names["tag"])
     started = time.monotonic()
@@ -143,17 +145,11 @@ def test_index_page_cut_off_mid_body_fails_the_build_naming_it(published, index,
         "--repository-url",
         index.index_url,
     )
-    assert code == 1, err
-    assert time.monotonic() - started < 120
+    assert code == 0, err
+    assert time.monotonic() - started < 180
     assert index.count(fault="reset_mid_body") == 2
-    (error,) = [line for line in err.splitlines() if line.startswith("ERROR:")]
-    assert re.match(
-        rf"ERROR: build of {names['image']}:{names['tag']} failed: (pip stopped with \S+|the index did "
-        r"not answer pip)",
-        error,
-    ), error
-    assert "publish it first" not in err
-    assert not images_named(names["image"]) and not secrets_left(tmpdir_env)
+    assert "Installed 10 packages" in err  # the dependencies came through the faulty index, not a cache
+    assert images_named(names["image"]) and not secrets_left(tmpdir_env)
 
 
 @pytest.fixture

@@ -69,6 +69,7 @@ def registry_blobs(environ: dict[str, str], name: str, tag: str) -> list[bytes]:
 
 
 def test_ephemeral_agent_reuses_the_dependency_stage(env, published, names, cleanup, capsys, tmp_path, token):
+    empty_engine(names["image"])
     code, err = build(capsys, app_copy(tmp_path, "one"), names, "1")
     assert code == 0, err
     assert f"registry cache {env['CA_REGISTRY']}/{names['image']}:buildcache: not in the registry yet" in err
