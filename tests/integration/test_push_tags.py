@@ -71,6 +71,7 @@ class Docker:
 
 
 def stages(registry: str, name: str, tag: str, docker: Docker, **kw) -> pipeline.Stages:
+    kw.setdefault("no_registry_cache", True)  # the release tag only; the moving cache tag: test_image_cache.py
     s = Settings(image_name=name, tag=tag, registry=registry, target="local", **kw)
     return pipeline.Stages(s, docker_factory=lambda: docker)
 
