@@ -55,7 +55,10 @@ OPERATIONS: dict[tuple[str, str], set[str]] = {
     ("cloudformation", "DeleteChangeSet"): {"consumer"},
     ("cloudformation", "ExecuteChangeSet"): {"consumer"},
     ("cloudformation", "DescribeStackEvents"): {"consumer", "teardown"},
-    ("cloudformation", "ListStackResources"): {"teardown"},
+    ("cloudformation", "ListStackResources"): {"consumer", "teardown"},  # deploy: the ECS service to follow
+    ("cloudformation", "CancelUpdateStack"): {"consumer"},  # deploy --cancel-on-timeout
+    ("ecs", "DescribeServices"): {"consumer"},  # deploy follows the rollout
+    ("ecr", "BatchGetImage"): {"consumer"},  # push: is the tag already there (and which image)?
     ("cloudformation", "DeleteStack"): {"teardown"},
     ("ecr", "ListImages"): {"teardown"},
     ("ecr", "BatchDeleteImage"): {"teardown"},

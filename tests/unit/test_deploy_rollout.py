@@ -258,6 +258,8 @@ def test_circuit_breaker_rollback_fails_even_though_the_stack_is_complete(client
     text = "\n".join(console(caplog))
     assert "last events:" in text and "rolling back to deployment ecs-svc/9" in text.split("last events:")[1]
     assert record["rollout"][0]["verdict"] == "failed" and record["rollout"][0]["failed"] == 3
+    assert (record["rollout"][0]["deployment"], record["rollout"][0]["state"]) == ("ecs-svc/8", "FAILED")
+    assert f"service app: FAILED (running 0/1, pending 0, failed 3): {reason}" in text
 
 
 def test_rollback_without_a_failed_deployment_left_is_still_a_failure(clients):

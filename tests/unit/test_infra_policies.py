@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import botocore.session
 import pytest
@@ -57,8 +58,11 @@ NO_RESOURCE_TYPE = {
 STAR_RESOURCES = NO_RESOURCE_TYPE | {"cloudformation:GetTemplateSummary"}
 
 
-def example_params(service: str, operation: str) -> dict[str, str]:
+def example_params(service: str, operation: str) -> dict[str, Any]:
     """Parameters of the call as the toolkit makes it in the example set-up (iam.PARAMS)."""
+    if service == "ecs":  # deploy follows the service of the stack's cluster (a generated name)
+        cluster = f"{iam.PARAMS['ConsumerStackName']}-Cluster-1ABC2DEF3GHI"
+        return {"cluster": cluster, "services": [iam.PARAMS["ContainerName"]]}
     if service == "codeartifact":
         return PACKAGE_VERSION if "Package" in operation else PACKAGE
     if service == "ecr":

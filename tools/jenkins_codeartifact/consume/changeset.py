@@ -212,6 +212,7 @@ class _Run:
             outputs=outputs,
             rollout=list(self.record.get("rollout", [])),
             probe=probe,
+            changes=changes,
         )
 
     def _discard(self, change_set_id: str, *, created: bool) -> None:

@@ -114,10 +114,12 @@ def judge(rollout: Rollout, described: dict[str, Any], stack_final: bool) -> Non
     rollout.failed = int(primary.get("failedTasks", 0) or 0)
     ours = [d for d in deployments if d.get("taskDefinition") == wanted]
     broken = next((d for d in ours if d.get("rolloutState") == "FAILED"), None)
-    if broken is not None:
-        rollout.verdict = "failed"
+    if broken is not None:  # the counts and state of the deployment that failed, not of the rollback's
+        rollout.verdict, rollout.deployment, rollout.state = "failed", broken.get("id"), "FAILED"
         rollout.reason = broken.get("rolloutStateReason") or rollout.reason
-        rollout.failed = max(rollout.failed, int(broken.get("failedTasks", 0) or 0))
+        rollout.running = int(broken.get("runningCount", 0) or 0)
+        rollout.pending = int(broken.get("pendingCount", 0) or 0)
+        rollout.failed = int(broken.get("failedTasks", 0) or 0)
     elif primary and primary.get("taskDefinition") != wanted:
         # CloudFormation has not updated the service yet, or a rollback made the old definition PRIMARY again
         rollout.verdict = "rolled-back" if stack_final else "pending"
