@@ -11,8 +11,10 @@ from botocore.stub import Stubber
 
 from jenkins_codeartifact import index as codeartifact
 from jenkins_codeartifact import redact
+from jenkins_codeartifact.codeartifact import CodeArtifact
+from jenkins_codeartifact.dists import normalize
 from jenkins_codeartifact.errors import ConfigError, OperationError, PreconditionError
-from jenkins_codeartifact.index import CodeArtifact, Index, normalize
+from jenkins_codeartifact.index import Index
 
 
 @pytest.fixture

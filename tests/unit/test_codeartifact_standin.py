@@ -16,8 +16,9 @@ import requests
 from tests.unit.test_sandbox_api import KEY, SECRET, WHERE, Clock, serving
 
 from jenkins_codeartifact import aws
+from jenkins_codeartifact.codeartifact import CodeArtifact
 from jenkins_codeartifact.errors import ConfigError, OperationError
-from jenkins_codeartifact.index import CodeArtifact, Index
+from jenkins_codeartifact.index import Index
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from botocore import xform_name
 from tests import infra_iam as iam
 from tests.helpers import tool_or_skip
 
-from jenkins_codeartifact import index
+from jenkins_codeartifact import codeartifact
 
 LIBRARY = iam.ROOT / "tools" / "jenkins_codeartifact"
 
@@ -393,8 +393,8 @@ def test_name_constraints_agree_with_codeartifact_and_the_toolkit(value):
 
     domain_ok = schema("AWS::CodeArtifact::Domain", "DomainName")
     repo_ok = schema("AWS::CodeArtifact::Repository", "RepositoryName")
-    assert domain_ok == (index.DOMAIN_RE.fullmatch(value) is not None)
-    assert repo_ok == (index.REPOSITORY_RE.fullmatch(value) is not None)
+    assert domain_ok == (codeartifact.DOMAIN_RE.fullmatch(value) is not None)
+    assert repo_ok == (codeartifact.REPOSITORY_RE.fullmatch(value) is not None)
     for template in (iam.CODEARTIFACT, iam.JENKINS_IAM):
         assert (not iam.check_parameters(template, {"DomainName": value})) == domain_ok, template.name
         assert (not iam.check_parameters(template, {"RepositoryName": value})) == repo_ok, template.name

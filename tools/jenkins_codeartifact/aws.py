@@ -147,7 +147,8 @@ def session(settings: Settings) -> boto3.Session:
 
 
 # The one botocore error mapper: every AWS call of the library turns its failure into one line here.
-_CREDENTIAL_CODES = frozenset(
+# Error codes that mean the AWS credentials themselves are wrong (not the resource, nor the region).
+CREDENTIAL_CODES = frozenset(
     {
         "InvalidSignatureException",
         "SignatureDoesNotMatch",
@@ -158,7 +159,9 @@ _CREDENTIAL_CODES = frozenset(
         "ExpiredTokenException",
         "AuthFailure",
         "IncompleteSignature",
+        "IncompleteSignatureException",
         "MissingAuthenticationToken",
+        "MissingAuthenticationTokenException",
     }
 )
 CREDENTIALS_HINT = (
@@ -187,7 +190,7 @@ def api_error(what: str, exc: BaseException, *, hint: str | None = None, network
     point at the credentials, whatever ``hint`` the caller had in mind."""
     if isinstance(exc, botocore.exceptions.ClientError):
         code = error_code(exc) or "Error"
-        if code in _CREDENTIAL_CODES:
+        if code in CREDENTIAL_CODES:
             hint = CREDENTIALS_HINT
         return OperationError(redact.scrub(f"{what}: {code}: {error_message(exc)}"), hint=hint)
     return OperationError(

@@ -8,7 +8,13 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
 from packaging.version import InvalidVersion, Version
 
 
@@ -23,6 +29,11 @@ class Dist:
     @classmethod
     def of(cls, path: Path) -> Dist:
         return cls(path=path, sha256=hashlib.sha256(path.read_bytes()).hexdigest(), size=path.stat().st_size)
+
+
+def normalize(name: str) -> str:
+    """PEP 503 normalised project name, as CodeArtifact stores Python packages."""
+    return str(canonicalize_name(name))
 
 
 def parse_dist(filename: str) -> tuple[str, Version] | None:

@@ -50,7 +50,7 @@ from botocore.credentials import Credentials
 from packaging.utils import canonicalize_name
 
 from .. import redact
-from ..index import MAX_DURATION, MIN_DURATION  # AuthorizationTokenDurationSeconds' bounds, once
+from ..codeartifact import MAX_DURATION, MIN_DURATION  # AuthorizationTokenDurationSeconds' bounds, once
 from . import DOMAIN, DOMAIN_OWNER, REGION, REPOSITORY, devpi
 from .codeartifact_model import ApiError, Backend, DevpiBackend, decode_page_token, routes, validate
 from .codeartifact_state import DEFAULT_DURATION, Throttle, Tokens, Versions
