@@ -21,6 +21,8 @@ Uploads behave like CodeArtifact's: a byte-identical file that is already there 
 devpi answers 200 "Upload of identical file"), different bytes get 409, and a version that public PyPI
 offers through the upstream is refused with 409 (package origin controls).
 
+The pypi endpoint lives in :mod:`.codeartifact_pypi`, the SigV4 check in :mod:`.codeartifact_sigv4`, the
+operations' model in :mod:`.codeartifact_model` and what the service remembers in :mod:`.codeartifact_state`.
 Run as ``python -m jenkins_codeartifact.sandbox.codeartifact_api``; tests may use :func:`make_server`
 with their own :class:`Backend`.
 """
@@ -29,41 +31,29 @@ from __future__ import annotations
 
 import argparse
 import base64
-import binascii
-import contextlib
-import hmac
-import http.client
 import json
 import logging
-import re
 import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from packaging.utils import canonicalize_name
 
 from .. import redact
 from ..codeartifact import MAX_DURATION, MIN_DURATION  # AuthorizationTokenDurationSeconds' bounds, once
 from . import DOMAIN, DOMAIN_OWNER, REGION, REPOSITORY, devpi
 from .codeartifact_model import ApiError, Backend, DevpiBackend, decode_page_token, routes, validate
+from .codeartifact_pypi import CHUNK, PypiEndpoint
+from .codeartifact_sigv4 import check_signature
 from .codeartifact_state import DEFAULT_DURATION, Throttle, Tokens, Versions
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_RESULTS = 100
-_CHUNK = 64 * 1024
-_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization"}
-_CREDENTIAL_RE = re.compile(
-    r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/,\s]+)/(?P<date>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request,"
-    r"\s*SignedHeaders=(?P<signed>[^,\s]+),\s*Signature=(?P<signature>[0-9a-f]{64})$"
-)
 IMPLEMENTED = (
     "GetAuthorizationToken",
     "GetRepositoryEndpoint",
@@ -94,7 +84,7 @@ def _json(data: Any) -> bytes:
     return json.dumps(data).encode()
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(PypiEndpoint):
     """One request: the AWS API under ``/v1/``, the pypi endpoint and its files everywhere else."""
 
     server: StandIn
@@ -139,11 +129,6 @@ class Handler(BaseHTTPRequestHandler):
             log.exception("internal error")
             self._send_error(ApiError(500, "InternalServerException", f"{type(exc).__name__}: {exc}"))
 
-    def _read(self, size: int) -> bytes:
-        data = self.rfile.read(min(size, self._unread)) if self._unread > 0 else b""
-        self._unread = 0 if not data else self._unread - len(data)
-        return data
-
     def _body(self) -> bytes:
         return self._read(self._unread)
 
@@ -160,7 +145,7 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _send_error(self, exc: ApiError) -> None:
-        while self._unread > 0 and self._read(_CHUNK):  # an upload refused early: read it, or the client sees a reset
+        while self._unread > 0 and self._read(CHUNK):  # an upload refused early: read it, or the client sees a reset
             pass
         headers = {"x-amzn-ErrorType": exc.code, **exc.headers}
         if exc.status == 401:
@@ -171,7 +156,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _api(self) -> None:
         body = self._body()
-        self._check_signature(body)
+        config = self.server.config
+        check_signature(self.command, self.path, self.headers, body, config.access_key_id, config.secret_access_key)
         parts = urllib.parse.urlsplit(self.path)
         operation = self.server.routes.get((self.command, parts.path))
         if operation is None:
@@ -191,49 +177,6 @@ class Handler(BaseHTTPRequestHandler):
         self._check_domain(operation, params)
         result = getattr(self, "_op_" + operation)(params)
         self._send_json(200, result)
-
-    def _check_signature(self, body: bytes) -> None:
-        """SigV4 like AWS: a missing, malformed, foreign-key or wrongly signed request is refused with 403."""
-        header = self.headers.get("Authorization")
-        if not header:
-            raise ApiError(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
-        match = _CREDENTIAL_RE.match(header.strip())
-        amz_date = self.headers.get("X-Amz-Date", "")
-        if not match or not amz_date:
-            raise ApiError(
-                403,
-                "IncompleteSignatureException",
-                "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' and an X-Amz-Date header",
-            )
-        config = self.server.config
-        if match["service"] != "codeartifact":
-            raise ApiError(
-                403,
-                "InvalidSignatureException",
-                f"Credential should be scoped to 'codeartifact', not '{match['service']}'",
-            )
-        if config.access_key_id is None:
-            return
-        if match["key"] != config.access_key_id:
-            raise ApiError(403, "UnrecognizedClientException", "The security token included in the request is invalid.")
-        request = AWSRequest(
-            method=self.command,
-            url=f"http://{self.headers.get('Host', '')}{self.path}",
-            data=body,
-            headers={name: self.headers.get(name, "") for name in match["signed"].split(";")},
-        )
-        request.context["timestamp"] = amz_date
-        signer = SigV4Auth(
-            Credentials(config.access_key_id, config.secret_access_key or ""), "codeartifact", match["region"]
-        )
-        expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
-        if not hmac.compare_digest(expected, match["signature"]):
-            raise ApiError(
-                403,
-                "InvalidSignatureException",
-                "The request signature we calculated does not match the signature you provided. "
-                "Check your AWS Secret Access Key and signing method.",
-            )
 
     def _check_domain(self, operation: str, params: dict[str, Any]) -> None:
         config = self.server.config
@@ -376,115 +319,6 @@ class Handler(BaseHTTPRequestHandler):
 
     def _op_DisposePackageVersions(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._set_statuses(params, "Disposed")
-
-    # -- the pypi endpoint --------------------------------------------------------------------------------
-
-    def _pypi(self, path: str) -> None:
-        self._check_token()
-        config = self.server.config
-        if config.devpi_url is None:
-            raise ApiError(404, "ResourceNotFoundException", "this stand-in has no package backend")
-        target = path
-        match = re.fullmatch(r"/pypi/(?P<repo>[^/]+)(?:/(?P<rest>.*))?", path)
-        if match:
-            index = config.repositories.get(match["repo"])
-            if index is None:
-                raise ApiError(404, "ResourceNotFoundException", f"Repository not found: {match['repo']}")
-            rest = match["rest"] or ""
-            if rest == "" and self.command == "POST":
-                target = f"/{index}/"
-            elif rest.startswith("simple/") and rest.strip("/") != "simple":  # no root listing, as on CodeArtifact
-                target = f"/{index}/+simple/" + rest[len("simple/") :]
-            elif rest.startswith("+f/") and self.command in ("GET", "HEAD"):
-                target = f"/{index}/{rest}"  # the index's own files, linked relative to its simple pages
-            else:
-                raise ApiError(404, "ResourceNotFoundException", f"no such resource: {path}")
-        elif self.command not in ("GET", "HEAD"):
-            raise ApiError(405, "MethodNotAllowedException", f"{self.command} is not allowed on files")
-        self._forward(target, repo=match["repo"] if match else None)
-
-    def _check_token(self) -> None:
-        """HTTP basic auth as CodeArtifact wants it: user ``aws``, password = a token that has not expired."""
-        header = self.headers.get("Authorization", "")
-        scheme, _, value = header.partition(" ")
-        user, password = "", ""
-        if scheme.lower() == "basic":
-            with contextlib.suppress(binascii.Error, UnicodeDecodeError):
-                user, _, password = base64.b64decode(value.strip()).decode().partition(":")
-        elif scheme.lower() == "bearer":
-            user, password = "aws", value.strip()
-        verdict = self.server.tokens.check(password) if user == "aws" else "invalid"
-        if verdict == "expired":
-            raise ApiError(401, "UnauthorizedException", "Unauthorized: the CodeArtifact token has expired")
-        if verdict != "ok":
-            raise ApiError(401, "UnauthorizedException", "Unauthorized: a CodeArtifact token is required (user aws)")
-
-    def _forward(self, target: str, repo: str | None) -> None:
-        """Stream the request to devpi and its answer back; bodies are never held whole in memory."""
-        config = self.server.config
-        assert config.devpi_url is not None
-        backend_url = urllib.parse.urlsplit(config.devpi_url)
-        query = urllib.parse.urlsplit(self.path).query
-        conn = http.client.HTTPConnection(backend_url.netloc, timeout=300)
-        try:
-            quoted = urllib.parse.quote(target, safe="/+@:~!$&'()*,;=")
-            first = self._read(_CHUNK)
-            if self.command == "POST" and repo is not None:
-                self._check_origin(repo, first)
-            conn.putrequest(self.command, quoted + (f"?{query}" if query else ""), skip_accept_encoding=True)
-            for name, value in self.headers.items():
-                if name.lower() not in _HOP_BY_HOP and name.lower() not in ("host", "authorization"):
-                    conn.putheader(name, value)
-            backend_auth = base64.b64encode(f"{devpi.USER}:{self.server.backend.password()}".encode()).decode()
-            conn.putheader("Authorization", f"Basic {backend_auth}")
-            conn.endheaders()
-            conn.send(first)
-            while chunk := self._read(_CHUNK):
-                conn.send(chunk)
-            resp = conn.getresponse()
-            status, reason = resp.status, resp.reason
-            if self.command == "POST" and status == 409:
-                resp.read()
-                raise ApiError(409, "ConflictException", f"{reason}: a file of that name exists with different content")
-            self.send_response(status, reason)
-            for name, value in resp.getheaders():
-                lname = name.lower()
-                if lname in _HOP_BY_HOP or lname.startswith("x-devpi") or lname in ("server", "date"):
-                    continue
-                if lname == "location":
-                    value = self._rewrite_location(value, repo)
-                self.send_header(name, value)
-            self.end_headers()
-            while chunk := resp.read(_CHUNK):
-                self.wfile.write(chunk)
-        finally:
-            conn.close()
-
-    def _check_origin(self, repo: str, head: bytes) -> None:
-        """Package origin controls: a version public PyPI offers through the upstream cannot be published.
-        twine sends the form fields ``name`` and ``version`` before the file, so the first chunk has them."""
-        fields = dict(re.findall(rb'name="(name|version)"\r\n\r\n([^\r]*)\r\n', head))
-        name, version = (fields.get(k, b"").decode(errors="replace") for k in (b"name", b"version"))
-        package = str(canonicalize_name(name)) if name else ""
-        if package and self.server.versions.on_upstream(package, version):
-            raise ApiError(
-                409,
-                "ConflictException",
-                f"Package version {package} {version} is available from an upstream repository (public PyPI) "
-                f"of '{repo}'; its package origin controls block publishing it (publish=BLOCK)",
-            )
-
-    def _rewrite_location(self, location: str, repo: str | None) -> str:
-        """devpi redirects to its own absolute URLs; clients must stay on the endpoint."""
-        config = self.server.config
-        assert config.devpi_url is not None
-        devpi_base = config.devpi_url.rstrip("/")
-        if location.startswith(devpi_base):
-            location = location[len(devpi_base) :]
-        if repo is not None:
-            index = config.repositories[repo]
-            location = location.replace(f"/{index}/+simple/", f"/pypi/{repo}/simple/", 1)
-        return location if location.startswith("http") else config.public_url.rstrip("/") + location
 
 
 class StandIn(ThreadingHTTPServer):
