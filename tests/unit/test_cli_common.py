@@ -14,7 +14,7 @@ import time
 import pytest
 
 from jenkins_codeartifact import __version__, redact, settings, signals
-from jenkins_codeartifact.cli import _common, consume_deploy, jobsync, publish, sandbox
+from jenkins_codeartifact.cli import _common, consume_deploy, jobsync, options, publish, sandbox
 from jenkins_codeartifact.errors import OperationError
 
 COMMANDS = {
@@ -48,8 +48,8 @@ def help_entries(main, sub, capsys) -> dict[str, str]:
 def test_every_settings_flag_is_listed_with_its_env_var_and_default(command, capsys):
     main, sub, names = COMMANDS[command]
     entries = help_entries(main, sub, capsys)
-    for name in settings.select(*names, "output"):
-        flag = settings.flag(name)
+    for name in options.select(*names, "output"):
+        flag = options.flag(name)
         if flag is None:  # environment-only: secrets and identities have no flag
             assert f"--{name.replace('_', '-')}" not in entries
             continue

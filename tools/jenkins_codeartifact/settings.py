@@ -2,13 +2,13 @@
 
 Precedence, highest first: command-line flag > environment variable > ``jenkins-codeartifact.toml``
 (found in the working directory or a parent, or named by ``--config``/``CA_CONFIG``) > default.
-Each field declares its env var(s) here, so the README table, the CLIs and the loader cannot drift.
+Each field declares its env var(s) here, so the README table, the CLIs and the loader cannot drift
+(:mod:`.cli.options` turns the declarations into argparse flags and that table).
 Unknown keys in the file are errors: a typo must not silently fall back to a default.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import tomllib
@@ -259,7 +259,8 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-def _kind(f: dataclasses.Field[Any]) -> type:
+def value_type(f: dataclasses.Field[Any]) -> type:
+    """The Python type a field takes, read from its default (what coercion and argparse go by)."""
     default = f.default
     if isinstance(default, bool):
         return bool
@@ -274,7 +275,7 @@ def _kind(f: dataclasses.Field[Any]) -> type:
 
 def _coerce(name: str, value: Any, where: str) -> Any:
     """Turn a file or env value into the field's type; bad values name where they came from."""
-    kind = _kind(FIELDS[name])
+    kind = value_type(FIELDS[name])
     try:
         if kind is bool:
             if isinstance(value, bool):
@@ -375,7 +376,7 @@ def load(
             values[name] = flags[name]
             continue
         for var in f.metadata["env"]:
-            if var in env and (env[var] != "" or _kind(f) is bool):
+            if var in env and (env[var] != "" or value_type(f) is bool):
                 values[name] = _coerce(name, env[var], f"environment variable {var}")
                 break
         else:
@@ -384,83 +385,3 @@ def load(
         if f.metadata["secret"] and isinstance(values.get(name), str):
             redact.register(values[name])
     return Settings(**values)
-
-
-def select(*names: str) -> list[str]:
-    """Field names for a command's declaration: each name is a field or a group of fields (``GROUPS``)."""
-    selected: list[str] = []
-    for name in names:
-        if name in GROUPS:
-            selected += [n for n, f in FIELDS.items() if f.metadata["group"] == name]
-        elif name in FIELDS:
-            selected.append(name)
-        else:  # a programming error in a CLI, not user input
-            raise TypeError(f"unknown setting or group: {name!r}")
-    return list(dict.fromkeys(selected))
-
-
-def flag(name: str) -> str | None:
-    """The field's command-line flag, or None for environment-only settings (secrets, identities)."""
-    f = FIELDS[name]
-    if f.metadata["env_only"]:
-        return None
-    return str(f.metadata["flag"] or "--" + name.replace("_", "-"))
-
-
-def _default_text(f: dataclasses.Field[Any]) -> str:
-    return "" if f.default in (None, ()) else str(f.default)
-
-
-def help_text(name: str) -> str:
-    """``doc [env: VAR; default: D]``: what ``--help`` shows, so no flag's help can forget its variable."""
-    f = FIELDS[name]
-    where = "env: " + ", ".join(f.metadata["env"])
-    if _default_text(f) and _kind(f) is not bool:
-        where += f"; default: {_default_text(f)}"
-    return f"{f.metadata['doc']} [{where}]".replace("%", "%%")
-
-
-def add_arguments(parser: argparse.ArgumentParser, *names: str) -> None:
-    """Register the flags of the named fields/groups, one argparse group per settings group.
-
-    Every flag defaults to None ("not given"), so :func:`load` can tell a flag from the lower layers.
-    """
-    groups: dict[str, Any] = {}
-    for name in select(*names):
-        option = flag(name)
-        if option is None:
-            continue
-        f = FIELDS[name]
-        group_name = f.metadata["group"]
-        if group_name not in groups:
-            groups[group_name] = parser.add_argument_group(GROUPS[group_name])
-        kwargs: dict[str, Any] = {"dest": name, "default": None, "help": help_text(name)}
-        kind = _kind(f)
-        if kind is bool:
-            kwargs["action"] = "store_true"
-        elif kind is tuple:
-            kwargs["action"] = "append"
-        else:
-            kwargs["type"] = {int: int, float: float}.get(kind, str)
-        if f.metadata["choices"]:
-            kwargs["choices"] = f.metadata["choices"]
-        if f.metadata["metavar"]:
-            kwargs["metavar"] = f.metadata["metavar"]
-        groups[group_name].add_argument(option, **kwargs)
-
-
-def markdown_table() -> str:
-    """The README's settings table, generated so documentation and code cannot drift."""
-    rows = ["| setting | flag | environment | default | meaning |", "|---|---|---|---|---|"]
-    for name, f in FIELDS.items():
-        option = flag(name)
-        env = ", ".join(f"`{v}`" for v in f.metadata["env"])
-        default = f"`{_default_text(f)}`" if _default_text(f) else ""
-        rows.append(
-            f"| `{name}` | {f'`{option}`' if option else '(env only)'} | {env} | {default} | {f.metadata['doc']} |"
-        )
-    return "\n".join(rows)
-
-
-if __name__ == "__main__":
-    print(markdown_table())

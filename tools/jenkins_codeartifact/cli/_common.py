@@ -21,6 +21,7 @@ from typing import Any
 from .. import __version__, files, redact, report, settings, signals
 from ..console import setup
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CAError, ConfigError
+from . import options
 
 log = logging.getLogger("jenkins_codeartifact")
 
@@ -79,7 +80,7 @@ def add_options(parser: argparse.ArgumentParser, *names: str) -> None:
     parser.add_argument(
         "--config", metavar="FILE", help=f"config file [env: CA_CONFIG; default: nearest {settings.CONFIG_NAME}]"
     )
-    settings.add_arguments(parser, *names, "output")
+    options.add_arguments(parser, *names, "output")
 
 
 def load_settings(args: argparse.Namespace) -> settings.Settings:
