@@ -31,7 +31,7 @@ import requests
 from .. import files, redact
 from ..errors import ConfigError, OperationError
 from . import devpi, dockerd
-from .process import Service, free_port_numbers, port_free
+from .process import PROBE_TIMEOUT, Service, free_port_numbers, port_free
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def _environment(ports: Ports, directory: Path, creds: dict[str, str]) -> dict[s
 
 
 def _http_ok(url: str, *statuses: int) -> bool:
-    return requests.get(url, timeout=2).status_code in (statuses or (200,))
+    return requests.get(url, timeout=PROBE_TIMEOUT).status_code in (statuses or (200,))
 
 
 def _registry_config(directory: Path, port: int) -> Path:

@@ -19,13 +19,14 @@ from pathlib import Path
 import requests
 
 from ..errors import OperationError
-from .process import Service
+from .process import PROBE_TIMEOUT, Service
 
 log = logging.getLogger(__name__)
 
 USER = "aws"
 INDEX = "my-repository"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+API_TIMEOUT = 30.0  # one call of devpi's admin API (users, indexes, mirror options)
 
 
 def _tool(name: str) -> str:
@@ -89,7 +90,7 @@ def start(service: Service, serverdir: Path, port: int, *, cheap_secret: bool = 
 
 
 def ready(url: str) -> bool:
-    return requests.get(f"{url}/+api", headers={"Accept": "application/json"}, timeout=2).status_code == 200
+    return requests.get(f"{url}/+api", headers={"Accept": "application/json"}, timeout=PROBE_TIMEOUT).status_code == 200
 
 
 def configure(url: str, root_password: str, password: str) -> None:
@@ -98,21 +99,25 @@ def configure(url: str, root_password: str, password: str) -> None:
     session.headers["Accept"] = "application/json"
     configure_mirror(session, url, root_password)
     user_url = f"{url}/{USER}"
-    resp = session.get(user_url, timeout=30)
+    resp = session.get(user_url, timeout=API_TIMEOUT)
     if resp.status_code == 404:
-        resp = session.put(user_url, json={"password": password, "email": "aws@sandbox.invalid"}, timeout=30)
+        resp = session.put(user_url, json={"password": password, "email": "aws@sandbox.invalid"}, timeout=API_TIMEOUT)
     else:  # keep the password in step with the secrets file even if someone changed it
-        resp = session.patch(user_url, json={"password": password}, auth=("root", root_password), timeout=30)
+        resp = session.patch(user_url, json={"password": password}, auth=("root", root_password), timeout=API_TIMEOUT)
     _check(resp, f"devpi user {USER}")
     index_url = f"{user_url}/{INDEX}"
-    if session.get(index_url, timeout=30).status_code == 404:
+    if session.get(index_url, timeout=API_TIMEOUT).status_code == 404:
         spec = {"type": "stage", "bases": ["root/pypi"], "volatile": False}
-        _check(session.put(index_url, json=spec, auth=(USER, password), timeout=30), f"devpi index {USER}/{INDEX}")
+        _check(
+            session.put(index_url, json=spec, auth=(USER, password), timeout=API_TIMEOUT), f"devpi index {USER}/{INDEX}"
+        )
 
 
 def configure_mirror(session: requests.Session, url: str, root_password: str) -> None:
     """Set :data:`MIRROR_OPTIONS` on root/pypi (idempotent: PATCH sets keys, keeps the rest)."""
-    resp = session.patch(f"{url}/root/pypi", json=list(MIRROR_OPTIONS), auth=("root", root_password), timeout=30)
+    resp = session.patch(
+        f"{url}/root/pypi", json=list(MIRROR_OPTIONS), auth=("root", root_password), timeout=API_TIMEOUT
+    )
     _check(resp, "devpi index root/pypi")
 
 

@@ -26,6 +26,7 @@ from ..errors import OperationError
 log = logging.getLogger(__name__)
 
 # Children started by this process; kept so they can be reaped (no zombies, no ResourceWarning).
+PROBE_TIMEOUT = 2.0  # one readiness probe; wait_ready's deadline bounds the whole wait
 _children: dict[int, subprocess.Popen[bytes]] = {}
 
 
