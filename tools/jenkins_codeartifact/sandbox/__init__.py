@@ -130,14 +130,14 @@ def _registry_config(directory: Path, port: int) -> Path:
     storage = directory / "registry"
     storage.mkdir(parents=True, exist_ok=True)
     config = directory / "registry.yml"
-    config.write_text(
+    files.write(
+        config,
         "version: 0.1\n"
         "log:\n  level: info\n"
         "storage:\n"
         f"  filesystem:\n    rootdirectory: {json.dumps(str(storage))}\n"
         "  delete:\n    enabled: true\n"
         f"http:\n  addr: 127.0.0.1:{port}\n",
-        encoding="utf-8",
     )
     return config
 
