@@ -404,7 +404,7 @@ def test_a_failed_probe_is_exit_1_and_reported(clients):
     assert record["probe"]["ok"] is False and record["rollout"][0]["verdict"] == "completed"
 
 
-def test_sigterm_ends_the_wait_at_once(clients):
+def test_sigterm_ends_the_wait_at_once(clients, caplog):
     cfn, cs, ecs, es = clients
     start(cs)
     cs.add_response("execute_change_set", {}, {"ChangeSetName": CS_ID})
@@ -415,6 +415,7 @@ def test_sigterm_ends_the_wait_at_once(clients):
         timer.start()
         changeset.deploy_stack(cfn, STACK, "8", ecs=ecs, watch=changeset.Watch(probe_path=None), poll=60)
     assert time.monotonic() - began < 2.0  # a 60 s poll interval, ended by the signal
+    assert f"the update of stack {STACK} goes on in CloudFormation" in caplog.text
 
 
 @pytest.mark.parametrize(

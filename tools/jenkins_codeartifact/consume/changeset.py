@@ -248,6 +248,13 @@ class _Run:
             return follower.follow(change_set_id)
         except rollout.Expired as exc:
             raise self._expired(follower, exc.pending) from None
+        except (KeyboardInterrupt, signals.Terminated):  # an abort stops the wait, not CloudFormation
+            log.warning(
+                "the update of stack %s goes on in CloudFormation; watch it with: aws cloudformation "
+                "describe-stack-events --stack-name %s (or cancel it: aws cloudformation cancel-update-stack)",
+                *(self.stack.name, self.stack.name),
+            )
+            raise
         finally:
             self.record["rollout"] = follower.report()
 
