@@ -144,6 +144,8 @@ def test_end_to_end(env, token, published, children, names, cleanup, capsys, tmp
     report = json.loads((tmp_path / "all.json").read_text())
     assert report["status"] == "ok" and report["push"]["digest"].startswith("sha256:")
     assert report["deploy"]["image_tag"] == tag
+    # pinned: the stack names the digest the registry has for the tag, the one the push reported
+    assert values["ImageDigest"] == report["deploy"]["image_digest"] == report["push"]["digest"]
     assert report["deploy"]["rollout"][0]["verdict"] == "completed" and report["deploy"]["probe"] is None
 
     # Deploying the same tag again is an empty change set: success, "no changes".

@@ -495,3 +495,40 @@ def test_an_abort_during_the_change_set_wait_ends_at_once(capsys):
     with capsys.disabled():
         print(f"\nabort time, change-set wait: {seconds:.3f}s")
     assert seconds < 1
+
+
+def test_the_digest_is_deployed_where_the_template_takes_one(cfn):
+    client, stub = cfn
+    current = stack("UPDATE_COMPLETE")
+    current["Stacks"][0]["Parameters"].append({"ParameterKey": "ImageDigest", "ParameterValue": "sha256:" + "0" * 64})
+    stub.add_response("describe_stacks", current)
+    digest = "sha256:" + "e" * 64
+    expected = [{"ParameterKey": k, "UsePreviousValue": True} for k in PARAMS[:-1]]
+    expected += [
+        {"ParameterKey": "ImageTag", "ParameterValue": "8"},
+        {"ParameterKey": "ImageDigest", "ParameterValue": digest},
+    ]
+    expect_change_set(stub, params=expected)
+    stub.add_response("describe_change_set", change_set("CREATE_COMPLETE"))
+    stub.add_response("execute_change_set", {})
+    stub.add_response("describe_stacks", stack("UPDATE_COMPLETE", "8"))
+    executed(stub)
+    assert run(client, digest=digest).changed
+
+
+def test_without_a_digest_the_previous_one_does_not_stick(cfn):
+    client, stub = cfn
+    current = stack("UPDATE_COMPLETE")
+    current["Stacks"][0]["Parameters"].append({"ParameterKey": "ImageDigest", "ParameterValue": "sha256:" + "0" * 64})
+    stub.add_response("describe_stacks", current)
+    expected = [{"ParameterKey": k, "UsePreviousValue": True} for k in PARAMS[:-1]]
+    expected += [
+        {"ParameterKey": "ImageTag", "ParameterValue": "8"},
+        {"ParameterKey": "ImageDigest", "ParameterValue": ""},
+    ]
+    expect_change_set(stub, params=expected)
+    stub.add_response("describe_change_set", change_set("CREATE_COMPLETE"))
+    stub.add_response("execute_change_set", {})
+    stub.add_response("describe_stacks", stack("UPDATE_COMPLETE", "8"))
+    executed(stub)
+    assert run(client).changed

@@ -6,6 +6,7 @@ moto's, so the assertions are about the stack, the repository and the role as AW
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,11 +71,22 @@ def world(monkeypatch, tmp_path):
     def push(client, local, registry, name, tag, **kw):
         if tag == "buildcache" and state.cache_push_fails:
             raise OperationError(f"push of {registry.reference(name, tag)} failed after 1 attempts: denied")
-        if registry.ecr:
-            repos = boto3.client("ecr", region_name="eu-west-1").describe_repositories()["repositories"]
-            state.repositories_at_push.append({r["repositoryName"] for r in repos})
+        digest = "sha256:" + "2" * 64
+        if registry.ecr:  # what the engine's push leaves in ECR: the manifest under the tag
+            ecr = boto3.client("ecr", region_name="eu-west-1")
+            repositories = {r["repositoryName"] for r in ecr.describe_repositories()["repositories"]}
+            state.repositories_at_push.append(repositories)
+            if name in repositories:
+                manifest = {
+                    "schemaVersion": 2,
+                    "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                    "config": {"digest": "sha256:" + "3" * 64},
+                    "layers": [],
+                }
+                put = ecr.put_image(repositoryName=name, imageTag=tag, imageManifest=json.dumps(manifest))
+                digest = put["image"]["imageId"]["imageDigest"]
         state.pushed.append(registry.reference(name, tag))
-        return registries.PushResult(registry.reference(name, tag), "sha256:" + "2" * 64, 1)
+        return registries.PushResult(registry.reference(name, tag), digest, 1)
 
     def lookup(client, reference, auth=None, timeout=0.0):
         state.cache_lookups.append(reference)
@@ -139,13 +151,15 @@ def test_all_builds_tests_pushes_into_the_stacks_repository_and_deploys_the_tag(
     params = stack_parameters()
     assert params is not None and (params["ImageTag"], params["ContainerName"]) == ("5", "app")
     record = pipeline.record
+    # pinned: the stack runs the digest the tag had in ECR when it was deployed
+    assert params["ImageDigest"] == record["push"]["digest"] == record["deploy"]["image_digest"]
     assert record["stack_created"]["status"] == "CREATE_COMPLETE"
     assert (record["deploy"]["status"], record["deploy"]["image_tag"]) == ("UPDATE_COMPLETE", "5")
     assert consume.summary(record)[:4] == [
         "IMAGE=app:5",
         "IMAGE_ID=sha256:" + "1" * 64,
         f"PUSHED={world.pushed[0]}",
-        "DIGEST=sha256:" + "2" * 64,
+        f"DIGEST={record['push']['digest']}",
     ]
 
 
@@ -247,3 +261,25 @@ def test_bad_input_stops_all_before_the_first_stage(world, tmp_path, override, m
         stages(tmp_path, **override).run("all")
     assert (world.built, world.tested, world.pushed) == ([], [], [])
     assert stack_parameters() is None
+
+
+def test_a_tag_that_is_not_in_the_registry_is_never_deployed(world, tmp_path):
+    stages(tmp_path).run("all")  # tag 5 runs
+    never_pushed = stages(tmp_path, tag="6")
+    with pytest.raises(PreconditionError, match=r"image app:6 is not in ECR .*; nothing was deployed") as info:
+        never_pushed.deploy()
+    assert info.value.exit_code == 3
+    assert "push it first" in (info.value.hint or "")
+    params = stack_parameters()
+    assert params is not None and params["ImageTag"] == "5"  # no change set was made
+    cfn = boto3.client("cloudformation", region_name="eu-west-1")
+    assert len(cfn.list_change_sets(StackName="consumer")["Summaries"]) <= 2  # the create and the deploy of 5
+
+
+def test_a_deploy_by_itself_pins_the_digest_and_prints_it(world, tmp_path):
+    stages(tmp_path).run("all")
+    again = stages(tmp_path)
+    again.deploy()  # a later Deploy stage, without a push in this run
+    digest = again.record["deploy"]["image_digest"]
+    assert digest.startswith("sha256:") and stack_parameters()["ImageDigest"] == digest
+    assert f"DIGEST={digest}" in consume.summary(again.record)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import http.server
 import logging
+import threading
 
 import boto3
 import docker.errors
@@ -174,3 +176,86 @@ def test_credentials_in_the_registry_url_are_refused_and_masked():
     assert "hunter2-pw" not in str(info.value)
     assert "docker login" in (info.value.hint or "")
     assert redact.scrub("hunter2-pw") == "***"
+
+
+# ------------------------------------------------------------------------------ digest of a tag
+
+
+DIGEST = "sha256:" + "d" * 64
+
+
+class _Manifests(http.server.BaseHTTPRequestHandler):
+    """A registry v2 that knows one tag (``app:7``) and answers other requests with the server's status."""
+
+    def do_HEAD(self):
+        self.server.seen.append((self.path, self.headers.get("Accept", "")))  # type: ignore[attr-defined]
+        status = self.server.status  # type: ignore[attr-defined]
+        if status == 200 and self.path != "/v2/app/manifests/7":
+            status = 404
+        self.send_response(status)
+        if status == 200:
+            self.send_header("Docker-Content-Digest", DIGEST)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def v2():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Manifests)
+    server.status, server.seen = 200, []  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_digest_of_a_tag_comes_from_the_registry(v2):
+    found = registry.registry_digest(Registry(f"127.0.0.1:{v2.server_address[1]}"), "app", "7")
+    assert found == DIGEST
+    ((path, accept),) = v2.seen
+    assert path == "/v2/app/manifests/7" and "application/vnd.oci.image.index.v1+json" in accept
+
+
+def test_a_tag_that_is_not_in_the_registry_is_a_precondition(v2):
+    with pytest.raises(PreconditionError, match=r"image app:8 is not in the registry 127\.0\.0\.1:\d+; nothing was"):
+        registry.registry_digest(Registry(f"127.0.0.1:{v2.server_address[1]}"), "app", "8")
+
+
+def test_a_registry_that_wants_credentials_deploys_by_tag(v2, caplog):
+    v2.status = 401
+    assert registry.registry_digest(Registry(f"127.0.0.1:{v2.server_address[1]}"), "app", "7") is None
+    assert "deploying it by tag" in caplog.text
+
+
+def test_a_registry_answering_503_is_retried_then_named(v2, monkeypatch):
+    v2.status = 503
+    monkeypatch.setattr(registry.time, "sleep", lambda s: None)
+    with pytest.raises(PreconditionError, match=r"registry unreachable: .* answered HTTP 503, 3 attempts"):
+        registry.registry_digest(Registry(f"127.0.0.1:{v2.server_address[1]}"), "app", "7")
+    assert len(v2.seen) == 3
+
+
+def _ecr():
+    return boto3.client("ecr", region_name="eu-west-1", aws_access_key_id="a", aws_secret_access_key="b")
+
+
+def test_the_digest_of_a_tag_in_ecr():
+    client = _ecr()
+    stub = Stubber(client)
+    details = {"imageDetails": [{"repositoryName": "app", "imageDigest": DIGEST, "imageTags": ["7"]}]}
+    stub.add_response("describe_images", details, {"repositoryName": "app", "imageIds": [{"imageTag": "7"}]})
+    with stub:
+        assert registry.ecr_digest(client, "app", "7") == DIGEST
+
+
+@pytest.mark.parametrize("code", ["ImageNotFoundException", "RepositoryNotFoundException"])
+def test_a_tag_that_is_not_in_ecr_is_a_precondition(code):
+    client = _ecr()
+    stub = Stubber(client)
+    stub.add_client_error("describe_images", code, "The image with imageId {imageTag:'8'} does not exist")
+    with stub, pytest.raises(PreconditionError, match=r"image app:8 is not in ECR \(The image") as info:
+        registry.ecr_digest(client, "app", "8")
+    assert info.value.exit_code == 3

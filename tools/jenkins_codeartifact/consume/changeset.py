@@ -61,13 +61,15 @@ def deploy_stack(
     template: str | None = None,
     params: Mapping[str, str] | None = None,
     defaults: Mapping[str, str] | None = None,
+    digest: str | None = None,
     poll: float = 5.0,
     timeout: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     record: dict[str, Any] | None = None,
 ) -> DeployResult:
-    """Update stack ``name`` to run image ``tag`` via a change set; create it from ``template`` if missing.
+    """Update stack ``name`` to run image ``tag`` (by ``digest`` when given) via a change set; create it from
+    ``template`` if missing.
 
     With ``ecs`` the deploy follows the stack's ECS service until its rollout is over (rollout.py) and
     then probes the application; ``record`` collects what is known so far, for a report on failure.
@@ -78,7 +80,9 @@ def deploy_stack(
     limit = timeout if timeout is not None else watch.timeout
     stack = Stack(client, name, poll=poll, timeout=limit, sleep=sleep, clock=clock)
     run = _Run(stack, watch, ecs, Deadline(limit, clock), sleep, {} if record is None else record)
-    result = run.apply(tag, template=template, params=params or {}, defaults=defaults or {}, create_only=False)
+    result = run.apply(
+        tag, template=template, params=params or {}, defaults=defaults or {}, create_only=False, digest=digest
+    )
     assert result is not None
     return result
 
@@ -126,6 +130,7 @@ class _Run:
         params: Mapping[str, str],
         defaults: Mapping[str, str],
         create_only: bool,
+        digest: str | None = None,
     ) -> DeployResult | None:
         stack, name = self.stack, self.stack.name
         current = stack.describe()
@@ -140,7 +145,7 @@ class _Run:
                 hint="pass --template application.yml (and --param VPC=... --param SubnetA=... --param SubnetB=...) "
                 "to create it",
             )
-        values = parameters(stack, current, body, tag, params, defaults)
+        values = parameters(stack, current, body, tag, params, defaults, digest or "")
         change_set = f"ca-{re.sub(r'[^A-Za-z0-9-]', '-', tag) or 'no-image'}-{uuid.uuid4().hex[:8]}"
         kind = "CREATE" if creating else "UPDATE"
         source: dict[str, Any] = dict(body) if body else {"UsePreviousTemplate": True}

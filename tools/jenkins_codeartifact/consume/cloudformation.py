@@ -27,6 +27,7 @@ from . import registry
 log = logging.getLogger(__name__)
 
 IMAGE_TAG = "ImageTag"
+IMAGE_DIGEST = "ImageDigest"  # application.yml: the image by digest when set (blank: by tag)
 CONTAINER_NAME = "ContainerName"  # application.yml names the ECR repository after it
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 TEMPLATE_LIMIT = 51200  # CloudFormation's limit for an inline TemplateBody, in bytes
@@ -259,8 +260,10 @@ def parameters(
     tag: str,
     params: Mapping[str, str],
     defaults: Mapping[str, str],
+    digest: str = "",
 ) -> list[dict[str, Any]]:
-    """ImageTag and the given values; every other parameter of an existing stack keeps its value.
+    """ImageTag (and ImageDigest, where the template has it) and the given values; every other parameter
+    of an existing stack keeps its value.
 
     ``defaults`` fill parameters the user did not give where there is no previous value (a new stack):
     ContainerName defaults to the image name, because application.yml names the ECR repository (and so
@@ -286,6 +289,8 @@ def parameters(
     for key in known:
         if key == IMAGE_TAG:
             out.append({"ParameterKey": key, "ParameterValue": tag})
+        elif key == IMAGE_DIGEST:  # always set: an earlier deploy's digest must not outlive its tag
+            out.append({"ParameterKey": key, "ParameterValue": digest})
         elif key in params:
             out.append({"ParameterKey": key, "ParameterValue": params[key]})
         elif key in previous and not creating:

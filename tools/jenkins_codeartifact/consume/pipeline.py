@@ -9,6 +9,7 @@ clients of one run share one session, so ``--role-arn`` costs one AssumeRole how
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import Callable
@@ -232,6 +233,7 @@ class Stages:
     def deploy(self) -> DeployResult:
         s = self.settings
         target = validate_target(s.target)
+        digest = self.digest()  # a tag that is not in the registry stops here, before anything changes
         if target == "local":
             registry = self.registry()
             result = local_target.deploy_local(
@@ -255,7 +257,7 @@ class Stages:
                 probe_url=s.probe_url,
                 plan=s.plan,
             )
-            known: dict[str, Any] = {"target": target, "image_tag": self.tag}
+            known: dict[str, Any] = {"target": target, "image_tag": self.tag, "image_digest": digest}
             try:
                 result = changeset.deploy_stack(
                     self.client("cloudformation"),
@@ -266,13 +268,22 @@ class Stages:
                     template=s.template,
                     params=self.params,
                     defaults=self._defaults(),
+                    digest=digest,
                     record=known,
                 )
             except BaseException:
                 self.record["deploy"] = known  # a failed or aborted deploy reports how far it got
                 raise
+        result = dataclasses.replace(result, image_digest=digest)
         self.record["deploy"] = asdict(result)
         return result
+
+    def digest(self) -> str | None:
+        """The digest ``--tag`` has in the registry the deploy takes it from (exit 3 if it is not there)."""
+        s = self.settings
+        if s.registry:
+            return registries.registry_digest(registries.registry_from_url(s.registry), s.image_name, self.tag)
+        return registries.ecr_digest(self.client("ecr"), s.image_name, self.tag)
 
     def _defaults(self) -> dict[str, str]:
         """Stack parameters with a value implied by our options: the ECR repository is the image name."""
@@ -378,6 +389,8 @@ def summary(record: dict[str, Any]) -> list[str]:
             lines.append(f"ROLLOUT={rollout['service'].rsplit('/', 1)[-1]}:{rollout['state'] or rollout['verdict']}")
         if d.get("probe"):
             lines.append(f"PROBE={d['probe']['url']}:{d['probe']['status']}")
+        if d.get("image_digest") and not (record.get("push") or {}).get("digest"):
+            lines.append(f"DIGEST={d['image_digest']}")
         if d.get("url"):
             lines.append(f"URL={d['url']}")
     return lines

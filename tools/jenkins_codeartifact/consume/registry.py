@@ -184,6 +184,76 @@ def _push_once(
     return digest
 
 
+# What a registry v2 may answer for a tag: the manifest (list) types Docker and BuildKit push.
+MANIFEST_TYPES = (
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+)
+DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def ecr_digest(ecr_client: Any, name: str, tag: str) -> str:
+    """The digest of ``name:tag`` in the account's ECR; exit 3 when the tag is not there."""
+    what = f"ECR DescribeImages of {name}:{tag} failed"
+    try:
+        resp = ecr_client.describe_images(repositoryName=name, imageIds=[{"imageTag": tag}])
+    except botocore.exceptions.ClientError as exc:
+        if aws.error_code(exc) in ("ImageNotFoundException", "RepositoryNotFoundException"):
+            raise PreconditionError(
+                f"image {name}:{tag} is not in ECR ({aws.error_message(exc)}); nothing was deployed",
+                hint="push it first (ca-consume-deploy push), or deploy a tag that was pushed",
+            ) from exc
+        raise aws.api_error(what, exc, hint="the credentials need ecr:DescribeImages") from exc
+    except botocore.exceptions.BotoCoreError as exc:
+        raise aws.api_error(what, exc) from exc
+    details = resp.get("imageDetails") or []
+    digest = str(details[0].get("imageDigest", "")) if details else ""
+    if not DIGEST_RE.fullmatch(digest):
+        raise OperationError(f"ECR gave no usable digest for {name}:{tag} ({digest or 'none'})")
+    return digest
+
+
+def registry_digest(registry: Registry, name: str, tag: str, *, attempts: int = 3) -> str | None:
+    """The digest of ``name:tag`` in a registry v2 (``--registry``); exit 3 when the tag is not there.
+
+    None (deploy by tag, with a warning) when the registry wants credentials: the engine has them from
+    ``docker login``, this process does not.
+    """
+    host = registry.host
+    loopback = host.split(":")[0] in ("localhost", "127.0.0.1", "[::1]")
+    url = f"{'http' if loopback else 'https'}://{host}/v2/{name}/manifests/{tag}"
+    problem = ""
+    for attempt in range(1, attempts + 1):
+        try:
+            resp = requests.head(url, headers={"Accept": ", ".join(MANIFEST_TYPES)}, timeout=(5, 30))
+        except requests.RequestException as exc:
+            problem = f"could not be reached ({type(exc).__name__})"
+        else:
+            if resp.status_code == 200 and DIGEST_RE.fullmatch(resp.headers.get("Docker-Content-Digest", "")):
+                return str(resp.headers["Docker-Content-Digest"])
+            if resp.status_code == 404:
+                raise PreconditionError(
+                    f"image {name}:{tag} is not in the registry {host}; nothing was deployed",
+                    hint="push it first (ca-consume-deploy push), or deploy a tag that was pushed",
+                )
+            if resp.status_code in (401, 403):
+                log.warning("registry %s wants credentials to show %s:%s; deploying it by tag", host, name, tag)
+                return None
+            problem = f"answered HTTP {resp.status_code}"
+        if attempt < attempts:
+            delay = 2.0 ** (attempt - 1) * random.uniform(0.5, 1.0)
+            log.warning(
+                "digest of %s:%s %d/%d: %s %s; retrying in %.1fs", name, tag, attempt, attempts, url, problem, delay
+            )
+            time.sleep(delay)
+    raise PreconditionError(
+        f"registry unreachable: {url} {problem}, {attempts} attempts; nothing was deployed",
+        hint=f"check that the registry {host} is up and reachable from this agent, then rerun",
+    )
+
+
 def pull(client: Any, reference: str, auth: dict[str, str] | None = None) -> str:
     """Pull ``reference`` from its registry (what the local target runs); returns the image id."""
     repository, _, tag = reference.rpartition(":")
