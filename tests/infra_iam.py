@@ -48,6 +48,7 @@ OPERATIONS: dict[tuple[str, str], set[str]] = {
     ("codeartifact", "DescribePackageVersion"): {"producer"},
     ("codeartifact", "ListPackageVersionAssets"): {"producer"},
     ("ecr", "GetAuthorizationToken"): {"consumer"},
+    ("ecr", "DescribeImages"): {"consumer"},  # deploy: the digest of the tag it deploys
     ("cloudformation", "DescribeStacks"): {"consumer", "teardown"},
     ("cloudformation", "GetTemplateSummary"): {"consumer"},
     ("cloudformation", "CreateChangeSet"): {"consumer"},
