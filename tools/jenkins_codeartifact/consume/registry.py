@@ -215,43 +215,59 @@ def ecr_digest(ecr_client: Any, name: str, tag: str) -> str:
     return digest
 
 
-def registry_digest(registry: Registry, name: str, tag: str, *, attempts: int = 3) -> str | None:
+V2_TIMEOUT = (5.0, 30.0)  # connect, read: registry v2 API requests of this process (not the engine's)
+_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+def v2_request(
+    registry: Registry, path: str, *, method: str = "GET", attempts: int = 3, done: str = "nothing was pushed"
+) -> requests.Response:
+    """An idempotent registry v2 API request (``/v2/`` + ``path``), retried on 429/5xx and network errors with
+    backoff and jitter, each retry on one line; exit 3 naming the cause when they last (``done`` says what
+    the failure left undone). Any other answer (200, 404, 401...) is the caller's to read."""
+    host = registry.host
+    loopback = host.split(":")[0] in ("localhost", "127.0.0.1", "[::1]")
+    url = f"{'http' if loopback else 'https'}://{host}/v2/{path}"
+    problem = ""
+    for attempt in range(1, attempts + 1):
+        try:
+            resp = requests.request(method, url, headers={"Accept": ", ".join(MANIFEST_TYPES)}, timeout=V2_TIMEOUT)
+        except requests.Timeout:
+            problem = f"did not answer within {V2_TIMEOUT[1]:g}s"
+        except requests.RequestException as exc:
+            problem = f"could not be reached ({type(exc).__name__})"
+        else:
+            if resp.status_code not in _RETRY_STATUS:
+                return resp
+            problem = f"answered HTTP {resp.status_code}"
+        if attempt < attempts:
+            delay = 2.0 ** (attempt - 1) * random.uniform(0.5, 1.0)
+            log.warning("registry %s %d/%d: %s %s; retrying in %.1fs", method, attempt, attempts, url, problem, delay)
+            time.sleep(delay)
+    raise PreconditionError(
+        f"registry unreachable: {method} {url} {problem}, {attempts} attempts; {done}",
+        hint=f"check that the registry {host} is up and reachable from this agent, then rerun",
+    )
+
+
+def registry_digest(registry: Registry, name: str, tag: str) -> str | None:
     """The digest of ``name:tag`` in a registry v2 (``--registry``); exit 3 when the tag is not there.
 
     None (deploy by tag, with a warning) when the registry wants credentials: the engine has them from
     ``docker login``, this process does not.
     """
-    host = registry.host
-    loopback = host.split(":")[0] in ("localhost", "127.0.0.1", "[::1]")
-    url = f"{'http' if loopback else 'https'}://{host}/v2/{name}/manifests/{tag}"
-    problem = ""
-    for attempt in range(1, attempts + 1):
-        try:
-            resp = requests.head(url, headers={"Accept": ", ".join(MANIFEST_TYPES)}, timeout=(5, 30))
-        except requests.RequestException as exc:
-            problem = f"could not be reached ({type(exc).__name__})"
-        else:
-            if resp.status_code == 200 and DIGEST_RE.fullmatch(resp.headers.get("Docker-Content-Digest", "")):
-                return str(resp.headers["Docker-Content-Digest"])
-            if resp.status_code == 404:
-                raise PreconditionError(
-                    f"image {name}:{tag} is not in the registry {host}; nothing was deployed",
-                    hint="push it first (ca-consume-deploy push), or deploy a tag that was pushed",
-                )
-            if resp.status_code in (401, 403):
-                log.warning("registry %s wants credentials to show %s:%s; deploying it by tag", host, name, tag)
-                return None
-            problem = f"answered HTTP {resp.status_code}"
-        if attempt < attempts:
-            delay = 2.0 ** (attempt - 1) * random.uniform(0.5, 1.0)
-            log.warning(
-                "digest of %s:%s %d/%d: %s %s; retrying in %.1fs", name, tag, attempt, attempts, url, problem, delay
-            )
-            time.sleep(delay)
-    raise PreconditionError(
-        f"registry unreachable: {url} {problem}, {attempts} attempts; nothing was deployed",
-        hint=f"check that the registry {host} is up and reachable from this agent, then rerun",
-    )
+    resp = v2_request(registry, f"{name}/manifests/{tag}", method="HEAD", done="nothing was deployed")
+    if resp.status_code == 200 and DIGEST_RE.fullmatch(resp.headers.get("Docker-Content-Digest", "")):
+        return str(resp.headers["Docker-Content-Digest"])
+    if resp.status_code == 404:
+        raise PreconditionError(
+            f"image {name}:{tag} is not in the registry {registry.host}; nothing was deployed",
+            hint="push it first (ca-consume-deploy push), or deploy a tag that was pushed",
+        )
+    if resp.status_code in (401, 403):
+        log.warning("registry %s wants credentials to show %s:%s; deploying it by tag", registry.host, name, tag)
+        return None
+    raise OperationError(f"registry {registry.host} answered HTTP {resp.status_code} for {name}:{tag}")
 
 
 def pull(client: Any, reference: str, auth: dict[str, str] | None = None) -> str:

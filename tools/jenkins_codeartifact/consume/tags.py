@@ -19,16 +19,10 @@ import requests
 
 from .. import aws
 from ..errors import PreconditionError
-from .registry import Registry
+from .registry import MANIFEST_TYPES, Registry, v2_request
 
 log = logging.getLogger(__name__)
-MANIFESTS = (
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.oci.image.index.v1+json",
-)
-TIMEOUT = (5.0, 30.0)  # connect, read
+MANIFESTS = MANIFEST_TYPES
 
 
 @dataclass(frozen=True)
@@ -94,11 +88,8 @@ def _ecr(ecr: Any, reference: str, name: str, tag: str) -> RemoteTag | None:
 
 def _v2(registry: Registry, name: str, tag: str) -> RemoteTag | None:
     host = registry.host
-    loopback = host.split(":")[0] in ("localhost", "127.0.0.1", "[::1]")
-    base = f"{'http' if loopback else 'https'}://{host}/v2/{name}/manifests/"
-    headers = {"Accept": ", ".join(MANIFESTS)}
     try:
-        resp = requests.get(base + tag, headers=headers, timeout=TIMEOUT)
+        resp = v2_request(registry, f"{name}/manifests/{tag}")  # retried on 5xx, 429 and network errors
         if resp.status_code == 404:
             return None
         if resp.status_code in (401, 403):
@@ -108,7 +99,7 @@ def _v2(registry: Registry, name: str, tag: str) -> RemoteTag | None:
         manifest = resp.json()
         configs = {str(manifest.get("config", {}).get("digest", ""))}
         for child in manifest.get("manifests", []):
-            sub = requests.get(base + str(child["digest"]), headers=headers, timeout=TIMEOUT)
+            sub = v2_request(registry, f"{name}/manifests/{child['digest']}")
             sub.raise_for_status()
             configs.add(str(sub.json().get("config", {}).get("digest", "")))
     except (requests.RequestException, ValueError, KeyError) as exc:
