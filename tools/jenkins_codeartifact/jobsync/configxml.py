@@ -29,6 +29,7 @@ re-sent on every run.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import hashlib
@@ -40,7 +41,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 from lxml import etree
 
-from .model import Binding, Folder, Freestyle, Git, Item, Pipeline
+from .model import Binding, Folder, Freestyle, Git, Item, JenkinsfileSpec, Pipeline
 
 MARKER_PREFIX = "[managed by jobsync sha256:"
 # Owners carry no whitespace or ']' (checked where they are resolved); item names cannot hold ']'.
@@ -213,12 +214,39 @@ def _folder(folder: Folder, description: str) -> etree._Element:
     return root
 
 
-def _tree(item: Item, description: str) -> etree._Element:
+def _build(item: Item, description: str) -> etree._Element:
     if isinstance(item, Folder):
         return _folder(item, description)
     if isinstance(item, Freestyle):
         return _freestyle(item, description)
     return _pipeline(item, description)
+
+
+def _shape(item: Item) -> Item:
+    """``item`` without what varies between a template's instances (name, description, shell text).
+
+    Items of one shape render to the same tree but for the description's and the commands' text.
+    """
+    if isinstance(item, Freestyle):
+        return dataclasses.replace(item, name="", description="", shell=("",) * len(item.shell))
+    return dataclasses.replace(item, name="", description="")
+
+
+@functools.lru_cache(maxsize=256)
+def _prebuilt(shape: Item) -> etree._Element:
+    return _build(shape, "")
+
+
+def _tree(item: Item, description: str) -> etree._Element:
+    """The config.xml tree of ``item``: a copy of its shape's prebuilt tree, its own texts filled in."""
+    root = copy.deepcopy(_prebuilt(_shape(item)))
+    desc = root.find("description")
+    assert desc is not None
+    desc.text = description
+    if isinstance(item, Freestyle):
+        for command, el in zip(item.shell, root.iterfind("builders/hudson.tasks.Shell/command"), strict=True):
+            el.text = command
+    return root
 
 
 def _serialise(root: etree._Element) -> str:
@@ -242,7 +270,7 @@ def _marker(description: str, digest: str, owner: str | None = None, name: str =
     return f"{description}\n\n{marker}" if description else marker
 
 
-@functools.lru_cache(maxsize=8192)  # diff and apply both ask; one tree build per item per run
+@functools.lru_cache(maxsize=32768)  # diff and apply both ask; one tree build per item per run
 def _rendered(item: Item) -> tuple[str, str]:
     """(hash, config.xml), the marker in its description."""
     digest = content_hash(item)
@@ -280,6 +308,8 @@ def _renderer() -> str:
 
 _COMPARED: dict[type, tuple[str, ...]] = {}  # per dataclass: the fields that make its value
 _PLAIN = (str, int, float, bool, type(None))
+_PARTS: dict[object, object] = {}  # _fields of the parts template instances share (one Git, the same bindings)
+_PART_TYPES = (Git, Binding, JenkinsfileSpec)
 
 
 def _fields(value: object) -> object:
@@ -288,6 +318,15 @@ def _fields(value: object) -> object:
         return value
     if isinstance(value, tuple):
         return tuple(_fields(v) for v in value)
+    if isinstance(value, _PART_TYPES):
+        done = _PARTS.get(value)
+        if done is None:
+            done = _PARTS[value] = _item_fields(value)
+        return done
+    return _item_fields(value)
+
+
+def _item_fields(value: object) -> object:
     cls = type(value)
     names = _COMPARED.get(cls)
     if names is None:
@@ -296,7 +335,7 @@ def _fields(value: object) -> object:
     return (cls.__name__, *(_fields(getattr(value, n)) for n in names))
 
 
-@functools.lru_cache(maxsize=16384)
+@functools.lru_cache(maxsize=32768)
 def content_hash(item: Item) -> str:
     """Hash of everything the rendered config.xml is made of (the item's fields, the renderer's code).
 
@@ -329,10 +368,14 @@ def render(item: Item, owner: str | None = None) -> str:
 def write(items: Iterable[Item], directory: Path, owner: str | None = None) -> list[Path]:
     """Write ``DIRECTORY/NAME.xml`` for every item (folders become subdirectories); the files written."""
     written = []
+    made: set[Path] = set()  # one mkdir per folder, not per item
     for item in items:
         target = directory / f"{item.name}.xml"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(render(item, owner), encoding="utf-8")
+        if target.parent not in made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made.add(target.parent)
+        with open(target, "w", encoding="utf-8") as f:
+            f.write(render(item, owner))
         written.append(target)
     return written
 

@@ -39,6 +39,7 @@ Clean = Literal["none", "before-checkout", "wipe"]
 CLEAN_VALUES: tuple[Clean, ...] = ("none", "before-checkout", "wipe")
 # Characters Jenkins.checkGoodName rejects in an item name (plus ISO control characters).
 UNSAFE_NAME_CHARS = "?*/\\%!@#$^&|<>[]:;"
+_BAD_NAME_CHAR = re.compile(f"[{re.escape(UNSAFE_NAME_CHARS)}\x00-\x1f\x7f-\x9f]")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # always with fullmatch: `$` would accept "FOO\n"
 # XML 1.0 cannot carry these, so Jenkins could never store them: reject them at load time.
 _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
@@ -179,6 +180,7 @@ def _fmt(path: Path_) -> str:
 
 # libyaml's parser when PyYAML was built with it: ten times faster on a 1000-job file, same nodes and marks.
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 class _Doc:
@@ -258,6 +260,8 @@ class _Doc:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self._build(loader, item, (*path, i)) for i, item in enumerate(node.value)]
+        if node.tag == _STR_TAG:  # what SafeConstructor's construct_yaml_str returns, without its dispatch
+            return node.value
         value = loader.construct_object(node)
         if value is not None and not isinstance(value, str):
             self.raw[path] = node.value
@@ -306,7 +310,7 @@ class _Reader:
         value = self.data.get(key)
         if value is None:
             return None
-        if not isinstance(value, Mapping):
+        if not isinstance(value, dict | Mapping):
             raise self.error(key, f"expected a mapping, got {_show(value)}")
         return _Reader(self.doc, value, (*self.path, key), self.note)
 
@@ -348,7 +352,7 @@ class _Reader:
         out: list[tuple[_Reader | None, Any, Path_]] = []
         for i, item in enumerate(value):
             path = (*self.path, key, i)
-            reader = _Reader(self.doc, item, path, self.note) if isinstance(item, Mapping) else None
+            reader = _Reader(self.doc, item, path, self.note) if isinstance(item, dict | Mapping) else None
             out.append((reader, item, path))
         return out
 
@@ -389,10 +393,18 @@ def check_name(name: str, fail: Callable[[str], ConfigError]) -> str:
             raise fail(f"{name!r}: leading or trailing whitespace in {segment!r}")
         if segment.endswith("."):
             raise fail(f"{name!r}: Jenkins rejects a name ending in '.' ({segment!r})")
-        bad = sorted({c for c in segment if c in UNSAFE_NAME_CHARS or (ord(c) < 32 or 127 <= ord(c) < 160)})
-        if bad:
+        if _BAD_NAME_CHAR.search(segment):
+            bad = sorted({c for c in segment if _BAD_NAME_CHAR.fullmatch(c)})
             raise fail(f"{name!r}: Jenkins rejects the character(s) {''.join(bad)!r} in a name")
     return name
+
+
+@functools.lru_cache(maxsize=1024)  # template instances mostly share one repository URL
+def _url_password(url: str) -> str | None:
+    try:
+        return urllib.parse.urlsplit(url).password
+    except ValueError:
+        return None
 
 
 def _git(r: _Reader) -> Git:
@@ -401,10 +413,7 @@ def _git(r: _Reader) -> Git:
     if clean not in CLEAN_VALUES:
         raise r.error("clean", f"expected one of {', '.join(CLEAN_VALUES)}, got {clean!r}")
     url = r.req("url")
-    try:
-        password = urllib.parse.urlsplit(url).password
-    except ValueError:
-        password = None
+    password = _url_password(url)
     if password:
         redact.register(password)
         raise r.error(
@@ -539,6 +548,8 @@ def _merge(defaults: Mapping[str, Any], job: Mapping[str, Any]) -> dict[str, Any
 def expand(value: Any, variables: Mapping[str, Any], fail: Callable[[str], ConfigError]) -> Any:
     """Substitute ``{var}`` in every string of ``value``; ``${VAR}`` and ``{{``/``}}`` are left for the shell."""
     if isinstance(value, str):
+        if "{" not in value and "}" not in value:  # most strings: nothing to substitute
+            return value
 
         def sub(m: re.Match[str]) -> str:
             token = m.group(0)
@@ -550,10 +561,10 @@ def expand(value: Any, variables: Mapping[str, Any], fail: Callable[[str], Confi
             return str(variables[name])
 
         return _PLACEHOLDER.sub(sub, value)
-    if isinstance(value, Mapping):
-        return {k: expand(v, variables, fail) for k, v in value.items()}
     if isinstance(value, list):
         return [expand(v, variables, fail) for v in value]
+    if isinstance(value, dict | Mapping):  # dict first: the ABC check is slow and specs hold dicts
+        return {k: expand(v, variables, fail) for k, v in value.items()}
     return value
 
 
@@ -603,12 +614,13 @@ def load_file(path: Path, display: str | None = None) -> list[Item]:
         instances = r.items("instances")
         if not instances:
             raise r.error("instances", "expected a non-empty list of variable mappings")
+        job = _merge(defaults, job_r.data)  # once per template; expand() copies what it substitutes into
         for i_r, raw_i, i_where in instances:
             if i_r is None:
                 raise doc.error(i_where, f"expected a mapping of variables, got {_show(raw_i)}")
             variables = {k: i_r.string(k) for k in i_r.data}
             note = "instance " + ", ".join(f"{k}={v}" for k, v in variables.items())
-            data = expand(_merge(defaults, job_r.data), variables, functools.partial(doc.error, i_where))
+            data = expand(job, variables, functools.partial(doc.error, i_where))
             expanded = _Reader(doc, data, job_r.path, note)
             items.append(_job(expanded, Source(name, doc.line(i_where))))
     return items
