@@ -16,7 +16,7 @@ from tests.fakes.fake_jenkins import FakeJenkins
 from jenkins_codeartifact import redact
 from jenkins_codeartifact.cli import jobsync
 from jenkins_codeartifact.errors import OperationError
-from jenkins_codeartifact.jobsync import configxml, model
+from jenkins_codeartifact.jobsync import configxml, jobspecs
 from jenkins_codeartifact.jobsync import sync as sync_
 from jenkins_codeartifact.jobsync.configxml import FOLDER_CLASS
 
@@ -411,7 +411,7 @@ def test_render_matches_what_apply_sends(fake, specs, env, tmp_path):
     out = tmp_path / "out"
     assert sync(specs, "render", "-o", str(out)) == 0
     assert sync(specs, "apply") == 0
-    for item in model.load(specs).items:
+    for item in jobspecs.load(specs).items:
         sent = (out / f"{item.name}.xml").read_text()
         assert configxml.canonical(sent) == configxml.canonical(fake.config(item.name))
 

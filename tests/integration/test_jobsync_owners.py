@@ -12,7 +12,7 @@ from tests.fakes.fake_jenkins import MULTIBRANCH
 
 from jenkins_codeartifact import redact
 from jenkins_codeartifact.cli import jobsync
-from jenkins_codeartifact.jobsync import configxml, model, owner
+from jenkins_codeartifact.jobsync import configxml, jobspecs, model, owner
 
 JOBS = """\
 folders:
@@ -200,7 +200,7 @@ def test_previous_names_rename_keeps_build_history_and_numbers(fake, env, tmp_pa
 
 def test_upgrade_from_the_ownerless_marker(fake, env, tmp_path, capsys):
     a = jobs_dir(tmp_path, "a", JOBS)
-    specs = model.load(a)
+    specs = jobspecs.load(a)
     for item in specs.items:  # what an older jobsync wrote
         fake.put(item.name, configxml.render(item))
     old = model.Freestyle(name="retired", shell=("make",))

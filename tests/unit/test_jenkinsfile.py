@@ -14,14 +14,14 @@ from hypothesis import strategies as st
 from tests.helpers import tool_or_skip
 
 from jenkins_codeartifact.cli import jobsync
-from jenkins_codeartifact.jobsync import jenkinsfile, model
+from jenkins_codeartifact.jobsync import jenkinsfile, jobspecs, model
 
 ROOT = Path(__file__).resolve().parents[2]
 JENKINSFILE = ROOT / "application_src" / "Jenkinsfile"
 
 
 def consumer() -> model.Pipeline:
-    job = model.load(ROOT / "jenkins" / "jobs").get("consumer")
+    job = jobspecs.load(ROOT / "jenkins" / "jobs").get("consumer")
     assert isinstance(job, model.Pipeline)
     return job
 
@@ -64,7 +64,7 @@ def test_cli_check_jenkinsfiles(tmp_path):
 
 
 def test_sync_reports_and_rewrites_only_drifted_files(tmp_path):
-    specs = model.load(ROOT / "jenkins" / "jobs")
+    specs = jobspecs.load(ROOT / "jenkins" / "jobs")
     target = tmp_path / "application_src" / "Jenkinsfile"
     assert jenkinsfile.sync(specs, tmp_path) == [target]  # missing counts as drifted; nothing written
     assert not target.exists()

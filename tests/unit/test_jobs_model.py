@@ -9,7 +9,7 @@ import pytest
 
 from jenkins_codeartifact.cli import jobsync
 from jenkins_codeartifact.errors import ConfigError
-from jenkins_codeartifact.jobsync import model
+from jenkins_codeartifact.jobsync import jobspecs, model
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,14 +23,14 @@ def write(tmp_path: Path, text: str, name: str = "jobs.yml") -> Path:
 def error(tmp_path: Path, text: str) -> str:
     write(tmp_path, text)
     with pytest.raises(ConfigError) as exc:
-        model.load(tmp_path)
+        jobspecs.load(tmp_path)
     message = exc.value.message
     assert "\n" not in message
     return message
 
 
 def test_walkthrough_jobs():
-    specs = model.load(ROOT / "jenkins" / "jobs")
+    specs = jobspecs.load(ROOT / "jenkins" / "jobs")
     producer = specs.get("producer")
     assert isinstance(producer, model.Freestyle)
     assert producer.git is not None and producer.git.clean == "before-checkout"
@@ -111,7 +111,7 @@ def test_duplicate_names_across_files(tmp_path):
     write(tmp_path, "jobs:\n  - {name: a, type: freestyle}\n", "one.yml")
     write(tmp_path, "\njobs:\n  - {name: a, type: freestyle}\n", "two.yml")
     with pytest.raises(ConfigError, match=r"two.yml:3: name: 'a' is already defined at .*one.yml:2"):
-        model.load(tmp_path)
+        jobspecs.load(tmp_path)
 
 
 def test_defaults_merge_under_jobs(tmp_path):
@@ -129,7 +129,7 @@ def test_defaults_merge_under_jobs(tmp_path):
             git: {url: "https://x/z.git"}
         """,
     )
-    specs = model.load(tmp_path)
+    specs = jobspecs.load(tmp_path)
     a, b = specs.get("a"), specs.get("b")
     assert isinstance(a, model.Freestyle) and a.git == model.Git("https://x/y.git", "*/dev", None, "wipe")
     assert isinstance(b, model.Pipeline) and b.git == model.Git("https://x/z.git", "*/main", None, "wipe")
@@ -143,20 +143,20 @@ def test_folders_come_before_their_jobs(tmp_path):
         folders: [{name: t/x}, {name: t}]
         """,
     )
-    assert [i.name for i in model.load(tmp_path).items] == ["t", "t/x", "top", "t/x/j"]
+    assert [i.name for i in jobspecs.load(tmp_path).items] == ["t", "t/x", "top", "t/x/j"]
 
 
 def test_expand_leaves_shell_variables_alone():
     fail = ConfigError
-    assert model.expand("${A} {a} $a {{b}} {", {"a": 1}, fail) == "${A} 1 $a {b} {"
-    assert model.expand(["{a}", {"k": "{a}"}, 3], {"a": "x"}, fail) == ["x", {"k": "x"}, 3]
+    assert jobspecs.expand("${A} {a} $a {{b}} {", {"a": 1}, fail) == "${A} 1 $a {b} {"
+    assert jobspecs.expand(["{a}", {"k": "{a}"}, 3], {"a": "x"}, fail) == ["x", {"k": "x"}, 3]
 
 
 def test_missing_directory_and_empty_directory(tmp_path):
     with pytest.raises(ConfigError, match="jobs directory not found"):
-        model.load(tmp_path / "nope")
+        jobspecs.load(tmp_path / "nope")
     with pytest.raises(ConfigError, match=r"no \*\.yml job specs"):
-        model.load(tmp_path)
+        jobspecs.load(tmp_path)
 
 
 def test_cli_bad_yaml_is_one_line_and_exit_2(tmp_path, capsys):

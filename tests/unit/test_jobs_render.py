@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from jenkins_codeartifact.jobsync import configxml, model
+from jenkins_codeartifact.jobsync import configxml, jobspecs, model
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "jobs"
 CASES = sorted(p.stem for p in GOLDEN.glob("*.yml"))
@@ -28,7 +28,7 @@ def render_all(specs: model.Specs) -> str:
 
 def load_case(case: str, tmp_path: Path) -> model.Specs:
     shutil.copy(GOLDEN / f"{case}.yml", tmp_path / f"{case}.yml")
-    return model.load(tmp_path)
+    return jobspecs.load(tmp_path)
 
 
 @pytest.mark.parametrize("case", CASES)

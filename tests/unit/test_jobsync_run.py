@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from jenkins_codeartifact.cli import jobsync
-from jenkins_codeartifact.jobsync import jenkinsfile, model, run
+from jenkins_codeartifact.jobsync import jenkinsfile, jobspecs, model, run
 
 USER, PASSWORD = "svc-user-7", "svc-user-7-s3cret"  # the username is a prefix of the password
 SPECS = """\
@@ -90,7 +90,7 @@ class World:
         return jobsync.main(["run", *argv, "--jobs-dir", str(self.jobs), "--state-dir", str(self.state)])
 
     def job(self, name: str) -> model.Job:
-        job = model.load(self.jobs).get(name)
+        job = jobspecs.load(self.jobs).get(name)
         assert isinstance(job, model.Freestyle | model.Pipeline)
         return job
 
@@ -101,7 +101,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
     for d in (repo, jobs, bin_dir):
         d.mkdir()
     (jobs / "jobs.yml").write_text(SPECS.replace("REPO", str(repo)), encoding="utf-8")
-    app = model.load(jobs).get("app")
+    app = jobspecs.load(jobs).get("app")
     assert isinstance(app, model.Pipeline)
     (repo / "ci").mkdir()
     (repo / "ci" / "Jenkinsfile").write_text(jenkinsfile.render(app), encoding="utf-8")

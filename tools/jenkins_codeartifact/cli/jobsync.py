@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import redact
 from ..errors import EXIT_OK, ConfigError, OperationError, PreconditionError
-from ..jobsync import configxml, jenkinsfile, model, owner
+from ..jobsync import configxml, jenkinsfile, jobspecs, model, owner
 from ..settings import Settings
 from ._common import ArgumentParser, add_options, new_parser, run
 
@@ -147,15 +147,15 @@ def _body(args: argparse.Namespace, settings: Settings, record: dict[str, Any]) 
     if args.command == "render" and args.output is not None:
         _output_dir(args.output)
     if args.command == "render":
-        return _render(args, settings, model.load(settings.jobs_dir))
+        return _render(args, settings, jobspecs.load(settings.jobs_dir))
     if args.command == "run":
-        return _run(args, settings, model.load(settings.jobs_dir), record)
+        return _run(args, settings, jobspecs.load(settings.jobs_dir), record)
     if settings.prune_action not in ("delete", "disable"):  # a flag is checked by argparse, env and file here
         raise ConfigError(f"prune_action (CA_PRUNE_ACTION): expected delete or disable, got {settings.prune_action!r}")
     if settings.max_delete < 0:
         raise ConfigError(f"max_delete: expected 0 or more, got {settings.max_delete}")
     # An empty jobs directory is a plan too (it deletes nothing: see check_prune); a missing one is an error.
-    specs = model.load(settings.jobs_dir, allow_empty=True)
+    specs = jobspecs.load(settings.jobs_dir, allow_empty=True)
     from ..jobsync import sync
 
     client = _client(settings)  # the URL is checked first: one usage error at a time, no request yet

@@ -31,7 +31,7 @@ from typing import IO, Any, TextIO
 
 from .. import files, redact, signals
 from ..errors import ConfigError, OperationError, PreconditionError
-from . import jenkinsfile, model
+from . import jenkinsfile, yamlread
 from .model import Freestyle, Git, Job
 from .workspace import NODE_NAME, checkout, environment
 
@@ -65,7 +65,7 @@ def load_credentials(path: Path) -> dict[str, Credential]:
             f"--credentials {path}: mode {info.st_mode & 0o777:04o} lets others read it",
             hint=f"chmod 600 {path}",
         )
-    doc = model.read_yaml(str(path), text)
+    doc = yamlread.read_yaml(str(path), text)
     if not isinstance(doc.data, Mapping):
         raise doc.error((), "expected a mapping of credential ids")
     out = {}
