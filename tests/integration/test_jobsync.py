@@ -16,7 +16,7 @@ from tests.fakes.fake_jenkins import FakeJenkins
 from jenkins_codeartifact import redact
 from jenkins_codeartifact.cli import jobsync
 from jenkins_codeartifact.errors import OperationError
-from jenkins_codeartifact.jobsync import configxml, jobspecs
+from jenkins_codeartifact.jobsync import configxml, jobspecs, xmlcompare
 from jenkins_codeartifact.jobsync import sync as sync_
 from jenkins_codeartifact.jobsync.configxml import FOLDER_CLASS
 
@@ -118,7 +118,7 @@ def test_edited_or_deleted_on_server_is_repaired(fake, specs, env, capsys):
     fake.reset_counts()
     assert sync(specs, "apply") == 0
     assert "1 created, 1 updated, 4 unchanged" in capsys.readouterr().err
-    assert configxml.canonical(fake.config("producer")) == configxml.canonical(wanted)
+    assert xmlcompare.canonical(fake.config("producer")) == xmlcompare.canonical(wanted)
     assert "team/build" in fake.items
     assert fake.requests == 1 + 1 + 2
 
@@ -338,7 +338,7 @@ def test_verify_does_not_take_a_jenkins_save_for_an_edit(fake, env, tmp_path, ca
             name, _, xml = part.partition(" <==\n")
             # the saved files carry the ownerless marker of an offline render; apply wrote the owner in
             xml = re.sub(r"(sha256:[0-9a-f]{24})\]", rf"\1 owner={OWNER} name={name}]", xml)
-            description = configxml.parse(xml).findtext("description")
+            description = xmlcompare.parse(xml).findtext("description")
             assert configxml.same_description(description, fake.items[name].description), name
             fake.put(name, xml, verbatim=True)
     assert "plugin=" in fake.config("full") and "doGenerateSubmoduleConfigurations" in fake.config("full")
@@ -413,7 +413,7 @@ def test_render_matches_what_apply_sends(fake, specs, env, tmp_path):
     assert sync(specs, "apply") == 0
     for item in jobspecs.load(specs).items:
         sent = (out / f"{item.name}.xml").read_text()
-        assert configxml.canonical(sent) == configxml.canonical(fake.config(item.name))
+        assert xmlcompare.canonical(sent) == xmlcompare.canonical(fake.config(item.name))
 
 
 def test_consumer_and_producer_specs_apply(fake, env, capsys):

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from jenkins_codeartifact.jobsync import configxml, jobspecs, model
+from jenkins_codeartifact.jobsync import configxml, jobspecs, model, xmlcompare
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "jobs"
 CASES = sorted(p.stem for p in GOLDEN.glob("*.yml"))
@@ -91,8 +91,8 @@ def test_canonical_ignores_what_jenkins_rewrites_but_not_values():
     theirs = ours.replace("<?xml version='1.0' encoding='UTF-8'?>", "<?xml version='1.1' encoding='UTF-8'?>")
     theirs = theirs.replace('class="hudson.scm.NullSCM"', 'class="hudson.scm.NullSCM" plugin="x@1.0"')
     theirs = theirs.replace("\n  <", "\n      <")
-    assert configxml.canonical(theirs) == configxml.canonical(ours)
-    assert configxml.canonical(ours.replace("echo 'x'  ", "echo 'x' ")) != configxml.canonical(ours)
+    assert xmlcompare.canonical(theirs) == xmlcompare.canonical(ours)
+    assert xmlcompare.canonical(ours.replace("echo 'x'  ", "echo 'x' ")) != xmlcompare.canonical(ours)
 
 
 # ------------------------------------------------------------- what a real Jenkins save does to our XML
@@ -130,7 +130,7 @@ def test_a_jenkins_save_is_not_an_edit(case, tmp_path):
     for item in specs.items:
         saved = configs[item.name]
         assert saved.startswith("<?xml version='1.1' encoding='UTF-8'?>\n"), item.name
-        assert configxml.canonical(saved) == configxml.canonical(configxml.render(item)), item.name
+        assert xmlcompare.canonical(saved) == xmlcompare.canonical(configxml.render(item)), item.name
 
 
 def test_saved_goldens_cover_every_item_type():
@@ -165,7 +165,7 @@ def test_a_real_edit_in_a_jenkins_save_still_shows(case, name, old, new, tmp_pat
     item = next(i for i in specs.items if i.name == name)
     saved = saved_configs(case, specs)[name]
     assert old in saved
-    assert configxml.canonical(saved.replace(old, new)) != configxml.canonical(configxml.render(item))
+    assert xmlcompare.canonical(saved.replace(old, new)) != xmlcompare.canonical(configxml.render(item))
 
 
 @pytest.mark.parametrize(
@@ -180,7 +180,7 @@ def test_an_empty_folder_config_under_either_name_is_not_an_edit(cls, tmp_path):
     item = next(i for i in specs.items if i.name == "team")
     saved = saved_configs("folders", specs)["team"]
     saved = saved.replace("org.jenkinsci.plugins.docker.workflow.declarative.FolderConfig", cls)
-    assert configxml.canonical(saved) == configxml.canonical(configxml.render(item))
+    assert xmlcompare.canonical(saved) == xmlcompare.canonical(configxml.render(item))
 
 
 def test_a_folder_view_has_the_property_list_class_jenkins_knows():
@@ -193,11 +193,11 @@ def test_crlf_counts_as_lf_in_descriptions_only():
     job = model.Freestyle(name="a", description="one\ntwo", shell=("make",))
     ours = configxml.render(job)
     crlf = ours.replace("one\ntwo", "one&#13;\ntwo").replace("\n\n[managed", "&#13;\n&#13;\n[managed")
-    assert "&#13;" in crlf and configxml.canonical(crlf) == configxml.canonical(ours)
+    assert "&#13;" in crlf and xmlcompare.canonical(crlf) == xmlcompare.canonical(ours)
     assert configxml.same_description("one\r\ntwo\r\n\r\n[m]", "one\ntwo\n\n[m]")
     assert not configxml.same_description("one\r\ntwo", "one two")
     command = ours.replace("<command>make</command>", "<command>make&#13;\n</command>")
-    assert configxml.canonical(command) != configxml.canonical(ours)  # Jenkins normalises commands itself
+    assert xmlcompare.canonical(command) != xmlcompare.canonical(ours)  # Jenkins normalises commands itself
 
 
 def test_dropped_names_the_plugin_only_when_that_is_the_whole_difference(tmp_path):
@@ -207,13 +207,13 @@ def test_dropped_names_the_plugin_only_when_that_is_the_whole_difference(tmp_pat
     wrapper = "<hudson.plugins.timestamper.TimestamperBuildWrapper/>"
     assert wrapper in sent
     kept = saved_configs("freestyle_full", specs)["full"]
-    assert configxml.dropped(kept, sent) == []
+    assert xmlcompare.dropped(kept, sent) == []
     lost = re.sub(r"<hudson.plugins.timestamper.TimestamperBuildWrapper[^>]*/>", "", kept)
-    assert configxml.dropped(lost, sent) == [("hudson.plugins.timestamper.TimestamperBuildWrapper", "timestamper")]
+    assert xmlcompare.dropped(lost, sent) == [("hudson.plugins.timestamper.TimestamperBuildWrapper", "timestamper")]
     edited = lost.replace("--skip-existing", "")
-    assert configxml.dropped(edited, sent) == []  # something else changed too: an edit, shown as such
+    assert xmlcompare.dropped(edited, sent) == []  # something else changed too: an edit, shown as such
     no_git = re.sub(r'<scm class="hudson.plugins.git.GitSCM".*?</scm>', "", lost, flags=re.S)
-    assert configxml.dropped(no_git, sent) == [
+    assert xmlcompare.dropped(no_git, sent) == [
         ("hudson.plugins.git.GitSCM", "git"),
         ("hudson.plugins.timestamper.TimestamperBuildWrapper", "timestamper"),
     ]
@@ -225,14 +225,14 @@ def test_canonical_drops_only_defaults_that_mean_the_same_as_absent():
     full = configxml.render(model.Freestyle(name="a", shell=("make",)))
     full = re.sub(r"<description>[^<]*</description>", "<description>d</description>", full)
     full = full.replace("<canRoam>true</canRoam>", "")  # absent means false to Jenkins: not a default we drop
-    assert configxml.canonical(full) == configxml.canonical(bare)
+    assert xmlcompare.canonical(full) == xmlcompare.canonical(bare)
     for kept in (
         "<canRoam>true</canRoam>",
         "<disabled>true</disabled>",
         "<triggers><x/></triggers>",
         "<scm class='x'/>",
     ):
-        assert configxml.canonical(bare.replace("</project>", kept + "</project>")) != configxml.canonical(bare), kept
+        assert xmlcompare.canonical(bare.replace("</project>", kept + "</project>")) != xmlcompare.canonical(bare), kept
 
 
 # --------------------------------------------------------------------------- hostile values round-trip
@@ -276,7 +276,7 @@ def test_hostile_values_round_trip(description, url, branch, cred, poll, shell, 
         )
     else:
         job = model.Pipeline(name=name, description=description, git=git, poll=poll, script_path=script)
-    root = configxml.parse(configxml.render(job))
+    root = xmlcompare.parse(configxml.render(job))
     assert root.findtext("description") == configxml.described(job)
     assert configxml.marker_hash(root.findtext("description")) == configxml.content_hash(job)
     assert root.findtext(".//hudson.plugins.git.UserRemoteConfig/url") == url
@@ -289,7 +289,7 @@ def test_hostile_values_round_trip(description, url, branch, cred, poll, shell, 
     else:
         assert root.findtext(".//scriptPath") == script
     # and what Jenkins would write back canonicalises to the same thing
-    assert configxml.canonical(configxml.render(job)) == configxml.canonical(etree.tostring(root, encoding="unicode"))
+    assert xmlcompare.canonical(configxml.render(job)) == xmlcompare.canonical(etree.tostring(root, encoding="unicode"))
 
 
 def test_goldens_and_the_fake_follow_the_pinned_jenkins_and_plugins():

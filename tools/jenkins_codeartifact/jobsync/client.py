@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import OperationError
-from . import configxml
+from . import configxml, xmlcompare
 from .transport import Transport
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ class Client(Transport):
     def update(self, name: str, xml: str) -> None:
         def landed() -> bool:  # the whole config: an update may keep the description (a hand edit repaired)
             server = self.config(name)
-            return configxml.canonical(server) == configxml.canonical(xml) or bool(configxml.dropped(server, xml))
+            return xmlcompare.canonical(server) == xmlcompare.canonical(xml) or bool(xmlcompare.dropped(server, xml))
 
         self._write(job_path(name) + "config.xml", f"{name}: update", xml.encode("utf-8"), landed)
 
@@ -184,4 +184,4 @@ class Client(Transport):
 
 def _description_of(xml: str) -> str:
     """The description a POST of ``xml`` leaves on the server: its marker makes it unique to the content."""
-    return configxml.parse(xml).findtext("description") or ""
+    return xmlcompare.parse(xml).findtext("description") or ""

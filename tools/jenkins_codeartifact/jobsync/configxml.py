@@ -1,4 +1,4 @@
-"""config.xml rendering with lxml, the managed-job marker, and canonicalisation for comparisons.
+"""config.xml rendering with lxml and the managed-job marker (:mod:`.xmlcompare` compares with the server).
 
 Elements and plugin classes are the ones Jenkins and its plugins write when you save the same job in
 the UI (minus the ``plugin="x@version"`` attributes, which Jenkins fills in and which would tie the specs
@@ -10,21 +10,8 @@ where the hash covers what the XML is rendered from (the item's fields and this 
 equal hashes mean an identical config.xml and no XML is built to find out. One tree query returning names and
 descriptions then tells which jobs are whose, whether they are current, and which are copies (a UI
 copy keeps the description, so its marker names the item it was copied from), without fetching any
-config.xml. The description survives every Jenkins save and is compared verbatim by ``canonical()``.
+config.xml. The description survives every Jenkins save and is compared verbatim by :func:`.xmlcompare.canonical`.
 A marker without ``owner=``/``name=`` is the format of older jobsync versions (see :func:`parse_marker`).
-
-``canonical()`` is what ``--verify`` compares. Jenkins does not keep a POSTed config.xml as sent: it
-unmarshals it into the item and, since 2.568 / LTS 2.555.3 (SECURITY-3744, ``AbstractItem.updateByXml``
-and ``writeConfigDotXml``), GET serialises the item afresh through XStream; older versions do the same
-on any later save (the UI's Save button, enable/disable, a plugin migration, a declarative pipeline's
-first run). That writes an XML 1.1 prologue, ``plugin="x@version"`` attributes, its own indentation
-and escapes, every field including the ones at their default, runtime state under ``<actions>``, a
-class under its current name when we (or an older plugin) used a compatibility alias, and a
-description typed in the UI with CRLF line ends (form fields are stored raw). Those rewrites are
-undone here, and only where they mean the same to Jenkins as what we sent; any other value is kept and
-compared, so a real hand edit still shows. What Jenkins cannot bind (an element of a plugin that is not
-installed) it drops without an error: :func:`dropped` names it, so the job is reported rather than
-re-sent on every run.
 """
 
 from __future__ import annotations
@@ -46,7 +33,6 @@ from .model import Binding, Folder, Freestyle, Git, Item, JenkinsfileSpec, Pipel
 MARKER_PREFIX = "[managed by jobsync sha256:"
 # Owners carry no whitespace or ']' (checked where they are resolved); item names cannot hold ']'.
 _MARKER = re.compile(r"\[managed by jobsync sha256:([0-9a-f]{24})(?: owner=([^\s\]]+) name=([^\]\n]+))?\]\s*$")
-_PROLOGUE = re.compile(r"^\s*<\?xml[^>]*\?>\s*")
 
 FOLDER_CLASS = "com.cloudbees.hudson.plugins.folder.Folder"
 CLASSES = {
@@ -55,54 +41,7 @@ CLASSES = {
     Pipeline: "org.jenkinsci.plugins.workflow.job.WorkflowJob",
 }
 TYPE_NAMES = {FOLDER_CLASS: "folder", CLASSES[Freestyle]: "freestyle job", CLASSES[Pipeline]: "pipeline"}
-
-# What a Jenkins save writes by itself, in the form that means the same as leaving the element out
-# (XStream reads an absent boolean as false and an absent list as empty). Dropped on both sides by
-# canonical(); a ``true``, a non-empty list or another SCM class is kept and compared.
-_FALSE_BY_DEFAULT = frozenset(
-    {
-        "keepDependencies",
-        "disabled",
-        "blockBuildWhenDownstreamBuilding",
-        "blockBuildWhenUpstreamBuilding",
-        "concurrentBuild",
-        "doGenerateSubmoduleConfigurations",  # git plugin: a deprecated field it still writes
-    }
-)
-_EMPTY_BY_DEFAULT = frozenset(
-    {
-        "properties",
-        "triggers",
-        "builders",
-        "publishers",
-        "buildWrappers",
-        "extensions",
-        "configuredLocalRules",
-        "submoduleCfg",  # git plugin: written as <submoduleCfg class="empty-list"/>
-    }
-)
-# Whole elements that carry no setting when nothing in them has text: the folder property the
-# docker-workflow plugin adds on a UI save (<dockerLabel></dockerLabel><registry/>). It moved there from
-# pipeline-model-definition (JENKINS-58732), which name docker-workflow still reads as an alias.
-_BLANK_BY_DEFAULT = frozenset(
-    {
-        "org.jenkinsci.plugins.docker.workflow.declarative.FolderConfig",
-        "org.jenkinsci.plugins.pipeline.modeldefinition.config.FolderConfig",
-    }
-)
 NULL_SCM = "hudson.scm.NullSCM"
-# Elements whose text Jenkins stores as typed in a form, CRLF line ends included (a shell step's command
-# is normalised by hudson.tasks.CommandInterpreter; a description is not).
-_RAW_TEXT = frozenset({"description"})
-# Which plugin each class prefix we render belongs to (core classes have none): to name what is missing.
-_PLUGIN_PREFIXES = (
-    ("hudson.plugins.git.", "git"),
-    ("org.jenkinsci.plugins.credentialsbinding.", "credentials-binding"),
-    ("hudson.plugins.timestamper.", "timestamper"),
-    ("org.jenkinsci.plugins.workflow.cps.", "workflow-cps"),
-    ("org.jenkinsci.plugins.workflow.job.", "workflow-job"),
-    ("com.cloudbees.hudson.plugins.folder.", "cloudbees-folder"),
-)
 
 
 def _el(parent: etree._Element, tag: str, text: str | None = None, **attrib: str) -> etree._Element:
@@ -395,88 +334,3 @@ def marker_hash(description: str | None) -> str | None:
     """The hash in a server description's trailing marker, or ``None`` for a job we do not manage."""
     m = parse_marker(description)
     return m.hash if m else None
-
-
-def parse(xml: str) -> etree._Element:
-    """Parse config.xml text as Jenkins serves it (an XML 1.1 prologue libxml2 would warn about)."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True)
-    return etree.fromstring(_PROLOGUE.sub("", xml, count=1).encode("utf-8"), parser)
-
-
-def _is_default(el: etree._Element) -> bool:
-    """True for an element a Jenkins save writes by itself with a value equal to its absence."""
-    tag = el.tag
-    if len(el):
-        return tag in _BLANK_BY_DEFAULT and not any((e.text or "").strip() for e in el.iter())
-    text = (el.text or "").strip()
-    if tag in _FALSE_BY_DEFAULT:
-        return text == "false"
-    if tag in _EMPTY_BY_DEFAULT or tag in _BLANK_BY_DEFAULT:
-        return not text
-    return tag == "scm" and el.get("class") == NULL_SCM and not text
-
-
-def _canonical_tree(root: etree._Element) -> etree._Element:
-    root = etree.fromstring(etree.tostring(root))  # a copy: callers keep theirs
-    actions = root.find("actions")
-    if actions is not None:
-        root.remove(actions)
-    for el in reversed(list(root.iter())):  # children first: a list emptied of defaults is then one too
-        if not isinstance(el.tag, str):
-            continue
-        parent = el.getparent()
-        if parent is not None and _is_default(el):
-            parent.remove(el)
-            continue
-        el.attrib.pop("plugin", None)
-        if el.tag in _RAW_TEXT and el.text:
-            el.text = el.text.replace("\r\n", "\n")
-        if len(el) and el.text is not None and not el.text.strip():
-            el.text = None
-        if el.tail is not None and not el.tail.strip():
-            el.tail = None
-        if not len(el) and el.text == "":
-            el.text = None
-    return root
-
-
-def canonical(xml: str) -> str:
-    """A stable text form for comparing and diffing: Jenkins's rewrites removed, values untouched.
-
-    Drops ``plugin="x@ver"`` attributes and the prologue, ignores indentation between elements, drops
-    the item's ``<actions>`` (runtime state Jenkins and plugins keep there, such as the declarative
-    pipeline's job actions after a first build) and the elements a Jenkins save adds at their default
-    (see ``_FALSE_BY_DEFAULT`` and friends), reads a description's CRLF as LF, then pretty-prints. The
-    text of leaf elements (shell commands, descriptions) is otherwise kept byte for byte.
-    """
-    text: str = etree.tostring(_canonical_tree(parse(xml)), encoding="unicode", pretty_print=True)
-    return text
-
-
-def plugin_of(cls: str) -> str | None:
-    return next((plugin for prefix, plugin in _PLUGIN_PREFIXES if cls.startswith(prefix)), None)
-
-
-def _signature(el: etree._Element) -> tuple[tuple[str, str], ...]:
-    """Where ``el`` sits: the tag and class of it and each ancestor."""
-    return tuple((str(e.tag), e.get("class", "")) for e in [el, *el.iterancestors()])
-
-
-def dropped(server: str, sent: str) -> list[tuple[str, str]]:
-    """(class, plugin) of each element we sent that the server's config.xml lacks, when that alone is the
-    difference: Jenkins drops what no installed plugin can bind. Empty when anything else differs."""
-    ours, theirs = _canonical_tree(parse(sent)), _canonical_tree(parse(server))
-    present = {_signature(el) for el in theirs.iter() if isinstance(el.tag, str)}
-    missing = []
-    for el in list(ours.iter()):
-        if not isinstance(el.tag, str) or not any(a is ours for a in el.iterancestors()):
-            continue  # a comment, the root, or inside an element already taken out
-        cls = el.get("class") or (el.tag if "." in el.tag else "")
-        plugin = plugin_of(cls)
-        if plugin and _signature(el) not in present:
-            missing.append((cls, plugin))
-            parent = el.getparent()
-            assert parent is not None
-            parent.remove(el)
-    same = etree.tostring(_canonical_tree(ours)) == etree.tostring(theirs)
-    return missing if missing and same else []

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import PreconditionError
-from . import configxml
+from . import configxml, xmlcompare
 from .client import Remote, Status
 from .model import Folder, Item, Specs, fold
 
@@ -154,8 +154,8 @@ def _type(cls: str) -> str:
 def diff(name: str, old: str, new: str) -> str:
     return "".join(
         difflib.unified_diff(
-            configxml.canonical(old).splitlines(keepends=True),
-            configxml.canonical(new).splitlines(keepends=True),
+            xmlcompare.canonical(old).splitlines(keepends=True),
+            xmlcompare.canonical(new).splitlines(keepends=True),
             fromfile=f"{name} (server)",
             tofile=f"{name} (specs)",
         )

@@ -28,7 +28,7 @@ from typing import Any
 
 from .. import redact
 from ..errors import OperationError
-from . import configxml, planning
+from . import planning, xmlcompare
 from .client import Client as Client  # re-exported: plan and apply take one
 from .client import Remote as Remote
 from .model import Specs
@@ -151,7 +151,7 @@ def plan(
                 continue
             assert text is not None and c.xml is not None
             diff = planning.diff(c.name, text, c.xml)
-            lost = configxml.dropped(text, c.xml) if c.action is Action.UNCHANGED and diff else []
+            lost = xmlcompare.dropped(text, c.xml) if c.action is Action.UNCHANGED and diff else []
             if lost:  # sending it again would be dropped again: say what is missing instead
                 what = ", ".join(f"{cls} (plugin {plugin})" for cls, plugin in lost)
                 plugins = ", ".join(sorted({plugin for _, plugin in lost}))
