@@ -77,6 +77,34 @@ def test_template_keeps_shell_variables_and_literal_braces(tmp_path):
     assert beta.bindings == alpha.bindings and beta.poll == "* * * * *"
 
 
+def test_jobs_of_one_shape_each_render_their_own_texts():
+    """Template instances share a shape (same git, bindings, poll): each still gets its own description
+    and commands, in order, and rendering one does not leak into another rendered later or earlier."""
+    git = model.Git("https://git.example.com/r.git", clean="before-checkout")
+    binding = (model.Binding("aws", "U", "P"),)
+    jobs = [
+        model.Freestyle(
+            name=f"f/j{i}",
+            description=f"job {i} <&>",
+            git=git,
+            bindings=binding,
+            poll="H * * * *",
+            shell=(f"echo {i} & ${{X}}", f"make {i}"),
+        )
+        for i in range(3)
+    ] + [model.Freestyle(name="f/other", description="", git=git, bindings=binding, poll="H * * * *", shell=("x",))]
+    first = [configxml.render(j) for j in jobs]
+    for job, xml in zip(reversed(jobs), reversed(first), strict=True):
+        root = xmlcompare.parse(configxml.render(job, "team/a"))
+        assert root.findtext("description") == configxml.described(job, "team/a")
+        assert [c.text for c in root.iter("command")] == list(job.shell)
+        assert root.findtext("scm/userRemoteConfigs/hudson.plugins.git.UserRemoteConfig/url") == git.url
+        assert xml.count("<hudson.tasks.Shell>") == len(job.shell)
+        assert [j.name for j in jobs if f"<command>make {j.name[-1]}</command>" in xml] == (
+            [job.name] if job.name != "f/other" else []
+        )
+
+
 def test_marker_hash_tracks_content(tmp_path):
     job = model.Freestyle(name="a", shell=("echo 1",))
     changed = model.Freestyle(name="a", shell=("echo 2",))

@@ -103,7 +103,7 @@ class Doc:
                 if not isinstance(key_node, yaml.ScalarNode):
                     self.lines[(*path, "?")] = key_node.start_mark.line + 1
                     raise self.error((*path, "?"), "keys must be plain strings, got a list or mapping")
-                key = loader.construct_object(key_node)
+                key = key_node.value if key_node.tag == _STR_TAG else loader.construct_object(key_node)
                 if not isinstance(key, str):
                     self.lines[(*path, str(key))] = key_node.start_mark.line + 1
                     message = f"keys must be strings, got {show(key)} (written {key_node.value}): quote it"
