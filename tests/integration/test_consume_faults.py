@@ -338,7 +338,9 @@ def test_abort_during_the_smoke_test(built, names, tmp_path, tmpdir_env):
 
 
 def test_abort_during_a_push(built, names, registry_front, tmp_path, tmpdir_env):
-    registry_front.add("hang_before_headers", times=None)
+    # the tag check's GET passes (the tag is new); the engine's uploads hang
+    registry_front.add("hang_before_headers", times=None, method="HEAD")
+    registry_front.add("hang_before_headers", times=None, method="POST")
     report = tmp_path / "r.json"
     child = Child(
         [
