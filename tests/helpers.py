@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
+import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,3 +33,23 @@ def sandbox_client(env: Mapping[str, str], service: str) -> Any:
         aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
         region_name=env["AWS_REGION"],
     ).client(service, endpoint_url=env[f"AWS_ENDPOINT_URL_{service.upper()}"])
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Project:
+    path: Path
+    version: str
+
+
+def fresh_package(tmp_path: Path, major: int) -> Project:
+    """A copy of package_src with a version no other test used (``MAJOR.<random>.0``; each test module
+    its own major), so tests share one index without colliding."""
+    dest = tmp_path / "package_src"
+    shutil.copytree(ROOT / "package_src", dest, ignore=shutil.ignore_patterns("dist", "*.egg-info", "__pycache__"))
+    version = f"{major}.{uuid.uuid4().int % 10**8}.0"
+    pyproject = dest / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('version = "1.0.0"', f'version = "{version}"'))
+    return Project(dest, version)

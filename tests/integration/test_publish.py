@@ -5,23 +5,19 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
 
 import boto3
 import pytest
 import requests
 import twine.commands.upload
 import twine.settings
+from tests.helpers import fresh_package
 
 from jenkins_codeartifact.cli import publish
 from jenkins_codeartifact.sandbox.codeartifact_state import TOKEN_PREFIX
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -31,21 +27,10 @@ def env(sandbox_environ, monkeypatch, tmp_path):
     return sandbox_environ
 
 
-@dataclass
-class Project:
-    path: Path
-    version: str
-
-
 @pytest.fixture
 def project(tmp_path):
     """package_src with a version no other test used, so tests share one index without colliding."""
-    dest = tmp_path / "package_src"
-    shutil.copytree(ROOT / "package_src", dest, ignore=shutil.ignore_patterns("dist", "*.egg-info", "__pycache__"))
-    version = f"1.{uuid.uuid4().int % 10**8}.0"
-    pyproject = dest / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace('version = "1.0.0"', f'version = "{version}"'))
-    return Project(dest, version)
+    return fresh_package(tmp_path, 1)
 
 
 def run(capsys, *argv):

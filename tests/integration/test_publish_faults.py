@@ -17,30 +17,23 @@ import subprocess
 import sys
 import time
 import urllib.parse
-import uuid
-from pathlib import Path
 
 import pytest
 import requests
 from tests.fakes.faulty import FaultyFront, wait_until
-from tests.helpers import sandbox_client
+from tests.helpers import fresh_package, sandbox_client
 
 from jenkins_codeartifact import indexhttp
 from jenkins_codeartifact.cli import publish
 
-ROOT = Path(__file__).resolve().parents[2]
 READ_TIMEOUT = 5.0  # the client's read timeout in these tests (60 s in production): devpi stores in < 5 s
 RETRIES = 2
 
 
 @pytest.fixture
 def project(tmp_path):
-    dest = tmp_path / "package_src"
-    shutil.copytree(ROOT / "package_src", dest, ignore=shutil.ignore_patterns("dist", "*.egg-info", "__pycache__"))
-    version = f"3.{uuid.uuid4().int % 10**8}.0"
-    pyproject = dest / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace('version = "1.0.0"', f'version = "{version}"'))
-    return dest, version
+    fresh = fresh_package(tmp_path, 3)
+    return fresh.path, fresh.version
 
 
 @pytest.fixture(scope="session")

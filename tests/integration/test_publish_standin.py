@@ -15,11 +15,10 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import boto3
 import pytest
+from tests.helpers import fresh_package
 
 from jenkins_codeartifact import index as index_module
 from jenkins_codeartifact import settings as settings_module
@@ -29,8 +28,6 @@ from jenkins_codeartifact.index import Index
 from jenkins_codeartifact.publish import build as package
 from jenkins_codeartifact.publish import flow
 from jenkins_codeartifact.sandbox import codeartifact_api as ca
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class Clock:
@@ -43,20 +40,9 @@ class Clock:
         return time.time() + self.offset
 
 
-@dataclass
-class Project:
-    path: Path
-    version: str
-
-
 @pytest.fixture
 def project(tmp_path):
-    dest = tmp_path / "package_src"
-    shutil.copytree(ROOT / "package_src", dest, ignore=shutil.ignore_patterns("dist", "*.egg-info", "__pycache__"))
-    version = f"2.{uuid.uuid4().int % 10**8}.0"
-    pyproject = dest / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace('version = "1.0.0"', f'version = "{version}"'))
-    return Project(dest, version)
+    return fresh_package(tmp_path, 2)
 
 
 @pytest.fixture
