@@ -191,24 +191,37 @@ def publish(
     for dist in dists:
         log.info("built %s (%d bytes, sha256 %s)", dist.path.name, dist.size, dist.sha256)
     result.files = dists
+    return _upload(settings, index, existing, dists, meta.name, meta.version, result)
+
+
+def _upload(
+    settings: Settings,
+    index: Index | None,
+    existing: set[str] | None,
+    dists: list[Dist],
+    name: str,
+    version: str,
+    result: PublishResult,
+) -> PublishResult:
+    """The last step: nothing on a dry run, only what the index lacks of an existing version, else all."""
     if settings.dry_run:
         result.status = "dry-run"
         log.info("dry run: nothing uploaded")
         return result
     assert index is not None
     if existing:
-        result.present = _same_bytes(index, dists, existing, meta.name, meta.version)
+        result.present = _same_bytes(index, dists, existing, name, version)
     todo = [d for d in dists if d.path.name not in result.present]
     if not todo:
         result.status = "skipped"
-        log.info(
-            "%s %s is already in %s: nothing uploaded (--skip-existing)", meta.name, meta.version, index.description
-        )
+        log.info("%s %s is already in %s: nothing uploaded (--skip-existing)", name, version, index.description)
         return result
     if existing:
         log.info("version exists; uploading only the missing files: %s", ", ".join(d.path.name for d in todo))
+    from . import upload  # imported while the build ran
+
     with step(f"upload to {index.description}"):
-        upload.upload(index, todo, meta.name, meta.version, uploaded=result.uploaded, pending=result.pending)
+        upload.upload(index, todo, name, version, uploaded=result.uploaded, pending=result.pending)
     result.status = "uploaded"
-    log.info("published %s %s to %s", meta.name, meta.version, index.description)
+    log.info("published %s %s to %s", name, version, index.description)
     return result
