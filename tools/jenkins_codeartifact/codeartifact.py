@@ -102,13 +102,12 @@ class CodeArtifact:
         not found answers None (a missing domain or repository is still an error)."""
         import botocore.exceptions
 
-        from .aws import CREDENTIAL_CODES
+        from .aws import CREDENTIAL_CODES, error_code, error_message
 
         try:
             return fn(**kw)
         except botocore.exceptions.ClientError as exc:
-            err = exc.response.get("Error", {})
-            code, msg = err.get("Code", "Error"), err.get("Message", str(exc))
+            code, msg = error_code(exc) or "Error", error_message(exc)
             if code == "ResourceNotFoundException":
                 if missing_ok and exc.response.get("resourceType") in ("package", "package-version"):
                     return None
