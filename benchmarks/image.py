@@ -36,10 +36,10 @@ from pathlib import Path
 
 import docker
 
-from jenkins_codeartifact import index as codeartifact
 from jenkins_codeartifact import redact, settings
 from jenkins_codeartifact.consume import cache, containers, image, uvimage
 from jenkins_codeartifact.consume import registry as registries
+from jenkins_codeartifact.index import Index, resolve_index
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, sandbox
@@ -102,7 +102,7 @@ def build_ours(
     context: Path,
     tag: str,
     base: str,
-    index: codeartifact.Index,
+    index: Index,
     no_cache: bool,
     cache_ref: str | None = None,
 ) -> float:
@@ -136,7 +136,7 @@ def empty_engine(client: docker.DockerClient, cli: str, keep: str) -> None:
 
 
 def empty_engine_rounds(
-    args: argparse.Namespace, client: docker.DockerClient, cli: str, index: codeartifact.Index, tmp: Path
+    args: argparse.Namespace, client: docker.DockerClient, cli: str, index: Index, tmp: Path
 ) -> dict[str, list[float]]:
     """Cold builds of both, and ours as an ephemeral agent with the previous image in the registry."""
     registry = registries.registry_from_url(os.environ.get("CA_REGISTRY") or sys.exit("no CA_REGISTRY to push to"))
@@ -207,7 +207,7 @@ def run(argv: list[str] | None = None) -> int:
     if not args.base_image:
         p.error("no base image: pass --base-image or set CA_BASE_IMAGE (ca-sandbox up --docker exports it)")
     s = settings.load()
-    index = codeartifact.resolve_index(s)
+    index = resolve_index(s)
     client = containers.engine()
     cli = image.find_buildkit(args.docker_cli).argv[0]
     results: dict[str, float] = {}
@@ -256,7 +256,7 @@ def run(argv: list[str] | None = None) -> int:
 
 def show(
     args: argparse.Namespace,
-    index: codeartifact.Index,
+    index: Index,
     cli: str,
     results: dict[str, float],
     rebuilds: dict[str, list[float]],
