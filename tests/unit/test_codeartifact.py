@@ -9,12 +9,11 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from jenkins_codeartifact import index as codeartifact
 from jenkins_codeartifact import redact
 from jenkins_codeartifact.codeartifact import CodeArtifact
 from jenkins_codeartifact.dists import normalize
 from jenkins_codeartifact.errors import ConfigError, OperationError, PreconditionError
-from jenkins_codeartifact.index import Index
+from jenkins_codeartifact.index import Index, resolve_index
 
 
 @pytest.fixture
@@ -235,19 +234,19 @@ def test_generic_index_url_forms(tmp_path):
     from jenkins_codeartifact import settings
 
     s = settings.load({"repository_url": "http://127.0.0.1:9/repository/pypi-hosted"}, env={}, cwd=tmp_path)
-    index = codeartifact.resolve_index(s)
+    index = resolve_index(s)
     assert index.upload_url == "http://127.0.0.1:9/repository/pypi-hosted/"
     assert index.simple_url == "http://127.0.0.1:9/repository/pypi-hosted/simple/"
     s = settings.load(
         {"repository_url": "http://devpi/u/i", "simple_url": "http://devpi/u/i/+simple/"}, env={}, cwd=tmp_path
     )
-    assert codeartifact.resolve_index(s).simple_url == "http://devpi/u/i/+simple/"
+    assert resolve_index(s).simple_url == "http://devpi/u/i/+simple/"
     with pytest.raises(ConfigError, match="must be an http"):
-        codeartifact.resolve_index(settings.load({"repository_url": "ftp://x"}, env={}, cwd=tmp_path))
+        resolve_index(settings.load({"repository_url": "ftp://x"}, env={}, cwd=tmp_path))
 
 
 def test_missing_domain_and_repository(tmp_path):
     from jenkins_codeartifact import settings
 
     with pytest.raises(ConfigError, match="missing --domain and --repository"):
-        codeartifact.resolve_index(settings.load({}, env={}, cwd=tmp_path))
+        resolve_index(settings.load({}, env={}, cwd=tmp_path))
