@@ -147,11 +147,30 @@ def test_publish_makes_only_calls_the_producer_policy_allows(env, recorded, caps
     }
 
 
-def test_deploy_makes_only_calls_the_consumer_policy_allows_and_teardown_is_no_jobs(env, recorded, capsys):
+def test_deploy_makes_only_calls_the_consumer_policy_allows_and_teardown_is_no_jobs(
+    env, recorded, capsys, monkeypatch, tmp_path
+):
     stack = f"consumer-{uuid.uuid4().hex[:8]}"
     common = ["--stack", stack, "--image-name", "application"]
     template = ["--template", str(ROOT / "application_src" / "application.yml"), *vpc_params()]
-    recorded.clear()  # the test's own look-up of the default VPC
+    # The first push creates the stack (and its ECR repository); no engine here, so the layers do not go
+    # up: the images the deploys pin by digest are put into ECR below, as an engine's push would leave them.
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    assert consume_deploy.main(["push", "--tag", "1", *common, *template]) == 3, capsys.readouterr().err
+    ecr = boto3.Session().client("ecr")
+    for tag in ("1", "2"):
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": 1,
+                "digest": "sha256:" + tag * 64,
+            },
+            "layers": [],
+        }
+        ecr.put_image(repositoryName="application", imageTag=tag, imageManifest=json.dumps(manifest))
+    recorded.clear()  # the push above and the test's own calls
     # --no-probe: moto's load balancer has no address to GET (the rollout's ECS calls are recorded)
     assert consume_deploy.main(["deploy", "--tag", "1", "--no-probe", *common, *template]) == 0, capsys.readouterr().err
     assert consume_deploy.main(["deploy", "--tag", "2", "--no-probe", *common]) == 0, capsys.readouterr().err
