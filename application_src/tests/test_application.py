@@ -61,12 +61,14 @@ def test_dockerfile_keeps_the_token_out_of_the_image():
     instructions = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
     assert instructions[0] == "ARG BASE_IMAGE=python:3.12-slim"
     assert "--mount=type=secret,id=pipconf" in text
-    assert not re.search(r"^\s*ARG\s+(?!BASE_IMAGE)", text, re.M), "no build args besides BASE_IMAGE"
-    assert "--no-cache-dir" in text
+    # the base image and the installer's image are the only build args: neither can carry a credential
+    assert re.findall(r"^\s*ARG\s+(\w+)", text, re.M) == ["BASE_IMAGE", "UV_IMAGE"]
+    assert not re.search(r"^\s*ENV\s+.*(UV_INDEX|PIP_INDEX|TOKEN|PASSWORD)", text, re.M)
+    assert "type=cache" in text and "/opt/venv /opt/venv" in text, "download cache mounted, only the venv copied"
     assert re.search(r"^USER\s+\d+", text, re.M), "runs as a non-root user"
-    # dependencies before code: requirements.txt is copied and installed before application.py
+    # dependencies before code: requirements.txt is mounted and installed before application.py
     body = "\n".join(instructions)
-    assert body.index("source=requirements.txt") < body.index("pip --python") < body.index("application.py /app/")
+    assert body.index("source=requirements.txt") < body.index("uv pip sync") < body.index("application.py /app/")
     assert body.rstrip().splitlines()[-1].startswith("COPY "), "the code is the last layer"
 
 
