@@ -93,6 +93,7 @@ class FaultyFront:
         class Server(socketserver.ThreadingTCPServer):
             daemon_threads = True
             allow_reuse_address = True
+            request_queue_size = 128  # socketserver's 5 makes parallel clients wait 1 s for a SYN resend
 
         self._server = Server(("127.0.0.1", 0), Handler)
         self.port = self._server.server_address[1]

@@ -51,7 +51,7 @@ CASES = [
     Case("jobs-dir-is-a-file", {"jobs": "not a directory\n"}, ("jobs", "is not a directory")),
     Case("jobs-dir-missing", {}, ("jobs", "jobs directory not found")),
     Case("jobs-dir-without-specs", {"jobs/README": "x\n"}, ("jobs", "no *.yml job specs")),
-    Case("yaml-not-utf8", {"jobs/a.yml": b"jobs:\n  - name: \xff\xfe\n"}, ("a.yml", "cannot read", "not UTF-8")),
+    Case("yaml-not-utf8", {"jobs/a.yml": b"jobs:\n  - name: \xff\xfe\n"}, ("a.yml: not UTF-8 text (byte",)),
     Case(
         "dangling-symlink-spec",
         {"jobs/a.yml": "jobs: [{name: a, type: freestyle}]\n", "jobs/b.yml": "->gone.yml"},

@@ -197,7 +197,7 @@ CASES = [
     Case(
         "--config unreadable",
         lambda w: [*_generic(w), "--config", str(w.tmp / "c.toml")],
-        lambda w: f"{w.tmp / 'c.toml'}: cannot read the config file: Permission denied",
+        lambda w: f"{w.tmp / 'c.toml'}: cannot read: Permission denied",
         setup=lambda w, mp: (_write("c.toml", 'domain = "d"\n')(w, mp), _unreadable("c.toml")(w, mp)),
     ),
     Case(

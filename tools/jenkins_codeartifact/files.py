@@ -1,4 +1,4 @@
-"""The one way this toolkit writes a file that someone else reads: atomically, and private when asked.
+"""The one way this toolkit writes a file someone else reads (atomic, private when asked) and reads a file a user named.
 
 Atomic: the text goes to a temp file in the same directory, then ``os.replace`` puts it in place, so a
 reader (a later pipeline stage, a second ``ca-sandbox up``) sees the old file or the new one, never
@@ -13,6 +13,8 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from .errors import ConfigError
 
 PRIVATE = 0o600
 PUBLIC = 0o644
@@ -51,6 +53,17 @@ def private_temp(name: str, text: str, prefix: str = "ca-secret-") -> Iterator[P
             path.unlink()
         with contextlib.suppress(OSError):
             directory.rmdir()
+
+
+def read_text(path: str | os.PathLike[str], label: str | None = None) -> str:
+    """The UTF-8 text of a file the user named; any failure is one ConfigError line ``LABEL: why``."""
+    name = label or str(path)
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{name}: not UTF-8 text (byte {exc.start})") from None
 
 
 def check_writable(path: str | os.PathLike[str]) -> str | None:

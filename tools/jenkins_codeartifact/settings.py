@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import redact
+from . import files, redact
 from .errors import ConfigError
 
 CONFIG_NAME = "jenkins-codeartifact.toml"
@@ -325,16 +325,14 @@ def find_config(start: Path) -> Path | None:
 
 def read_config(path: Path) -> dict[str, Any]:
     """Parse the config file; unknown keys and env-only secrets are errors naming the file and key."""
+    if not path.exists():
+        raise ConfigError(f"{path}: config file not found")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, not a config file")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data = tomllib.loads(files.read_text(path))
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a config file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
     values: dict[str, Any] = {}
     for key, value in data.items():
         name = key.replace("-", "_")

@@ -14,12 +14,11 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import botocore.exceptions
 
-from .. import aws
+from .. import aws, files
 from ..console import step
 from ..errors import ConfigError, OperationError, PreconditionError
 from . import registry
@@ -241,13 +240,7 @@ def read_template(template: str | None) -> dict[str, str]:
     """``{"TemplateBody": ...}`` for ``--template`` (checked: readable, within the inline limit), else {}."""
     if template is None:
         return {}
-    path = Path(template)
-    try:
-        body = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"--template {template}: cannot read: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"--template {template}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    body = files.read_text(template, f"--template {template}")
     if len(body.encode()) > TEMPLATE_LIMIT:
         raise ConfigError(f"--template {template}: over CloudFormation's 51,200-byte inline limit")
     return {"TemplateBody": body}

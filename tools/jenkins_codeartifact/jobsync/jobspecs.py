@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .. import redact
+from .. import files, redact
 from ..errors import ConfigError
 from .model import (
     CLEAN_VALUES,
@@ -258,13 +258,7 @@ def expander(value: Any) -> Expander | None:
 def load_file(path: Path, display: str | None = None) -> list[Item]:
     """Models from one spec file, in file order; raises :class:`ConfigError` naming ``file:line``."""
     name = display or str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{name}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{name}: cannot read: not UTF-8 text (byte {exc.start})") from None
-    doc = Doc(name, text)
+    doc = Doc(name, files.read_text(path, name))
     if not isinstance(doc.data, Mapping):
         raise doc.error((), f"expected a mapping with keys {', '.join(TOP_KEYS)}, got {show(doc.data)}")
     top = Reader(doc, doc.data, ())

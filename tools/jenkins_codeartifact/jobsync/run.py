@@ -54,12 +54,8 @@ class Credential:
 
 def load_credentials(path: Path) -> dict[str, Credential]:
     """``ID: {username, password}`` or ``ID: {secret}`` from a file only its owner can read (mode 0600)."""
-    try:
-        info = path.stat()
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise ConfigError(f"--credentials {path}: cannot read: {reason}") from None
+    text = files.read_text(path, f"--credentials {path}")
+    info = path.stat()
     if info.st_mode & 0o077:
         raise ConfigError(
             f"--credentials {path}: mode {info.st_mode & 0o777:04o} lets others read it",

@@ -35,7 +35,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from .. import redact
+from .. import files, redact
 from ..dists import Dist, parse_dist
 from ..errors import ConfigError, OperationError
 from ..settings import cache_dir
@@ -69,11 +69,9 @@ def read_build_system(project: Path) -> BuildSystem:
     if not pyproject.is_file():
         raise ConfigError(f"{pyproject}: not found", hint="ca-publish needs a PEP 517/621 project")
     try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data = tomllib.loads(files.read_text(pyproject))
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{pyproject}: not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"{pyproject}: cannot read: {exc.strerror}") from None
     table = data.get("build-system", {})
     requires = table.get("requires", DEFAULT_REQUIRES)
     if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):

@@ -325,6 +325,9 @@ class StandIn(ThreadingHTTPServer):
     """The HTTP server; holds the configuration and backend the handler threads share."""
 
     daemon_threads = True
+    # socketserver's listen backlog is 5: uv opens its connections all at once, the kernel drops the
+    # SYNs over the backlog and the client resends them after 1 s. The service takes what clients send.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], config: Config, backend: Backend) -> None:
         self.config, self.backend, self.routes = config, backend, routes()
