@@ -64,7 +64,9 @@ def test_dockerfile_keeps_the_token_out_of_the_image():
     # the base image and the installer's image are the only build args: neither can carry a credential
     assert re.findall(r"^\s*ARG\s+(\w+)", text, re.M) == ["BASE_IMAGE", "UV_IMAGE"]
     assert not re.search(r"^\s*ENV\s+.*(UV_INDEX|PIP_INDEX|TOKEN|PASSWORD)", text, re.M)
-    assert "type=cache" in text and "/opt/venv /opt/venv" in text, "download cache mounted, only the venv copied"
+    # the installer and its download cache are mounted for the install, never copied into a layer
+    assert "--mount=type=bind,from=uv" in text and "type=cache" in text
+    assert not re.search(r"^\s*COPY\s+--from=uv", text, re.M) and "/opt/venv" in text
     assert re.search(r"^USER\s+\d+", text, re.M), "runs as a non-root user"
     # dependencies before code: requirements.txt is mounted and installed before application.py
     body = "\n".join(instructions)

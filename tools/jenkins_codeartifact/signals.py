@@ -9,6 +9,11 @@ A second signal must not interrupt that cleanup half-way (a stopped container no
 secret file not yet removed). So once a signal has been raised, later ones are only noted; and code
 that must finish once started wraps itself in :func:`deferred`, which holds a first signal until the
 block ends.
+
+The kernel hands a process's signal to any of its threads, while Python runs handlers in the main
+thread only: a main thread blocked in a plain wait (a future, a queue, a child process) while a worker
+thread took the signal would run the handler only when that wait ends (an abort was seen to hang for
+over 30 s). The main thread's waits therefore go through :func:`wait`, which wakes up to let a handler run.
 """
 
 from __future__ import annotations
@@ -16,10 +21,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import queue
 import signal
+import subprocess
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from types import FrameType
+from typing import TypeVar
 
 log = logging.getLogger("jenkins_codeartifact")
 
@@ -36,6 +45,8 @@ _depth = 0  # how many deferred() blocks are open (signal handlers run in the ma
 _pending: list[int] = []
 _raised: int | None = None  # the signal already raised: the process is on its way out
 _closing = False  # the command's work is over: signals are noted, never raised
+POLL = 0.2  # seconds: the longest a pending signal waits for the main thread to notice it
+T = TypeVar("T")
 
 
 def finishing() -> None:
@@ -83,6 +94,21 @@ def deferred() -> Iterator[None]:
             else:  # handlers run in the main thread: deliver it again, now that nothing defers it
                 _pending.clear()
                 os.kill(os.getpid(), due)
+
+
+def wait(until: Callable[[float], T], deadline: float | None = None) -> T:
+    """``until(timeout)`` called with short timeouts until it returns, so a signal is handled within :data:`POLL`.
+
+    ``until`` is a blocking call that takes a timeout: ``future.result``, ``lambda t: q.get(timeout=t)``,
+    ``proc.wait``. With a ``deadline`` (``time.monotonic()``), its timeout exception is raised after it.
+    """
+    while True:
+        left = POLL if deadline is None else min(POLL, max(0.0, deadline - time.monotonic()))
+        try:
+            return until(left)
+        except (TimeoutError, queue.Empty, subprocess.TimeoutExpired):
+            if deadline is not None and time.monotonic() >= deadline:
+                raise
 
 
 def received() -> int | None:

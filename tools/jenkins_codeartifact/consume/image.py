@@ -352,7 +352,7 @@ def _stream(
                 continue
             tail.append(line)
             progress.line(line)
-        proc.wait()
+        signals.wait(proc.wait)
     except BaseException:
         with signals.deferred():
             stop_group(proc)

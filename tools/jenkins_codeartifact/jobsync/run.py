@@ -258,12 +258,12 @@ def _run_step(
                 return 127
             reader = threading.Thread(target=console.pump, args=(proc.stdout,), daemon=True)
             reader.start()
-        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
-            code = proc.wait(timeout=remaining)
+            code = signals.wait(proc.wait, deadline)
         except subprocess.TimeoutExpired:
             raise _TimedOut from None
-        reader.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        while reader.is_alive() and (deadline is None or time.monotonic() < deadline):
+            reader.join(signals.POLL)
         if reader.is_alive():  # a background process still holds the output open, as it would in Jenkins
             raise _TimedOut
         return code

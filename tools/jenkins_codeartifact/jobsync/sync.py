@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import redact
+from .. import redact, signals
 from ..errors import OperationError
 from . import planning, xmlcompare
 from .client import Client as Client  # re-exported: plan and apply take one
@@ -215,7 +215,7 @@ def _parallel(
         threading.Thread(target=worker, name="jobsync-worker", daemon=True).start()
     try:
         for _ in changes:
-            i, outcome = finished.get()
+            i, outcome = signals.wait(lambda t: finished.get(timeout=t))
             results[i] = outcome
             if done is not None:
                 done(changes[i], outcome[1])

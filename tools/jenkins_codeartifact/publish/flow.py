@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .. import signals
 from ..console import step
 from ..dists import Dist, parse_dist
 from ..errors import OperationError, PreconditionError
@@ -174,7 +175,7 @@ def publish(
                         hint=f"raise the version in {project / 'pyproject.toml'} to publish a new release, "
                         "or pass --skip-existing to treat this as success",
                     )
-            dists, seconds = building.result()
+            dists, seconds = signals.wait(building.result)
         except BaseException:
             assert env.runner is not None
             env.runner.abort()  # refused, failed or terminated: stop the build instead of waiting for it

@@ -28,7 +28,7 @@ import twine.exceptions
 import twine.package
 import twine.repository
 
-from .. import redact
+from .. import redact, signals
 from ..console import Progress
 from ..dists import Dist, same_contents
 from ..errors import CAError, OperationError, PreconditionError
@@ -263,7 +263,8 @@ def upload(
     with _captured() as out:
         for dist in dists:
             threading.Thread(target=one, args=(dist,), name=f"upload-{dist.path.name}", daemon=True).start()
-        failures = [(dist, exc) for dist, exc in (results.get() for _ in dists) if exc is not None]
+        answers = [signals.wait(lambda t: results.get(timeout=t)) for _ in dists]
+        failures = [(dist, exc) for dist, exc in answers if exc is not None]
     for line in out.getvalue().splitlines():
         log.debug("  %s", redact.scrub(line.rstrip()))
     if failures:
