@@ -13,11 +13,12 @@ token from a build arg, then ``pip install -r requirements.txt`` (its only chang
 Debian base's system Python). Each is built cold (``--no-cache``), then one line of application.py
 changes and each is rebuilt. Then, ``--repeat`` rounds on an empty engine (every image but the base
 removed and BuildKit's cache pruned: what an ephemeral agent starts with), each round timing the
-reference's cold build, ours (uv's image loaded too, as every fresh agent must), and the "ephemeral agent"
-rebuild: ours pushed to the registry with its inline cache, the engine emptied again, one line changed,
-rebuilt with ``--cache-from``. Targets, against the reference's cold build measured in the same rounds:
-cold <= 0.5x, ephemeral agent <= 0.3x; one-line rebuild on a warm engine <= 0.1x of the reference's
-rebuild; image size <= the reference's. The empty-engine rounds prune the whole build cache of the engine
+reference's cold build, ours (uv's image loaded too, as a first agent must), and the "ephemeral agent"
+rebuild: ours pushed to the registry with its inline cache and uv's copy beside it (as ``push`` does),
+the engine emptied again, one line changed, rebuilt with ``--cache-from`` and uv's copy as ``UV_IMAGE``.
+Targets, against the reference's cold build measured in the same rounds: cold <= 0.5x, ephemeral
+agent <= 0.3x; one-line rebuild on a warm engine <= 0.1x of the reference's rebuild; image size <= the
+reference's. The empty-engine rounds prune the whole build cache of the engine
 used: ``--no-empty-engine`` skips them on an engine you share.
 """
 
@@ -105,11 +106,13 @@ def build_ours(
     index: Index,
     no_cache: bool,
     cache_ref: str | None = None,
+    uv_ref: str | None = None,
 ) -> float:
-    """What ``ca-consume-deploy build`` does: uv's image into the engine, the cache lookup, the build."""
+    """What ``ca-consume-deploy build`` does: uv (the registry's copy, else loaded), the cache lookup, the build."""
     start = time.monotonic()
     client = containers.engine()
-    uv = uvimage.ensure(client)
+    uv = uv_ref if uv_ref and not uvimage.local(client) and not cache.lookup(client, uv_ref) else None
+    uv = uv or uvimage.ensure(client)
     cache_from = cache.cache_from(client, cache_ref) if cache_ref else None
     image.build(
         index,
@@ -158,11 +161,15 @@ def empty_engine_rounds(
                 t = build_ours(cli, our_ctx, "ca-bench-ours:cold", args.base_image, index, no_cache=False)
                 # what the previous pipeline run left in the registry; this round's tag, so no round reuses another's
                 registries.push(client, "ca-bench-ours:cold", registry, "ca-bench-ours", f"cache-{nonce}")
+                local_uv = uvimage.local(client)  # and uv beside it, as the push stage leaves it
+                assert local_uv is not None
+                registries.push(client, local_uv, registry, "ca-bench-ours", f"cache-{nonce}-uv")
             times[which].append(t)
         change_one_line(our_ctx, nonce + "b", undo=nonce)
         empty_engine(client, cli, args.base_image)
         cache_ref = registry.reference("ca-bench-ours", f"cache-{nonce}")
-        t = build_ours(cli, our_ctx, "ca-bench-ours:ephemeral", args.base_image, index, False, cache_ref)
+        uv_ref = registry.reference("ca-bench-ours", f"cache-{nonce}-uv")
+        t = build_ours(cli, our_ctx, "ca-bench-ours:ephemeral", args.base_image, index, False, cache_ref, uv_ref)
         times["ours-ephemeral"].append(t)
         change_one_line(ref_ctx, "", undo=nonce)
         change_one_line(our_ctx, "", undo=nonce + "b")

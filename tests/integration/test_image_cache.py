@@ -19,7 +19,7 @@ import pytest
 import requests
 from tests.integration import test_consume as consume_tests
 
-from jenkins_codeartifact.consume import containers
+from jenkins_codeartifact.consume import containers, uvimage
 
 pytestmark = pytest.mark.docker
 APP, cli, leaks = consume_tests.APP, consume_tests.cli, consume_tests.leaks
@@ -29,11 +29,11 @@ DOCKER = shutil.which("/usr/bin/docker") or "docker"
 
 
 def empty_engine(name: str) -> None:
-    """What a fresh agent has: the base image (and uv's image, which each build loads), nothing else."""
+    """What a fresh agent has: the base image, nothing else (no uv, no image of this test, no build cache)."""
     client = docker.from_env()
     for img in client.images.list():
         for tag in img.tags:
-            if name in tag:
+            if name in tag or tag.startswith(f"{uvimage.REPOSITORY}:"):
                 client.images.remove(tag, force=True)
     subprocess.run([DOCKER, "builder", "prune", "--all", "--force"], capture_output=True, check=True)
 
@@ -74,15 +74,23 @@ def test_ephemeral_agent_reuses_the_dependency_stage(env, published, names, clea
     assert code == 0, err
     assert f"registry cache {env['CA_REGISTRY']}/{names['image']}:buildcache: not in the registry yet" in err
     assert installed_dependencies(err)
+    assert f"loaded {uvimage.REPOSITORY}:" in err  # a fresh agent, and no copy of uv in the registry yet
     code, _, err2 = cli(capsys, "push", "--image-name", names["image"], "--tag", "1", "--target", "local")
     assert code == 0, err2
     assert f"push {env['CA_REGISTRY']}/{names['image']}:buildcache" in err2
+    uv_ref = f"{env['CA_REGISTRY']}/{names['image']}:{uvimage.registry_tag('buildcache')}"
+    assert f"push {uv_ref}" in err2  # left for the next agents
 
     empty_engine(names["image"])
     code, err3 = build(capsys, app_copy(tmp_path, "two"), names, "2")
     assert code == 0, err3
     assert f"registry cache: reusing the layers of {env['CA_REGISTRY']}/{names['image']}:buildcache" in err3
     assert not installed_dependencies(err3), err3  # the venv layer came from the registry
+    assert f"uv: {uv_ref} (the registry cache's copy" in err3 and "loaded " not in err3
+    client = docker.from_env()
+    assert not [t for i in client.images.list() for t in i.tags if "uv" in t.split("/")[-1].split(":")[0]]
+    code, _, err4 = cli(capsys, "push", "--image-name", names["image"], "--tag", "2", "--target", "local")
+    assert code == 0 and f"push {uv_ref}" not in err4, err4  # there already, and this agent never loaded uv
     ref = f"{names['image']}:2"
     page = smoke_page(ref)
     assert "fantastic time two" in page
@@ -90,7 +98,7 @@ def test_ephemeral_agent_reuses_the_dependency_stage(env, published, names, clea
     # the cache image is the pushed image: its manifest, config (with BuildKit's cache record) and layers
     blobs = registry_blobs(env, names["image"], "buildcache")
     assert any(b"moby.buildkit.cache.v0" in blob for blob in blobs)  # the inline cache is in there
-    for blob in blobs:
+    for blob in [*blobs, *registry_blobs(env, names["image"], uvimage.registry_tag("buildcache"))]:
         assert not leaks(blob, token)
 
 

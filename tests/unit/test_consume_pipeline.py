@@ -17,7 +17,7 @@ import pytest
 moto = pytest.importorskip("moto")
 
 from jenkins_codeartifact import index as indexes  # noqa: E402
-from jenkins_codeartifact.consume import cache, containers, image, tags  # noqa: E402
+from jenkins_codeartifact.consume import cache, containers, image, tags, uvimage  # noqa: E402
 from jenkins_codeartifact.consume import pipeline as consume  # noqa: E402
 from jenkins_codeartifact.consume import registry as registries  # noqa: E402
 from jenkins_codeartifact.errors import ConfigError, OperationError, PreconditionError  # noqa: E402
@@ -46,6 +46,7 @@ class Docker:
     cache_lookups: list[str] = field(default_factory=list)
     cache_present: bool = False  # whether the registry has the cache tag (the engine's answer)
     cache_push_fails: bool = False
+    uv_local: str | None = None  # uv's image in the engine (loaded by a build on this agent)
 
 
 @pytest.fixture
@@ -69,7 +70,7 @@ def world(monkeypatch, tmp_path):
         return containers.SmokeResult(ref, "http://127.0.0.1:1/healthz", 200, 0.1)
 
     def push(client, local, registry, name, tag, **kw):
-        if tag == "buildcache" and state.cache_push_fails:
+        if tag.startswith("buildcache") and state.cache_push_fails:
             raise OperationError(f"push of {registry.reference(name, tag)} failed after 1 attempts: denied")
         digest = "sha256:" + "2" * 64
         if registry.ecr:  # what the engine's push leaves in ECR: the manifest under the tag
@@ -93,6 +94,7 @@ def world(monkeypatch, tmp_path):
         return "" if state.cache_present else "not in the registry yet (a first build)"
 
     monkeypatch.setattr(image, "build", build)
+    monkeypatch.setattr(uvimage, "local", lambda client: state.uv_local)
     monkeypatch.setattr(cache, "lookup", lookup)
     monkeypatch.setattr(containers, "smoke_test", smoke_test)
     monkeypatch.setattr(registries, "push", push)
@@ -222,6 +224,22 @@ def test_a_failed_cache_tag_push_is_a_warning_not_a_failed_push(world, tmp_path,
     result = pipeline.push()
     assert result.reference == "127.0.0.1:5000/app:5" and "cache" not in pipeline.record["push"]
     assert any("could not push buildcache" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+
+
+def test_push_leaves_uv_beside_the_cache_once_and_a_failure_is_a_warning(world, tmp_path, caplog):
+    world.uv_local = "jenkins-codeartifact/uv:0.13.9"
+    uv_tag = uvimage.registry_tag("buildcache")
+    stages(tmp_path, registry="127.0.0.1:5000", target="local").push()
+    assert world.pushed == [f"127.0.0.1:5000/app:{t}" for t in ("5", "buildcache", uv_tag)]
+    world.pushed.clear()
+    world.cache_present = True  # the registry has it now: not pushed again
+    stages(tmp_path, registry="127.0.0.1:5000", target="local").push()
+    assert world.pushed == ["127.0.0.1:5000/app:5", "127.0.0.1:5000/app:buildcache"]
+    world.pushed.clear()
+    world.cache_present, world.cache_push_fails = False, True
+    pipeline = stages(tmp_path, registry="127.0.0.1:5000", target="local")
+    assert pipeline.push().reference == "127.0.0.1:5000/app:5" and "uv" not in pipeline.record["push"]
+    assert f"could not push uv as {uv_tag}" in caplog.text
 
 
 def test_a_bad_cache_tag_stops_the_build_before_it_starts(world, tmp_path):

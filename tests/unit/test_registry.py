@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import http.server
+import json
 import logging
 import threading
 
@@ -259,3 +260,22 @@ def test_a_tag_that_is_not_in_ecr_is_a_precondition(code):
     with stub, pytest.raises(PreconditionError, match=r"image app:8 is not in ECR \(The image") as info:
         registry.ecr_digest(client, "app", "8")
     assert info.value.exit_code == 3
+
+
+@pytest.mark.parametrize(
+    ("config", "can"),
+    [
+        (None, False),  # no CLI config at all: the API login made by this process does not reach BuildKit
+        ({"auths": {}}, False),
+        ({"auths": {"111122223333.dkr.ecr.us-east-1.amazonaws.com": {"auth": "eA=="}}}, True),  # docker login
+        ({"credHelpers": {"111122223333.dkr.ecr.us-east-1.amazonaws.com": "ecr-login"}}, True),
+        ({"credsStore": "desktop"}, True),
+    ],
+)
+def test_buildkit_pulls_from_ecr_only_with_the_clis_own_login(tmp_path, monkeypatch, config, can):
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    if config is not None:
+        (tmp_path / "config.json").write_text(json.dumps(config))
+    ecr = Registry("111122223333.dkr.ecr.us-east-1.amazonaws.com", {"username": "AWS"}, ecr=True)
+    assert registry.cli_can_pull(ecr) is can
+    assert registry.cli_can_pull(registry.registry_from_url("127.0.0.1:5001"))  # --registry: the CLI's login

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import botocore.exceptions
+import docker.auth
 import docker.errors
 import requests
 import urllib3.exceptions
@@ -77,6 +78,18 @@ def ecr_login(ecr_client: Any) -> Registry:
     redact.register(data["authorizationToken"])
     host = urllib.parse.urlsplit(data["proxyEndpoint"]).netloc or data["proxyEndpoint"]
     return Registry(host, {"username": user, "password": password, "serveraddress": host}, ecr=True)
+
+
+def cli_can_pull(registry: Registry) -> bool:
+    """Whether a BuildKit build of the docker CLI can pull from ``registry`` by itself.
+
+    BuildKit takes credentials from the CLI's config (``docker login``, a credential helper such as
+    ECR's), never from this process: the ECR login made here through the API does not reach it.
+    """
+    if not registry.ecr:
+        return True  # --registry: the push and the build both use the CLI config's `docker login`
+    config = docker.auth.load_config()
+    return bool(config.get_credential_store(registry.host) or registry.host in config.auths)
 
 
 @dataclass(frozen=True)

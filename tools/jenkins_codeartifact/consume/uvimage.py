@@ -5,7 +5,9 @@ The Dockerfile takes uv from ``ARG UV_IMAGE`` (by default astral's ``ghcr.io/ast
 the classic ``docker build`` has no named build contexts, so the build passes an image it loads itself:
 ``/uv`` from the ``uv`` package this toolkit depends on, byte-for-byte the same on every agent with the
 same uv version (fixed config, creation time and tar metadata), so its id, and with it the registry
-cache's keys for the dependency stage, match across ephemeral agents.
+cache's keys for the dependency step, match across ephemeral agents. The push stage also leaves it in
+the registry beside the cache (:func:`registry_tag`), so that the next agent with an empty engine need
+not load it: BuildKit pulls it from there only if the dependency step must run.
 """
 
 from __future__ import annotations
@@ -76,17 +78,29 @@ def image_archive(binary: Path, tag: str) -> bytes:
     return buf.getvalue()
 
 
-def ensure(client: Any) -> str:
-    """``REPOSITORY:VERSION`` in the engine, loaded from the toolkit's uv unless it is there already."""
-    binary, version = uv_binary()
-    tag = f"{REPOSITORY}:{version}"
+def registry_tag(cache_tag: str) -> str:
+    """The tag of uv's image beside the registry cache (``buildcache-uv-0.13.9``): one per uv version."""
+    return f"{cache_tag}-uv-{uv_binary()[1]}"
+
+
+def local(client: Any) -> str | None:
+    """``REPOSITORY:VERSION`` if the engine has it, else None."""
+    tag = f"{REPOSITORY}:{uv_binary()[1]}"
     try:
         client.images.get(tag)
         return tag
     except docker.errors.ImageNotFound:
-        pass
+        return None
     except (docker.errors.APIError, requests.RequestException) as exc:
         raise OperationError(f"cannot look up {tag}: {docker_reason(exc)}", hint=ENGINE_HINT) from exc
+
+
+def ensure(client: Any) -> str:
+    """``REPOSITORY:VERSION`` in the engine, loaded from the toolkit's uv unless it is there already."""
+    binary, version = uv_binary()
+    tag = f"{REPOSITORY}:{version}"
+    if local(client):
+        return tag
     try:
         client.images.load(image_archive(binary, tag))
     except (docker.errors.APIError, requests.RequestException) as exc:
