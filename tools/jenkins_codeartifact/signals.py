@@ -45,14 +45,19 @@ _depth = 0  # how many deferred() blocks are open (signal handlers run in the ma
 _pending: list[int] = []
 _raised: int | None = None  # the signal already raised: the process is on its way out
 _closing = False  # the command's work is over: signals are noted, never raised
+_aborted = False  # the command ended on a signal
 POLL = 0.2  # seconds: the longest a pending signal waits for the main thread to notice it
 T = TypeVar("T")
 
 
-def finishing() -> None:
-    """The work is over (done, failed or aborted): from now on a signal cannot interrupt the wrap-up."""
-    global _closing
+def finishing(aborted: bool = False) -> None:
+    """The work is over (done, failed or aborted): from now on a signal cannot interrupt the wrap-up.
+
+    ``aborted``: it ended on a signal, so the process ignores further ones while it exits (see handlers).
+    """
+    global _closing, _aborted
     _closing = True
+    _aborted = _aborted or aborted
 
 
 def _raise(signum: int) -> None:
@@ -124,12 +129,12 @@ def handlers(restore: bool = True) -> Iterator[None]:
     signals: a second SIGTERM arriving during the interpreter's exit must not kill the process (-15
     instead of 143) before it has finished exiting.
     """
-    global _raised, _closing
+    global _raised, _closing, _aborted
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {sig: signal.signal(sig, _handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-    _raised, _closing = None, False
+    _raised, _closing, _aborted = None, False, False
     _pending.clear()
     try:
         yield
@@ -137,9 +142,9 @@ def handlers(restore: bool = True) -> Iterator[None]:
         if restore:
             for sig, old in previous.items():
                 signal.signal(sig, old)
-            _raised, _closing = None, False
+            _raised, _closing, _aborted = None, False, False
             _pending.clear()
-        elif _raised is not None:
+        elif _raised is not None or _aborted:
             # Aborted and about to exit: the interpreter's finalisation puts the default handlers back
             # before it ends, so a further signal would still kill it; ignoring them there cannot.
             for sig in previous:

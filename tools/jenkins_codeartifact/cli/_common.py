@@ -140,11 +140,11 @@ def run(parser: argparse.ArgumentParser, body: Body, argv: Sequence[str] | None)
             if exc.hint:
                 error["hint"] = exc.hint
         except KeyboardInterrupt:
-            signals.finishing()
+            signals.finishing(aborted=True)
             log.error("ERROR: interrupted (SIGINT); %s", _cleaned(record))
             code, error = signals.EXIT_SIGINT, {"message": "interrupted (SIGINT)", "exit_code": signals.EXIT_SIGINT}
         except signals.Terminated:
-            signals.finishing()
+            signals.finishing(aborted=True)
             log.error("ERROR: terminated (SIGTERM); %s", _cleaned(record))
             code = signals.EXIT_SIGTERM
             error = {"message": "terminated (SIGTERM)", "exit_code": code}
