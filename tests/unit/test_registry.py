@@ -267,7 +267,8 @@ def test_a_tag_that_is_not_in_ecr_is_a_precondition(code):
     [
         (None, False),  # no CLI config at all: the API login made by this process does not reach BuildKit
         ({"auths": {}}, False),
-        ({"auths": {"111122223333.dkr.ecr.us-east-1.amazonaws.com": {"auth": "eA=="}}}, True),  # docker login
+        ({"auths": {"111122223333.dkr.ecr.us-east-1.amazonaws.com": {"auth": "QVdTOnRva2Vu"}}}, True),  # docker login
+        ({"auths": {"111122223333.dkr.ecr.us-east-1.amazonaws.com": {"auth": "eA=="}}}, False),  # malformed
         ({"credHelpers": {"111122223333.dkr.ecr.us-east-1.amazonaws.com": "ecr-login"}}, True),
         ({"credsStore": "desktop"}, True),
     ],

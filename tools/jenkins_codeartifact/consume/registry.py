@@ -88,7 +88,11 @@ def cli_can_pull(registry: Registry) -> bool:
     """
     if not registry.ecr:
         return True  # --registry: the push and the build both use the CLI config's `docker login`
-    config = docker.auth.load_config()
+    try:
+        config = docker.auth.load_config()
+    except (OSError, ValueError) as exc:  # unreadable or malformed: BuildKit could not use it either
+        log.debug("docker CLI config: %s", exc)
+        return False
     return bool(config.get_credential_store(registry.host) or registry.host in config.auths)
 
 
