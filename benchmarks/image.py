@@ -111,8 +111,7 @@ def build_ours(
     """What ``ca-consume-deploy build`` does: uv (the registry's copy, else loaded), the cache lookup, the build."""
     start = time.monotonic()
     client = containers.engine()
-    uv = uv_ref if uv_ref and not uvimage.local(client) and not cache.lookup(client, uv_ref) else None
-    uv = uv or uvimage.ensure(client)
+    uv = uvimage.for_build(client, uv_ref)
     cache_from = cache.cache_from(client, cache_ref) if cache_ref else None
     image.build(
         index,

@@ -177,19 +177,12 @@ class Stages:
         return cache.cache_from(self.docker, registry.reference(s.image_name, s.cache_tag), registry.auth)
 
     def _uv_image(self, registry: registries.Registry | None) -> str:
-        """uv's image for the dependency step: the engine's, else the registry cache's copy, else loaded.
-
-        An ephemeral agent's engine has no uv. The copy a previous push left beside the cache costs a
-        manifest lookup: BuildKit pulls its layer only if the dependency step must run, while loading uv
-        into the engine costs 0.6 s on every build. Used only where the CLI's BuildKit can pull it.
-        """
-        have = uvimage.local(self.docker)
-        if have is None and registry is not None and registries.cli_can_pull(registry):
-            ref = registry.reference(self.settings.image_name, uvimage.registry_tag(self.settings.cache_tag))
-            if not cache.lookup(self.docker, ref, registry.auth):
-                log.info("uv: %s (the registry cache's copy; pulled only if the dependency step must run)", ref)
-                return ref
-        return have or uvimage.ensure(self.docker)
+        """uv's image for the dependency step (:func:`uvimage.for_build`); the registry's copy is offered
+        only where the CLI's BuildKit can pull it."""
+        if registry is None or not registries.cli_can_pull(registry):
+            return uvimage.for_build(self.docker)
+        copy = registry.reference(self.settings.image_name, uvimage.registry_tag(self.settings.cache_tag))
+        return uvimage.for_build(self.docker, copy, registry.auth)
 
     def smoke_test(self) -> containers.SmokeResult:
         s = self.settings
