@@ -37,7 +37,7 @@ from pathlib import Path
 
 import docker
 
-from jenkins_codeartifact import redact, settings
+from jenkins_codeartifact import redact, settings, signals
 from jenkins_codeartifact.consume import cache, containers, image, uvimage
 from jenkins_codeartifact.consume import registry as registries
 from jenkins_codeartifact.index import Index, resolve_index
@@ -111,7 +111,7 @@ def build_ours(
     """What ``ca-consume-deploy build`` does: uv (the registry's copy, else loaded), the cache lookup, the build."""
     start = time.monotonic()
     client = containers.engine()
-    uv = uvimage.for_build(client, uv_ref)
+    uv = signals.background(uvimage.for_build, client, uv_ref)  # overlaps the checks, as the pipeline does
     cache_from = cache.cache_from(client, cache_ref) if cache_ref else None
     image.build(
         index,
@@ -121,7 +121,7 @@ def build_ours(
         base_image=base,
         network="host",
         no_cache=no_cache,
-        build_args={"UV_IMAGE": uv},
+        late_args=lambda: {"UV_IMAGE": uv()},
         inline_cache=True,
         cache_from=cache_from,
     )

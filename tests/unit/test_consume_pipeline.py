@@ -7,6 +7,7 @@ moto's, so the assertions are about the stack, the repository and the role as AW
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,9 @@ def world(monkeypatch, tmp_path):
 
     def build(index, **kw):
         state.built.append(kw["image"])
-        state.build_options.append({k: kw.get(k) for k in ("inline_cache", "cache_from", "build_args")})
+        late = kw["late_args"]() if kw.get("late_args") else {}
+        options = {k: kw.get(k) for k in ("inline_cache", "cache_from")}
+        state.build_options.append({**options, "build_args": {**(kw.get("build_args") or {}), **late}})
         return image.BuildResult(kw["image"], "sha256:" + "1" * 64, 1.0, "buildx")
 
     def smoke_test(client, ref, **kw):
@@ -240,6 +243,23 @@ def test_push_leaves_uv_beside_the_cache_once_and_a_failure_is_a_warning(world, 
     pipeline = stages(tmp_path, registry="127.0.0.1:5000", target="local")
     assert pipeline.push().reference == "127.0.0.1:5000/app:5" and "uv" not in pipeline.record["push"]
     assert f"could not push uv as {uv_tag}" in caplog.text
+
+
+def test_a_dockerfile_taking_uv_gets_the_engines_uv_made_beside_the_cache_lookup(world, tmp_path, monkeypatch):
+    (tmp_path / "Dockerfile").write_text("ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9\nFROM ${UV_IMAGE} AS uv\n")
+    threads: list[str] = []
+
+    def ensure(client):
+        threads.append(threading.current_thread().name)
+        return "jenkins-codeartifact/uv:0.13.9"
+
+    monkeypatch.setattr(uvimage, "ensure", ensure)
+    uv_tag = uvimage.registry_tag("buildcache")
+    stages(tmp_path, registry="127.0.0.1:5000").build()
+    assert world.build_options[0]["build_args"] == {"UV_IMAGE": "jenkins-codeartifact/uv:0.13.9"}
+    assert threads == ["_uv_image"]  # loaded by a worker while the main thread asked the registry for the cache
+    # the registry has neither the cache nor uv's copy (a first build), so uv was loaded
+    assert sorted(world.cache_lookups) == ["127.0.0.1:5000/app:buildcache", f"127.0.0.1:5000/app:{uv_tag}"]
 
 
 def test_a_bad_cache_tag_stops_the_build_before_it_starts(world, tmp_path):

@@ -175,6 +175,28 @@ def test_registry_cache_options_become_build_args_and_cache_from(tmp_path, monke
     assert "BUILDKIT_INLINE_CACHE=1" not in FakePopen.calls[0]["argv"]
 
 
+def test_late_build_args_are_waited_for_after_the_index_check_and_never_on_a_failed_one(tmp_path, monkeypatch):
+    order: list[str] = []
+    monkeypatch.setattr(image, "preflight_index", lambda index, project: order.append("index checked"))
+
+    def uv() -> dict[str, str]:
+        order.append("uv asked for")
+        return {"UV_IMAGE": "jenkins-codeartifact/uv:0.13.9"}
+
+    _build(tmp_path, late_args=uv)
+    assert order == ["index checked", "uv asked for"]
+    assert "UV_IMAGE=jenkins-codeartifact/uv:0.13.9" in FakePopen.calls[0]["argv"]
+
+    def down(index, project):
+        raise PreconditionError("index unreachable: http://127.0.0.1:1/simple/fantastic-ascii/")
+
+    order.clear()
+    monkeypatch.setattr(image, "preflight_index", down)
+    with pytest.raises(PreconditionError, match="index unreachable"):
+        _build(tmp_path, late_args=uv)
+    assert order == [] and FakePopen.calls == []
+
+
 def test_build_failure_removes_the_secret_and_scrubs_output(tmp_path, monkeypatch, caplog):
     caplog.set_level(logging.INFO, logger="jenkins_codeartifact")
     monkeypatch.setattr(image, "preflight_index", lambda index, project: None)

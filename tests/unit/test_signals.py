@@ -54,3 +54,30 @@ def test_wait_returns_the_answer_and_keeps_a_deadline():
     with pytest.raises(queue.Empty):
         signals.wait(lambda t: answers.get(timeout=t), deadline=time.monotonic() + 0.5)
     assert 0.45 < time.monotonic() - started < 1.0
+
+
+def test_background_work_overlaps_and_hands_back_its_result_or_its_error():
+    started = time.monotonic()
+    slow = signals.background(lambda: time.sleep(0.5) or "loaded")
+    time.sleep(0.4)  # the caller's own work meanwhile
+    assert slow() == "loaded" and slow() == "loaded"
+    assert time.monotonic() - started < 0.8  # 0.5 s, not 0.9 s: the two ran at once
+
+    def broken() -> str:
+        raise RuntimeError("cannot load jenkins-codeartifact/uv")
+
+    failing = signals.background(broken)
+    with pytest.raises(RuntimeError, match="cannot load jenkins-codeartifact/uv"):
+        failing()
+
+
+def test_waiting_for_background_work_is_ended_by_a_signal_and_never_waits_for_the_thread():
+    with signals.handlers():
+        stuck = signals.background(time.sleep, 30)  # an engine that never answers the load
+        worker = next(t for t in threading.enumerate() if t.name == "sleep")
+        assert worker.daemon  # the interpreter's exit does not wait for it
+        threading.Thread(target=_to_worker, args=(threading.main_thread().ident,), daemon=True).start()
+        started = time.monotonic()
+        with pytest.raises(signals.Terminated):
+            stuck()
+        assert time.monotonic() - started < 0.3 + 2 * signals.POLL + 0.5

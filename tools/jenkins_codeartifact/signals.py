@@ -123,6 +123,35 @@ def wait(until: Callable[[float], T], deadline: float | None = None) -> T:
             ctypes.pythonapi.PyErr_CheckSignals()  # runs pending handlers; raises what they raise
 
 
+def background(fn: Callable[..., T], *args: object) -> Callable[[], T]:
+    """Start ``fn(*args)`` in a daemon thread; the returned call waits for it (through :func:`wait`) and
+    returns its result or raises its exception.
+
+    For slow work that can overlap the main thread's own (loading an image while the index is checked);
+    a daemon thread, so an abort never waits for it at exit.
+    """
+    done: queue.Queue[tuple[bool, object]] = queue.Queue(maxsize=1)
+
+    def run() -> None:
+        try:
+            done.put((True, fn(*args)))
+        except BaseException as exc:  # handed to the caller, raised in its thread
+            done.put((False, exc))
+
+    threading.Thread(target=run, name=getattr(fn, "__name__", "background"), daemon=True).start()
+    answer: list[tuple[bool, object]] = []
+
+    def result() -> T:
+        if not answer:
+            answer.append(wait(lambda t: done.get(timeout=t)))
+        ok, value = answer[0]
+        if not ok:
+            raise value  # type: ignore[misc]
+        return value  # type: ignore[return-value]
+
+    return result
+
+
 def received() -> int | None:
     """The signal that is ending this process, if any (for a report written during cleanup)."""
     return _raised

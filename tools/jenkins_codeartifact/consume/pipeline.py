@@ -20,6 +20,7 @@ from typing import Any
 import docker.errors
 
 from .. import index as indexes
+from .. import signals
 from ..errors import CAError, ConfigError, PreconditionError
 from ..index import Index
 from ..settings import Settings
@@ -141,10 +142,10 @@ class Stages:
         self.docker  # noqa: B018 - fail on a missing engine before resolving anything slow
         index = self.index()
         docker_file = image.check_context(Path(s.context))
-        build_args = {}
         registry = self._cache_registry()
+        uv = None  # uv from this toolkit, never pulled from ghcr; made while the cache and index are checked
         if "UV_IMAGE" in docker_file.read_text(encoding="utf-8", errors="replace"):
-            build_args["UV_IMAGE"] = self._uv_image(registry)  # uv from this toolkit, never pulled from ghcr
+            uv = signals.background(self._uv_image, registry)
         result = image.build(
             index,
             context=s.context,
@@ -152,9 +153,9 @@ class Stages:
             cli=s.docker_cli,
             base_image=s.base_image,
             network=s.network,
-            build_args=build_args,
             inline_cache=not s.no_registry_cache,
             cache_from=self._cache_from(registry),
+            late_args=(lambda: {"UV_IMAGE": uv()}) if uv else None,
         )
         self.record["build"] = asdict(result)
         return result
