@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -70,3 +71,22 @@ def test_the_uv_image_is_byte_identical_for_the_same_binary(tmp_path):
         with tarfile.open(fileobj=outer.extractfile(manifest["Layers"][0])) as layer:
             (member,) = layer.getmembers()
             assert (member.name, member.mode, layer.extractfile(member).read()) == ("uv", 0o755, b"\x7fELF fake uv")
+
+
+def test_the_streamed_uv_archive_is_the_tar_that_tarfile_writes(tmp_path):
+    """The pieces the engine gets are a plain tar (the layer's digest, and so the image id, as before)."""
+    binary = tmp_path / "uv"
+    binary.write_bytes(bytes(range(256)) * 4099)  # not a whole number of blocks
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("uv")
+        info.size, info.mode = binary.stat().st_size, 0o755
+        tar.addfile(info, io.BytesIO(binary.read_bytes()))
+    chunks = list(uvimage.image_chunks(binary, "jenkins-codeartifact/uv:1"))
+    assert len(chunks) > 3 and max(map(len, chunks)) <= 1 << 20  # streamed, never one 38 MB copy
+    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as outer:
+        assert outer.getmembers()[0].name == "layer/layer.tar"
+        assert outer.extractfile("layer/layer.tar").read() == layer.getvalue()
+        (manifest,) = json.load(outer.extractfile("manifest.json"))
+        config = json.load(outer.extractfile(manifest["Config"]))
+    assert config["rootfs"]["diff_ids"] == ["sha256:" + hashlib.sha256(layer.getvalue()).hexdigest()]

@@ -140,12 +140,12 @@ class Stages:
     def build(self) -> image.BuildResult:
         s = self.settings
         self.docker  # noqa: B018 - fail on a missing engine before resolving anything slow
-        index = self.index()
         docker_file = image.check_context(Path(s.context))
         registry = self._cache_registry()
-        uv = None  # uv from this toolkit, never pulled from ghcr; made while the cache and index are checked
+        uv = None  # uv from this toolkit, never pulled from ghcr; made while the index and the cache are looked up
         if "UV_IMAGE" in docker_file.read_text(encoding="utf-8", errors="replace"):
             uv = signals.background(self._uv_image, registry)
+        index = self.index()
         result = image.build(
             index,
             context=s.context,

@@ -13,10 +13,10 @@ not load it: BuildKit pulls it from there only if the dependency step must run.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,43 +40,62 @@ def uv_binary() -> tuple[Path, str]:
     return Path(uv.find_uv_bin()), version("uv")
 
 
-def _layer(binary: Path) -> bytes:
-    """A tar holding ``/uv`` only, with fixed metadata so the same binary gives the same bytes."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        info = tarfile.TarInfo("uv")
-        info.size, info.mode, info.mtime, info.uid, info.gid = binary.stat().st_size, 0o755, 0, 0, 0
-        with binary.open("rb") as fh:
-            tar.addfile(info, fh)
-    return buf.getvalue()
+def _tar_header(name: str, size: int, mode: int = 0o644) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime, info.uid, info.gid = size, mode, 0, 0, 0
+    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
-def image_archive(binary: Path, tag: str) -> bytes:
-    """A ``docker save``-format archive of a one-layer image with ``/uv`` (what ``docker load`` reads)."""
-    layer = _layer(binary)
-    diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
+def _padded(size: int, unit: int = tarfile.BLOCKSIZE) -> int:
+    return size + (-size) % unit
+
+
+def image_chunks(binary: Path, tag: str) -> Iterator[bytes]:
+    """A ``docker save``-format archive of a one-layer image with ``/uv`` (what ``docker load`` reads), in
+    pieces: the engine takes them while the binary is still being read, rather than after 38 MB were
+    copied twice in memory. Fixed metadata, so the same binary gives the same bytes on every agent.
+    """
+    size = binary.stat().st_size
+    head = _tar_header("uv", size, 0o755)
+    body = len(head) + _padded(size)
+    layer_size = _padded(body + 2 * tarfile.BLOCKSIZE, tarfile.RECORDSIZE)  # tar's end blocks, whole records
+    yield _tar_header("layer/layer.tar", layer_size)
+    digest = hashlib.sha256(head)
+    yield head
+    read = 0
+    with binary.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            read += len(chunk)
+            digest.update(chunk)
+            yield chunk
+    if read != size:
+        raise OSError(f"{binary} changed while it was read")
+    tail = bytes(layer_size - len(head) - size)
+    digest.update(tail)
+    yield tail
     config = {
         "architecture": "amd64",
         "os": "linux",
         "created": "1970-01-01T00:00:00Z",
         "config": {"Entrypoint": ["/uv"]},
-        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + digest.hexdigest()]},
         "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "jenkins-codeartifact: uv from the toolkit"}],
     }
     config_bytes = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
     config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
-    manifest = [{"Config": config_name, "RepoTags": [tag], "Layers": ["layer/layer.tar"]}]
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, data in (
-            ("layer/layer.tar", layer),
-            (config_name, config_bytes),
-            ("manifest.json", json.dumps(manifest).encode()),
-        ):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+    manifest = json.dumps([{"Config": config_name, "RepoTags": [tag], "Layers": ["layer/layer.tar"]}]).encode()
+    offset = tarfile.BLOCKSIZE + layer_size
+    for name, data in ((config_name, config_bytes), ("manifest.json", manifest)):
+        member = _tar_header(name, len(data)) + data
+        member += bytes(_padded(len(member)) - len(member))
+        offset += len(member)
+        yield member
+    yield bytes(_padded(offset + 2 * tarfile.BLOCKSIZE, tarfile.RECORDSIZE) - offset)
+
+
+def image_archive(binary: Path, tag: str) -> bytes:
+    """:func:`image_chunks` in one piece."""
+    return b"".join(image_chunks(binary, tag))
 
 
 def registry_tag(cache_tag: str) -> str:
@@ -116,7 +135,7 @@ def ensure(client: Any) -> str:
     if local(client):
         return tag
     try:
-        client.images.load(image_archive(binary, tag))
+        client.images.load(image_chunks(binary, tag))
     except (docker.errors.APIError, requests.RequestException) as exc:
         raise OperationError(f"cannot load {tag} into the engine: {docker_reason(exc)}", hint=ENGINE_HINT) from exc
     log.info("loaded %s (uv for the dependency stage) from %s", tag, binary)
