@@ -260,12 +260,10 @@ def _run_step(
             reader.start()
         try:
             code = signals.wait(proc.wait, deadline)
-        except subprocess.TimeoutExpired:
+            # a background process may still hold the output open: wait for it too, as Jenkins would
+            signals.wait(lambda t: _join(reader, t), deadline)
+        except (subprocess.TimeoutExpired, TimeoutError):
             raise _TimedOut from None
-        while reader.is_alive() and (deadline is None or time.monotonic() < deadline):
-            reader.join(signals.POLL)
-        if reader.is_alive():  # a background process still holds the output open, as it would in Jenkins
-            raise _TimedOut
         return code
     except BaseException:
         with signals.deferred():
@@ -281,6 +279,12 @@ def _run_step(
             if proc.stdout is not None:
                 proc.stdout.close()
         script.unlink(missing_ok=True)
+
+
+def _join(thread: threading.Thread, timeout: float) -> None:
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TimeoutError
 
 
 @contextmanager
