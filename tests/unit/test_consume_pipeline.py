@@ -249,11 +249,11 @@ def test_a_dockerfile_taking_uv_gets_the_engines_uv_made_beside_the_cache_lookup
     (tmp_path / "Dockerfile").write_text("ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9\nFROM ${UV_IMAGE} AS uv\n")
     threads: list[str] = []
 
-    def ensure(client):
+    def load(client):
         threads.append(threading.current_thread().name)
         return "jenkins-codeartifact/uv:0.13.9"
 
-    monkeypatch.setattr(uvimage, "ensure", ensure)
+    monkeypatch.setattr(uvimage, "load", load)
     uv_tag = uvimage.registry_tag("buildcache")
     stages(tmp_path, registry="127.0.0.1:5000").build()
     assert world.build_options[0]["build_args"] == {"UV_IMAGE": "jenkins-codeartifact/uv:0.13.9"}

@@ -12,6 +12,7 @@ not load it: BuildKit pulls it from there only if the dependency step must run.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 REPOSITORY = "jenkins-codeartifact/uv"
 
 
+@functools.cache
 def uv_binary() -> tuple[Path, str]:
     """The path and version of the uv binary of this toolkit's environment."""
     from importlib.metadata import version
@@ -125,15 +127,13 @@ def for_build(client: Any, copy: str | None = None, auth: dict[str, str] | None 
     if have is None and copy is not None and not cache.lookup(client, copy, auth):
         log.info("uv: %s (the registry cache's copy; pulled only if the dependency step must run)", copy)
         return copy
-    return have or ensure(client)
+    return have or load(client)
 
 
-def ensure(client: Any) -> str:
-    """``REPOSITORY:VERSION`` in the engine, loaded from the toolkit's uv unless it is there already."""
+def load(client: Any) -> str:
+    """``REPOSITORY:VERSION`` loaded into the engine from the toolkit's uv (:func:`for_build` checks first)."""
     binary, version = uv_binary()
     tag = f"{REPOSITORY}:{version}"
-    if local(client):
-        return tag
     try:
         client.images.load(image_chunks(binary, tag))
     except (docker.errors.APIError, requests.RequestException) as exc:
