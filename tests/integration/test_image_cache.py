@@ -6,6 +6,7 @@ builds; what carries over is only what is in the registry.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -68,7 +69,56 @@ def registry_blobs(environ: dict[str, str], name: str, tag: str) -> list[bytes]:
     return [manifest.content, *(gzip.decompress(b) if b[:2] == b"\x1f\x8b" else b for b in blobs)]
 
 
-def test_ephemeral_agent_reuses_the_dependency_stage(env, published, names, cleanup, capsys, tmp_path, token):
+def test_ephemeral_agent_with_uv_served_reuses_the_dependency_stage(
+    env, published, names, cleanup, capsys, tmp_path, token
+):
+    empty_engine(names["image"])
+    code, err = build(capsys, app_copy(tmp_path, "one"), names, "1")
+    assert code == 0, err
+    assert "uv: served to the build from 127.0.0.1:" in err  # the sandbox's engine shares this host's network
+    assert installed_dependencies(err) and "loaded " not in err
+    code, _, err2 = cli(capsys, "push", "--image-name", names["image"], "--tag", "1", "--target", "local")
+    assert code == 0, err2
+    assert f"push {env['CA_REGISTRY']}/{names['image']}:buildcache" in err2
+    assert "-uv-" not in err2  # nothing of uv in the engine, so nothing of it pushed
+
+    empty_engine(names["image"])
+    code, err3 = build(capsys, app_copy(tmp_path, "two"), names, "2")
+    assert code == 0, err3
+    assert f"registry cache: reusing the layers of {env['CA_REGISTRY']}/{names['image']}:buildcache" in err3
+    assert not installed_dependencies(err3), err3  # the venv layer came from the registry
+    client = docker.from_env()
+    assert not [t for i in client.images.list() for t in i.tags if "uv" in t.split("/")[-1].split(":")[0]]
+    assert "fantastic time two" in smoke_page(f"{names['image']}:2")
+    history = json.dumps(client.images.get(f"{names['image']}:2").history())
+    assert "127.0.0.1:" not in history  # the address reached the step as a secret, not a build arg
+    for blob in registry_blobs(env, names["image"], "buildcache"):
+        assert not leaks(blob, token)
+
+
+def test_a_served_uv_the_step_cannot_fetch_falls_back_to_uvs_image(
+    env, published, names, cleanup, capsys, tmp_path, monkeypatch
+):
+    @contextlib.contextmanager
+    def unreachable():  # what an agent whose engine does not share its network would see
+        yield f"http://127.0.0.1:{containers.free_port()}/x/uv"
+
+    monkeypatch.setattr(uvimage, "served", unreachable)
+    empty_engine(names["image"])
+    code, err = build(capsys, app_copy(tmp_path, "fallback"), names, "1", "--no-registry-cache")
+    assert code == 0, err
+    assert "uv is not reachable from this build" in err
+    warnings = [line for line in err.splitlines() if line.startswith("WARNING")]
+    assert warnings == ["WARNING: uv: the build could not fetch it from this agent; building again with uv's image"]
+    assert f"loaded {uvimage.REPOSITORY}:" in err and installed_dependencies(err)
+    assert "fantastic time fallback" in smoke_page(f"{names['image']}:1")
+
+
+def test_ephemeral_agent_with_uvs_image_reuses_the_dependency_stage(
+    env, published, names, cleanup, capsys, tmp_path, token, monkeypatch
+):
+    """An engine the build cannot serve uv to (remote, rootless, or the host's seen from a container)."""
+    monkeypatch.setattr(uvimage, "can_serve", lambda client, network: False)
     empty_engine(names["image"])
     code, err = build(capsys, app_copy(tmp_path, "one"), names, "1")
     assert code == 0, err

@@ -6,6 +6,8 @@ moto's, so the assertions are about the stack, the repository and the role as AW
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import threading
 from dataclasses import dataclass, field
@@ -62,7 +64,7 @@ def world(monkeypatch, tmp_path):
     def build(index, **kw):
         state.built.append(kw["image"])
         late = kw["late_args"]() if kw.get("late_args") else {}
-        options = {k: kw.get(k) for k in ("inline_cache", "cache_from")}
+        options = {k: kw[k] for k in ("inline_cache", "cache_from", "uv_url") if k in kw and (k != "uv_url" or kw[k])}
         state.build_options.append({**options, "build_args": {**(kw.get("build_args") or {}), **late}})
         return image.BuildResult(kw["image"], "sha256:" + "1" * 64, 1.0, "buildx")
 
@@ -260,6 +262,72 @@ def test_a_dockerfile_taking_uv_gets_the_engines_uv_made_beside_the_cache_lookup
     assert threads == ["_uv_image"]  # loaded by a worker while the main thread asked the registry for the cache
     # the registry has neither the cache nor uv's copy (a first build), so uv was loaded
     assert sorted(world.cache_lookups) == ["127.0.0.1:5000/app:buildcache", f"127.0.0.1:5000/app:{uv_tag}"]
+
+
+SERVED_DOCKERFILE = "ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9\nFROM ${UV_IMAGE} AS uv\nRUN --mount=type=secret,id=uv true\n"
+
+
+def test_uv_is_served_to_a_build_that_shares_this_hosts_network_and_nothing_is_loaded(world, tmp_path, monkeypatch):
+    (tmp_path / "Dockerfile").write_text(SERVED_DOCKERFILE)
+    events: list[str] = []
+
+    @contextlib.contextmanager
+    def served():
+        events.append("serving")
+        yield "http://127.0.0.1:1/x/uv"
+        events.append("stopped")
+
+    def build(index, **kw):
+        events.append(f"build uv_url={kw.get('uv_url')} late_args={kw.get('late_args')}")
+        return image.BuildResult(kw["image"], "sha256:" + "1" * 64, 1.0, "buildx")
+
+    monkeypatch.setattr(uvimage, "can_serve", lambda client, network: network == "host")
+    monkeypatch.setattr(uvimage, "served", served)
+    monkeypatch.setattr(uvimage, "load", lambda client: pytest.fail("uv loaded although it was served"))
+    monkeypatch.setattr(image, "build", build)
+    stages(tmp_path, registry="127.0.0.1:5000").build()
+    assert events == ["serving", "build uv_url=http://127.0.0.1:1/x/uv late_args=None", "stopped"]
+    assert world.cache_lookups == ["127.0.0.1:5000/app:buildcache"]  # no lookup of uv's registry copy
+
+
+def test_an_older_dockerfile_or_another_network_gets_uvs_image(world, tmp_path, monkeypatch):
+    monkeypatch.setattr(uvimage, "load", lambda client: "jenkins-codeartifact/uv:0.13.9")
+    monkeypatch.setattr(uvimage, "served", lambda: pytest.fail("served to a build that cannot fetch it"))
+    monkeypatch.setattr(uvimage, "can_serve", lambda client, network: network == "host")
+    (tmp_path / "Dockerfile").write_text("ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9\nFROM ${UV_IMAGE} AS uv\n")
+    stages(tmp_path).build()  # no secret uv in it: it cannot fetch a served uv
+    (tmp_path / "Dockerfile").write_text(SERVED_DOCKERFILE)
+    stages(tmp_path, network="bridge").build()
+    for options in world.build_options:
+        assert "uv_url" not in options and options["build_args"] == {"UV_IMAGE": "jenkins-codeartifact/uv:0.13.9"}
+
+
+def test_a_build_that_cannot_fetch_the_served_uv_runs_again_with_uvs_image(world, tmp_path, monkeypatch, caplog):
+    (tmp_path / "Dockerfile").write_text(SERVED_DOCKERFILE)
+    calls: list[dict[str, Any]] = []
+
+    def build(index, **kw):
+        calls.append({"uv_url": kw.get("uv_url"), "late": kw["late_args"]() if kw.get("late_args") else None})
+        if kw.get("uv_url"):
+            raise image.UvUnreachable(f"build of {kw['image']} failed: {image.UV_UNREACHABLE}")
+        return image.BuildResult(kw["image"], "sha256:" + "1" * 64, 1.0, "buildx")
+
+    @contextlib.contextmanager
+    def served():
+        yield "http://127.0.0.1:1/x/uv"
+
+    monkeypatch.setattr(uvimage, "can_serve", lambda client, network: True)
+    monkeypatch.setattr(uvimage, "served", served)
+    monkeypatch.setattr(uvimage, "load", lambda client: "jenkins-codeartifact/uv:0.13.9")
+    monkeypatch.setattr(image, "build", build)
+    result = stages(tmp_path).build()
+    assert result.image_id == "sha256:" + "1" * 64
+    assert calls == [
+        {"uv_url": "http://127.0.0.1:1/x/uv", "late": None},
+        {"uv_url": None, "late": {"UV_IMAGE": "jenkins-codeartifact/uv:0.13.9"}},
+    ]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "uv" in r.getMessage()]
+    assert warnings == ["uv: the build could not fetch it from this agent; building again with uv's image"]
 
 
 def test_a_bad_cache_tag_stops_the_build_before_it_starts(world, tmp_path):

@@ -197,6 +197,38 @@ def test_late_build_args_are_waited_for_after_the_index_check_and_never_on_a_fai
     assert order == [] and FakePopen.calls == []
 
 
+def test_a_served_uv_reaches_the_build_as_a_secret_file_and_uv_image_is_scratch(tmp_path, monkeypatch):
+    monkeypatch.setattr(image, "preflight_index", lambda index, project: None)
+    url = "http://127.0.0.1:40000/abc/uv"
+    seen: dict[str, str] = {}
+
+    def popen(argv, **kw):
+        src = next(a for a in argv if a.startswith("id=uv,src=")).split("src=", 1)[1]
+        seen["secret"], seen["path"] = Path(src).read_text(), src
+        return FakePopen(argv, **kw)
+
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    run, _ = _runner({"buildx": (1, ""), "build": (0, "--secret")})
+    image.build(INDEX, context=tmp_path, image="a:1", cli="sh", popen=popen, probe=run, uv_url=url)
+    argv = FakePopen.calls[-1]["argv"]
+    assert seen["secret"].strip() == url and url not in " ".join(argv)  # a build arg would change the cache key
+    assert "UV_IMAGE=scratch" in argv
+    assert not Path(seen["path"]).exists()  # removed with the build's temp directory
+    _build(tmp_path)  # not served: no such secret, no UV_IMAGE
+    assert not any(a.startswith("id=uv,") or a.startswith("UV_IMAGE=") for a in FakePopen.calls[0]["argv"])
+
+
+def test_a_step_that_cannot_fetch_the_served_uv_is_its_own_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(image, "preflight_index", lambda index, project: None)
+    out = "#6 0.2 urllib.error.URLError: <urlopen error [Errno 111] Connection refused>\n"
+    out += f"#6 0.2 {image.UV_UNREACHABLE} (http://127.0.0.1:1/x/uv)\n"
+    with pytest.raises(image.UvUnreachable, match="uv is not reachable from this build"):
+        _build(tmp_path, output=out, code=1)
+    with pytest.raises(OperationError) as info:  # an index that refuses connections is not that
+        _build(tmp_path, output="#6 0.2 error: tcp connect error: Connection refused\n", code=1)
+    assert not isinstance(info.value, image.UvUnreachable)
+
+
 def test_build_failure_removes_the_secret_and_scrubs_output(tmp_path, monkeypatch, caplog):
     caplog.set_level(logging.INFO, logger="jenkins_codeartifact")
     monkeypatch.setattr(image, "preflight_index", lambda index, project: None)

@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import logging
+import socket
 import tarfile
 
 import docker.errors
@@ -90,3 +91,46 @@ def test_the_streamed_uv_archive_is_the_tar_that_tarfile_writes(tmp_path):
         (manifest,) = json.load(outer.extractfile("manifest.json"))
         config = json.load(outer.extractfile(manifest["Config"]))
     assert config["rootfs"]["diff_ids"] == ["sha256:" + hashlib.sha256(layer.getvalue()).hexdigest()]
+
+
+class InfoClient:
+    def __init__(self, info: dict[str, object] | BaseException) -> None:
+        self._info = info
+
+    def info(self):
+        if isinstance(self._info, BaseException):
+            raise self._info
+        return self._info
+
+
+@pytest.mark.parametrize(
+    ("network", "info", "served"),
+    [
+        ("host", {"Name": socket.gethostname(), "SecurityOptions": ["name=seccomp,profile=default"]}, True),
+        ("default", {"Name": socket.gethostname()}, False),  # RUN steps in their own network namespace
+        ("host", {"Name": "another-machine"}, False),  # a remote engine, or the host's seen from a container
+        ("host", {"Name": socket.gethostname(), "SecurityOptions": ["name=rootless"]}, False),
+        ("host", requests.ConnectionError("engine gone"), False),
+        ("host", docker.errors.APIError("500 Server Error"), False),
+    ],
+)
+def test_uv_is_served_only_where_the_build_shares_this_hosts_network(network, info, served):
+    assert uvimage.can_serve(InfoClient(info), network) is served
+
+
+def test_the_served_uv_is_the_toolkits_binary_at_a_secret_path_and_gone_after(monkeypatch, tmp_path):
+    binary = tmp_path / "uv"
+    binary.write_bytes(bytes(range(256)) * 40000)  # 10 MB
+    monkeypatch.setattr(uvimage, "uv_binary", lambda: (binary, "0.13.9"))
+    with uvimage.served() as url:
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/uv")
+        got = requests.get(url, timeout=10)
+        assert got.status_code == 200 and got.content == binary.read_bytes()
+        base = url.rsplit("/", 2)[0]
+        assert requests.get(base + "/uv", timeout=10).status_code == 404  # only the random path
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url, timeout=2)  # stopped with the block
+    with pytest.raises(RuntimeError), uvimage.served() as url2:  # stopped when the block fails too
+        raise RuntimeError("build aborted")
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url2, timeout=2)

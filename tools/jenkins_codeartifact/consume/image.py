@@ -33,7 +33,7 @@ from .. import redact, signals
 from ..console import Progress, step
 from ..errors import ConfigError, OperationError, PreconditionError
 from ..index import Index, raise_for_auth
-from . import cleanup, pipconf
+from . import cleanup, pipconf, uvimage
 from .containers import ENGINE_HINT, validate_network
 
 log = logging.getLogger(__name__)
@@ -233,6 +233,7 @@ def build(
     inline_cache: bool = False,
     cache_from: str | None = None,
     late_args: Callable[[], Mapping[str, str]] | None = None,
+    uv_url: str | None = None,
     popen: Callable[..., subprocess.Popen[str]] | None = None,
     probe: Callable[..., subprocess.CompletedProcess[str]] | None = None,
 ) -> BuildResult:
@@ -242,7 +243,9 @@ def build(
     ``inline_cache`` records the cache in the image (so that a pushed image can serve the next agent);
     ``cache_from`` names such an image in a registry, whose layers this build reuses where they match;
     ``late_args`` gives more build args once the checks are done, so that making them (loading uv's
-    image, 0.5 s on an empty engine) overlaps the CLI probe and the index check.
+    image, 0.5 s on an empty engine) overlaps the CLI probe and the index check; ``uv_url`` is where the
+    dependency step fetches uv instead (the secret ``uv``, with ``UV_IMAGE`` scratch): a failed fetch
+    raises :class:`UvUnreachable`.
     """
     ctx = Path(context)
     docker_file = check_context(ctx, dockerfile)
@@ -251,13 +254,17 @@ def build(
     preflight_index(index, first_requirement(ctx))
     for path in pipconf.remove_stale():
         cleanup.note(f"removed the pip.conf secret {path} of an earlier, killed run")
-    build_args = {**(build_args or {}), **(late_args() if late_args else {})}
+    build_args = {
+        **(build_args or {}),
+        **(late_args() if late_args else {}),
+        **({"UV_IMAGE": "scratch"} if uv_url else {}),
+    }
     secret_dir = ""
     try:
         with pipconf.secret_file(pipconf.pip_config(index)) as secret:
             secret_dir = str(secret.parent)
             args = {**({"BASE_IMAGE": base_image} if base_image else {}), **build_args}
-            options = _Options(network, no_cache, args, inline_cache, cache_from)
+            options = _Options(network, no_cache, args, inline_cache, cache_from, uv_url)
             return _build_with(index, kit, ctx, docker_file, secret, image, options, popen)
     except BaseException:
         if secret_dir and not os.path.exists(secret_dir):
@@ -272,6 +279,7 @@ class _Options:
     build_args: Mapping[str, str]
     inline_cache: bool
     cache_from: str | None
+    uv_url: str | None
 
 
 def _build_with(
@@ -298,6 +306,9 @@ def _build_with(
             "--file",
             str(docker_file),
         ]
+        if options.uv_url:  # not a secret, but a build arg would be in the step's cache key and the history
+            (Path(tmp) / uvimage.SECRET_ID).write_text(options.uv_url + "\n", encoding="utf-8")
+            argv += ["--secret", f"id={uvimage.SECRET_ID},src={Path(tmp) / uvimage.SECRET_ID}"]
         if options.network == "host":  # RUN steps reach an index on 127.0.0.1 (the sandbox) as a remote one
             argv += ["--network", "host"]
         for key, value in options.build_args.items():
@@ -389,8 +400,17 @@ def _die_with_parent() -> None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
+class UvUnreachable(OperationError):
+    """The dependency step could not fetch uv from the address it was given (see uvimage.served)."""
+
+
+UV_UNREACHABLE = "uv is not reachable from this build"  # what the Dockerfile's dependency step says then
+
+
 def _build_error(image: str, tail: deque[str]) -> OperationError:
     text = "\n".join(tail)
+    if UV_UNREACHABLE in text:
+        return UvUnreachable(f"build of {image} failed: {UV_UNREACHABLE}", hint="build with uv's image instead")
     if "Cannot connect to the Docker daemon" in text or ("docker daemon" in text.lower() and "connect" in text):
         return OperationError(f"build of {image} failed: the Docker engine is not reachable", hint=ENGINE_HINT)
     if _AUTH_FAILURE.search(text):

@@ -9,6 +9,7 @@ clients of one run share one session, so ``--role-arn`` costs one AssumeRole how
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -142,21 +143,33 @@ class Stages:
         self.docker  # noqa: B018 - fail on a missing engine before resolving anything slow
         docker_file = image.check_context(Path(s.context))
         registry = self._cache_registry()
-        uv = None  # uv from this toolkit, never pulled from ghcr; made while the index and the cache are looked up
-        if "UV_IMAGE" in docker_file.read_text(encoding="utf-8", errors="replace"):
-            uv = signals.background(self._uv_image, registry)
-        index = self.index()
-        result = image.build(
-            index,
-            context=s.context,
-            image=self.local,
-            cli=s.docker_cli,
-            base_image=s.base_image,
-            network=s.network,
-            inline_cache=not s.no_registry_cache,
-            cache_from=self._cache_from(registry),
-            late_args=(lambda: {"UV_IMAGE": uv()}) if uv else None,
-        )
+        text = docker_file.read_text(encoding="utf-8", errors="replace")
+        takes_uv = "UV_IMAGE" in text  # uv from this toolkit, never pulled from ghcr
+        with contextlib.ExitStack() as stack:
+            uv_url = None
+            if takes_uv and uvimage.SERVED_RE.search(text) and uvimage.can_serve(self.docker, s.network):
+                uv_url = stack.enter_context(uvimage.served())
+            uv = None  # else uv's image, made while the index and the cache are looked up
+            if takes_uv and uv_url is None:
+                uv = signals.background(self._uv_image, registry)
+            index = self.index()
+            cache_from = self._cache_from(registry)
+            build = functools.partial(
+                image.build,
+                index,
+                context=s.context,
+                image=self.local,
+                cli=s.docker_cli,
+                base_image=s.base_image,
+                network=s.network,
+                inline_cache=not s.no_registry_cache,
+                cache_from=cache_from,
+            )
+            try:
+                result = build(uv_url=uv_url, late_args=(lambda: {"UV_IMAGE": uv()}) if uv else None)
+            except image.UvUnreachable:
+                log.warning("uv: the build could not fetch it from this agent; building again with uv's image")
+                result = build(late_args=lambda: {"UV_IMAGE": self._uv_image(registry)})
         self.record["build"] = asdict(result)
         return result
 

@@ -1,22 +1,37 @@
-"""The uv installer for the image build's dependency stage, as a local image made from the toolkit's own uv.
+"""The uv installer for the image build's dependency stage: served to the build, or as an image.
 
-The Dockerfile takes uv from ``ARG UV_IMAGE`` (by default astral's ``ghcr.io/astral-sh/uv``, whose
-``/uv`` it bind-mounts for one RUN, so uv never reaches a layer). Agents often cannot pull from ghcr, and
-the classic ``docker build`` has no named build contexts, so the build passes an image it loads itself:
-``/uv`` from the ``uv`` package this toolkit depends on, byte-for-byte the same on every agent with the
-same uv version (fixed config, creation time and tar metadata), so its id, and with it the registry
-cache's keys for the dependency step, match across ephemeral agents. The push stage also leaves it in
-the registry beside the cache (:func:`registry_tag`), so that the next agent with an empty engine need
-not load it: BuildKit pulls it from there only if the dependency step must run.
+The Dockerfile's dependency step runs uv from ``ARG UV_IMAGE`` (by default astral's
+``ghcr.io/astral-sh/uv``, bind-mounted for one RUN, so uv never reaches a layer), unless the build gives
+it the secret ``uv``: the address of a uv binary to fetch into a tmpfs for that RUN. Agents often cannot
+pull from ghcr, and the classic ``docker build`` has no named build contexts, so uv comes from the ``uv``
+package this toolkit depends on, in one of two ways:
+
+- served (:func:`served`): where the build's RUN steps share this host's network (:func:`can_serve`),
+  this process serves the binary on 127.0.0.1 for the build, and ``UV_IMAGE`` is ``scratch``. Nothing is
+  loaded into the engine (38 MB stored and hashed twice there: 0.5 s of a 2 s cold build), and the step
+  fetches uv only if it runs at all. The address changes every build, which is why it is a secret: a
+  build arg would be in the step's cache key and the image's history.
+- as an image (:func:`for_build`): loaded into the engine, byte-for-byte the same on every agent with the
+  same uv version (fixed config, creation time and tar metadata), so its id, and with it the registry
+  cache's keys for the dependency step, match across ephemeral agents. The push stage also leaves it in
+  the registry beside the cache (:func:`registry_tag`), so that the next agent with an empty engine need
+  not load it: BuildKit pulls it from there only if the dependency step must run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import http.server
 import json
 import logging
+import os
+import re
+import secrets
+import socket
 import tarfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +45,9 @@ from .containers import ENGINE_HINT, docker_reason
 
 log = logging.getLogger(__name__)
 REPOSITORY = "jenkins-codeartifact/uv"
+SECRET_ID = "uv"  # RUN --mount=type=secret,id=uv: where the step fetches uv from, when it is served
+SERVED_RE = re.compile(r"--mount=\S*\bid=uv(?![\w.-])")  # a Dockerfile that can fetch a served uv
+SERVE_TIMEOUT = 30.0  # seconds a connection of the build may sit idle
 
 
 @functools.cache
@@ -140,3 +158,64 @@ def load(client: Any) -> str:
         raise OperationError(f"cannot load {tag} into the engine: {docker_reason(exc)}", hint=ENGINE_HINT) from exc
     log.info("loaded %s (uv for the dependency stage) from %s", tag, binary)
     return tag
+
+
+def can_serve(client: Any, network: str) -> bool:
+    """Whether the build's RUN steps can fetch uv from 127.0.0.1 of this process.
+
+    They can when they use the host's network and the engine runs in this host's network namespace: it
+    answers with this host's name (an engine on another machine, or the host's engine seen from inside
+    an agent container, has another) and is not rootless (whose network namespace is its own). A wrong
+    guess costs one failed attempt: the step says uv is not reachable and the build runs again with uv's
+    image.
+    """
+    if network != "host":
+        return False
+    try:
+        info = client.info()
+    except (docker.errors.APIError, requests.RequestException):
+        return False
+    rootless = any("rootless" in str(option) for option in info.get("SecurityOptions") or ())
+    return not rootless and info.get("Name") == socket.gethostname()
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("uv: serving %s failed", client_address, exc_info=True)  # the build says why, not a traceback
+
+
+@contextlib.contextmanager
+def served() -> Iterator[str]:
+    """The toolkit's uv served on 127.0.0.1, at a random port and path, while the block runs: its URL."""
+    binary, _ = uv_binary()
+    path = f"/{secrets.token_urlsafe(16)}/uv"
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        timeout = SERVE_TIMEOUT
+
+        def do_GET(self) -> None:
+            if self.path != path:
+                self.send_error(404)
+                return
+            with binary.open("rb") as fh:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(os.fstat(fh.fileno()).st_size))
+                self.end_headers()
+                self.connection.sendfile(fh)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("uv: %s", format % args)
+
+    server = _Server(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    port = server.server_address[1]
+    log.info("uv: served to the build from 127.0.0.1:%s (the engine shares this host's network)", port)
+    try:
+        yield f"http://127.0.0.1:{port}{path}"
+    finally:
+        server.shutdown()
+        server.server_close()
