@@ -7,7 +7,6 @@ moto's, so the assertions are about the stack, the repository and the role as AW
 from __future__ import annotations
 
 import contextlib
-
 import json
 import threading
 from dataclasses import dataclass, field
@@ -264,7 +263,9 @@ def test_a_dockerfile_taking_uv_gets_the_engines_uv_made_beside_the_cache_lookup
     assert sorted(world.cache_lookups) == ["127.0.0.1:5000/app:buildcache", f"127.0.0.1:5000/app:{uv_tag}"]
 
 
-SERVED_DOCKERFILE = "ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9\nFROM ${UV_IMAGE} AS uv\nRUN --mount=type=secret,id=uv true\n"
+SERVED_DOCKERFILE = (
+    "ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9\nFROM ${UV_IMAGE} AS uv\nRUN --mount=type=secret,id=uv true\n"
+)
 
 
 def test_uv_is_served_to_a_build_that_shares_this_hosts_network_and_nothing_is_loaded(world, tmp_path, monkeypatch):
