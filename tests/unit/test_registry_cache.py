@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from jenkins_codeartifact.consume import cache, uvimage
+from jenkins_codeartifact.errors import OperationError
 
 
 class Api:
@@ -134,3 +135,32 @@ def test_the_served_uv_is_the_toolkits_binary_at_a_secret_path_and_gone_after(mo
         raise RuntimeError("build aborted")
     with pytest.raises(requests.ConnectionError):
         requests.get(url2, timeout=2)
+
+
+def test_a_uv_binary_that_grows_while_it_is_read_is_a_clean_error_and_never_overfills_the_tar(tmp_path):
+    binary = tmp_path / "uv"
+    binary.write_bytes(b"\x01" * (3 << 20))
+    chunks = uvimage.image_chunks(binary, "jenkins-codeartifact/uv:1")
+    sent = [next(chunks), next(chunks), next(chunks)]  # the tar headers and the first MiB
+    with binary.open("ab") as fh:
+        fh.write(b"\x02" * (1 << 20))  # reinstalled meanwhile
+    with pytest.raises(OSError, match="changed while it was read"):
+        sent.extend(chunks)
+    assert sum(map(len, sent[2:])) <= 3 << 20  # what the layer's header promised, no more
+
+
+def test_a_failed_uv_stream_is_one_clear_load_error(monkeypatch, tmp_path):
+    binary = tmp_path / "uv"
+    binary.write_bytes(b"uv")
+    monkeypatch.setattr(uvimage, "uv_binary", lambda: (binary, "0.13.9"))
+
+    class Images:
+        def load(self, data):
+            for _ in data:
+                binary.write_bytes(b"uv, larger")  # it grew while the engine read it
+
+    class Engine:
+        images = Images()
+
+    with pytest.raises(OperationError, match=r"cannot load jenkins-codeartifact/uv:0.13.9 .*changed while"):
+        uvimage.load(Engine())

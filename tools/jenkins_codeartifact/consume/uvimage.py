@@ -84,12 +84,12 @@ def image_chunks(binary: Path, tag: str) -> Iterator[bytes]:
     yield head
     read = 0
     with binary.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
+        while read < size and (chunk := fh.read(min(1 << 20, size - read))):
             read += len(chunk)
             digest.update(chunk)
             yield chunk
-    if read != size:
-        raise OSError(f"{binary} changed while it was read")
+        if read != size or fh.read(1):  # never more than the header promised: the engine gets a short tar
+            raise OSError(f"{binary} changed while it was read (uv reinstalled?)")
     tail = bytes(layer_size - len(head) - size)
     digest.update(tail)
     yield tail
@@ -156,6 +156,8 @@ def load(client: Any) -> str:
         client.images.load(image_chunks(binary, tag))
     except (docker.errors.APIError, requests.RequestException) as exc:
         raise OperationError(f"cannot load {tag} into the engine: {docker_reason(exc)}", hint=ENGINE_HINT) from exc
+    except OSError as exc:  # image_chunks' own (requests' errors are OSErrors too: caught above)
+        raise OperationError(f"cannot load {tag} into the engine: {exc}", hint="rerun") from exc
     log.info("loaded %s (uv for the dependency stage) from %s", tag, binary)
     return tag
 
