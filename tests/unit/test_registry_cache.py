@@ -64,9 +64,9 @@ def test_the_uv_image_is_byte_identical_for_the_same_binary(tmp_path):
     """Its id is then the same on every agent, so the registry cache's keys for the dependency stage match."""
     binary = tmp_path / "uv"
     binary.write_bytes(b"\x7fELF fake uv")
-    first = uvimage.image_archive(binary, "jenkins-codeartifact/uv:1")
+    first = b"".join(uvimage.image_chunks(binary, "jenkins-codeartifact/uv:1"))
     binary.touch()  # a different mtime on another agent's copy
-    assert uvimage.image_archive(binary, "jenkins-codeartifact/uv:1") == first
+    assert b"".join(uvimage.image_chunks(binary, "jenkins-codeartifact/uv:1")) == first
     with tarfile.open(fileobj=io.BytesIO(first)) as outer:
         (manifest,) = json.load(outer.extractfile("manifest.json"))
         assert manifest["RepoTags"] == ["jenkins-codeartifact/uv:1"]

@@ -113,11 +113,6 @@ def image_chunks(binary: Path, tag: str) -> Iterator[bytes]:
     yield bytes(_padded(offset + 2 * tarfile.BLOCKSIZE, tarfile.RECORDSIZE) - offset)
 
 
-def image_archive(binary: Path, tag: str) -> bytes:
-    """:func:`image_chunks` in one piece."""
-    return b"".join(image_chunks(binary, tag))
-
-
 def registry_tag(cache_tag: str) -> str:
     """The tag of uv's image beside the registry cache (``buildcache-uv-0.13.9``): one per uv version."""
     return f"{cache_tag}-uv-{uv_binary()[1]}"
