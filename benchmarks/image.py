@@ -115,9 +115,9 @@ def build_ours(
     ``serve=False`` is an engine the build cannot serve uv to (remote, rootless)."""
     start = time.monotonic()
     client = containers.engine()
-    with contextlib.ExitStack() as stack:
-        uv_url = stack.enter_context(uvimage.served()) if serve and uvimage.can_serve(client, "host") else None
-        uv = None if uv_url else signals.background(uvimage.for_build, client)
+    serve = serve and uvimage.can_serve(client, "host")
+    with uvimage.served() if serve else contextlib.nullcontext() as uv_url:
+        uv = None if serve else signals.background(uvimage.for_build, client)
         cache_from = cache.cache_from(client, cache_ref) if cache_ref else None
         image.build(
             index,

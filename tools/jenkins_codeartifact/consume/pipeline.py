@@ -145,13 +145,10 @@ class Stages:
         registry = self._cache_registry()
         text = docker_file.read_text(encoding="utf-8", errors="replace")
         takes_uv = "UV_IMAGE" in text  # uv from this toolkit, never pulled from ghcr
-        with contextlib.ExitStack() as stack:
-            uv_url = None
-            if takes_uv and uvimage.SERVED_RE.search(text) and uvimage.can_serve(self.docker, s.network):
-                uv_url = stack.enter_context(uvimage.served())
-            uv = None  # else uv's image, made while the index and the cache are looked up
-            if takes_uv and uv_url is None:
-                uv = signals.background(self._uv_image, registry)
+        serve = takes_uv and uvimage.SERVED_RE.search(text) and uvimage.can_serve(self.docker, s.network)
+        with uvimage.served() if serve else contextlib.nullcontext() as uv_url:
+            # not served: uv's image, made while the index and the cache are looked up
+            uv = signals.background(self._uv_image, registry) if takes_uv and not serve else None
             index = self.index()
             cache_from = self._cache_from(registry)
             build = functools.partial(
