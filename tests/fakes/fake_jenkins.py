@@ -158,6 +158,7 @@ class Script:
 class Queued:
     id: int
     job: str
+    script: Script = field(default_factory=Script)
     polls: int = 0
     number: int | None = None  # the build it became
     cancelled: bool = False
@@ -303,7 +304,7 @@ class FakeJenkins:
         self.log: list[tuple[str, str, int]] = []
         self.queue = 0
         self.queued: dict[int, Queued] = {}  # queue item id -> what became of it (``script`` decides)
-        self.scripts: dict[str, Script] = {}  # job name -> how its next triggered builds run
+        self.scripts: dict[str, list[Script]] = {}  # job name -> how its next triggered builds run, in turn
         self.consoles: dict[tuple[str, int], Console] = {}
         self.delay = delay  # seconds per request, to make parallelism observable
         self.inflight = self.max_inflight = 0
@@ -367,6 +368,11 @@ class FakeJenkins:
         with self.lock:
             for b in self.items[name].builds:
                 b.building, b.result = False, b.result or "SUCCESS"
+
+    def script_for(self, name: str) -> Script:
+        """The script of the next build of ``name``: the first of its list (the last one stays)."""
+        scripts = self.scripts.get(name) or [Script()]
+        return scripts.pop(0) if len(scripts) > 1 else scripts[0]
 
     def build_numbers(self, name: str) -> list[int]:
         return [b.number for b in self.items[name].builds]
@@ -712,7 +718,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(302, headers={"Location": location})
             if rest in ("build", "buildWithParameters"):
                 j.queue += 1
-                j.queued[j.queue] = Queued(j.queue, name)
+                j.queued[j.queue] = Queued(j.queue, name, j.script_for(name))
                 return self._send(201, headers={"Location": f"{j.url}queue/item/{j.queue}/"})
             if rest == "confirmRename" and name:
                 return self._rename(name, query.get("newName", [""])[0].strip())
@@ -736,7 +742,7 @@ class _Handler(BaseHTTPRequestHandler):
         queued = j.queued.get(int(m.group(1))) if m else None
         if queued is None or j.resolve(queued.job) is None:
             return self._servlet_error(404, "Not Found")
-        script = j.scripts.get(queued.job, Script())
+        script = queued.script
         queued.polls += 1
         if queued.number is None and not queued.cancelled and queued.polls > script.queue_polls:
             queued.cancelled = script.cancel

@@ -39,12 +39,16 @@ def _split(image: str) -> tuple[str, str]:
     return (name if "/" in name else f"library/{name}"), tag or "latest"
 
 
-def registry_reason(image: str, session: requests.Session | None = None, auth: str = AUTH, registry: str = REGISTRY) -> str | None:
+def registry_reason(
+    image: str, session: requests.Session | None = None, auth: str = AUTH, registry: str = REGISTRY
+) -> str | None:
     """Why ``image`` cannot be pulled from Docker Hub, or None when its manifest answers."""
     http = session or requests.Session()
     repo, tag = _split(image)
     try:
-        token = http.get(auth, params={"service": "registry.docker.io", "scope": f"repository:{repo}:pull"}, timeout=TIMEOUT)
+        token = http.get(
+            auth, params={"service": "registry.docker.io", "scope": f"repository:{repo}:pull"}, timeout=TIMEOUT
+        )
         token.raise_for_status()
         headers = {"Authorization": f"Bearer {token.json()['token']}", "Accept": MANIFESTS}
         resp = http.head(f"{registry}/v2/{repo}/manifests/{tag}", headers=headers, timeout=TIMEOUT)

@@ -190,3 +190,8 @@ class Jenkins:
             if not data.get("inQueue") and not (data.get("lastBuild") or {}).get("building"):
                 return
             deadline.sleep(self.poll, f"{job} still has a build queued or running")
+
+    def job_names(self, deadline: Deadline) -> set[str]:
+        """The names of the top-level items."""
+        data = self._get_json(self.url + "api/json?tree=jobs[name]", deadline)
+        return {str(job["name"]) for job in data.get("jobs", [])}

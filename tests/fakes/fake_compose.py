@@ -1,0 +1,38 @@
+"""A stand-in for ``docker compose`` that records each call, for the jenkins-it harness's tests.
+
+Every call appends its arguments (JSON, one line) to ``$FAKE_COMPOSE_LOG``. ``up`` sleeps
+``$FAKE_COMPOSE_UP_SLEEP`` seconds (writing its PID to ``$FAKE_COMPOSE_PIDFILE`` first), ``logs``
+prints ``$FAKE_COMPOSE_LOGS``, ``exec`` prints ``$FAKE_COMPOSE_EXEC_OUT``; ``$FAKE_COMPOSE_FAIL`` names
+a subcommand that exits 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+
+def main() -> int:
+    args = sys.argv[1:]
+    with open(os.environ["FAKE_COMPOSE_LOG"], "a", encoding="utf-8") as log:
+        log.write(json.dumps(args) + "\n")
+    verb = next((a for a in args if a in ("up", "down", "logs", "exec", "ps")), "")
+    if verb == os.environ.get("FAKE_COMPOSE_FAIL"):
+        print(f"fake compose: {verb} failed")
+        return 1
+    if verb == "up":
+        if os.environ.get("FAKE_COMPOSE_PIDFILE"):
+            with open(os.environ["FAKE_COMPOSE_PIDFILE"], "w", encoding="utf-8") as f:
+                f.write(str(os.getpid()))
+        time.sleep(float(os.environ.get("FAKE_COMPOSE_UP_SLEEP", "0")))
+    elif verb == "logs":
+        print(os.environ.get("FAKE_COMPOSE_LOGS", ""))
+    elif verb == "exec":
+        print(os.environ.get("FAKE_COMPOSE_EXEC_OUT", ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
