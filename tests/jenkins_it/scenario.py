@@ -91,9 +91,22 @@ def preflight(opts: Options) -> list[str]:
     return command
 
 
+def docker_gid() -> dict[str, str]:
+    """``DOCKER_GID`` (the group the jenkins user needs for the engine's socket), unless already set."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if "DOCKER_GID" in os.environ or not host.startswith("unix://"):
+        return {}
+    try:
+        return {"DOCKER_GID": str(os.stat(host.removeprefix("unix://")).st_gid)}
+    except OSError:
+        return {}
+
+
 def run(opts: Options, write: Write) -> None:
     """The whole scenario; raises :class:`Unavailable`, :class:`ScenarioFailed` or what a step raised."""
-    project = Compose(preflight(opts), opts.root, opts.project, opts.files, opts.compose_env())
+    command = preflight(opts)
+    env = {**opts.compose_env(), **(docker_gid() if opts.probe else {})}  # a real engine's socket only
+    project = Compose(command, opts.root, opts.project, opts.files, env)
     aborted = False
     try:
         write(f"[jenkins-it] compose project {opts.project}: up --build\n")
