@@ -1,9 +1,10 @@
 """A stand-in for ``docker compose`` that records each call, for the jenkins-it harness's tests.
 
 Every call appends its arguments (JSON, one line) to ``$FAKE_COMPOSE_LOG``. ``up`` sleeps
-``$FAKE_COMPOSE_UP_SLEEP`` seconds (writing its PID to ``$FAKE_COMPOSE_PIDFILE`` first), ``logs``
-prints ``$FAKE_COMPOSE_LOGS``, ``exec`` prints ``$FAKE_COMPOSE_EXEC_OUT``; ``$FAKE_COMPOSE_FAIL`` names
-a subcommand that exits 1.
+``$FAKE_COMPOSE_UP_SLEEP`` seconds (writing its PID to ``$FAKE_COMPOSE_PIDFILE`` first), ``logs SERVICE``
+prints ``SERVICE_1  | $FAKE_COMPOSE_LOGS``, ``exec`` prints ``$FAKE_COMPOSE_EXEC_OUT``, ``config``
+the services (``$FAKE_COMPOSE_SERVICES``), ``ps`` the running ones (``$FAKE_COMPOSE_RUNNING``);
+``$FAKE_COMPOSE_FAIL`` names a subcommand that exits 1.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ def main() -> int:
     args = sys.argv[1:]
     with open(os.environ["FAKE_COMPOSE_LOG"], "a", encoding="utf-8") as log:
         log.write(json.dumps(args) + "\n")
-    verb = next((a for a in args if a in ("up", "down", "logs", "exec", "ps")), "")
+    verb = next((a for a in args if a in ("up", "down", "logs", "exec", "ps", "config")), "")
     if verb == os.environ.get("FAKE_COMPOSE_FAIL"):
         print(f"fake compose: {verb} failed")
         return 1
@@ -28,7 +29,11 @@ def main() -> int:
                 f.write(str(os.getpid()))
         time.sleep(float(os.environ.get("FAKE_COMPOSE_UP_SLEEP", "0")))
     elif verb == "logs":
-        print(os.environ.get("FAKE_COMPOSE_LOGS", ""))
+        print(f"{args[-1]}_1  | {os.environ.get('FAKE_COMPOSE_LOGS', '')}")
+    elif verb == "config":
+        print(os.environ.get("FAKE_COMPOSE_SERVICES", "jenkins devpi devpi-setup"))
+    elif verb == "ps":
+        print(os.environ.get("FAKE_COMPOSE_RUNNING", "jenkins devpi"))
     elif verb == "exec":
         print(os.environ.get("FAKE_COMPOSE_EXEC_OUT", ""))
     return 0

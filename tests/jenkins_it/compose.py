@@ -113,9 +113,15 @@ class Compose:
         """Stop and remove the containers, networks and volumes (``-v``: Jenkins' home, devpi's data)."""
         self.run("down", "-v", "--remove-orphans", "-t", "1", deadline=Deadline(seconds, "compose down"))
 
-    def logs(self, seconds: float = 30.0) -> str:
-        """The last lines of every service's log, for a failure's report."""
-        return self.run("logs", "--no-color", "--tail", "200", deadline=Deadline(seconds, "compose logs"))
+    def logs(self, service: str, seconds: float = 30.0) -> str:
+        """The last lines of ``service``'s log, for a failure's report."""
+        return self.run("logs", "--no-color", "--tail", "200", service, deadline=Deadline(seconds, "compose logs"))
+
+    def stopped(self, seconds: float = 30.0) -> list[str]:
+        """The services that are not running (exited, crashed, never started); one-shot ones included."""
+        every = self.run("config", "--services", deadline=Deadline(seconds, "compose config")).split()
+        running = self.run("ps", "--services", "--filter", "status=running", deadline=Deadline(seconds, "compose ps"))
+        return [name for name in every if name not in running.split()]
 
     def exec(self, service: str, *cmd: str, deadline: Deadline) -> str:
         return self.run("exec", "-T", service, *cmd, deadline=deadline)

@@ -121,7 +121,9 @@ def compose_log(tmp_path, monkeypatch) -> Path:
     log = tmp_path / "compose.log"
     monkeypatch.setenv("FAKE_COMPOSE_LOG", str(log))
     monkeypatch.setenv("FAKE_COMPOSE_EXEC_OUT", "200")
-    monkeypatch.setenv("FAKE_COMPOSE_LOGS", "jenkins_1  | SEVERE boom")
+    monkeypatch.setenv("FAKE_COMPOSE_LOGS", "SEVERE boom")
+    monkeypatch.setenv("FAKE_COMPOSE_SERVICES", "jenkins codeartifact")
+    monkeypatch.setenv("FAKE_COMPOSE_RUNNING", "jenkins codeartifact")
     return log
 
 
@@ -184,16 +186,27 @@ def test_an_unmasked_secret_fails_prints_the_logs_and_brings_the_project_down(fa
     out: list[str] = []
     with pytest.raises(ScenarioFailed, match=r"producer #1: the AWS secret key is in the console, unmasked"):
         run(opts, out.append)
+    assert "[jenkins-it] services not running: none\n" in out  # so Jenkins' own log is shown
     assert "[logs] jenkins_1  | SEVERE boom\n" in out
     assert calls(compose_log)[-1].endswith("down -v --remove-orphans -t 1")
 
 
-def test_a_failed_build_names_its_result_and_console(fake, compose_log, index):
+def test_a_failed_build_names_its_result_and_the_logs_of_the_service_that_stopped(
+    fake, compose_log, index, monkeypatch
+):
     scripted(fake)
     fake.scripts["consumer"] = [Script(chunks=("ERROR: build failed\n",), result="FAILURE")]
+    monkeypatch.setenv("FAKE_COMPOSE_RUNNING", "jenkins")  # the stand-in died
+    out: list[str] = []
     with pytest.raises(ScenarioFailed, match=rf"consumer #1: FAILURE \({fake.url}job/consumer/1/console\)"):
-        run(options(fake, index), lambda _: None)
-    assert [c.split()[-1] for c in calls(compose_log)][-2:] == ["200", "1"]  # logs --tail 200, then down -t 1
+        run(options(fake, index), out.append)
+    assert "[consumer #1] ERROR: build failed\n" in out
+    assert "[jenkins-it] services not running: codeartifact\n" in out
+    assert [line for line in out if line.startswith("[logs]")] == ["[logs] codeartifact_1  | SEVERE boom\n"]
+    assert calls(compose_log)[-2:] == [
+        "ca-jenkins-it-test docker-compose.yml logs --no-color --tail 200 codeartifact",
+        "ca-jenkins-it-test docker-compose.yml down -v --remove-orphans -t 1",
+    ]
 
 
 def test_a_failed_compose_up_is_reported_and_still_brought_down(fake, compose_log, index, monkeypatch, capfd):
