@@ -144,7 +144,7 @@ class Jenkins:
             why = item.get("why") or "waiting"
             deadline.sleep(self.poll, f"{queue_url} still queued ({why})")
 
-    def console(self, build_url: str, deadline: Deadline, write: Callable[[str], None], prefix: str) -> str:
+    def console(self, build_url: str, deadline: Deadline, write: Callable[[str], object], prefix: str) -> str:
         """Stream the build's console, each complete line as ``prefix + line``, until the build ends."""
         start, text, partial = 0, [], ""
         while True:
@@ -176,7 +176,7 @@ class Jenkins:
                 return str(data["result"])
             deadline.sleep(self.poll, f"{build_url} has no result yet")
 
-    def build(self, job: str, deadline: Deadline, write: Callable[[str], None]) -> Build:
+    def build(self, job: str, deadline: Deadline, write: Callable[[str], object]) -> Build:
         """Trigger ``job``, follow it to its result with its console streamed as ``[job #N] ...``."""
         queue_url = self.trigger(job, deadline)
         number, url = self.executable(queue_url, deadline)

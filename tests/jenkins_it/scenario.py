@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -33,7 +34,7 @@ OWNER = "jenkins-it:jenkins/jobs"
 SCRATCH_OWNER = "jenkins-it:scratch"
 SCRATCH_JOB = "jenkins-it-scratch"
 PACKAGE = "fantastic-ascii"
-Write = Callable[[str], None]
+Write = Callable[[str], object]
 
 
 class Unavailable(Exception):
@@ -142,8 +143,8 @@ def _steps(opts: Options, project: Compose, jenkins: Jenkins, write: Write) -> N
     specs = opts.root / "jenkins" / "jobs"
     _jobsync(opts, write, "apply", "--jobs-dir", str(specs), "--owner", OWNER)
     plan = _jobsync(opts, write, "diff", "--verify", "--jobs-dir", str(specs), "--owner", OWNER)
-    drift = {k: v for k, v in plan.get("counts", {}).items() if v and k != "unchanged"}
-    if drift or plan.get("counts", {}).get("unchanged") != 2:
+    counts: dict[str, int] = plan.get("counts") or {}
+    if any(n for action, n in counts.items() if action != "unchanged") or counts.get("unchanged") != 2:
         raise ScenarioFailed(f"jobsync diff --verify right after apply: {plan.get('plan')}")
     first = _passed(jenkins.build("producer", Deadline(opts.build_seconds, "producer"), write))
     # an SCM poll may have built (and published) before our trigger: then ours found the version there
@@ -160,7 +161,7 @@ def _steps(opts: Options, project: Compose, jenkins: Jenkins, write: Write) -> N
     write("[jenkins-it] every check passed\n")
 
 
-def _jobsync(opts: Options, write: Write, *args: str) -> dict[str, object]:
+def _jobsync(opts: Options, write: Write, *args: str) -> dict[str, Any]:
     """Run ``jobsync ARGS`` against the compose Jenkins (credentials in its environment, never argv)."""
     with tempfile.TemporaryDirectory(prefix="jenkins-it-") as tmp:
         report = Path(tmp) / "report.json"
@@ -171,7 +172,7 @@ def _jobsync(opts: Options, write: Write, *args: str) -> dict[str, object]:
             write(f"[jobsync {args[0]}] {line}\n")
         if proc.returncode != 0:
             raise ScenarioFailed(f"jobsync {' '.join(args[:2])}: exit {proc.returncode}")
-        data: dict[str, object] = json.loads(report.read_text(encoding="utf-8"))
+        data: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
         return data
 
 
