@@ -24,9 +24,11 @@ def main() -> int:
         print(f"fake compose: {verb} failed")
         return 1
     if verb == "up":
-        if os.environ.get("FAKE_COMPOSE_PIDFILE"):
-            with open(os.environ["FAKE_COMPOSE_PIDFILE"], "w", encoding="utf-8") as f:
+        if os.environ.get("FAKE_COMPOSE_PIDFILE"):  # whole or absent: written aside, then renamed
+            pidfile = os.environ["FAKE_COMPOSE_PIDFILE"]
+            with open(pidfile + ".tmp", "w", encoding="utf-8") as f:
                 f.write(str(os.getpid()))
+            os.replace(pidfile + ".tmp", pidfile)
         time.sleep(float(os.environ.get("FAKE_COMPOSE_UP_SLEEP", "0")))
     elif verb == "logs":
         print(f"{args[-1]}_1  | {os.environ.get('FAKE_COMPOSE_LOGS', '')}")

@@ -24,6 +24,10 @@ REQUEST_TIMEOUT = 10.0
 class JenkinsError(Exception):
     """Jenkins answered something the harness cannot go on with (one line: what, where, what it said)."""
 
+    def __init__(self, message: str, cause: str = "") -> None:
+        super().__init__(message)
+        self.cause = cause  # the network error's type, when there was no answer
+
 
 class DeadlineExceeded(JenkinsError):
     """A wait ran out of time."""
@@ -77,6 +81,7 @@ class Jenkins:
         self.http = requests.Session()
         self.http.auth = (user, secret)
         self._crumb: dict[str, str] | None = None
+        self.last_answer = "no answer"  # what the last readiness check got, for the deadline's message
 
     def _request(self, method: str, url: str, deadline: Deadline, **kwargs: Any) -> requests.Response:
         deadline.check(f"{method} {url}")
@@ -84,7 +89,7 @@ class Jenkins:
         try:
             return self.http.request(method, url, timeout=timeout, allow_redirects=False, **kwargs)
         except requests.RequestException as exc:
-            raise JenkinsError(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
+            raise JenkinsError(f"{method} {url}: {type(exc).__name__}: {exc}", type(exc).__name__) from exc
 
     def _get_json(self, url: str, deadline: Deadline) -> dict[str, Any]:
         resp = self._request("GET", url, deadline)
@@ -110,10 +115,12 @@ class Jenkins:
         """Jenkins' version once it answers api/json with our credentials (None while it starts: 503, 401)."""
         try:
             resp = self._request("GET", self.url + "api/json?tree=mode", deadline)
-        except JenkinsError:
+        except JenkinsError as exc:
+            self.last_answer = exc.cause or "no answer"
             return None  # not listening yet
         if resp.status_code == 200 and "X-Jenkins" in resp.headers:
             return resp.headers["X-Jenkins"]
+        self.last_answer = f"HTTP {resp.status_code} {resp.reason}"  # 503 while starting, 401: wrong credentials
         return None
 
     def wait_ready(self, deadline: Deadline) -> str:
@@ -121,7 +128,7 @@ class Jenkins:
             version = self.ready(deadline)
             if version is not None:
                 return version
-            deadline.sleep(self.poll * 4, f"Jenkins at {self.url} not ready")
+            deadline.sleep(self.poll * 4, f"Jenkins at {self.url} not ready (last answer: {self.last_answer})")
 
     def trigger(self, job: str, deadline: Deadline) -> str:
         """Queue a build of ``job``; the URL of its queue item."""
@@ -160,10 +167,7 @@ class Jenkins:
             start = int(resp.headers.get("X-Text-Size", start + len(resp.content)))
             if resp.headers.get("X-More-Data", "").lower() != "true":
                 break
-            if not chunk:
-                deadline.sleep(self.poll, f"{build_url} still running")
-            else:
-                deadline.check(f"{build_url} still running")
+            deadline.sleep(self.poll, f"{build_url} still running")
         if partial:
             write(f"{prefix}{partial}\n")
         return "".join(text)

@@ -108,7 +108,9 @@ def test_api_token_and_password_both_trigger_with_csrf_on(fake):
 
 
 def test_wrong_credentials_never_look_ready(fake):
-    with pytest.raises(DeadlineExceeded, match=r"Jenkins: .* not ready after 0.3 s"):
+    with pytest.raises(
+        DeadlineExceeded, match=r"Jenkins: .* not ready \(last answer: HTTP 401 Unauthorized\) after 0.3 s"
+    ):
         client(fake, "wrong").wait_ready(Deadline(0.3, "Jenkins"))
     assert client(fake).wait_ready(Deadline(5, "Jenkins")) == "2.555.3"
 
@@ -221,7 +223,7 @@ def test_jenkins_that_never_gets_ready_meets_its_deadline(compose_log, index):
     with FakeJenkins() as other:
         opts = options(other, index)
     opts.ready_seconds = 0.5  # the fake is gone: nothing listens there
-    with pytest.raises(DeadlineExceeded, match=r"Jenkins at .* not ready after 0.5 s"):
+    with pytest.raises(DeadlineExceeded, match=r"Jenkins at .* not ready \(last answer: ConnectionError\) after 0.5 s"):
         run(opts, lambda _: None)
     assert calls(compose_log)[-1].endswith("down -v --remove-orphans -t 1")
 
