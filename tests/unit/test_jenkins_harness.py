@@ -180,6 +180,7 @@ def test_the_scenario_passes_end_to_end_against_fakes(fake, compose_log, index):
     assert "exec -T jenkins python3 -c" in calls(compose_log)[1]
     assert calls(compose_log)[-1].endswith("down -v --remove-orphans -t 1")
     assert {"producer", "consumer"} <= set(fake.items) and "jenkins-it-scratch" not in fake.items  # pruned
+    assert fake.password not in text and fake.password not in compose_log.read_text()  # nor in any argv
 
 
 def test_an_unmasked_secret_fails_prints_the_logs_and_brings_the_project_down(fake, compose_log, index):
@@ -332,3 +333,38 @@ def test_compose_command_prefers_the_override_then_v2_then_v1(monkeypatch, tmp_p
     docker.write_text("#!/bin/sh\nexit 0\n")
     assert compose_command(paths.get) == [str(docker), "compose"]
     assert compose_command({}.get) is None
+
+
+def test_engine_reason_names_what_is_missing(tmp_path):
+    assert probe.engine_reason(None, "/usr/bin/docker") == "neither `docker compose` nor `docker-compose` is installed"
+    assert probe.engine_reason(["docker-compose"], None) == "no docker CLI to reach a Docker engine"
+    docker = tmp_path / "docker"
+    docker.write_text("#!/bin/sh\necho 'Cannot connect to the Docker daemon at unix:///x.sock.' >&2\nexit 1\n")
+    docker.chmod(0o755)
+    reason = probe.engine_reason(["docker-compose"], str(docker))
+    assert reason == "no Docker engine answered: Cannot connect to the Docker daemon at unix:///x.sock."
+    docker.write_text("#!/bin/sh\necho 27.5.1\n")
+    assert probe.engine_reason(["docker-compose"], str(docker)) is None
+
+
+def _pytest_jenkins(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", *args]
+    argv.append("tests/integration/test_jenkins_compose.py")
+    environ = {k: v for k, v in os.environ.items() if k != "CA_REQUIRE_JENKINS"} | env
+    return subprocess.run(argv, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120)
+
+
+def test_the_jenkins_marker_skips_with_the_reason_and_fails_when_required():
+    if probe.registry_reason(probe.pinned_image(ROOT)) is None:
+        pytest.skip("Docker Hub answers here: the jenkins test would really run, not skip")
+    started = time.monotonic()
+    plain = _pytest_jenkins()  # make test: not asked for, not tried
+    assert plain.returncode == 0 and "1 skipped" in plain.stdout
+    assert "the compose Jenkins runs with `make jenkins-it` (pytest -m jenkins)" in plain.stdout
+    asked = _pytest_jenkins("-m", "jenkins")  # make jenkins-it: tried, and skipped with what failed
+    assert asked.returncode == 0 and "1 skipped" in asked.stdout
+    assert "no container registry reachable: jenkins/jenkins:2.555.3-lts-jdk21 cannot be pulled" in asked.stdout
+    required = _pytest_jenkins("-m", "jenkins", CA_REQUIRE_JENKINS="1")
+    assert required.returncode == 1 and "1 failed" in required.stdout
+    assert "CA_REQUIRE_JENKINS=1 but the compose Jenkins cannot run here: no container registry" in required.stdout
+    assert time.monotonic() - started < 60  # three pytest start-ups, no hang
