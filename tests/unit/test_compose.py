@@ -61,6 +61,8 @@ def test_the_host_socket_is_documented_as_root_equivalent_and_dind_replaces_it()
     assert _sockets(base["jenkins"]) == ["/var/run/docker.sock"]
     assert _sockets(dind["jenkins"]) == ["dind_socket"]  # a volume of the private engine, not the host's socket
     assert dind["dind"]["privileged"] is True
+    command = dind["dind"]["command"]  # dockerd itself: the image's default TCP listeners are not added
+    assert command[0] == "dockerd" and not [arg for arg in command if "tcp://" in arg]
     assert not any(_sockets(s) == ["/var/run/docker.sock"] for s in dind.values())
 
 
