@@ -248,16 +248,21 @@ def _wait_for(proc: subprocess.Popen[str], text: str, seconds: float = 60) -> No
     pytest.fail(f"never saw {text!r}: {proc.communicate()}")
 
 
-def test_sigterm_during_a_build_ends_within_5s_and_brings_the_project_down(fake, compose_log):
+@pytest.mark.parametrize(
+    ("sig", "code", "said"),
+    [(signal.SIGTERM, 143, "aborted (SIGTERM)"), (signal.SIGINT, 130, "interrupted")],
+    ids=["SIGTERM", "SIGINT"],
+)
+def test_a_signal_during_a_build_ends_within_5s_and_brings_the_project_down(fake, compose_log, sig, code, said):
     fake.scripts["producer"] = [Script(chunks=("working\n",), endless=True)]
     proc = _driver(fake, {})
     _wait_for(proc, "[producer #1] working")
     started = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=10)
     assert time.monotonic() - started < 5
-    assert proc.returncode == 143, err
-    assert "jenkins-it: aborted (SIGTERM); compose project brought down" in err
+    assert proc.returncode == code, err
+    assert f"jenkins-it: {said}; compose project brought down" in err
     assert calls(compose_log)[-1].endswith("down -v --remove-orphans -t 1")
 
 
