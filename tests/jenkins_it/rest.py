@@ -164,7 +164,10 @@ class Jenkins:
             *lines, partial = (partial + chunk).split("\n")
             for line in lines:
                 write(f"{prefix}{line}\n")
-            start = int(resp.headers.get("X-Text-Size", start + len(resp.content)))
+            size = resp.headers.get("X-Text-Size", str(start + len(resp.content)))
+            if not size.isdigit() or int(size) < start:
+                raise JenkinsError(f"GET {url}: X-Text-Size {size!r} is not an offset at or after {start}")
+            start = int(size)
             if resp.headers.get("X-More-Data", "").lower() != "true":
                 break
             deadline.sleep(self.poll, f"{build_url} still running")
