@@ -48,8 +48,9 @@ from ..codeartifact import MAX_DURATION, MIN_DURATION  # AuthorizationTokenDurat
 from . import DOMAIN, DOMAIN_OWNER, REGION, REPOSITORY, devpi
 from .codeartifact_model import ApiError, Backend, DevpiBackend, decode_page_token, routes, validate
 from .codeartifact_pypi import CHUNK, PypiEndpoint
+from .codeartifact_repo import PackageGroup, RepositoryOperations
 from .codeartifact_sigv4 import check_signature
-from .codeartifact_state import DEFAULT_DURATION, Throttle, Tokens, Versions
+from .codeartifact_state import DEFAULT_DURATION, Faults, Throttle, Tokens, Versions
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,11 @@ IMPLEMENTED = (
     "ListPackageVersionAssets",
     "UpdatePackageVersionsStatus",
     "DisposePackageVersions",
+    "CopyPackageVersions",
+    "ListPackageVersions",
+    "DeletePackageVersions",
+    "DescribePackage",
+    "GetAssociatedPackageGroup",
 )
 
 
@@ -78,13 +84,15 @@ class Config:
     secret_access_key: str | None = field(default=None, repr=False)
     clock: Callable[[], float] = time.time  # tests move time forward instead of sleeping
     session_seconds: int = 3600  # what is left of a role session (durationSeconds=0 with session credentials)
+    package_groups: list[PackageGroup] = field(default_factory=list)  # besides the root group /*
+    upstream_delay: bool = False  # the first fetch of each upstream file answers 404 (import not finished)
 
 
 def _json(data: Any) -> bytes:
     return json.dumps(data).encode()
 
 
-class Handler(PypiEndpoint):
+class Handler(RepositoryOperations, PypiEndpoint):
     """One request: the AWS API under ``/v1/``, the pypi endpoint and its files everywhere else."""
 
     server: StandIn
@@ -175,7 +183,11 @@ class Handler(PypiEndpoint):
             except ValueError:
                 raise ApiError(400, "ValidationException", "the request body is not JSON") from None
         self._check_domain(operation, params)
+        if self.server.faults.take(operation, after=False):
+            raise ApiError(500, "InternalServerException", "Internal failure (forced)")
         result = getattr(self, "_op_" + operation)(params)
+        if self.server.faults.take(operation, after=True):
+            raise ApiError(500, "InternalServerException", "Internal failure (forced, after the change landed)")
         self._send_json(200, result)
 
     def _check_domain(self, operation: str, params: dict[str, Any]) -> None:
@@ -333,6 +345,8 @@ class StandIn(ThreadingHTTPServer):
         self.config, self.backend, self.routes = config, backend, routes()
         self.tokens = Tokens(backend.password(), config.clock)
         self.throttle = Throttle(config.clock)
+        self.faults = Faults()
+        self.fetched: set[str] = set()  # upstream files fetched once (the import delay)
         self.versions = Versions()
         super().__init__(address, Handler)
 

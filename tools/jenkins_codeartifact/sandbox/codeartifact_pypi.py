@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .codeartifact_api import StandIn
 
 CHUNK = 64 * 1024
+UPSTREAM_INDEX = "root/pypi"  # devpi's PyPI mirror: the files the upstream serves
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization"}
 
 
@@ -33,6 +34,9 @@ class PypiEndpoint(BaseHTTPRequestHandler):
 
     server: StandIn
     _unread: int  # request body bytes not yet read (set per request by the handler)
+
+    def group_publish(self, package: str) -> str:
+        raise NotImplementedError  # codeartifact_repo.RepositoryOperations'
 
     def _read(self, size: int) -> bytes:
         data = self.rfile.read(min(size, self._unread)) if self._unread > 0 else b""
@@ -61,6 +65,9 @@ class PypiEndpoint(BaseHTTPRequestHandler):
                 raise ApiError(404, "ResourceNotFoundException", f"no such resource: {path}")
         elif self.command not in ("GET", "HEAD"):
             raise ApiError(405, "MethodNotAllowedException", f"{self.command} is not allowed on files")
+        elif config.upstream_delay and path.startswith(f"/{UPSTREAM_INDEX}/+f/") and path not in self.server.fetched:
+            self.server.fetched.add(path)  # listed already, still being imported: the first fetch is a 404
+            raise ApiError(404, "ResourceNotFoundException", f"Asset not found (being imported from upstream): {path}")
         self._forward(target, repo=match["repo"] if match else None)
 
     def _check_token(self) -> None:
@@ -136,6 +143,12 @@ class PypiEndpoint(BaseHTTPRequestHandler):
                 "ConflictException",
                 f"Package version {package} {version} is available from an upstream repository (public PyPI) "
                 f"of '{repo}'; its package origin controls block publishing it (publish=BLOCK)",
+            )
+        if package and self.group_publish(package) == "BLOCK":
+            raise ApiError(
+                403,
+                "AccessDeniedException",
+                f"Package {package} in '{repo}': its package origin controls block publishing (publish=BLOCK)",
             )
 
     def _rewrite_location(self, location: str, repo: str | None) -> str:

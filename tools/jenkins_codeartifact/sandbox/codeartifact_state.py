@@ -137,3 +137,25 @@ class Versions:
 
     def on_upstream(self, package: str, version: str) -> bool:
         return version in self.upstream.get(package, set())
+
+
+@dataclass
+class Faults:
+    """Server errors forced by tests: before an operation runs, or after it ran (the answer is lost,
+    the change landed: what a client retrying a POST must cope with)."""
+
+    _forced: list[tuple[str, int, bool]] = field(default_factory=list)  # operation, times left, after
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def force(self, operation: str, times: int = 1, after: bool = False) -> None:
+        with self._lock:
+            self._forced.append((operation, times, after))
+
+    def take(self, operation: str, after: bool) -> bool:
+        """True if this call of ``operation`` must answer 500 (at this point: before or after it ran)."""
+        with self._lock:
+            for i, (op, left, when) in enumerate(self._forced):
+                if op == operation and when == after and left > 0:
+                    self._forced[i] = (op, left - 1, when)
+                    return True
+            return False
