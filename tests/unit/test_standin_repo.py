@@ -80,6 +80,7 @@ def serving(store: Store, **config: Any) -> Iterator[ca.StandIn]:
         ca.Config(access_key_id=KEY, secret_access_key=SECRET, repositories=dict(INDEXES), **config), store
     )
     server.url = f"http://127.0.0.1:{server.server_address[1]}"  # type: ignore[attr-defined]
+    server.config.public_url = server.url  # type: ignore[attr-defined]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield server

@@ -277,9 +277,9 @@ class Settings:
     from_report: str | None = _opt(
         None, "CA_FROM_REPORT", group="repo", metavar="FILE", doc="promote: the ca-publish report of the tested upload"
     )
-    keep: int | None = _opt(None, "CA_KEEP", group="repo", metavar="N", doc="prune: never the newest N versions")
-    older_than: float | None = _opt(
-        None, "CA_OLDER_THAN", group="repo", metavar="DAYS", doc="prune: only versions published longer ago"
+    keep: int = _opt(10, "CA_KEEP", group="repo", metavar="N", doc="prune: never the newest N versions")
+    older_than: float = _opt(
+        0.0, "CA_OLDER_THAN", group="repo", metavar="DAYS", doc="prune: only versions published longer ago (0: any age)"
     )
     prune_versions_action: str = _opt(
         "unlist",

@@ -106,9 +106,9 @@ def prune(
     settings: Settings, name: str, record: dict[str, Any], client: Any = None, clock: Callable[[], float] = time.time
 ) -> int:
     """Plan, log, cap, then act; ``record`` becomes the report. Returns the exit code."""
-    if settings.keep is None or settings.keep < 0:
-        raise ConfigError("prune needs --keep N (N >= 0): the newest N versions are never pruned")
-    if settings.older_than is not None and settings.older_than < 0:
+    if settings.keep < 0:
+        raise ConfigError(f"--keep {settings.keep}: must be 0 or more (the newest N versions are never pruned)")
+    if settings.older_than < 0:
         raise ConfigError(f"--older-than {settings.older_than:g}: must be a number of days >= 0")
     protected = read_protected(settings)
     action = settings.prune_versions_action
@@ -116,7 +116,7 @@ def prune(
     listed = ca.versions(name)
     if not listed:
         raise PreconditionError(f"{name}: no versions in {ca.domain}/{ca.repository}", hint="check the package name")
-    cutoff = clock() - settings.older_than * DAY if settings.older_than is not None else None
+    cutoff = clock() - settings.older_than * DAY if settings.older_than else None
     decisions = plan(_published(ca, name, listed), ca.repository, settings.keep, cutoff, protected, action)
     changes = [d.version for d in decisions if d.change]
     record.update(
