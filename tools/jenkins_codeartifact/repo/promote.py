@@ -109,6 +109,8 @@ def _copy(ca: CodeArtifact, name: str, version: str, source: str, target: str, r
         )
     except OperationError as exc:  # retries exhausted: the copy may have landed; the comparison decides
         log.warning("WARNING: %s; checking %s for what landed", exc.message, target)
+        if ca.assets(name, version, target) is None:
+            raise OperationError(f"{name} {version} was not copied to {target}: {exc.message}", hint=exc.hint) from exc
         return "unknown"
     assert resp is not None
     if version in resp.get("successfulVersions", {}):

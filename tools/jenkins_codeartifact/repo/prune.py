@@ -71,7 +71,7 @@ def plan(
         elif cutoff is not None and (v.published or 0.0) > cutoff:
             decisions.append(Decision(v.version, False, "too recent"))
         else:
-            decisions.append(Decision(v.version, True, f"{action} (was {v.status})"))
+            decisions.append(Decision(v.version, True, f"was {v.status}"))
     decisions += [Decision(v.version, False, "served by the upstream") for v in versions if v not in own]
     return decisions
 

@@ -134,7 +134,7 @@ class DevpiBackend:
     def copy(self, source: str, target: str, package: str, version: str) -> None:
         """devpi's push between two indexes of the same server: the files are copied, not re-uploaded."""
         parts = urllib.parse.urlsplit(self.devpi_url + f"/{source}")
-        body = json.dumps({":action": "push", "name": package, "version": version, "targetindex": target})
+        body = json.dumps({"name": package, "version": version, "targetindex": target})
         auth = base64.b64encode(f"aws:{self._password}".encode()).decode()
         conn = http.client.HTTPConnection(parts.netloc, timeout=120)
         try:

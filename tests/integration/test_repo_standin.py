@@ -1,0 +1,71 @@
+"""ca-repo on the session's sandbox (devpi behind the CodeArtifact stand-in): real pip and uv installs.
+
+publish to ``dev`` -> promote to ``release`` (devpi copies the files between indexes) -> ``eval "$(ca-repo
+env)"`` in a shell, then pip and uv install the package from ``release`` -> prune dry run. Sources: pip's
+PIP_INDEX_URL, uv's UV_DEFAULT_INDEX ("Package indexes": it replaces PyPI as the default index).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import uv
+from tests.helpers import fresh_package
+
+from jenkins_codeartifact.cli import publish, repo
+
+
+@pytest.fixture
+def promoted(sandbox_environ, tmp_path, monkeypatch, capsys) -> str:
+    """A fresh fantastic-ascii version published to dev and promoted to release; its version."""
+    monkeypatch.chdir(tmp_path)
+    project = fresh_package(tmp_path, 4)
+    assert publish.main([str(project.path), "--repository", "dev", "--report", "publish.json"]) == 0
+    argv = ["promote", "fantastic-ascii", project.version, "--from", "dev", "--to", "release"]
+    code = repo.main([*argv, "--from-report", "publish.json", "--report", "promote.json"])
+    output = capsys.readouterr()
+    assert code == 0, output.err
+    assert json.loads(Path("promote.json").read_text())["outcome"] == "promoted"
+    return project.version
+
+
+def shell(script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """``script`` in a POSIX shell with a clean environment: only what ca-repo env printed points at the index."""
+    env = {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HOME": str(tmp_path)}
+    env.update(PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1", UV_CACHE_DIR=str(tmp_path / "uv-cache"))
+    env["UV_NO_CONFIG"] = "1"
+    return subprocess.run(["sh", "-c", script], capture_output=True, text=True, env=env, timeout=300, check=False)
+
+
+def test_pip_and_uv_install_from_release_with_the_env_lines(promoted, tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("CA_REPOSITORY", "release")
+    assert repo.main(["env"]) == 0
+    lines = capsys.readouterr().out
+    uv_bin = uv.find_uv_bin()
+    script = (
+        f'eval "$LINES"\n'
+        f"python -m pip install -q --target pip-t fantastic-ascii=={promoted}\n"
+        f"{uv_bin} pip install -q --target uv-t fantastic-ascii=={promoted}\n"
+        "ls pip-t uv-t\n"
+    )
+    result = shell(f"cd {tmp_path} && LINES={_quote(lines)}\n{script}", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count(f"fantastic_ascii-{promoted}.dist-info") == 2
+
+
+def test_prune_dry_run_lists_the_plan_and_changes_nothing(promoted, monkeypatch, capsys) -> None:
+    code = repo.main(["prune", "fantastic-ascii", "--repository", "release", "--keep", "0", "--dry-run"])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert f"unlist   {promoted}  (was Published)" in err
+    code = repo.main(["promote", "fantastic-ascii", promoted, "--from", "dev", "--to", "release"])
+    assert code == 0 and "already there" in capsys.readouterr().err  # still Published in release
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
