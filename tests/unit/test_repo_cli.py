@@ -322,3 +322,33 @@ def test_prune_bad_numbers(env: None, capsys: Any) -> None:
     assert code == 2 and errors(err) == ["ERROR: --keep -1: must be 0 or more (the newest N versions are never pruned)"]
     code, _out, err = cli(capsys, "prune", "acme-lib", "--keep", "x")
     assert code == 2 and "--keep: invalid int value: 'x'" in errors(err)[0]
+
+
+# -- origin controls ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("groups", "upstream", "code", "line"),
+    [
+        ([], set(), 0, "WARNING: acme-lib could be shadowed from the public upstream: its package group /* let"),
+        ([("/pypi//acme~", "ALLOW", "BLOCK")], set(), 0, "publishing allowed; the public upstream is blocked"),
+        ([("/pypi//acme~", "BLOCK", "BLOCK")], set(), 3, "ERROR: publishing acme-lib will be refused"),
+        ([], {"0.9"}, 3, "ERROR: publishing acme-lib to dev will be refused: its package origin controls block"),
+    ],
+)
+def test_origin_says_refused_or_shadowable(
+    store: Store, env: None, capsys: Any, monkeypatch: Any, groups: list[Any], upstream: set[str], code: int, line: str
+) -> None:
+    from jenkins_codeartifact.sandbox.codeartifact_repo import PackageGroup
+
+    store.files.clear()  # a new name: the group decides, unless public PyPI has versions of it
+    made = [
+        PackageGroup(p, {"PUBLISH": pub, "EXTERNAL_UPSTREAM": up, "INTERNAL_UPSTREAM": "ALLOW"})
+        for p, pub, up in groups
+    ]
+    with serving(store, package_groups=made) as s:
+        s.versions.upstream["acme-lib"] = upstream
+        monkeypatch.setenv("AWS_ENDPOINT_URL_CODEARTIFACT", s.url)  # type: ignore[attr-defined]
+        got, _out, err = cli(capsys, "origin", "Acme_Lib")
+    assert got == code
+    assert any(x.startswith(line) or line in x for x in err.splitlines()), err

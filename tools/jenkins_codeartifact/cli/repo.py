@@ -28,6 +28,7 @@ COMMANDS = {
     "exec": "run a command (after --) with those variables set and the token masked in its output",
     "promote": "copy NAME VERSION --from dev --to release, pinned to the tested revision, checked by SHA-256",
     "prune": "unlist, archive, dispose or delete old versions of NAME: newest --keep N and protected ones stay",
+    "origin": "say whether publishing NAME will be refused (exit 3) or the name could be shadowed from PyPI",
 }
 
 
@@ -38,8 +39,9 @@ def parser() -> ArgumentParser:
     add_options(options, "index", "repo")
     for name, text in COMMANDS.items():
         s = sub.add_parser(name, help=text, description=text, parents=[options])
-        if name in ("promote", "prune"):
+        if name in ("promote", "prune", "origin"):
             s.add_argument("package", metavar="NAME", help="the package")
+        if name in ("promote", "prune"):
             s.add_argument(
                 "--dry-run", dest="dry_run", action="store_true", help="list what would change, change nothing"
             )
@@ -96,7 +98,29 @@ def _prune(args: argparse.Namespace, settings: Settings, record: dict[str, Any])
     return prune.prune(settings, args.package, record)
 
 
-BODIES = {"env": _env, "exec": _exec, "promote": _promote, "prune": _prune}
+def _origin(args: argparse.Namespace, settings: Settings, record: dict[str, Any]) -> int:
+    from ..repo import facade, origin
+
+    found = origin.check(facade(settings), args.package)
+    record.update(
+        name=found.package,
+        repository=found.repository,
+        group=found.group,
+        publish=found.publish or found.group_publish,
+        upstream=found.upstream or found.group_upstream,
+        shadowing=found.shadowing(),
+    )
+    log.info(
+        "%s in %s: package group %s; publishing allowed%s",
+        found.package,
+        found.repository,
+        found.group,
+        "" if found.shadowing() else "; the public upstream is blocked",
+    )
+    return 0
+
+
+BODIES = {"env": _env, "exec": _exec, "promote": _promote, "prune": _prune, "origin": _origin}
 
 
 def _body(args: argparse.Namespace, settings: Settings, record: dict[str, Any]) -> int:

@@ -3,8 +3,10 @@
 Real boto3, twine and pip talk to it exactly as to CodeArtifact:
 
 * ``/v1/...``: the REST paths of botocore's codeartifact model for GetAuthorizationToken,
-  GetRepositoryEndpoint, DescribePackageVersion, ListPackageVersionAssets, UpdatePackageVersionsStatus
-  and DisposePackageVersions. Query parameters are validated against that same model (lengths,
+  GetRepositoryEndpoint, DescribePackageVersion, ListPackageVersionAssets, and (in
+  :mod:`.codeartifact_repo`) UpdatePackageVersionsStatus, DisposePackageVersions, CopyPackageVersions,
+  ListPackageVersions, DeletePackageVersions, DescribePackage and GetAssociatedPackageGroup.
+  Query parameters are validated against that same model (lengths,
   patterns, enums, ranges) and errors are rest-json: status + ``x-amzn-ErrorType`` +
   ``{"message": ...}``. Requests must be SigV4-signed with the sandbox's access key (the signature is
   verified). Names are taken as given: pypi packages must be asked for by their normalised name.
@@ -48,7 +50,7 @@ from ..codeartifact import MAX_DURATION, MIN_DURATION  # AuthorizationTokenDurat
 from . import DOMAIN, DOMAIN_OWNER, REGION, REPOSITORY, devpi
 from .codeartifact_model import ApiError, Backend, DevpiBackend, decode_page_token, routes, validate
 from .codeartifact_pypi import CHUNK, PypiEndpoint
-from .codeartifact_repo import PackageGroup, RepositoryOperations
+from .codeartifact_repo import INTERNAL_GROUP, PackageGroup, RepositoryOperations
 from .codeartifact_sigv4 import check_signature
 from .codeartifact_state import DEFAULT_DURATION, Faults, Throttle, Tokens, Versions
 
@@ -300,38 +302,6 @@ class Handler(RepositoryOperations, PypiEndpoint):
             result["nextToken"] = base64.urlsafe_b64encode(f"offset:{start + size}".encode()).decode()
         return result
 
-    def _set_statuses(self, params: dict[str, Any], target: str) -> dict[str, Any]:
-        """Move versions to ``target``; one that does not exist, or not in ``expectedStatus``, fails alone."""
-        ok: dict[str, Any] = {}
-        failed: dict[str, Any] = {}
-        for version in params.get("versions") or []:
-            try:
-                _, _, found = self._package_version({**params, "packageVersion": version})
-            except ApiError:
-                failed[version] = {"errorCode": "NOT_FOUND", "errorMessage": f"version {version} not found"}
-                continue
-            expected = params.get("expectedStatus")
-            if expected and found["status"] != expected:
-                failed[version] = {"errorCode": "MISMATCHED_STATUS", "errorMessage": f"status is {found['status']}"}
-                continue
-            self.server.versions.set_status(params["repository"], params["package"], version, target)
-            ok[version] = {"revision": found["revision"], "status": target}
-        return {"successfulVersions": ok, "failedVersions": failed}
-
-    def _op_UpdatePackageVersionsStatus(self, params: dict[str, Any]) -> dict[str, Any]:
-        target = params.get("targetStatus")
-        if target not in ("Published", "Unlisted", "Archived"):
-            raise ApiError(
-                400,
-                "ValidationException",
-                f"targetStatus {target!r}: only Published, Unlisted or Archived (Disposed: DisposePackageVersions)",
-                reason="FIELD_VALIDATION_FAILED",
-            )
-        return self._set_statuses(params, target)
-
-    def _op_DisposePackageVersions(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self._set_statuses(params, "Disposed")
-
 
 class StandIn(ThreadingHTTPServer):
     """The HTTP server; holds the configuration and backend the handler threads share."""
@@ -381,6 +351,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="NAME=USER/INDEX",
         help=f"repository backed by a devpi index (default {REPOSITORY}={devpi.USER}/{devpi.INDEX})",
     )
+    parser.add_argument(
+        "--package-group",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="a package group allowing publishing and blocking the public upstream (infra/codeartifact.yml's)",
+    )
+    parser.add_argument("--upstream-delay", action="store_true", help="first fetch of each upstream file: 404")
     args = parser.parse_args(argv)
     redact.install()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -394,6 +372,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         devpi_url=args.devpi_url,
         access_key_id=args.access_key_id,
         secret_access_key=secrets.get("aws_secret_access_key"),
+        package_groups=[PackageGroup(p, dict(INTERNAL_GROUP)) for p in args.package_group],
+        upstream_delay=args.upstream_delay,
     )
     if repositories:
         config.repositories = repositories

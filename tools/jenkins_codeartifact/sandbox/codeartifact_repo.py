@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 RESTRICTIONS = ("EXTERNAL_UPSTREAM", "INTERNAL_UPSTREAM", "PUBLISH")
 MAX_COPY = 100  # CopyPackageVersions' versions list (botocore: max 100)
+# infra/codeartifact.yml's InternalPackages group: the organisation's names are published, never fetched
+INTERNAL_GROUP = {"PUBLISH": "ALLOW", "EXTERNAL_UPSTREAM": "BLOCK", "INTERNAL_UPSTREAM": "ALLOW"}
 ROOT_CREATED = dt.datetime(2024, 1, 1, tzinfo=dt.UTC).timestamp()
 
 
@@ -149,6 +151,38 @@ class RepositoryOperations:
         if start + size < len(entries):
             result["nextToken"] = _page_token(start + size)
         return result
+
+    def _set_statuses(self, params: dict[str, Any], target: str) -> dict[str, Any]:
+        """Move versions to ``target``; one that does not exist, or not in ``expectedStatus``, fails alone."""
+        ok: dict[str, Any] = {}
+        failed: dict[str, Any] = {}
+        for version in params.get("versions") or []:
+            try:
+                _, _, found = self._package_version({**params, "packageVersion": version})
+            except ApiError:
+                failed[version] = {"errorCode": "NOT_FOUND", "errorMessage": f"version {version} not found"}
+                continue
+            expected = params.get("expectedStatus")
+            if expected and found["status"] != expected:
+                failed[version] = {"errorCode": "MISMATCHED_STATUS", "errorMessage": f"status is {found['status']}"}
+                continue
+            self.server.versions.set_status(params["repository"], params["package"], version, target)
+            ok[version] = {"revision": found["revision"], "status": target}
+        return {"successfulVersions": ok, "failedVersions": failed}
+
+    def _op_UpdatePackageVersionsStatus(self, params: dict[str, Any]) -> dict[str, Any]:
+        target = params.get("targetStatus")
+        if target not in ("Published", "Unlisted", "Archived"):
+            raise ApiError(
+                400,
+                "ValidationException",
+                f"targetStatus {target!r}: only Published, Unlisted or Archived (Disposed: DisposePackageVersions)",
+                reason="FIELD_VALIDATION_FAILED",
+            )
+        return self._set_statuses(params, target)
+
+    def _op_DisposePackageVersions(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._set_statuses(params, "Disposed")
 
     def _op_DeletePackageVersions(self, params: dict[str, Any]) -> dict[str, Any]:
         ok: dict[str, Any] = {}
