@@ -352,3 +352,41 @@ def test_origin_says_refused_or_shadowable(
         got, _out, err = cli(capsys, "origin", "Acme_Lib")
     assert got == code
     assert any(x.startswith(line) or line in x for x in err.splitlines()), err
+
+
+# -- secrets and signals ------------------------------------------------------------------------------------
+
+
+def test_the_token_reaches_stdout_only(server: ca.StandIn, capsys: Any, tmp_path: Path) -> None:
+    """env prints the token where asked (stdout); its report, its stderr and exec's report never hold it."""
+    code, out, err = cli(capsys, "env", "-v", "--for", "twine", "--report", str(tmp_path / "env.json"))
+    assert code == 0
+    token = next(line for line in out.splitlines() if "TWINE_PASSWORD" in line).split("=", 1)[1].strip("'")
+    assert len(token) > 1000
+    code, _out, err2 = cli(capsys, "exec", "--report", str(tmp_path / "exec.json"), "--", "true")
+    assert code == 0
+    for text in (err, err2, (tmp_path / "env.json").read_text(), (tmp_path / "exec.json").read_text()):
+        assert token not in text and "eyJ2ZXIi" not in text
+
+
+def test_sigterm_stops_exec_and_its_command_within_5_seconds(server: ca.StandIn, tmp_path: Path) -> None:
+    import signal
+    import sys
+    import time
+
+    script = 'echo "$$"; exec sleep 60'
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jenkins_codeartifact.cli.repo", "exec", "--", "sh", "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    child = int(proc.stdout.readline())
+    start = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(timeout=10)
+    elapsed = time.monotonic() - start
+    assert code == 143 and elapsed < 5.0
+    assert not Path(f"/proc/{child}").exists() or "zombie" in Path(f"/proc/{child}/status").read_text()
+    assert "ERROR: terminated (SIGTERM)" in proc.communicate()[1]
