@@ -29,8 +29,8 @@ STOP_GRACE = 3.0  # seconds a child gets after SIGTERM before SIGKILL (the comma
 def credentials(settings: Settings, clock: Callable[[], float] = time.time, index: Index | None = None) -> Credentials:
     """The repository's URLs and a current token; an expired or missing one is an error, never printed."""
     index = index or resolve_index(settings, clock=clock)
-    password = index.current_password
-    if not password:
+    pair = index.credentials()
+    if pair is None:
         raise ConfigError(
             f"no password for {index.description}",
             hint="set CA_INDEX_PASSWORD (and CA_INDEX_USERNAME) for a generic index, or CA_DOMAIN/CA_REPOSITORY",
@@ -46,7 +46,7 @@ def credentials(settings: Settings, clock: Callable[[], float] = time.time, inde
     if expires is not None:
         when = dt.datetime.fromtimestamp(expires, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         log.info("token for %s expires %s (in %d min)", index.description, when, (expires - now) // 60)
-    return Credentials(index.simple_url, index.upload_url, index.username or "", password, expires)
+    return Credentials(index.simple_url, index.upload_url, pair[0], pair[1], expires)
 
 
 def _pump(streams: dict[int, tuple[IO[bytes], IO[bytes]]], proc: subprocess.Popen[bytes]) -> None:
