@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 import requests
 
+from .. import netpolicy
 from ..errors import OperationError
 
 log = logging.getLogger(__name__)
-TIMEOUT = (10.0, 30.0)  # connect, read: per request
+POLICY = netpolicy.INDEX_CHECK  # per request: its timeouts; the 404 waits double from its backoff
 DEADLINE = 60.0  # seconds for all the files together
-FIRST_DELAY, MAX_DELAY = 0.5, 8.0
 
 
 @dataclass(frozen=True)
@@ -46,18 +46,18 @@ def warm(
     end = clock() + deadline
     out: list[Warmed] = []
     for url in urls:
-        delay, attempts, first = FIRST_DELAY, 0, 0
+        delay, attempts, first = POLICY.backoff, 0, 0
         while True:
             attempts += 1
             try:
-                status = session.head(url, timeout=TIMEOUT, allow_redirects=True).status_code
+                status = session.head(url, timeout=POLICY.timeout, allow_redirects=True).status_code
             except requests.RequestException as exc:
-                raise OperationError(f"warming {_name(url)}: {type(exc).__name__}: {exc}") from exc
+                raise OperationError(f"warming {_name(url)}: {netpolicy.describe_failure(exc)}") from exc
             first = first or status
             if status != 404 or clock() + delay > end:
                 break
             sleep(delay)
-            delay = min(delay * 2, MAX_DELAY)
+            delay = min(delay * 2, POLICY.backoff_max)
         if status != 200:
             raise OperationError(
                 f"warming {_name(url)}: HTTP {status} after {attempts} attempts",
