@@ -41,12 +41,21 @@ JOB_POLICIES = {"producer": "ProducerPolicy", "consumer": "ConsumerPolicy"}
 
 # Every botocore operation of the toolkit, and who makes it. "teardown" is the walkthrough's clean-up
 # (ca-consume-deploy teardown), run by whoever created the stack, never by a Jenkins job; "base" is the
-# agent's own identity before the --role-arn hop (the job role's trust policy decides that one).
+# agent's own identity before the --role-arn hop (the job role's trust policy decides that one);
+# "release" is ca-repo promote/prune/origin, run by an engineer or a release job that jenkins-iam.yml
+# does not define yet (neither job policy grants these).
 OPERATIONS: dict[tuple[str, str], set[str]] = {
     ("codeartifact", "GetAuthorizationToken"): {"producer", "consumer"},
     ("codeartifact", "GetRepositoryEndpoint"): {"producer", "consumer"},
-    ("codeartifact", "DescribePackageVersion"): {"producer"},
-    ("codeartifact", "ListPackageVersionAssets"): {"producer"},
+    ("codeartifact", "DescribePackageVersion"): {"producer", "release"},
+    ("codeartifact", "ListPackageVersionAssets"): {"producer", "release"},
+    ("codeartifact", "ListPackageVersions"): {"release"},
+    ("codeartifact", "CopyPackageVersions"): {"release"},
+    ("codeartifact", "UpdatePackageVersionsStatus"): {"release"},
+    ("codeartifact", "DisposePackageVersions"): {"release"},
+    ("codeartifact", "DeletePackageVersions"): {"release"},
+    ("codeartifact", "DescribePackage"): {"release"},
+    ("codeartifact", "GetAssociatedPackageGroup"): {"release"},
     ("ecr", "GetAuthorizationToken"): {"consumer"},
     ("ecr", "DescribeImages"): {"consumer"},  # deploy: the digest of the tag it deploys
     ("cloudformation", "DescribeStacks"): {"consumer", "teardown"},

@@ -221,6 +221,19 @@ def test_promote_from_a_report_whose_files_are_not_the_sources(
     )
 
 
+def test_promote_from_a_report_of_another_revision(
+    server: ca.StandIn, store: Store, capsys: Any, tmp_path: Path
+) -> None:
+    files = [{"filename": n, "sha256": h} for n, h in store.files[("aws/dev", "acme-lib", "1.0")].items()]
+    report_data = {"name": "acme-lib", "version": "1.0", "files": files, "revision": "the-tested-one"}
+    (tmp_path / "publish.json").write_text(json.dumps(report_data))
+    code, err, _ = promote(capsys, tmp_path, "--from-report", str(tmp_path / "publish.json"))
+    assert code == 3 and "not the tested the-tested-one" in errors(err)[0]
+    (tmp_path / "publish.json").write_text(json.dumps({**report_data, "version": "2.0"}))
+    code, err, _ = promote(capsys, tmp_path, "--from-report", str(tmp_path / "publish.json"))
+    assert code == 2 and errors(err)[0].endswith("publish.json: reports acme-lib 2.0, not acme-lib 1.0")
+
+
 def test_promote_onto_a_different_version_in_the_target_names_the_file(
     server: ca.StandIn, store: Store, capsys: Any, tmp_path: Path
 ) -> None:

@@ -193,7 +193,8 @@ class CodeArtifact:
     def call(
         self, operation: str, *, repository: str | None = None, missing_ok: bool = False, **kw: Any
     ) -> dict[str, Any] | None:
-        """Any codeartifact operation (boto3's snake_case name) on this domain, with the one error mapping.
+        """Any codeartifact operation (by its API name, ``CopyPackageVersions``) on this domain, with the one
+        error mapping.
 
         ``repository``: a repository other than this facade's (promotion reads two); ``package`` is
         normalised and ``format`` is pypi unless given. ``missing_ok`` as in :meth:`_call`.
@@ -204,13 +205,14 @@ class CodeArtifact:
             args.setdefault("format", "pypi")
         if repository is not None:
             args["repository"] = repository
-        name = "".join(part.title() for part in operation.split("_"))
-        return self._call(name, getattr(self.client, operation), missing_ok=missing_ok, **args)
+        from botocore import xform_name
+
+        return self._call(operation, getattr(self.client, xform_name(operation)), missing_ok=missing_ok, **args)
 
     def describe(self, name: str, version: str, repository: str | None = None) -> VersionInfo | None:
         """``name==version`` as DescribePackageVersion sees it (status, revision, origin), or None."""
         resp = self.call(
-            "describe_package_version",
+            "DescribePackageVersion",
             repository=repository or self.repository,
             missing_ok=True,
             package=name,
@@ -226,7 +228,7 @@ class CodeArtifact:
         revision, token = "", None
         while True:
             resp = self.call(
-                "list_package_version_assets",
+                "ListPackageVersionAssets",
                 repository=repository or self.repository,
                 missing_ok=True,
                 package=name,
@@ -252,7 +254,7 @@ class CodeArtifact:
         token: str | None = None
         while True:
             resp = self.call(
-                "list_package_versions",
+                "ListPackageVersions",
                 repository=repository or self.repository,
                 missing_ok=True,
                 package=name,

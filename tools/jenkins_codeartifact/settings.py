@@ -270,9 +270,16 @@ class Settings:
         doc="env: write here (0600) instead of stdout",
     )
     source_repository: str | None = _opt(
-        None, "CA_FROM", group="repo", flag="--from", doc="promote: source repository (default: CA_REPOSITORY)"
+        None,
+        "CA_FROM",
+        group="repo",
+        flag="--from",
+        metavar="REPOSITORY",
+        doc="promote: source repository (default: CA_REPOSITORY)",
     )
-    target_repository: str | None = _opt(None, "CA_TO", group="repo", flag="--to", doc="promote: target repository")
+    target_repository: str | None = _opt(
+        None, "CA_TO", group="repo", flag="--to", metavar="REPOSITORY", doc="promote: target repository"
+    )
     revision: str | None = _opt(None, "CA_REVISION", group="repo", doc="promote: the tested revision of the version")
     from_report: str | None = _opt(
         None, "CA_FROM_REPORT", group="repo", metavar="FILE", doc="promote: the ca-publish report of the tested upload"

@@ -58,7 +58,7 @@ class Origin:
 
 def origin(ca: CodeArtifact, name: str) -> Origin:
     """Read the package's group and, when it exists, its own origin configuration."""
-    grouped = ca.call("get_associated_package_group", package=name)
+    grouped = ca.call("GetAssociatedPackageGroup", package=name)
     assert grouped is not None
     group = grouped["packageGroup"]
     restrictions = group.get("originConfiguration", {}).get("restrictions", {})
@@ -66,7 +66,7 @@ def origin(ca: CodeArtifact, name: str) -> Origin:
     def mode(kind: str) -> str:
         return str(restrictions.get(kind, {}).get("effectiveMode") or "ALLOW")
 
-    described = ca.call("describe_package", repository=ca.repository, missing_ok=True, package=name)
+    described = ca.call("DescribePackage", repository=ca.repository, missing_ok=True, package=name)
     own = (described or {}).get("package", {}).get("originConfiguration", {}).get("restrictions", {})
     return Origin(
         package=normalize(name),

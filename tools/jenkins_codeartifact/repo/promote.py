@@ -100,7 +100,7 @@ def _copy(ca: CodeArtifact, name: str, version: str, source: str, target: str, r
     """CopyPackageVersions pinned to ``revision``: ``copied``, or ``exists`` when the target has it already."""
     try:
         resp = ca.call(
-            "copy_package_versions",
+            "CopyPackageVersions",
             sourceRepository=source,
             destinationRepository=target,
             package=name,

@@ -26,10 +26,10 @@ BATCH = 100  # versions per status call (the model's list maximum)
 DAY = 86400.0
 # action -> (operation, its extra arguments, the status it leaves, statuses it can act on)
 ACTIONS: dict[str, tuple[str, dict[str, Any], str]] = {
-    "unlist": ("update_package_versions_status", {"targetStatus": "Unlisted"}, "Unlisted"),
-    "archive": ("update_package_versions_status", {"targetStatus": "Archived"}, "Archived"),
-    "dispose": ("dispose_package_versions", {}, "Disposed"),
-    "delete": ("delete_package_versions", {}, "Deleted"),
+    "unlist": ("UpdatePackageVersionsStatus", {"targetStatus": "Unlisted"}, "Unlisted"),
+    "archive": ("UpdatePackageVersionsStatus", {"targetStatus": "Archived"}, "Archived"),
+    "dispose": ("DisposePackageVersions", {}, "Disposed"),
+    "delete": ("DeletePackageVersions", {}, "Deleted"),
 }
 
 
