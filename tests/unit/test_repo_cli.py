@@ -403,3 +403,16 @@ def test_sigterm_stops_exec_and_its_command_within_5_seconds(server: ca.StandIn,
     assert code == 143 and elapsed < 5.0
     assert not Path(f"/proc/{child}").exists() or "zombie" in Path(f"/proc/{child}/status").read_text()
     assert "ERROR: terminated (SIGTERM)" in proc.communicate()[1]
+
+
+def test_env_for_a_generic_index_without_a_password(env: None, capsys: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("CA_REPOSITORY_URL", "https://pypi.example.invalid/")
+    monkeypatch.setenv("CA_SIMPLE_URL", "https://pypi.example.invalid/simple/")
+    code, out, err = cli(capsys, "env")
+    assert (code, out) == (2, "")
+    assert errors(err) == ["ERROR: no password for https://pypi.example.invalid/"]
+    monkeypatch.setenv("CA_INDEX_USERNAME", "ci")
+    monkeypatch.setenv("CA_INDEX_PASSWORD", "s3cret-generic")
+    code, out, err = cli(capsys, "env", "--for", "pip")
+    assert code == 0 and out == "export PIP_INDEX_URL=https://ci:s3cret-generic@pypi.example.invalid/simple/\n"
+    assert "s3cret-generic" not in err
