@@ -69,3 +69,16 @@ def test_prune_dry_run_lists_the_plan_and_changes_nothing(promoted, monkeypatch,
 
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
+
+
+def test_pip_no_longer_sees_a_version_prune_unlisted(promoted, tmp_path, monkeypatch, capsys) -> None:
+    """User guide, "Package version status": an Unlisted version is not in the list package managers get."""
+    argv = ["prune", "fantastic-ascii", "--repository", "release", "--keep", "0", "--max-changes", "1000"]
+    assert repo.main(argv) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("CA_REPOSITORY", "release")
+    assert repo.main(["env", "--for", "pip"]) == 0
+    lines = capsys.readouterr().out
+    script = f'eval "$LINES"\npython -m pip install -q --target t fantastic-ascii=={promoted}\n'
+    result = shell(f"cd {tmp_path} && LINES={_quote(lines)}\n{script}", tmp_path)
+    assert result.returncode == 1 and "(from versions: none)" in result.stderr

@@ -275,3 +275,33 @@ def test_the_first_operations_answer_in_their_model_shapes_too() -> None:
         c.update_package_versions_status(**where, versions=["1.0"], targetStatus="Archived")
         c.dispose_package_versions(**where, versions=["1.0"])
     assert problems == []
+
+
+# devpi 6's project page of aws/release, as captured through the stand-in (two files of one version)
+DEVPI_HTML = (
+    '<!DOCTYPE html><html lang="en"><head><title>aws/release: links for fantastic-ascii</title></head><body>'
+    "<h1>aws/release: links for fantastic-ascii</h1>\n<p><strong>INFO:</strong> Because this project isn't in the "
+    "<code>mirror_whitelist</code>, no releases from <strong>root/pypi</strong> are included.</p>"
+    'aws/release <a href="../../+f/8aa/ea157b0809f8f/fantastic_ascii-1.0.1.tar.gz#sha256=8aae" '
+    'data-requires-python="&gt;=3.9">fantastic_ascii-1.0.1.tar.gz</a><br>\n'
+    'aws/release <a href="../../+f/b94/8a1771b6bd90f/fantastic_ascii-1.0.1-py3-none-any.whl#sha256=b948" '
+    'data-requires-python="&gt;=3.9">fantastic_ascii-1.0.1-py3-none-any.whl</a><br>\n'
+    'aws/release <a href="../../+f/c01/0000000000000/fantastic_ascii-1.0.2.tar.gz#sha256=c010" '
+    'data-requires-python="&gt;=3.9">fantastic_ascii-1.0.2.tar.gz</a><br>\n</body></html>'
+)
+
+
+def test_project_pages_leave_out_versions_package_managers_must_not_see() -> None:
+    from jenkins_codeartifact.sandbox.codeartifact_repo import filter_page
+
+    html = filter_page(DEVPI_HTML.encode(), "text/html", ["1.0.1"]).decode()
+    assert "fantastic_ascii-1.0.1" not in html and ">fantastic_ascii-1.0.2.tar.gz</a>" in html
+    assert "are included.</p>aws/release <a" in html  # the markup around a removed link stays whole
+    assert filter_page(DEVPI_HTML.encode(), "text/html", []).decode() == DEVPI_HTML
+    page = {
+        "meta": {"api-version": "1.0"},
+        "name": "fantastic-ascii",
+        "files": [{"filename": "fantastic_ascii-1.0.1.tar.gz"}, {"filename": "fantastic_ascii-1.0.2.tar.gz"}],
+    }
+    shown = json.loads(filter_page(json.dumps(page).encode(), "application/vnd.pypi.simple.v1+json", ["1.0.1"]))
+    assert [f["filename"] for f in shown["files"]] == ["fantastic_ascii-1.0.2.tar.gz"]

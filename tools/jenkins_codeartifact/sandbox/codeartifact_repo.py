@@ -17,10 +17,19 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from packaging.utils import canonicalize_name
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
 
 from .codeartifact_model import ApiError, decode_page_token
 
@@ -57,6 +66,45 @@ class PackageGroup:
 def root_group() -> PackageGroup:
     """Every domain has ``/*``, allowing everything."""
     return PackageGroup("/*", dict.fromkeys(RESTRICTIONS, "ALLOW"), "the domain's root package group")
+
+
+def file_version(filename: str) -> tuple[str, Version] | None:
+    """The normalised project name and version of a wheel or sdist file name, or None."""
+    try:
+        if filename.endswith(".whl"):
+            name, version, *_ = parse_wheel_filename(filename)
+        else:
+            name, version = parse_sdist_filename(filename)
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return None
+    return str(name), version
+
+
+def _hidden(filename: str, hidden: set[Version]) -> bool:
+    found = file_version(filename)
+    return found is not None and found[1] in hidden
+
+
+def filter_page(body: bytes, content_type: str, versions: list[str]) -> bytes:
+    """A PEP 503 (HTML) or PEP 691 (JSON) project page without the files of ``versions``."""
+    hidden = set()
+    for v in versions:
+        try:
+            hidden.add(Version(v))
+        except InvalidVersion:
+            continue
+    if "json" in content_type:
+        page = json.loads(body)
+        page["files"] = [f for f in page.get("files", []) if not _hidden(str(f.get("filename", "")), hidden)]
+        if "versions" in page:
+            page["versions"] = [v for v in page["versions"] if v not in versions]
+        return json.dumps(page).encode()
+    text = body.decode()
+    return re.sub(
+        r"(?:[\w.-]+/[\w.-]+ )?<a [^>]*>([^<]+)</a>(?:<br>)?\n?",  # devpi prefixes each link with its index
+        lambda m: "" if _hidden(m.group(1), hidden) else m.group(0),
+        text,
+    ).encode()
 
 
 def _page_token(offset: int) -> str:

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 Clock = Callable[[], float]
 DEFAULT_DURATION = 43200  # 12 hours: the default and the cap
 STATUSES = ("Published", "Unfinished", "Unlisted", "Archived", "Disposed", "Deleted")
+# User guide, "Package version status": package managers list none of these; only Unlisted files download.
+HIDDEN = ("Unlisted", "Archived", "Disposed", "Deleted")
 # A token's header, as the real ones start: base64url of '{"ver":1,"isu":...'; used to find leaked tokens.
 TOKEN_PREFIX = "eyJ2ZXIiOjEsImlzdSI6"
 
@@ -134,6 +136,13 @@ class Versions:
         assert status in STATUSES, status
         with self._lock:
             self.statuses[(repository, package, version)] = status
+
+    def not_listed(self, repository: str, package: str) -> dict[str, str]:
+        """Versions of ``package`` package managers do not see (Unlisted, Archived, Disposed, Deleted): status."""
+        with self._lock:
+            return {
+                v: st for (r, p, v), st in self.statuses.items() if (r, p) == (repository, package) and st in HIDDEN
+            }
 
     def on_upstream(self, package: str, version: str) -> bool:
         return version in self.upstream.get(package, set())
