@@ -148,12 +148,14 @@ def test_env_with_a_token_that_is_already_expired(store: Store, env: None, capsy
 
 
 def test_exec_runs_the_command_with_the_token_masked(server: ca.StandIn, capfd: Any) -> None:
-    code = repo.main(
-        ["exec", "--", "sh", "-c", 'echo "pip reads $PIP_INDEX_URL"; echo "uv: $UV_DEFAULT_INDEX" >&2; exit 7']
+    script = (
+        'echo "pip reads $PIP_INDEX_URL"; echo "uv: $UV_DEFAULT_INDEX" >&2; printf "bar %s\\r" "$PIP_INDEX_URL"; exit 7'
     )
+    code = repo.main(["exec", "--", "sh", "-c", script])
     out, err = capfd.readouterr()
     assert code == 7
     assert out.startswith("pip reads http://aws:***@") and "uv: http://aws:***@" in err
+    assert out.split("\n")[1].startswith("bar http://aws:***@") and out.endswith("/pypi/dev/simple/\r")  # a \r line
     assert "eyJ2ZXIi" not in out + err  # no token (they start with this header)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import re
 import selectors
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from ..settings import Settings
 from .env import Credentials
 
 log = logging.getLogger(__name__)
+_EOL = re.compile(rb"(\r\n|\r|\n)")
 STOP_GRACE = 3.0  # seconds a child gets after SIGTERM before SIGKILL (the command must end within 5 s)
 
 
@@ -49,7 +51,7 @@ def credentials(settings: Settings, clock: Callable[[], float] = time.time, inde
     return Credentials(index.simple_url, index.upload_url, pair[0], pair[1], expires)
 
 
-def _pump(streams: dict[int, tuple[IO[bytes], IO[bytes]]], proc: subprocess.Popen[bytes]) -> None:
+def _pump(streams: dict[int, tuple[IO[bytes], IO[bytes]]]) -> None:
     """Copy the child's output to ours line by line, every registered secret replaced by ``***``."""
     selector = selectors.DefaultSelector()
     pending: dict[int, bytes] = {}
@@ -67,9 +69,11 @@ def _pump(streams: dict[int, tuple[IO[bytes], IO[bytes]]], proc: subprocess.Pope
                     target.write(redact.scrub(pending[fd].decode(errors="replace")).encode())
                 target.flush()
                 continue
-            *lines, pending[fd] = (pending[fd] + chunk).split(b"\n")
-            for line in lines:
-                target.write(redact.scrub(line.decode(errors="replace")).encode() + b"\n")
+            # a line ends at \n or \r (progress bars redraw with \r): masked whole, never cut inside a token
+            parts = _EOL.split(pending[fd] + chunk)
+            pending[fd] = parts.pop()
+            for line, end in zip(parts[::2], parts[1::2], strict=True):
+                target.write(redact.scrub(line.decode(errors="replace")).encode() + end)
             target.flush()
     selector.close()
 
@@ -88,7 +92,7 @@ def run_masked(argv: Sequence[str], env: dict[str, str], out: Any = None, err: A
         raise ConfigError(f"ca-repo exec: cannot run {argv[0]!r}: {exc.strerror or exc}") from None
     assert proc.stdout is not None and proc.stderr is not None
     try:
-        _pump({1: (proc.stdout, out), 2: (proc.stderr, err)}, proc)
+        _pump({1: (proc.stdout, out), 2: (proc.stderr, err)})
         return proc.wait()
     finally:
         if proc.poll() is None:
