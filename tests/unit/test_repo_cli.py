@@ -277,9 +277,20 @@ def test_a_copy_that_stopped_half_way_is_never_reported_promoted(
     assert errors(err) == ["ERROR: acme-lib 1.0 in release differs from the source: acme_lib-1.0.tar.gz: missing"]
 
 
-def test_promote_needs_a_target(env: None, capsys: Any) -> None:
+def test_promote_needs_a_valid_target(env: None, capsys: Any) -> None:
     code, _out, err = cli(capsys, "promote", "acme-lib", "1.0")
     assert code == 2 and errors(err) == ["ERROR: missing --to"]
+    code, _out, err = cli(capsys, "promote", "acme-lib", "1.0", "--to", "x")
+    assert code == 2 and errors(err) == ["ERROR: --to 'x': not a valid CodeArtifact repository name"]
+
+
+def test_promote_onto_a_version_archived_in_the_target(
+    server: ca.StandIn, store: Store, capsys: Any, tmp_path: Path
+) -> None:
+    store.copy("aws/dev", "aws/release", "acme-lib", "1.0")
+    server.versions.set_status("release", "acme-lib", "1.0", "Archived")
+    code, err, _ = promote(capsys, tmp_path)
+    assert code == 3 and errors(err) == ["ERROR: acme-lib 1.0 is already in release, Archived"]
 
 
 # -- prune --------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import files
-from ..codeartifact import Asset, CodeArtifact
+from ..codeartifact import REPOSITORY_RE, Asset, CodeArtifact, VersionInfo
 from ..dists import normalize
 from ..errors import CAError, ConfigError, OperationError, PreconditionError
 from ..settings import Settings
@@ -132,6 +132,8 @@ def promote(settings: Settings, name: str, version: str, record: dict[str, Any],
         raise ConfigError("missing --to", hint="name the repository to promote to (--to release, CA_TO)")
     if source == target:
         raise ConfigError(f"--from and --to are both {target}")
+    if not REPOSITORY_RE.fullmatch(target):
+        raise ConfigError(f"--to {target!r}: not a valid CodeArtifact repository name")
     pin = read_pin(settings, name, version)
     ca = facade(settings, source, client)
     source = ca.repository
@@ -140,6 +142,12 @@ def promote(settings: Settings, name: str, version: str, record: dict[str, Any],
     record.update(revision=revision, files=[{"filename": a.name, "sha256": a.sha256} for a in want.values()])
     there = ca.assets(name, version, target)
     if there is not None:
+        status = (ca.describe(name, version, target) or VersionInfo(version, "Published", "")).status
+        if status != "Published":
+            raise PreconditionError(
+                f"{name} {version} is already in {target}, {status}",
+                hint="restore it there (update-package-versions-status --target-status Published) or leave it",
+            )
         return _settle(name, version, target, want, there[1], record, already=True)
     if settings.dry_run:
         log.info(
