@@ -82,3 +82,38 @@ def test_pip_no_longer_sees_a_version_prune_unlisted(promoted, tmp_path, monkeyp
     script = f'eval "$LINES"\npython -m pip install -q --target t fantastic-ascii=={promoted}\n'
     result = shell(f"cd {tmp_path} && LINES={_quote(lines)}\n{script}", tmp_path)
     assert result.returncode == 1 and "(from versions: none)" in result.stderr
+
+
+@pytest.mark.parametrize("tool", ["netrc", "docker-secret"])
+def test_pip_installs_with_the_written_netrc_or_pip_conf(tool, promoted, sandbox_env, tmp_path, monkeypatch) -> None:
+    """The file outputs: ~/.netrc (pip finds the credentials for the host) and pip.conf (a BuildKit secret)."""
+    monkeypatch.setenv("CA_REPOSITORY", "release")
+    written = tmp_path / ("home/.netrc" if tool == "netrc" else "pip.conf")
+    assert repo.main(["env", "--for", tool, "--write", str(written)]) == 0
+    assert oct(written.stat().st_mode & 0o777) == "0o600"
+    index = f"{sandbox_env['AWS_ENDPOINT_URL_CODEARTIFACT']}/pypi/release/simple/"
+    how = f"--index-url {index}" if tool == "netrc" else ""
+    script = (
+        f"cd {tmp_path} && HOME={tmp_path / 'home'} PIP_CONFIG_FILE={written if tool != 'netrc' else os.devnull} "
+        f"python -m pip install -q --no-cache-dir --target t {how} fantastic-ascii=={promoted} && ls t"
+    )
+    result = shell(script, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"fantastic_ascii-{promoted}.dist-info" in result.stdout
+
+
+def test_twine_uploads_with_the_env_lines(sandbox_environ, tmp_path, monkeypatch, capsys) -> None:
+    project = fresh_package(tmp_path, 5)
+    built = subprocess.run(
+        [sys.executable, "-m", "build", "-q", "--outdir", str(tmp_path / "dist"), str(project.path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    assert repo.main(["env", "--for", "twine", "--repository", "dev"]) == 0
+    lines = capsys.readouterr().out
+    result = shell(f"cd {tmp_path} && eval {_quote(lines)}\npython -m twine upload --non-interactive dist/*", tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert repo.main(["promote", "fantastic-ascii", project.version, "--from", "dev", "--to", "release"]) == 0
