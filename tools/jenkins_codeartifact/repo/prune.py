@@ -68,7 +68,9 @@ def plan(
             decisions.append(Decision(v.version, False, "protected"))
         elif v.status == target or v.status == "Deleted":
             decisions.append(Decision(v.version, False, f"already {v.status}"))
-        elif cutoff is not None and (v.published or 0.0) > cutoff:
+        elif v.published is None:  # gone between the list and its description, or the service did not say
+            decisions.append(Decision(v.version, False, "publish time unknown"))
+        elif cutoff is not None and v.published > cutoff:
             decisions.append(Decision(v.version, False, "too recent"))
         else:
             decisions.append(Decision(v.version, True, f"was {v.status}"))
