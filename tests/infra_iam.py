@@ -50,6 +50,7 @@ OPERATIONS: dict[tuple[str, str], set[str]] = {
     ("codeartifact", "DescribePackageVersion"): {"producer", "release"},
     ("codeartifact", "ListPackageVersionAssets"): {"producer", "release"},
     ("codeartifact", "ListPackageVersions"): {"release"},
+    ("codeartifact", "DescribeRepository"): {"release"},  # prune: the upstreams that serve a version too
     ("codeartifact", "CopyPackageVersions"): {"release"},
     ("codeartifact", "UpdatePackageVersionsStatus"): {"release"},
     ("codeartifact", "DisposePackageVersions"): {"release"},
@@ -279,7 +280,7 @@ def requirement(service: str, operation: str, params: Mapping[str, Any], *, stac
         if operation == "GetAuthorizationToken":
             return Request(action, _arn(service, f"domain/{domain}", account=owner))
         repo = params["repository"]
-        if operation in ("GetRepositoryEndpoint", "ReadFromRepository"):
+        if operation in ("GetRepositoryEndpoint", "ReadFromRepository", "DescribeRepository"):
             return Request(action, _arn(service, f"repository/{domain}/{repo}", account=owner))
         ns = params.get("namespace") or ""
         return Request(

@@ -328,6 +328,28 @@ def test_prune_keeps_the_newest_the_protected_and_the_upstream(many: ca.StandIn,
     assert err.index("prune plan for acme-lib in dev (2 to unlist):") < err.index("acme-lib: 2 versions unlisted")
 
 
+def test_prune_in_release_takes_promoted_versions_but_not_what_an_upstream_serves(
+    store: Store, env: None, capsys: Any, monkeypatch: Any
+) -> None:
+    """A promoted copy entered the domain through dev ("PackageVersionOrigin"), yet it is release's to prune;
+    a version release's upstream repository (dev here) also has stays."""
+    for n in range(1, 4):
+        store.add("aws/dev", "acme-lib", f"2.{n}", f"acme_lib-2.{n}.tar.gz", when=1_700_000_000 + n)
+    with serving(store, upstreams={"release": ["dev"]}) as s:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_CODEARTIFACT", s.url)  # type: ignore[attr-defined]
+        for n in range(1, 4):
+            assert cli(capsys, "promote", "acme-lib", f"2.{n}", "--to", "release")[0] == 0
+        store.files.pop(("aws/dev", "acme-lib", "2.1"))  # dev no longer has 2.1; it still has 2.2
+        code, _out, err = cli(capsys, "prune", "acme-lib", "--repository", "release", "--keep", "1")
+        assert code == 0, err
+        assert {v: s.versions.status("release", "acme-lib", v) for v in ("2.1", "2.2", "2.3")} == {
+            "2.1": "Unlisted",
+            "2.2": "Published",
+            "2.3": "Published",
+        }
+    assert "keep     2.2  (served by the upstream dev)" in err
+
+
 def test_prune_above_the_cap_changes_nothing(many: ca.StandIn, capsys: Any) -> None:
     code, _out, err = cli(capsys, "prune", "acme-lib", "--keep", "1", "--max-changes", "3", "--action", "delete")
     assert code == 3

@@ -60,7 +60,7 @@ def v(version: str, published: float | None, status: str = "Published", origin: 
 
 def test_the_plan_orders_by_publish_time_not_by_version_or_list_order() -> None:
     versions = [v("2.0", 100.0), v("10.0", 300.0), v("3.0", 200.0), v("0.1", None), v("9.9", None, origin="EXTERNAL")]
-    decided = {d.version: (d.change, d.reason) for d in plan(versions, "dev", 1, None, set(), "archive")}
+    decided = {d.version: (d.change, d.reason) for d in plan(versions, 1, None, set(), "archive")}
     assert decided == {
         "10.0": (False, "newest 1"),
         "3.0": (True, "was Published"),
@@ -72,5 +72,11 @@ def test_the_plan_orders_by_publish_time_not_by_version_or_list_order() -> None:
 
 def test_versions_already_in_the_target_state_and_too_recent_ones_stay() -> None:
     versions = [v("1.3", 400.0), v("1.2", 300.0, "Archived"), v("1.1", 200.0), v("1.0", 100.0)]
-    decided = {d.version: d.reason for d in plan(versions, "dev", 0, 150.0, set(), "archive")}
+    decided = {d.version: d.reason for d in plan(versions, 0, 150.0, set(), "archive")}
     assert decided == {"1.3": "too recent", "1.2": "already Archived", "1.1": "too recent", "1.0": "was Published"}
+
+
+def test_a_version_an_upstream_repository_has_stays() -> None:
+    versions = [v("1.1", 200.0), v("1.0", 100.0)]
+    decided = {d.version: d.reason for d in plan(versions, 0, None, set(), "unlist", {"1.0": "dev"})}
+    assert decided == {"1.1": "was Published", "1.0": "served by the upstream dev"}

@@ -160,6 +160,8 @@ def test_copy_pinned_to_a_revision_copies_only_a_matching_one() -> None:
         done = c.copy_package_versions(**COPY, package="acme-lib", versionRevisions={"1.0": revision, "1.1": "stale"})
         assert done["successfulVersions"] == {"1.0": {"revision": revision, "status": "Published"}}
         assert done["failedVersions"]["1.1"]["errorCode"] == "MISMATCHED_REVISION"
+        copied = c.describe_package_version(**at("release"), package="acme-lib", packageVersion="1.0")["packageVersion"]
+        assert copied["origin"] == {"domainEntryPoint": {"repositoryName": "dev"}, "originType": "INTERNAL"}
         assets = c.list_package_version_assets(**at("release"), package="acme-lib", packageVersion="1.0")["assets"]
         assert sorted(a["name"] for a in assets) == ["acme_lib-1.0-py3-none-any.whl", "acme_lib-1.0.tar.gz"]
         again = c.copy_package_versions(**COPY, package="acme-lib", versions=["1.0", "9.9"])
@@ -269,6 +271,7 @@ def test_the_first_operations_answer_in_their_model_shapes_too() -> None:
         c = boto(server.url, problems)  # type: ignore[attr-defined]
         c.get_authorization_token(**WHERE, durationSeconds=900)
         c.get_repository_endpoint(**WHERE, repository="dev", format="pypi")
+        c.describe_repository(**WHERE, repository="dev")
         where = {**at("dev"), "package": "acme-lib"}
         c.describe_package_version(**where, packageVersion="1.0")
         c.list_package_version_assets(**where, packageVersion="1.0")

@@ -248,6 +248,12 @@ class CodeArtifact:
             if not token:
                 return revision, found
 
+    def upstreams(self, repository: str | None = None) -> list[str]:
+        """The repository's upstream repositories, in search order (DescribeRepository)."""
+        resp = self.call("DescribeRepository", repository=repository or self.repository)
+        assert resp is not None
+        return [str(u["repositoryName"]) for u in resp.get("repository", {}).get("upstreams", [])]
+
     def versions(self, name: str, repository: str | None = None) -> list[VersionInfo]:
         """Every version of ``name`` in the repository, newest published first (ListPackageVersions, all pages)."""
         out: list[VersionInfo] = []

@@ -53,11 +53,17 @@ def read_protected(settings: Settings) -> set[str]:
 
 
 def plan(
-    versions: list[VersionInfo], repository: str, keep: int, cutoff: float | None, protected: set[str], action: str
+    versions: list[VersionInfo],
+    keep: int,
+    cutoff: float | None,
+    protected: set[str],
+    action: str,
+    served: dict[str, str] | None = None,
 ) -> list[Decision]:
-    """What happens to each version, newest first; ``versions`` carry their publish time."""
-    target = ACTIONS[action][2]
-    own = [v for v in versions if v.origin_type == "INTERNAL" and v.origin_repository in (None, repository)]
+    """What happens to each version, newest first; ``versions`` carry their publish time, ``served`` says
+    which an upstream repository also has (version -> that repository)."""
+    target, served = ACTIONS[action][2], served or {}
+    own = [v for v in versions if v.origin_type == "INTERNAL"]
     ordered = sorted(own, key=lambda v: v.published or 0.0, reverse=True)
     newest = {v.version for v in ordered[:keep]}
     decisions: list[Decision] = []
@@ -66,6 +72,8 @@ def plan(
             decisions.append(Decision(v.version, False, f"newest {keep}"))
         elif v.version in protected:
             decisions.append(Decision(v.version, False, "protected"))
+        elif v.version in served:
+            decisions.append(Decision(v.version, False, f"served by the upstream {served[v.version]}"))
         elif v.status == target or v.status == "Deleted":
             decisions.append(Decision(v.version, False, f"already {v.status}"))
         elif v.published is None:  # gone between the list and its description, or the service did not say
@@ -74,7 +82,7 @@ def plan(
             decisions.append(Decision(v.version, False, "too recent"))
         else:
             decisions.append(Decision(v.version, True, f"was {v.status}"))
-    decisions += [Decision(v.version, False, "served by the upstream") for v in versions if v not in own]
+    decisions += [Decision(v.version, False, "served by the upstream") for v in versions if v not in own]  # EXTERNAL
     return decisions
 
 
@@ -89,6 +97,20 @@ def _published(ca: CodeArtifact, name: str, listed: list[VersionInfo]) -> list[V
             )
         )
     return out
+
+
+def _in_upstreams(ca: CodeArtifact, name: str, candidates: list[str]) -> dict[str, str]:
+    """Which candidates an upstream repository of this one also has: pruning them here changes nothing a
+    client sees (the upstream serves them again), and a copy promoted from there is still live there."""
+    if not candidates:
+        return {}
+    served: dict[str, str] = {}
+    for upstream in ca.upstreams():
+        for version in candidates:
+            found = ca.describe(name, version, upstream) if version not in served else None
+            if found is not None and found.status not in ("Deleted", "Disposed"):
+                served[version] = upstream
+    return served
 
 
 def _apply(ca: CodeArtifact, name: str, action: str, versions: list[str]) -> dict[str, str]:
@@ -119,7 +141,10 @@ def prune(
     if not listed:
         raise PreconditionError(f"{name}: no versions in {ca.domain}/{ca.repository}", hint="check the package name")
     cutoff = clock() - settings.older_than * DAY if settings.older_than else None
-    decisions = plan(_published(ca, name, listed), ca.repository, settings.keep, cutoff, protected, action)
+    versions = _published(ca, name, listed)
+    first = plan(versions, settings.keep, cutoff, protected, action)
+    served = _in_upstreams(ca, name, [d.version for d in first if d.change])
+    decisions = plan(versions, settings.keep, cutoff, protected, action, served) if served else first
     changes = [d.version for d in decisions if d.change]
     record.update(
         name=name,

@@ -69,6 +69,7 @@ IMPLEMENTED = (
     "DeletePackageVersions",
     "DescribePackage",
     "GetAssociatedPackageGroup",
+    "DescribeRepository",
 )
 
 
@@ -87,6 +88,7 @@ class Config:
     clock: Callable[[], float] = time.time  # tests move time forward instead of sleeping
     session_seconds: int = 3600  # what is left of a role session (durationSeconds=0 with session credentials)
     package_groups: list[PackageGroup] = field(default_factory=list)  # besides the root group /*
+    upstreams: dict[str, list[str]] = field(default_factory=dict)  # repository -> its upstream repositories
     upstream_delay: bool = False  # the first fetch of each upstream file answers 404 (import not finished)
 
 
@@ -280,7 +282,12 @@ class Handler(RepositoryOperations, PypiEndpoint):
             "licenses": [{"name": found["license"]}] if found["license"] else [],
             "revision": found["revision"],
             "status": found["status"],
-            "origin": {"domainEntryPoint": {"repositoryName": params["repository"]}, "originType": "INTERNAL"},
+            "origin": {
+                "domainEntryPoint": {
+                    "repositoryName": self.server.versions.entry_point(params["repository"], package, version)
+                },
+                "originType": "INTERNAL",
+            },
         }
         return {"packageVersion": description}
 

@@ -162,6 +162,7 @@ class RepositoryOperations:
                 indexes = self.server.config.repositories
                 self.server.backend.copy(indexes[source], indexes[target], params["package"], version)
                 self.server.versions.set_status(target, params["package"], version, found["status"])
+                self.server.versions.copied(source, target, params["package"], version)
                 ok[version] = {"revision": found["revision"], "status": found["status"]}
         return {"successfulVersions": ok, "failedVersions": failed}
 
@@ -172,7 +173,8 @@ class RepositoryOperations:
         rows: list[tuple[float, dict[str, Any]]] = []
         for item in own:
             status = self.server.versions.status(repository, package, item["version"])
-            origin = {"domainEntryPoint": {"repositoryName": repository}, "originType": "INTERNAL"}
+            entered = self.server.versions.entry_point(repository, package, item["version"])
+            origin = {"domainEntryPoint": {"repositoryName": entered}, "originType": "INTERNAL"}
             entry = {"version": item["version"], "revision": item["revision"], "status": status, "origin": origin}
             rows.append((float(item["publishedTime"]), entry))
         for version in sorted(self.server.versions.upstream.get(package, set())):
@@ -231,6 +233,23 @@ class RepositoryOperations:
 
     def _op_DisposePackageVersions(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._set_statuses(params, "Disposed")
+
+    def _op_DescribeRepository(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Its upstreams (``Config.upstreams``); the sandbox's devpi indexes read PyPI through devpi's mirror."""
+        config, name = self.server.config, params["repository"]
+        return {
+            "repository": {
+                "name": name,
+                "administratorAccount": config.owner,
+                "domainName": config.domain,
+                "domainOwner": config.owner,
+                "arn": f"arn:aws:codeartifact:{config.region}:{config.owner}:repository/{config.domain}/{name}",
+                "description": "",
+                "upstreams": [{"repositoryName": u} for u in config.upstreams.get(name, [])],
+                "externalConnections": [],
+                "createdTime": ROOT_CREATED,
+            }
+        }
 
     def _op_DeletePackageVersions(self, params: dict[str, Any]) -> dict[str, Any]:
         ok: dict[str, Any] = {}

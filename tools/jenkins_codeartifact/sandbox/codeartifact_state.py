@@ -126,6 +126,7 @@ class Versions:
 
     statuses: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (repository, package, version)
     upstream: dict[str, set[str]] = field(default_factory=dict)  # normalised package -> versions on public PyPI
+    entries: dict[tuple[str, str, str], str] = field(default_factory=dict)  # copied: where it entered the domain
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def status(self, repository: str, package: str, version: str) -> str:
@@ -136,6 +137,16 @@ class Versions:
         assert status in STATUSES, status
         with self._lock:
             self.statuses[(repository, package, version)] = status
+
+    def entry_point(self, repository: str, package: str, version: str) -> str:
+        """The repository a version was published to (a copy keeps its source's: "PackageVersionOrigin")."""
+        with self._lock:
+            return self.entries.get((repository, package, version), repository)
+
+    def copied(self, source: str, target: str, package: str, version: str) -> None:
+        entry = self.entry_point(source, package, version)
+        with self._lock:
+            self.entries[(target, package, version)] = entry
 
     def not_listed(self, repository: str, package: str) -> dict[str, str]:
         """Versions of ``package`` package managers do not see (Unlisted, Archived, Disposed, Deleted): status."""
