@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SANDBOX ?= .sandbox
 
-.PHONY: demo test lint bench clean sandbox-up sandbox-down jenkins-it
+.PHONY: demo demo-repo test lint bench clean sandbox-up sandbox-down jenkins-it
 
 $(BIN)/.installed: pyproject.toml
 	./scripts/system-deps.sh
@@ -15,6 +15,9 @@ $(BIN)/.installed: pyproject.toml
 
 demo: $(BIN)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" SANDBOX="$(SANDBOX)" ./scripts/demo.sh
+
+demo-repo: $(BIN)/.installed
+	PATH="$(CURDIR)/$(BIN):$$PATH" SANDBOX="$(SANDBOX)-repo" ./scripts/demo-repo.sh
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest

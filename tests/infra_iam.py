@@ -41,12 +41,22 @@ JOB_POLICIES = {"producer": "ProducerPolicy", "consumer": "ConsumerPolicy"}
 
 # Every botocore operation of the toolkit, and who makes it. "teardown" is the walkthrough's clean-up
 # (ca-consume-deploy teardown), run by whoever created the stack, never by a Jenkins job; "base" is the
-# agent's own identity before the --role-arn hop (the job role's trust policy decides that one).
+# agent's own identity before the --role-arn hop (the job role's trust policy decides that one);
+# "release" is ca-repo promote/prune/origin, run by an engineer or a release job that jenkins-iam.yml
+# does not define yet (neither job policy grants these).
 OPERATIONS: dict[tuple[str, str], set[str]] = {
     ("codeartifact", "GetAuthorizationToken"): {"producer", "consumer"},
     ("codeartifact", "GetRepositoryEndpoint"): {"producer", "consumer"},
-    ("codeartifact", "DescribePackageVersion"): {"producer"},
-    ("codeartifact", "ListPackageVersionAssets"): {"producer"},
+    ("codeartifact", "DescribePackageVersion"): {"producer", "release"},
+    ("codeartifact", "ListPackageVersionAssets"): {"producer", "release"},
+    ("codeartifact", "ListPackageVersions"): {"release"},
+    ("codeartifact", "DescribeRepository"): {"release"},  # prune: the upstreams that serve a version too
+    ("codeartifact", "CopyPackageVersions"): {"release"},
+    ("codeartifact", "UpdatePackageVersionsStatus"): {"release"},
+    ("codeartifact", "DisposePackageVersions"): {"release"},
+    ("codeartifact", "DeletePackageVersions"): {"release"},
+    ("codeartifact", "DescribePackage"): {"release"},
+    ("codeartifact", "GetAssociatedPackageGroup"): {"release"},
     ("ecr", "GetAuthorizationToken"): {"consumer"},
     ("ecr", "DescribeImages"): {"consumer"},  # deploy: the digest of the tag it deploys
     ("cloudformation", "DescribeStacks"): {"consumer", "teardown"},
@@ -270,7 +280,7 @@ def requirement(service: str, operation: str, params: Mapping[str, Any], *, stac
         if operation == "GetAuthorizationToken":
             return Request(action, _arn(service, f"domain/{domain}", account=owner))
         repo = params["repository"]
-        if operation in ("GetRepositoryEndpoint", "ReadFromRepository"):
+        if operation in ("GetRepositoryEndpoint", "ReadFromRepository", "DescribeRepository"):
             return Request(action, _arn(service, f"repository/{domain}/{repo}", account=owner))
         ns = params.get("namespace") or ""
         return Request(

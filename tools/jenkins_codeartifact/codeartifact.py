@@ -37,6 +37,40 @@ CREDENTIALS_HINT = "check the AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCE
 CLOSED_STATUSES = ("Archived", "Disposed")
 
 
+@dataclass(frozen=True)
+class Asset:
+    """One file of a package version, as ListPackageVersionAssets reports it."""
+
+    name: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """A package version as DescribePackageVersion / ListPackageVersions report it."""
+
+    version: str
+    status: str
+    revision: str
+    origin_type: str = "INTERNAL"  # EXTERNAL: it came from an external connection (public PyPI)
+    origin_repository: str | None = None  # the repository it entered the domain through
+    published: float | None = None  # epoch seconds (DescribePackageVersion only)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> VersionInfo:
+        origin = data.get("origin") or {}
+        published = data.get("publishedTime")
+        return cls(
+            version=str(data["version"]),
+            status=str(data.get("status") or "Published"),
+            revision=str(data.get("revision") or ""),
+            origin_type=str(origin.get("originType") or "INTERNAL"),
+            origin_repository=(origin.get("domainEntryPoint") or {}).get("repositoryName"),
+            published=published.timestamp() if isinstance(published, dt.datetime) else published,
+        )
+
+
 def validate_duration(seconds: int) -> int:
     if seconds != 0 and not MIN_DURATION <= seconds <= MAX_DURATION:
         raise ConfigError(
@@ -151,6 +185,95 @@ class CodeArtifact:
             self._token = (value, expires)
             log.debug("CodeArtifact token obtained, valid for %.0fs", expires - now)
             return value
+
+    def token_expiry(self) -> float | None:
+        """When the current token expires (epoch seconds), or None before the first :meth:`token`."""
+        return self._token[1] if self._token else None
+
+    def call(
+        self, operation: str, *, repository: str | None = None, missing_ok: bool = False, **kw: Any
+    ) -> dict[str, Any] | None:
+        """Any codeartifact operation (by its API name, ``CopyPackageVersions``) on this domain, with the one
+        error mapping.
+
+        ``repository``: a repository other than this facade's (promotion reads two); ``package`` is
+        normalised and ``format`` is pypi unless given. ``missing_ok`` as in :meth:`_call`.
+        """
+        args: dict[str, Any] = {**self._where(), **kw}
+        if "package" in args:
+            args["package"] = normalize(str(args["package"]))
+            args.setdefault("format", "pypi")
+        if repository is not None:
+            args["repository"] = repository
+        from botocore import xform_name
+
+        return self._call(operation, getattr(self.client, xform_name(operation)), missing_ok=missing_ok, **args)
+
+    def describe(self, name: str, version: str, repository: str | None = None) -> VersionInfo | None:
+        """``name==version`` as DescribePackageVersion sees it (status, revision, origin), or None."""
+        resp = self.call(
+            "DescribePackageVersion",
+            repository=repository or self.repository,
+            missing_ok=True,
+            package=name,
+            packageVersion=version,
+        )
+        if resp is None:
+            return None
+        return VersionInfo.from_api(resp["packageVersion"])
+
+    def assets(self, name: str, version: str, repository: str | None = None) -> tuple[str, dict[str, Asset]] | None:
+        """The version's revision and its files by name (size, SHA-256), every page; None if it is absent."""
+        found: dict[str, Asset] = {}
+        revision, token = "", None
+        while True:
+            resp = self.call(
+                "ListPackageVersionAssets",
+                repository=repository or self.repository,
+                missing_ok=True,
+                package=name,
+                packageVersion=version,
+                maxResults=1000,
+                **({"nextToken": token} if token else {}),
+            )
+            if resp is None:
+                return None
+            revision = str(resp.get("versionRevision") or revision)
+            for item in resp.get("assets", []):
+                asset = Asset(
+                    str(item["name"]), int(item.get("size") or 0), str(item.get("hashes", {}).get("SHA-256", ""))
+                )
+                found[asset.name] = asset
+            token = resp.get("nextToken")
+            if not token:
+                return revision, found
+
+    def upstreams(self, repository: str | None = None) -> list[str]:
+        """The repository's upstream repositories, in search order (DescribeRepository)."""
+        resp = self.call("DescribeRepository", repository=repository or self.repository)
+        assert resp is not None
+        return [str(u["repositoryName"]) for u in resp.get("repository", {}).get("upstreams", [])]
+
+    def versions(self, name: str, repository: str | None = None) -> list[VersionInfo]:
+        """Every version of ``name`` in the repository, newest published first (ListPackageVersions, all pages)."""
+        out: list[VersionInfo] = []
+        token: str | None = None
+        while True:
+            resp = self.call(
+                "ListPackageVersions",
+                repository=repository or self.repository,
+                missing_ok=True,
+                package=name,
+                sortBy="PUBLISHED_TIME",
+                maxResults=1000,
+                **({"nextToken": token} if token else {}),
+            )
+            if resp is None:
+                return out
+            out.extend(VersionInfo.from_api(v) for v in resp.get("versions", []))
+            token = resp.get("nextToken")
+            if not token:
+                return out
 
     def endpoint(self) -> str:
         """The repository's pypi endpoint: the twine upload URL; ``simple/`` under it is pip's index."""

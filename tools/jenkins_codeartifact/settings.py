@@ -32,6 +32,7 @@ GROUPS: dict[str, str] = {
     "jobs": "job specs",
     "jenkins": "Jenkins (the API token comes from JENKINS_API_TOKEN only)",
     "run": "jobsync run",
+    "repo": "ca-repo",
     "output": "output",
 }
 
@@ -247,6 +248,62 @@ class Settings:
         flag="--credentials",
         metavar="FILE",
         doc="credentials by id for the build's bindings (YAML, mode 0600)",
+    )
+    # ca-repo
+    env_tools: tuple[str, ...] = _opt(
+        (),
+        "CA_ENV_FOR",
+        group="repo",
+        flag="--for",
+        metavar="TOOL",
+        doc="env/exec: pip, uv, poetry, twine, netrc or docker-secret, repeatable (default: pip and uv)",
+    )
+    source_name: str = _opt(
+        "codeartifact", "CA_SOURCE_NAME", group="repo", flag="--name", doc="env/exec: poetry's source name"
+    )
+    env_file: str | None = _opt(
+        None,
+        "CA_ENV_FILE",
+        group="repo",
+        flag="--write",
+        metavar="FILE",
+        doc="env: write here (0600) instead of stdout",
+    )
+    source_repository: str | None = _opt(
+        None,
+        "CA_FROM",
+        group="repo",
+        flag="--from",
+        metavar="REPOSITORY",
+        doc="promote: source repository (default: CA_REPOSITORY)",
+    )
+    target_repository: str | None = _opt(
+        None, "CA_TO", group="repo", flag="--to", metavar="REPOSITORY", doc="promote: target repository"
+    )
+    revision: str | None = _opt(None, "CA_REVISION", group="repo", doc="promote: the tested revision of the version")
+    from_report: str | None = _opt(
+        None, "CA_FROM_REPORT", group="repo", metavar="FILE", doc="promote: the ca-publish report of the tested upload"
+    )
+    keep: int = _opt(10, "CA_KEEP", group="repo", metavar="N", doc="prune: never the newest N versions")
+    older_than: float = _opt(
+        0.0, "CA_OLDER_THAN", group="repo", metavar="DAYS", doc="prune: only versions published longer ago (0: any age)"
+    )
+    prune_versions_action: str = _opt(
+        "unlist",
+        "CA_PRUNE_VERSIONS_ACTION",
+        group="repo",
+        flag="--action",
+        choices=("unlist", "archive", "dispose", "delete"),
+        doc="prune: what happens to a pruned version",
+    )
+    protect: tuple[str, ...] = _opt(
+        (), "CA_PROTECT", group="repo", metavar="VERSION", doc="prune: never this version, repeatable"
+    )
+    protect_file: str | None = _opt(
+        None, "CA_PROTECT_FILE", group="repo", metavar="FILE", doc="prune: live versions, one per line (# comments)"
+    )
+    max_changes: int = _opt(
+        50, "CA_MAX_CHANGES", group="repo", metavar="N", doc="prune: refuse (exit 3) to change more versions"
     )
     # every command
     report: str | None = _opt(

@@ -174,8 +174,13 @@ def _start(name: str, directory: Path, ports: Ports, creds: dict[str, str]) -> S
                 DOMAIN_OWNER,
                 "--region",
                 REGION,
-                "--repository",
-                f"{REPOSITORY}={devpi.USER}/{devpi.INDEX}",
+                *(
+                    arg
+                    for repo in (devpi.INDEX, *devpi.PROMOTION)
+                    for arg in ("--repository", f"{repo}={devpi.USER}/{repo}")
+                ),
+                "--package-group",  # infra/codeartifact.yml's default InternalPackagePattern
+                "/pypi//fantastic-ascii$",
             ]
         )
     elif name == "moto":

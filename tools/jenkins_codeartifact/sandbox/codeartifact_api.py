@@ -3,8 +3,10 @@
 Real boto3, twine and pip talk to it exactly as to CodeArtifact:
 
 * ``/v1/...``: the REST paths of botocore's codeartifact model for GetAuthorizationToken,
-  GetRepositoryEndpoint, DescribePackageVersion, ListPackageVersionAssets, UpdatePackageVersionsStatus
-  and DisposePackageVersions. Query parameters are validated against that same model (lengths,
+  GetRepositoryEndpoint, DescribePackageVersion, ListPackageVersionAssets, and (in
+  :mod:`.codeartifact_repo`) UpdatePackageVersionsStatus, DisposePackageVersions, CopyPackageVersions,
+  ListPackageVersions, DeletePackageVersions, DescribePackage and GetAssociatedPackageGroup.
+  Query parameters are validated against that same model (lengths,
   patterns, enums, ranges) and errors are rest-json: status + ``x-amzn-ErrorType`` +
   ``{"message": ...}``. Requests must be SigV4-signed with the sandbox's access key (the signature is
   verified). Names are taken as given: pypi packages must be asked for by their normalised name.
@@ -48,8 +50,9 @@ from ..codeartifact import MAX_DURATION, MIN_DURATION  # AuthorizationTokenDurat
 from . import DOMAIN, DOMAIN_OWNER, REGION, REPOSITORY, devpi
 from .codeartifact_model import ApiError, Backend, DevpiBackend, decode_page_token, routes, validate
 from .codeartifact_pypi import CHUNK, PypiEndpoint
+from .codeartifact_repo import INTERNAL_GROUP, PackageGroup, RepositoryOperations
 from .codeartifact_sigv4 import check_signature
-from .codeartifact_state import DEFAULT_DURATION, Throttle, Tokens, Versions
+from .codeartifact_state import DEFAULT_DURATION, Faults, Throttle, Tokens, Versions
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,12 @@ IMPLEMENTED = (
     "ListPackageVersionAssets",
     "UpdatePackageVersionsStatus",
     "DisposePackageVersions",
+    "CopyPackageVersions",
+    "ListPackageVersions",
+    "DeletePackageVersions",
+    "DescribePackage",
+    "GetAssociatedPackageGroup",
+    "DescribeRepository",
 )
 
 
@@ -78,13 +87,16 @@ class Config:
     secret_access_key: str | None = field(default=None, repr=False)
     clock: Callable[[], float] = time.time  # tests move time forward instead of sleeping
     session_seconds: int = 3600  # what is left of a role session (durationSeconds=0 with session credentials)
+    package_groups: list[PackageGroup] = field(default_factory=list)  # besides the root group /*
+    upstreams: dict[str, list[str]] = field(default_factory=dict)  # repository -> its upstream repositories
+    upstream_delay: bool = False  # the first fetch of each upstream file answers 404 (import not finished)
 
 
 def _json(data: Any) -> bytes:
     return json.dumps(data).encode()
 
 
-class Handler(PypiEndpoint):
+class Handler(RepositoryOperations, PypiEndpoint):
     """One request: the AWS API under ``/v1/``, the pypi endpoint and its files everywhere else."""
 
     server: StandIn
@@ -175,7 +187,11 @@ class Handler(PypiEndpoint):
             except ValueError:
                 raise ApiError(400, "ValidationException", "the request body is not JSON") from None
         self._check_domain(operation, params)
+        if self.server.faults.take(operation, after=False):
+            raise ApiError(500, "InternalServerException", "Internal failure (forced)")
         result = getattr(self, "_op_" + operation)(params)
+        if self.server.faults.take(operation, after=True):
+            raise ApiError(500, "InternalServerException", "Internal failure (forced, after the change landed)")
         self._send_json(200, result)
 
     def _check_domain(self, operation: str, params: dict[str, Any]) -> None:
@@ -266,7 +282,12 @@ class Handler(PypiEndpoint):
             "licenses": [{"name": found["license"]}] if found["license"] else [],
             "revision": found["revision"],
             "status": found["status"],
-            "origin": {"domainEntryPoint": {"repositoryName": params["repository"]}, "originType": "INTERNAL"},
+            "origin": {
+                "domainEntryPoint": {
+                    "repositoryName": self.server.versions.entry_point(params["repository"], package, version)
+                },
+                "originType": "INTERNAL",
+            },
         }
         return {"packageVersion": description}
 
@@ -288,38 +309,6 @@ class Handler(PypiEndpoint):
             result["nextToken"] = base64.urlsafe_b64encode(f"offset:{start + size}".encode()).decode()
         return result
 
-    def _set_statuses(self, params: dict[str, Any], target: str) -> dict[str, Any]:
-        """Move versions to ``target``; one that does not exist, or not in ``expectedStatus``, fails alone."""
-        ok: dict[str, Any] = {}
-        failed: dict[str, Any] = {}
-        for version in params.get("versions") or []:
-            try:
-                _, _, found = self._package_version({**params, "packageVersion": version})
-            except ApiError:
-                failed[version] = {"errorCode": "NOT_FOUND", "errorMessage": f"version {version} not found"}
-                continue
-            expected = params.get("expectedStatus")
-            if expected and found["status"] != expected:
-                failed[version] = {"errorCode": "MISMATCHED_STATUS", "errorMessage": f"status is {found['status']}"}
-                continue
-            self.server.versions.set_status(params["repository"], params["package"], version, target)
-            ok[version] = {"revision": found["revision"], "status": target}
-        return {"successfulVersions": ok, "failedVersions": failed}
-
-    def _op_UpdatePackageVersionsStatus(self, params: dict[str, Any]) -> dict[str, Any]:
-        target = params.get("targetStatus")
-        if target not in ("Published", "Unlisted", "Archived"):
-            raise ApiError(
-                400,
-                "ValidationException",
-                f"targetStatus {target!r}: only Published, Unlisted or Archived (Disposed: DisposePackageVersions)",
-                reason="FIELD_VALIDATION_FAILED",
-            )
-        return self._set_statuses(params, target)
-
-    def _op_DisposePackageVersions(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self._set_statuses(params, "Disposed")
-
 
 class StandIn(ThreadingHTTPServer):
     """The HTTP server; holds the configuration and backend the handler threads share."""
@@ -333,6 +322,8 @@ class StandIn(ThreadingHTTPServer):
         self.config, self.backend, self.routes = config, backend, routes()
         self.tokens = Tokens(backend.password(), config.clock)
         self.throttle = Throttle(config.clock)
+        self.faults = Faults()
+        self.fetched: set[str] = set()  # upstream files fetched once (the import delay)
         self.versions = Versions()
         super().__init__(address, Handler)
 
@@ -367,6 +358,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="NAME=USER/INDEX",
         help=f"repository backed by a devpi index (default {REPOSITORY}={devpi.USER}/{devpi.INDEX})",
     )
+    parser.add_argument(
+        "--package-group",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="a package group allowing publishing and blocking the public upstream (infra/codeartifact.yml's)",
+    )
+    parser.add_argument("--upstream-delay", action="store_true", help="first fetch of each upstream file: 404")
     args = parser.parse_args(argv)
     redact.install()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -380,6 +379,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         devpi_url=args.devpi_url,
         access_key_id=args.access_key_id,
         secret_access_key=secrets.get("aws_secret_access_key"),
+        package_groups=[PackageGroup(p, dict(INTERNAL_GROUP)) for p in args.package_group],
+        upstream_delay=args.upstream_delay,
     )
     if repositories:
         config.repositories = repositories

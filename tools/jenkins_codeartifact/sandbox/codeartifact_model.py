@@ -49,6 +49,14 @@ class Backend(Protocol):
         """``[{"name", "size", "hashes": {...}}]`` of that version's files."""
         ...
 
+    def versions(self, index: str, package: str) -> list[dict[str, Any]]:
+        """``[{"version", "revision", "publishedTime"}]`` of the versions uploaded to ``index``."""
+        ...
+
+    def copy(self, source: str, target: str, package: str, version: str) -> None:
+        """Copy every file of ``package==version`` from index ``source`` to index ``target``."""
+        ...
+
 
 class DevpiBackend:
     """Versions and files from devpi's JSON API; the token is the password of devpi's ``aws`` user."""
@@ -107,6 +115,41 @@ class DevpiBackend:
             "publishedTime": published,
             "revision": base64.b64encode(hashlib.sha256("\n".join(hashes).encode()).digest()[:24]).decode(),
         }
+
+    def versions(self, index: str, package: str) -> list[dict[str, Any]]:
+        status, body = self._get(f"/{index}")
+        own = {canonicalize_name(p) for p in json.loads(body)["result"].get("projects", [])} if status == 200 else set()
+        if canonicalize_name(package) not in own:
+            return []
+        status, body = self._get(f"/{index}/{urllib.parse.quote(package)}")
+        if status != 200:
+            return []
+        out = []
+        for version in json.loads(body)["result"]:
+            found = self.version(index, package, version)
+            if found is not None:
+                out.append({"version": version, "revision": found["revision"], "publishedTime": found["publishedTime"]})
+        return out
+
+    def copy(self, source: str, target: str, package: str, version: str) -> None:
+        """devpi's push between two indexes of the same server: the files are copied, not re-uploaded."""
+        parts = urllib.parse.urlsplit(self.devpi_url + f"/{source}")
+        body = json.dumps({"name": package, "version": version, "targetindex": target})
+        auth = base64.b64encode(f"aws:{self._password}".encode()).decode()
+        conn = http.client.HTTPConnection(parts.netloc, timeout=120)
+        try:
+            headers = {
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "Authorization": f"Basic {auth}",
+            }
+            conn.request("POST", parts.path, body=body, headers=headers)
+            resp = conn.getresponse()
+            text = resp.read()[:300].decode(errors="replace")
+        finally:
+            conn.close()
+        if resp.status != 200:
+            raise ApiError(500, "InternalServerException", f"backend push answered {resp.status}: {text}")
 
     def assets(self, index: str, package: str, version: str) -> list[dict[str, Any]]:
         out = []

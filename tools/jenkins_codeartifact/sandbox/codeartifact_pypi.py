@@ -17,14 +17,17 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from . import devpi
 from .codeartifact_model import ApiError
+from .codeartifact_repo import file_version, filter_page
 
 if TYPE_CHECKING:
     from .codeartifact_api import StandIn
 
 CHUNK = 64 * 1024
+UPSTREAM_INDEX = "root/pypi"  # devpi's PyPI mirror: the files the upstream serves
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization"}
 
 
@@ -33,6 +36,9 @@ class PypiEndpoint(BaseHTTPRequestHandler):
 
     server: StandIn
     _unread: int  # request body bytes not yet read (set per request by the handler)
+
+    def group_publish(self, package: str) -> str:
+        raise NotImplementedError  # codeartifact_repo.RepositoryOperations'
 
     def _read(self, size: int) -> bytes:
         data = self.rfile.read(min(size, self._unread)) if self._unread > 0 else b""
@@ -57,10 +63,14 @@ class PypiEndpoint(BaseHTTPRequestHandler):
                 target = f"/{index}/+simple/" + rest[len("simple/") :]
             elif rest.startswith("+f/") and self.command in ("GET", "HEAD"):
                 target = f"/{index}/{rest}"  # the index's own files, linked relative to its simple pages
+                self._check_downloadable(match["repo"], rest.rsplit("/", 1)[-1])
             else:
                 raise ApiError(404, "ResourceNotFoundException", f"no such resource: {path}")
         elif self.command not in ("GET", "HEAD"):
             raise ApiError(405, "MethodNotAllowedException", f"{self.command} is not allowed on files")
+        elif config.upstream_delay and path.startswith(f"/{UPSTREAM_INDEX}/+f/") and path not in self.server.fetched:
+            self.server.fetched.add(path)  # listed already, still being imported: the first fetch is a 404
+            raise ApiError(404, "ResourceNotFoundException", f"Asset not found (being imported from upstream): {path}")
         self._forward(target, repo=match["repo"] if match else None)
 
     def _check_token(self) -> None:
@@ -110,19 +120,43 @@ class PypiEndpoint(BaseHTTPRequestHandler):
             if self.command == "POST" and status == 409:
                 resp.read()
                 raise ApiError(409, "ConflictException", f"{reason}: a file of that name exists with different content")
+            hidden = self._not_listed(repo, target) if status == 200 and self.command == "GET" else []
             self.send_response(status, reason)
             for name, value in resp.getheaders():
                 lname = name.lower()
                 if lname in _HOP_BY_HOP or lname.startswith("x-devpi") or lname in ("server", "date"):
                     continue
+                if hidden and lname == "content-length":
+                    continue
                 if lname == "location":
                     value = self._rewrite_location(value, repo)
                 self.send_header(name, value)
             self.end_headers()
+            if hidden:  # a project page (small): without the versions package managers must not see
+                self.wfile.write(filter_page(resp.read(), resp.getheader("Content-Type") or "", hidden))
+                return
             while chunk := resp.read(CHUNK):
                 self.wfile.write(chunk)
         finally:
             conn.close()
+
+    def _not_listed(self, repo: str | None, target: str) -> list[str]:
+        """The versions a project page of ``repo`` must leave out (see ``Versions.not_listed``)."""
+        match = re.fullmatch(r"/[^/]+/[^/]+/\+simple/([^/]+)/?", target)
+        if repo is None or match is None:
+            return []
+        return list(self.server.versions.not_listed(repo, str(canonicalize_name(match[1]))))
+
+    def _check_downloadable(self, repo: str, filename: str) -> None:
+        """Archived, Disposed and Deleted versions' files cannot be downloaded (Unlisted ones can)."""
+        found = file_version(urllib.parse.unquote(filename))
+        if found is None:
+            return
+        statuses = self.server.versions.not_listed(repo, found[0])
+        if any(_same(v, found[1]) and st != "Unlisted" for v, st in statuses.items()):
+            raise ApiError(
+                404, "ResourceNotFoundException", f"Asset not found: {filename} (its version is not available)"
+            )
 
     def _check_origin(self, repo: str, head: bytes) -> None:
         """Package origin controls: a version public PyPI offers through the upstream cannot be published.
@@ -137,6 +171,12 @@ class PypiEndpoint(BaseHTTPRequestHandler):
                 f"Package version {package} {version} is available from an upstream repository (public PyPI) "
                 f"of '{repo}'; its package origin controls block publishing it (publish=BLOCK)",
             )
+        if package and self.group_publish(package) == "BLOCK":
+            raise ApiError(
+                403,
+                "AccessDeniedException",
+                f"Package {package} in '{repo}': its package origin controls block publishing (publish=BLOCK)",
+            )
 
     def _rewrite_location(self, location: str, repo: str | None) -> str:
         """devpi redirects to its own absolute URLs; clients must stay on the endpoint."""
@@ -149,3 +189,10 @@ class PypiEndpoint(BaseHTTPRequestHandler):
             index = config.repositories[repo]
             location = location.replace(f"/{index}/+simple/", f"/pypi/{repo}/simple/", 1)
         return location if location.startswith("http") else config.public_url.rstrip("/") + location
+
+
+def _same(text: str, version: Version) -> bool:
+    try:
+        return Version(text) == version
+    except InvalidVersion:
+        return False

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 Clock = Callable[[], float]
 DEFAULT_DURATION = 43200  # 12 hours: the default and the cap
 STATUSES = ("Published", "Unfinished", "Unlisted", "Archived", "Disposed", "Deleted")
+# User guide, "Package version status": package managers list none of these; only Unlisted files download.
+HIDDEN = ("Unlisted", "Archived", "Disposed", "Deleted")
 # A token's header, as the real ones start: base64url of '{"ver":1,"isu":...'; used to find leaked tokens.
 TOKEN_PREFIX = "eyJ2ZXIiOjEsImlzdSI6"
 
@@ -124,6 +126,7 @@ class Versions:
 
     statuses: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (repository, package, version)
     upstream: dict[str, set[str]] = field(default_factory=dict)  # normalised package -> versions on public PyPI
+    entries: dict[tuple[str, str, str], str] = field(default_factory=dict)  # copied: where it entered the domain
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def status(self, repository: str, package: str, version: str) -> str:
@@ -135,5 +138,44 @@ class Versions:
         with self._lock:
             self.statuses[(repository, package, version)] = status
 
+    def entry_point(self, repository: str, package: str, version: str) -> str:
+        """The repository a version was published to (a copy keeps its source's: "PackageVersionOrigin")."""
+        with self._lock:
+            return self.entries.get((repository, package, version), repository)
+
+    def copied(self, source: str, target: str, package: str, version: str) -> None:
+        entry = self.entry_point(source, package, version)
+        with self._lock:
+            self.entries[(target, package, version)] = entry
+
+    def not_listed(self, repository: str, package: str) -> dict[str, str]:
+        """Versions of ``package`` package managers do not see (Unlisted, Archived, Disposed, Deleted): status."""
+        with self._lock:
+            return {
+                v: st for (r, p, v), st in self.statuses.items() if (r, p) == (repository, package) and st in HIDDEN
+            }
+
     def on_upstream(self, package: str, version: str) -> bool:
         return version in self.upstream.get(package, set())
+
+
+@dataclass
+class Faults:
+    """Server errors forced by tests: before an operation runs, or after it ran (the answer is lost,
+    the change landed: what a client retrying a POST must cope with)."""
+
+    _forced: list[tuple[str, int, bool]] = field(default_factory=list)  # operation, times left, after
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def force(self, operation: str, times: int = 1, after: bool = False) -> None:
+        with self._lock:
+            self._forced.append((operation, times, after))
+
+    def take(self, operation: str, after: bool) -> bool:
+        """True if this call of ``operation`` must answer 500 (at this point: before or after it ran)."""
+        with self._lock:
+            for i, (op, left, when) in enumerate(self._forced):
+                if op == operation and when == after and left > 0:
+                    self._forced[i] = (op, left - 1, when)
+                    return True
+            return False

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 USER = "aws"
 INDEX = "my-repository"
+PROMOTION = ("dev", "release")  # two more repositories, for ca-repo promote (same shape as INDEX)
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 API_TIMEOUT = 30.0  # one call of devpi's admin API (users, indexes, mirror options)
 
@@ -105,12 +106,14 @@ def configure(url: str, root_password: str, password: str) -> None:
     else:  # keep the password in step with the secrets file even if someone changed it
         resp = session.patch(user_url, json={"password": password}, auth=("root", root_password), timeout=API_TIMEOUT)
     _check(resp, f"devpi user {USER}")
-    index_url = f"{user_url}/{INDEX}"
-    if session.get(index_url, timeout=API_TIMEOUT).status_code == 404:
-        spec = {"type": "stage", "bases": ["root/pypi"], "volatile": False}
-        _check(
-            session.put(index_url, json=spec, auth=(USER, password), timeout=API_TIMEOUT), f"devpi index {USER}/{INDEX}"
-        )
+    for name in (INDEX, *PROMOTION):
+        index_url = f"{user_url}/{name}"
+        if session.get(index_url, timeout=API_TIMEOUT).status_code == 404:
+            spec = {"type": "stage", "bases": ["root/pypi"], "volatile": False}
+            _check(
+                session.put(index_url, json=spec, auth=(USER, password), timeout=API_TIMEOUT),
+                f"devpi index {USER}/{name}",
+            )
 
 
 def configure_mirror(session: requests.Session, url: str, root_password: str) -> None:
