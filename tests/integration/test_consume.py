@@ -189,10 +189,11 @@ def test_smoke_test_failure_pushes_and_deploys_nothing(env, published, names, cl
     report = tmp_path / "r.json"
     code, _, err = cli(capsys, "all", *args, "--smoke-path", "/missing", "--smoke-timeout", "15", "--report", report)
     assert code == 1
-    assert "ERROR: smoke test of" in err and "HTTP 404" in err
+    assert "ERROR: smoke test of" in err and "HTTP 404 after" in err and "(not retried)" in err
     assert "container logs of" in err and '"GET /missing HTTP/1.1" 404' in err  # gunicorn's access log
     data = json.loads(report.read_text())
     assert "build" in data and "push" not in data and "deploy" not in data
+    assert data["smoke_test"]["status"] == 404 and data["smoke_test"]["path"] == "/missing"
     assert names["tag"] not in registry_tags(env, names["image"])
     client = docker.from_env()
     assert not client.containers.list(all=True, filters={"label": f"{containers.LABEL}=smoke"})

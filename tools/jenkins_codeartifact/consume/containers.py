@@ -8,6 +8,7 @@ fails, leave the created container behind with no handle to remove it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import socket
 import time
@@ -23,7 +24,7 @@ import requests
 from .. import redact, signals
 from ..console import step
 from ..errors import ConfigError, OperationError, PreconditionError
-from . import cleanup
+from . import cleanup, smoke
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +61,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@dataclass(frozen=True)
-class Health:
-    url: str
-    status: int | None
-    seconds: float
+Health = smoke.Health
 
 
 def wait_healthy(
@@ -76,20 +73,8 @@ def wait_healthy(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Health:
-    """Poll ``url`` until HTTP 200 (success), ``alive()`` turns false, or ``timeout`` passes."""
-    start = clock()
-    status: int | None = None
-    while True:
-        try:
-            resp = requests.get(url, timeout=min(5.0, max(timeout, 0.1)))
-            status = resp.status_code
-            if status == 200:
-                return Health(url, status, clock() - start)
-        except requests.RequestException:
-            status = None
-        if not alive() or clock() - start >= timeout:
-            return Health(url, status, clock() - start)
-        sleep(interval)
+    """Poll ``url`` until a final answer (200, 3xx, 4xx), ``alive()`` turns false, or ``timeout`` passes."""
+    return smoke.poll(url, timeout, alive=alive, interval=interval, clock=clock, sleep=sleep)
 
 
 @dataclass
@@ -110,6 +95,12 @@ class Container:
                 hint=ENGINE_HINT + "; then rerun",
             ) from exc
         return str(self.handle.status) in ("created", "running", "restarting")
+
+    def exit_code(self) -> int | None:
+        """The exit code of a container that stopped (as of the last :meth:`alive`), else None."""
+        state = (getattr(self.handle, "attrs", None) or {}).get("State") or {}
+        code = state.get("ExitCode")
+        return int(code) if isinstance(code, int) and not state.get("Running") else None
 
     @property
     def name(self) -> str:
@@ -206,10 +197,24 @@ def start(
 
 @dataclass(frozen=True)
 class SmokeResult:
+    """What the report's ``smoke_test`` holds, passed or not: the last answer and how long it took."""
+
     image: str
     url: str
     status: int | None
-    seconds: float
+    elapsed: float
+    path: str = ""
+    outcome: str = smoke.PASSED
+    answer: str = ""
+    listens_beyond_loopback: str | None = None  # an agent address where the app answered too (host network)
+
+
+class SmokeFailed(OperationError):
+    """A smoke test that did not pass; ``result`` is what the report records."""
+
+    def __init__(self, message: str, hint: str, result: SmokeResult) -> None:
+        super().__init__(message, hint=hint)
+        self.result = result
 
 
 def smoke_test(
@@ -225,10 +230,11 @@ def smoke_test(
     what: str = "smoke test",
     consequence: str = "",
 ) -> SmokeResult:
-    """Run ``image``, poll ``path`` until HTTP 200 or ``timeout``; show its logs on failure; always remove it.
+    """Run ``image``, poll ``path`` until HTTP 200, a final answer or ``timeout``; always remove it.
 
     ``name`` is the container's (a fresh ``ca-smoke-...`` by default) and ``role`` its label; messages call
-    the check ``what`` and a failure adds ``consequence`` (what the failure left as it was) to the error.
+    the check ``what`` and a failure (:class:`SmokeFailed`, with the logs shown) adds ``consequence``
+    (what the failure left as it was) to the error.
     """
     validate_network(network)
     if not path.startswith("/"):
@@ -239,20 +245,49 @@ def smoke_test(
         try:
             container = start(client, image, name=name, network=network, container_port=container_port, role=role)
             health = wait_healthy(container.base_url + path, timeout, alive=container.alive)
+            result = SmokeResult(image, health.url, health.status, round(health.seconds, 3), path, health.outcome)
             if health.status != 200:
-                show_logs(container, image)
-                got = f"HTTP {health.status}" if health.status else "no answer"
-                why = "the container exited" if not container.alive() else f"{got} after {health.seconds:.0f}s"
-                raise OperationError(
-                    f"{what} of {image} failed: {why} (GET {path})" + (f"; {consequence}" if consequence else ""),
-                    hint="see the container logs above; the image must serve HTTP on $PORT",
-                )
+                _fail(container, image, health, result, network, what, consequence)
+            beyond = _beyond_loopback(container, network)
             passed = True
         finally:
             if remove_named(client, name) and not passed:
                 cleanup.note(f"removed the {what} container {name}")
     log.info("%s passed: %s answered 200 in %.1fs", what, path, health.seconds)
-    return SmokeResult(image, health.url, health.status, health.seconds)
+    return dataclasses.replace(result, listens_beyond_loopback=beyond)
+
+
+def _fail(
+    container: Container, image: str, health: Health, result: SmokeResult, network: str, what: str, consequence: str
+) -> None:
+    exited = not container.alive()
+    port = container.base_url.rsplit(":", 1)[1]
+    where = f"$HOST:$PORT (here 127.0.0.1:{port})" if network == "host" else "0.0.0.0 and --container-port"
+    hint = smoke.tip(health, exited=exited, exit_code=container.exit_code(), path=result.path, port_note=where)
+    show_logs(container, image)
+    outcome = smoke.EXITED if exited else health.outcome
+    message = f"{what} of {image} failed: {smoke.verdict(health, exited=exited)} (GET {result.path})"
+    raise SmokeFailed(
+        message + (f"; {consequence}" if consequence else ""),
+        hint=hint,
+        result=dataclasses.replace(result, outcome=outcome, answer=health.answer),
+    )
+
+
+def _beyond_loopback(container: Container, network: str) -> str | None:
+    """On the host network, warn when the application ignores ``$HOST`` and listens on every interface."""
+    if network != "host":
+        return None
+    port = int(container.base_url.rsplit(":", 1)[1])
+    address = smoke.reachable_beyond_loopback(port)
+    if address is not None:
+        log.warning(
+            "the application ignores $HOST=127.0.0.1: it answers on %s:%d too, reachable from this agent's "
+            "network; bind to $HOST (gunicorn: bind = f\"{os.environ['HOST']}:{os.environ['PORT']}\")",
+            address,
+            port,
+        )
+    return address
 
 
 def show_logs(container: Container, image: str) -> None:

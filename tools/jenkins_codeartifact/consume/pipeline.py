@@ -197,14 +197,18 @@ class Stages:
 
     def smoke_test(self) -> containers.SmokeResult:
         s = self.settings
-        result = containers.smoke_test(
-            self.docker,
-            self.local,
-            path=s.smoke_path,
-            timeout=s.smoke_timeout,
-            network=s.network,
-            container_port=s.container_port,
-        )
+        try:
+            result = containers.smoke_test(
+                self.docker,
+                self.local,
+                path=s.smoke_path,
+                timeout=s.smoke_timeout,
+                network=s.network,
+                container_port=s.container_port,
+            )
+        except containers.SmokeFailed as exc:
+            self.record["smoke_test"] = asdict(exc.result)  # the report says what it saw, also on failure
+            raise
         self.record["smoke_test"] = asdict(result)
         return result
 
