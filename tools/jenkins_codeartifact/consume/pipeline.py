@@ -26,6 +26,7 @@ from ..errors import CAError, ConfigError, PreconditionError
 from ..index import Index
 from ..settings import Settings
 from . import cache, changeset, cleanup, cloudformation, containers, image, local_target, tags, uvimage
+from . import context as build_context
 from . import registry as registries
 from .target import DeployResult, validate_target
 
@@ -91,6 +92,7 @@ class Stages:
             cloudformation.read_template(s.template)  # readable, UTF-8, within the inline limit
         if uses & {"build"}:
             image.check_context(Path(s.context))
+            build_context.check(Path(s.context), allow=s.allow_context_secrets)  # nothing secret goes in a layer
             if self.index_resolver is None:
                 indexes.check_settings(s)
 
