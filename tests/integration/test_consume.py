@@ -120,6 +120,7 @@ def test_end_to_end(env, token, published, children, names, cleanup, capsys, tmp
     tag, name, stack = names["tag"], names["image"], names["stack"]
     port = containers.free_port()
     common = ["--context", APP, "--image-name", name, "--tag", tag, "--local-port", port]
+    common += ["--local-state-dir", tmp_path / "state"]
     cfn = ["--stack", stack, "--template", APP / "application.yml", *vpc_params()]  # ContainerName: the image name
 
     # The pipeline: build, smoke-test, push, deploy (CloudFormation), then the local target.

@@ -155,6 +155,8 @@ def start(
     host_port: int | None = None,
     role: str = "smoke",
     restart: bool = False,
+    volumes: dict[str, dict[str, str]] | None = None,
+    labels: dict[str, str] | None = None,
 ) -> Container:
     """Run ``image`` detached so that the host reaches it on 127.0.0.1 (``host_port`` or a free one).
 
@@ -162,13 +164,15 @@ def start(
     127.0.0.1 only; on a bridge network the container port is published on 127.0.0.1.
     """
     port = host_port or free_port()
-    kw: dict[str, Any] = {"detach": True, "name": name, "labels": {LABEL: role}}
+    kw: dict[str, Any] = {"detach": True, "name": name, "labels": {**(labels or {}), LABEL: role}}
     if network == "host":
         kw.update(network_mode="host", environment={"PORT": str(port), "HOST": "127.0.0.1"})
     else:
         kw.update(ports={f"{container_port}/tcp": ("127.0.0.1", port)}, environment={"PORT": str(container_port)})
     if restart:
         kw["restart_policy"] = {"Name": "unless-stopped"}
+    if volumes:
+        kw["volumes"] = volumes
     # Not containers.run (see the module docstring): a typo would run someone else's image.
     try:
         client.images.get(image)
@@ -247,7 +251,7 @@ def smoke_test(
             health = wait_healthy(container.base_url + path, timeout, alive=container.alive)
             result = SmokeResult(image, health.url, health.status, round(health.seconds, 3), path, health.outcome)
             if health.status != 200:
-                _fail(container, image, health, result, network, what, consequence)
+                raise_unhealthy(container, image, health, result, network, what, consequence)
             beyond = _beyond_loopback(container, network)
             passed = True
         finally:
@@ -257,9 +261,10 @@ def smoke_test(
     return dataclasses.replace(result, listens_beyond_loopback=beyond)
 
 
-def _fail(
+def raise_unhealthy(
     container: Container, image: str, health: Health, result: SmokeResult, network: str, what: str, consequence: str
 ) -> None:
+    """Show the container's logs and raise :class:`SmokeFailed` with the cause and the TIP for ``health``."""
     exited = not container.alive()
     port = container.base_url.rsplit(":", 1)[1]
     where = f"$HOST:$PORT (here 127.0.0.1:{port})" if network == "host" else "0.0.0.0 and --container-port"

@@ -73,6 +73,7 @@ class Stages:
                 self._stack_name()
             elif uses & {"deploy"}:
                 _check_port("--local-port", s.local_port)
+                local_target.parse_volumes(s.local_volumes)
         if uses & {"smoke-test", "deploy"}:
             _check_smoke(s)
         if uses & {"deploy"}:
@@ -287,18 +288,19 @@ class Stages:
         digest = self.digest()  # a tag that is not in the registry stops here, before anything changes
         if target == "local":
             registry = self.registry()
-            result = local_target.deploy_local(
-                self.docker,
-                registry.reference(s.image_name, self.tag),
-                name=local_target.local_name(s.image_name),
-                port=s.local_port,
+            name = local_target.local_name(s.image_name)
+            local = local_target.LocalTarget(
+                name,
+                s.local_port,
+                local_target.state_file(s.local_state_dir, name),
                 path=s.smoke_path,
                 timeout=s.smoke_timeout,
                 network=s.network,
                 container_port=s.container_port,
-                auth=registry.auth,
-                tag=self.tag,
+                volumes=local_target.parse_volumes(s.local_volumes),
             )
+            ref = registry.reference(s.image_name, self.tag)
+            result = local_target.deploy_local(self.docker, ref, local, auth=registry.auth, tag=self.tag)
         else:
             watch = changeset.Watch(
                 timeout=s.deploy_timeout,
@@ -364,7 +366,8 @@ class Stages:
     def teardown(self) -> dict[str, Any]:
         s = self.settings
         if validate_target(s.target) == "local":
-            result = local_target.teardown_local(self.docker, local_target.local_name(s.image_name))
+            name = local_target.local_name(s.image_name)
+            result = local_target.teardown_local(self.docker, name, local_target.state_file(s.local_state_dir, name))
         else:
             ecr = None if s.registry else self.client("ecr")
             result = cloudformation.teardown_stack(self.client("cloudformation"), self._stack_name(), ecr=ecr)
