@@ -25,7 +25,7 @@ import pytest
 import requests
 
 from jenkins_codeartifact.cli import consume_deploy, publish
-from jenkins_codeartifact.consume import containers
+from jenkins_codeartifact.consume import containers, proxy
 from jenkins_codeartifact.sandbox.codeartifact_state import TOKEN_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,8 +79,10 @@ def names():
 
 
 @pytest.fixture
-def cleanup(names):
+def cleanup(names, tmp_path):
     yield
+    for state in (tmp_path / "state").glob("*.json"):  # a local target's proxy: a process, stopped by PID
+        proxy.stop(state)
     client = docker.from_env()
     for c in client.containers.list(all=True, filters={"label": containers.LABEL}):
         if names["image"] in c.name or names["image"] in str(c.image.tags):
