@@ -26,6 +26,7 @@ import requests
 from .. import signals
 from ..console import step
 from ..errors import ConfigError, OperationError
+from ..settings import Settings
 from . import cleanup, containers, proxy, registry
 from .target import DeployResult
 
@@ -78,6 +79,21 @@ class LocalTarget:
     network: str = "host"
     container_port: int = 8080
     volumes: dict[str, dict[str, str]] | None = None
+
+
+def from_settings(s: Settings) -> LocalTarget:
+    """The local target of ``--image-name`` with the smoke and local-target options."""
+    name = local_name(s.image_name)
+    return LocalTarget(
+        name,
+        s.local_port,
+        state_file(s.local_state_dir, name),
+        path=s.smoke_path,
+        timeout=s.smoke_timeout,
+        network=s.network,
+        container_port=s.container_port,
+        volumes=parse_volumes(s.local_volumes),
+    )
 
 
 def deploy_local(

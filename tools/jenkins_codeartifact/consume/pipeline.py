@@ -288,18 +288,7 @@ class Stages:
         digest = self.digest()  # a tag that is not in the registry stops here, before anything changes
         if target == "local":
             registry = self.registry()
-            name = local_target.local_name(s.image_name)
-            local = local_target.LocalTarget(
-                name,
-                s.local_port,
-                local_target.state_file(s.local_state_dir, name),
-                path=s.smoke_path,
-                timeout=s.smoke_timeout,
-                network=s.network,
-                container_port=s.container_port,
-                volumes=local_target.parse_volumes(s.local_volumes),
-            )
-            ref = registry.reference(s.image_name, self.tag)
+            ref, local = registry.reference(s.image_name, self.tag), local_target.from_settings(s)
             result = local_target.deploy_local(self.docker, ref, local, auth=registry.auth, tag=self.tag)
         else:
             watch = changeset.Watch(
@@ -366,8 +355,8 @@ class Stages:
     def teardown(self) -> dict[str, Any]:
         s = self.settings
         if validate_target(s.target) == "local":
-            name = local_target.local_name(s.image_name)
-            result = local_target.teardown_local(self.docker, name, local_target.state_file(s.local_state_dir, name))
+            local = local_target.from_settings(s)
+            result = local_target.teardown_local(self.docker, local.name, local.state)
         else:
             ecr = None if s.registry else self.client("ecr")
             result = cloudformation.teardown_stack(self.client("cloudformation"), self._stack_name(), ecr=ecr)

@@ -8,7 +8,6 @@ with a timeout and resumed, and the main thread must be free to report (and to t
 from __future__ import annotations
 
 import queue
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -32,7 +31,7 @@ def heartbeat(chunks: Iterable[Any], every: float) -> Iterator[Any]:
         except BaseException as exc:  # handed to the caller
             items.put((False, exc))
 
-    threading.Thread(target=read, name="push-stream", daemon=True).start()
+    signals.start_thread(read, name="push-stream")  # blocks SIGINT/SIGTERM: the main thread takes them
     while True:
         try:
             more, item = signals.wait(lambda t: items.get(timeout=t), deadline=time.monotonic() + every)
