@@ -174,7 +174,7 @@ def test_first_deploy_serves_through_the_proxy_and_teardown_ends_it(engine, targ
     assert not target.state.exists() and engine.by_name == {}
 
 
-def test_a_slow_app_is_updated_with_at_most_one_second_of_failed_answers(engine, target):
+def test_a_slow_app_is_updated_with_at_most_one_second_of_failed_answers(engine, target, capsys):
     deploy(engine, target, "1")
     answers: list[tuple[float, str | None]] = []
     stop = threading.Event()
@@ -203,6 +203,8 @@ def test_a_slow_app_is_updated_with_at_most_one_second_of_failed_answers(engine,
         elif body is not None and since is not None:
             failed, since = failed + at - since, None
     assert since is None and failed <= 1.0, answers
+    with capsys.disabled():
+        print(f"\nlocal update of a 5 s app: {failed:.2f}s of failed answers, {len(answers)} GETs over {took:.1f}s")
     bodies = [b for _, b in answers]
     assert bodies[0] == "reg:5000/application:1" and bodies[-1] == "reg:5000/application:slow"
     assert engine.running() == ["reg:5000/application:slow"]  # the previous one was stopped after the switch
