@@ -71,6 +71,12 @@ def test_the_check_exits_2_naming_the_files_and_never_the_token(tmp_path):
     assert TOKEN not in str(info.value) + (info.value.hint or "")
 
 
+def test_a_certificate_bundle_is_public_a_key_file_is_not(tmp_path):
+    bundle = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    ctx = workspace(tmp_path, {"certifi/cacert.pem": bundle, "tls/server.key": "-----BEGIN EC PRIVATE KEY-----\n"})
+    assert [str(f) for f in context.secret_files(ctx)] == ["tls/server.key (PEM private key)"]
+
+
 def test_a_git_config_without_credentials_is_fine(tmp_path):
     ssh = '[remote "origin"]\n\turl = git@github.com:acme/app.git\n[remote "b"]\n\turl = https://github.com/a/b\n'
     assert context.secret_files(workspace(tmp_path, {".git/config": ssh})) == []

@@ -30,6 +30,7 @@ _NAMED = {
     ".git-credentials": "git credentials",
 }
 _URL_CREDENTIALS = re.compile(rb"\b(?:https?|ftp)://[^/\s@]+@", re.I)  # a user (or token) before the host
+_PEM_KEY = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
 
 
 @dataclass(frozen=True)
@@ -79,20 +80,22 @@ def classify(rel: PurePosixPath, path: Path) -> str | None:
         return _NAMED[name]
     if name == ".env" or (name.startswith(".env.") and not name.endswith(_ENV_SAMPLE)):
         return "environment file"
-    if name.endswith(".pem"):
-        return "PEM key or certificate"
+    if name.endswith((".pem", ".key")) and _has(path, _PEM_KEY):  # a CA bundle (certifi's cacert.pem) is public
+        return "PEM private key"
     if _KEY_FILE.fullmatch(name):
         return "SSH private key"
-    if len(parts) >= 2 and parts[-2:] == (".git", "config") and _has_url_credentials(path):
+    if len(parts) >= 2 and parts[-2:] == (".git", "config") and _has(path, _URL_CREDENTIALS):
         return "credentials in a remote URL"
     if len(parts) >= 2 and parts[-2:] == (".docker", "config.json"):
         return "registry logins"
     return None
 
 
-def _has_url_credentials(path: Path) -> bool:
+def _has(path: Path, pattern: re.Pattern[bytes]) -> bool:
+    """Whether the file's first megabyte matches ``pattern`` (an unreadable file: no)."""
     try:
-        return bool(_URL_CREDENTIALS.search(path.read_bytes()[:1_000_000]))
+        with path.open("rb") as fh:
+            return bool(pattern.search(fh.read(1_000_000)))
     except OSError:
         return False
 

@@ -151,9 +151,4 @@ def _agent_addresses() -> list[str]:
             found.append(str(s.getsockname()[0]))
         except OSError:
             pass
-    try:
-        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
-            found.append(str(info[4][0]))
-    except OSError:
-        pass
     return [a for a in dict.fromkeys(found) if not a.startswith("127.")]
