@@ -174,6 +174,17 @@ def test_first_deploy_serves_through_the_proxy_and_teardown_ends_it(engine, targ
     assert not target.state.exists() and engine.by_name == {}
 
 
+def test_the_proxy_gets_no_secret_of_the_command(engine, target, monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret-in-the-agent")
+    monkeypatch.setenv("CA_INDEX_PASSWORD", "index-password-of-the-build")
+    deploy(engine, target, "1")
+    state = proxy.running(target.state)
+    assert state is not None
+    environ = Path(f"/proc/{state.pid}/environ").read_bytes()
+    assert b"aws-secret-in-the-agent" not in environ and b"index-password-of-the-build" not in environ
+    assert b"BUILD_ID=dontKillMe" in environ.split(b"\0")
+
+
 def test_a_slow_app_is_updated_with_at_most_one_second_of_failed_answers(engine, target, capsys):
     deploy(engine, target, "1")
     answers: list[tuple[float, str | None]] = []

@@ -31,6 +31,7 @@ CONNECT_TIMEOUT = 5.0  # seconds the proxy gives a backend to accept a connectio
 START_TIMEOUT = 5.0  # seconds the proxy gets to listen
 STOP_TIMEOUT = 5.0  # seconds it gets to exit on SIGTERM before SIGKILL
 MODULE = "jenkins_codeartifact.consume.proxy"
+_KEPT_ENV = frozenset({"PATH", "PYTHONPATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV"})
 
 
 # ------------------------------------------------------------------------------------ the proxy process
@@ -160,7 +161,10 @@ def start(state: Path, port: int, backend: str, container: str) -> State:
     ready = ready_file(state)
     ready.unlink(missing_ok=True)
     _write(state, State(0, port, backend, container))  # the backend is there before the first connection
-    env = {**os.environ, "BUILD_ID": "dontKillMe", "JENKINS_NODE_COOKIE": "dontKillMe"}  # Jenkins' tree killer
+    # It needs nothing of ours (no token, no AWS key in a process that lives for weeks); Jenkins' process
+    # tree killer spares a process whose BUILD_ID is not the build's.
+    env = {k: v for k, v in os.environ.items() if k in _KEPT_ENV}
+    env.update(BUILD_ID="dontKillMe", JENKINS_NODE_COOKIE="dontKillMe")
     log = state.with_suffix(".log")
     with open(log, "ab") as out:
         proc = subprocess.Popen(
