@@ -116,7 +116,8 @@ def deploy_local(
                 raise OperationError(
                     f"{reference} passed its check on a spare port but not through 127.0.0.1:{target.port} "
                     f"({health.answer or 'no answer'})",
-                    hint=f"is something else listening on port {target.port}? The previous container serves again",
+                    hint=f"is something else listening on port {target.port}?"
+                    + (" The previous container serves again" if undo.previous_backend or undo.legacy else ""),
                 )
         except BaseException:
             _restore(client, target, candidate, undo)
