@@ -68,7 +68,8 @@ class PushMeter:
             self.report()
 
     def report(self) -> None:
-        current = sum(c for c, _ in self.sent.values())
+        # the engine's "current" can pass its "total" (it counts the compressed stream): never "242 MB of 234 MB"
+        current = sum(min(c, t) if t else c for c, t in self.sent.values())
         total = sum(t for _, t in self.sent.values())
         size = f"{_size(current)} of {_size(total)}" if total else _size(current)
         self.progress.line(f"pushing: {size} sent, {len(self.done)}/{len(self.layers)} layers done")
