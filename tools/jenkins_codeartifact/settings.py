@@ -164,7 +164,7 @@ class Settings:
         "CA_LOCAL_STATE_DIR",
         group="smoke",
         metavar="DIR",
-        doc="local target: where its proxy's state lives (default: $XDG_STATE_HOME/jenkins-codeartifact)",
+        doc="local target: its proxy's state and log (default: $XDG_STATE_HOME/jenkins-codeartifact/local-target)",
     )
     local_volumes: tuple[str, ...] = _opt(
         (),
