@@ -151,6 +151,7 @@ def test_a_container_that_exits_says_so_with_its_code_and_log(monkeypatch, caplo
     assert seconds < 5
     assert "the container exited after" in error.message
     assert "exited with code 3" in (error.hint or "")
+    assert (error.hint or "").endswith("; its last line: ModuleNotFoundError: No module named 'flask'")
     assert "| ModuleNotFoundError: No module named 'flask'" in caplog.text
     assert error.result.outcome == "exited"
 

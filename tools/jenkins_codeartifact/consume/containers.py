@@ -268,8 +268,11 @@ def raise_unhealthy(
     exited = not container.alive()
     port = container.base_url.rsplit(":", 1)[1]
     where = f"$HOST:$PORT (here 127.0.0.1:{port})" if network == "host" else "0.0.0.0 and --container-port"
+    lines = show_logs(container, image)
+    last = next((line.strip() for line in reversed(lines) if line.strip()), "")
     hint = smoke.tip(health, exited=exited, exit_code=container.exit_code(), path=result.path, port_note=where)
-    show_logs(container, image)
+    if exited and last:
+        hint += f"; its last line: {last[:200]}"
     outcome = smoke.EXITED if exited else health.outcome
     message = f"{what} of {image} failed: {smoke.verdict(health, exited=exited)} (GET {result.path})"
     raise SmokeFailed(
@@ -295,8 +298,10 @@ def _beyond_loopback(container: Container, network: str) -> str | None:
     return address
 
 
-def show_logs(container: Container, image: str) -> None:
+def show_logs(container: Container, image: str) -> list[str]:
+    """Log the container's last lines (scrubbed) as ERROR lines; returns them."""
     lines = container.logs()
     log.error("container logs of %s (last %d lines):", image, len(lines))
     for line in lines:
         log.error("  | %s", line)
+    return lines
