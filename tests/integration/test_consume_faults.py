@@ -338,7 +338,12 @@ def test_abort_during_the_smoke_test(built, names, tmp_path, tmpdir_env):
         tmpdir_env,
     )
     child.wait_for(r"smoke test .*: GET /missing until HTTP 200")
-    time.sleep(1.5)  # the container is up and being polled
+    # A 404 ends the smoke test at once, so the abort must land while the app is still starting (nothing
+    # answers yet, the poll retries): as soon as the engine has the container.
+    deadline = time.monotonic() + 30
+    while not docker.from_env().containers.list(filters={"label": f"{containers.LABEL}=smoke"}):
+        assert time.monotonic() < deadline, child.lines[-5:]
+        time.sleep(0.02)
     seconds = child.abort()
     print(f"\nabort time, smoke test: {seconds:.2f}s")
     assert seconds < 5 and child.proc.returncode == 143

@@ -192,3 +192,18 @@ def test_the_report_has_the_smoke_test_also_on_failure(app, tmp_path):
 class PingingEngine(FakeEngine):
     def ping(self) -> bool:
         return True
+
+
+def test_the_deploy_probe_keeps_its_ways_redirects_followed_and_404_retried():
+    """The post-deploy probe of a load balancer (not loopback) is not strict: an HTTP->HTTPS style redirect is
+    followed, and a listener answering 404 for a moment is retried."""
+    server, seen = serve(
+        lambda n: (302, {"Location": "/ok"}, b"") if n == 1 else (404, {}, b"") if n == 2 else (200, {}, b"ok")
+    )
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/healthz"
+        health = containers.wait_healthy(url, 10, interval=0.05)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert health.status == 200 and seen == ["/healthz", "/ok", "/healthz"]  # followed, 404 retried

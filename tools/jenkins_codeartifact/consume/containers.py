@@ -72,9 +72,14 @@ def wait_healthy(
     interval: float = 0.5,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    strict: bool = False,
 ) -> Health:
-    """Poll ``url`` until a final answer (200, 3xx, 4xx), ``alive()`` turns false, or ``timeout`` passes."""
-    return smoke.poll(url, timeout, alive=alive, interval=interval, clock=clock, sleep=sleep)
+    """Poll ``url`` until HTTP 200, ``alive()`` turns false, or ``timeout`` passes.
+
+    ``strict`` (the smoke test and the local target, on 127.0.0.1): no proxy, no redirect followed, and a
+    3xx or 4xx ends the poll at once (see :func:`smoke.poll`).
+    """
+    return smoke.poll(url, timeout, alive=alive, interval=interval, clock=clock, sleep=sleep, strict=strict)
 
 
 @dataclass
@@ -248,7 +253,7 @@ def smoke_test(
         passed = False
         try:
             container = start(client, image, name=name, network=network, container_port=container_port, role=role)
-            health = wait_healthy(container.base_url + path, timeout, alive=container.alive)
+            health = wait_healthy(container.base_url + path, timeout, alive=container.alive, strict=True)
             result = SmokeResult(image, health.url, health.status, round(health.seconds, 3), path, health.outcome)
             if health.status != 200:
                 raise_unhealthy(container, image, health, result, network, what, consequence)

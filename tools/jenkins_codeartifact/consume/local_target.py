@@ -111,7 +111,8 @@ def deploy_local(
         try:
             with signals.deferred():  # switched in one go: an abort restores a known state
                 _switch(target, undo, before, candidate)
-            health = containers.wait_healthy(f"http://127.0.0.1:{target.port}{target.path}", VERIFY_TIMEOUT)
+            verify = f"http://127.0.0.1:{target.port}{target.path}"
+            health = containers.wait_healthy(verify, VERIFY_TIMEOUT, strict=True)
             if health.status != 200:
                 raise OperationError(
                     f"{reference} passed its check on a spare port but not through 127.0.0.1:{target.port} "
@@ -145,7 +146,8 @@ def _candidate(client: Any, reference: str, target: LocalTarget) -> containers.C
                 volumes=target.volumes,
                 labels={TARGET_LABEL: target.name},
             )
-            health = containers.wait_healthy(candidate.base_url + target.path, target.timeout, alive=candidate.alive)
+            url = candidate.base_url + target.path
+            health = containers.wait_healthy(url, target.timeout, alive=candidate.alive, strict=True)
             if health.status != 200:
                 result = containers.SmokeResult(reference, health.url, health.status, health.seconds, target.path)
                 consequence = "the local target still runs the previous one"

@@ -53,9 +53,11 @@ class Health:
         return self.outcome not in (NO_ANSWER, SERVER_ERROR)
 
 
-def get_once(session: requests.Session, url: str, timeout: float, start: float, now: float) -> Health:
+def get_once(
+    session: requests.Session, url: str, timeout: float, start: float, now: float, *, follow: bool = False
+) -> Health:
     try:
-        resp = session.get(url, timeout=timeout, allow_redirects=False)
+        resp = session.get(url, timeout=timeout, allow_redirects=follow)
     except requests.RequestException as exc:
         return Health(url, None, now - start, _network_reason(exc))
     body = " ".join(resp.text[:200].split()) if resp.status_code != 200 else ""
@@ -78,13 +80,20 @@ def poll(
     interval: float = 0.5,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    strict: bool = True,
 ) -> Health:
-    """GET ``url`` until an answer is final (200, 3xx, 4xx), ``alive()`` turns false or ``timeout`` passes."""
+    """GET ``url`` until an answer is final (200, 3xx, 4xx), ``alive()`` turns false or ``timeout`` passes.
+
+    ``strict=False`` is the deploy probe's poll of a load balancer, far from this agent: through the
+    environment's proxies, redirects followed, anything but 200 retried (a listener being updated may
+    answer 404 for a moment).
+    """
     start = clock()
-    with loopback_session() as session:
+    with loopback_session() if strict else requests.Session() as session:
         while True:
-            health = get_once(session, url, min(5.0, max(timeout, 0.1)), start, clock())
-            if health.final or not alive() or clock() - start >= timeout:
+            health = get_once(session, url, min(5.0, max(timeout, 0.1)), start, clock(), follow=not strict)
+            done = health.final if strict else health.status == 200
+            if done or not alive() or clock() - start >= timeout:
                 return health
             sleep(interval)
 
