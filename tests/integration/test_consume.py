@@ -25,7 +25,7 @@ import pytest
 import requests
 
 from jenkins_codeartifact.cli import consume_deploy, publish
-from jenkins_codeartifact.consume import containers
+from jenkins_codeartifact.consume import containers, proxy
 from jenkins_codeartifact.sandbox.codeartifact_state import TOKEN_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,8 +79,10 @@ def names():
 
 
 @pytest.fixture
-def cleanup(names):
+def cleanup(names, tmp_path):
     yield
+    for state in (tmp_path / "state").glob("*.json"):  # a local target's proxy: a process, stopped by PID
+        proxy.stop(state)
     client = docker.from_env()
     for c in client.containers.list(all=True, filters={"label": containers.LABEL}):
         if names["image"] in c.name or names["image"] in str(c.image.tags):
@@ -120,6 +122,7 @@ def test_end_to_end(env, token, published, children, names, cleanup, capsys, tmp
     tag, name, stack = names["tag"], names["image"], names["stack"]
     port = containers.free_port()
     common = ["--context", APP, "--image-name", name, "--tag", tag, "--local-port", port]
+    common += ["--local-state-dir", tmp_path / "state"]
     cfn = ["--stack", stack, "--template", APP / "application.yml", *vpc_params()]  # ContainerName: the image name
 
     # The pipeline: build, smoke-test, push, deploy (CloudFormation), then the local target.
@@ -189,10 +192,11 @@ def test_smoke_test_failure_pushes_and_deploys_nothing(env, published, names, cl
     report = tmp_path / "r.json"
     code, _, err = cli(capsys, "all", *args, "--smoke-path", "/missing", "--smoke-timeout", "15", "--report", report)
     assert code == 1
-    assert "ERROR: smoke test of" in err and "HTTP 404" in err
+    assert "ERROR: smoke test of" in err and "HTTP 404 after" in err and "(not retried)" in err
     assert "container logs of" in err and '"GET /missing HTTP/1.1" 404' in err  # gunicorn's access log
     data = json.loads(report.read_text())
     assert "build" in data and "push" not in data and "deploy" not in data
+    assert data["smoke_test"]["status"] == 404 and data["smoke_test"]["path"] == "/missing"
     assert names["tag"] not in registry_tags(env, names["image"])
     client = docker.from_env()
     assert not client.containers.list(all=True, filters={"label": f"{containers.LABEL}=smoke"})

@@ -338,7 +338,12 @@ def test_abort_during_the_smoke_test(built, names, tmp_path, tmpdir_env):
         tmpdir_env,
     )
     child.wait_for(r"smoke test .*: GET /missing until HTTP 200")
-    time.sleep(1.5)  # the container is up and being polled
+    # A 404 ends the smoke test at once, so the abort must land while the app is still starting (nothing
+    # answers yet, the poll retries): as soon as the engine has the container.
+    deadline = time.monotonic() + 30
+    while not docker.from_env().containers.list(filters={"label": f"{containers.LABEL}=smoke"}):
+        assert time.monotonic() < deadline, child.lines[-5:]
+        time.sleep(0.02)
     seconds = child.abort()
     print(f"\nabort time, smoke test: {seconds:.2f}s")
     assert seconds < 5 and child.proc.returncode == 143
@@ -379,28 +384,34 @@ def test_abort_during_a_push(built, names, registry_front, tmp_path, tmpdir_env)
 def test_abort_during_a_local_deploy_leaves_a_target_serving(built, env, names, tmp_path, tmpdir_env, capsys):
     port = containers.free_port()
     args = ["--image-name", names["image"], "--tag", names["tag"], "--target", "local", "--local-port", port]
-    assert cli(capsys, "push", *args)[0] == 0
-    assert cli(capsys, "deploy", *args)[0] == 0  # the previous target
-    name = f"ca-{names['image']}-local"
-    timings = []
-    for moment in ("health check .*: GET", "health check passed"):  # before and during the switch
-        report = tmp_path / "r.json"
-        child = Child(["deploy", *args, "--report", report], tmpdir_env)
-        child.wait_for(moment)
-        timings.append(child.abort())
-        assert child.proc.returncode == 143, child.lines[-5:]
-        # serving: the previous container untouched, or restarted (gunicorn needs a moment to listen again)
-        assert containers.wait_healthy(f"http://127.0.0.1:{port}/healthz", 20).status == 200
-        left = {c.name for c in docker.from_env().containers.list(all=True) if c.name.startswith(name)}
-        assert left == {name}, left
-        assert docker.from_env().containers.get(name).status == "running"
-        last_error = [line for line in child.lines if line.startswith("ERROR:")][-1]
-        assert last_error == "ERROR: terminated (SIGTERM); " + (
-            "cleaned up: " + "; ".join(report_of(report)["cleaned_up"])
-            if report_of(report)["cleaned_up"]
-            else "nothing to clean up"
-        )
-    with capsys.disabled():
-        print(f"\nabort time, local deploy: {', '.join(f'{t:.2f}s' for t in timings)}")
-    assert max(timings) < 5
-    assert cli(capsys, "teardown", *args)[0] == 0
+    args += ["--local-state-dir", tmp_path / "state"]
+    try:
+        assert cli(capsys, "push", *args)[0] == 0
+        assert cli(capsys, "deploy", *args)[0] == 0  # the previous target
+        name = f"ca-{names['image']}-local"
+        previous = next(c.name for c in docker.from_env().containers.list() if c.name.startswith(name))
+        timings = []
+        for moment in ("health check .*: GET", "health check passed"):  # before and during the switch
+            report = tmp_path / "r.json"
+            child = Child(["deploy", *args, "--report", report], tmpdir_env)
+            child.wait_for(moment)
+            timings.append(child.abort())
+            assert child.proc.returncode == 143, child.lines[-5:]
+            # serving: the proxy on the port forwards to one running container, the previous one (never stopped)
+            # or, when the abort came after the switch was confirmed, the new one; nothing else is left
+            assert containers.wait_healthy(f"http://127.0.0.1:{port}/healthz", 20).status == 200
+            left = [c for c in docker.from_env().containers.list(all=True) if c.name.startswith(name)]
+            assert [c.status for c in left] == ["running"], [c.name for c in left]
+            if moment.startswith("health check .*"):  # before the candidate was healthy: nothing switched
+                assert left[0].name == previous
+            last_error = [line for line in child.lines if line.startswith("ERROR:")][-1]
+            assert last_error == "ERROR: terminated (SIGTERM); " + (
+                "cleaned up: " + "; ".join(report_of(report)["cleaned_up"])
+                if report_of(report)["cleaned_up"]
+                else "nothing to clean up"
+            )
+        with capsys.disabled():
+            print(f"\nabort time, local deploy: {', '.join(f'{t:.2f}s' for t in timings)}")
+        assert max(timings) < 5
+    finally:  # the proxy is a process of its own: stopped (by PID) even when the test fails
+        assert cli(capsys, "teardown", *args)[0] == 0

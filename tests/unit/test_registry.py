@@ -6,11 +6,14 @@ import base64
 import http.server
 import json
 import logging
+import re
 import threading
+import time
 
 import boto3
 import docker.errors
 import pytest
+import requests
 from botocore.stub import Stubber
 
 from jenkins_codeartifact import redact
@@ -280,3 +283,58 @@ def test_buildkit_pulls_from_ecr_only_with_the_clis_own_login(tmp_path, monkeypa
     ecr = Registry("111122223333.dkr.ecr.us-east-1.amazonaws.com", {"username": "AWS"}, ecr=True)
     assert registry.cli_can_pull(ecr) is can
     assert registry.cli_can_pull(registry.registry_from_url("127.0.0.1:5001"))  # --registry: the CLI's login
+
+
+# ------------------------------------------------------------------------------------ push progress
+
+
+def slow_push(silence: float):
+    """Two layers (10 MB to send, one the registry has); the registry stalls ``silence`` s mid-upload."""
+    yield {"status": "The push refers to repository [127.0.0.1:1/application]"}
+    yield {"status": "Preparing", "id": "aaa"}
+    yield {"status": "Preparing", "id": "bbb"}
+    yield {"status": "Layer already exists", "id": "bbb", "progressDetail": {}}
+    yield {"status": "Pushing", "id": "aaa", "progressDetail": {"current": 5_000_000, "total": 10_000_000}}
+    time.sleep(silence)  # the engine says nothing: a big layer to a slow registry
+    yield {"status": "Pushing", "id": "aaa", "progressDetail": {"current": 10_000_000, "total": 10_000_000}}
+    yield {"status": "Pushed", "id": "aaa", "progressDetail": {}}
+    yield {"aux": {"Tag": "1", "Digest": "sha256:" + "c" * 64, "Size": 1}}
+
+
+def pushing_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "pushing:" in r.getMessage()]
+
+
+def test_a_silent_engine_still_gets_a_progress_line_every_interval(monkeypatch, caplog):
+    monkeypatch.setattr(registry, "PUSH_REPORT_EVERY", 0.3)
+    caplog.set_level(logging.INFO)
+    result = registry.push(FakeClient([slow_push(1.2)]), "application:1", Registry("127.0.0.1:1"), "application", "1")
+    assert result.digest == "sha256:" + "c" * 64
+    lines = pushing_lines(caplog)
+    assert 3 <= len(lines) <= 5, lines
+    assert re.fullmatch(r"\[ *\d+\.\ds\] pushing: 5\.0 MB of 10\.0 MB sent, 1/2 layers done", lines[0]), lines[0]
+
+
+def test_a_busy_engine_is_summarised_not_echoed(monkeypatch, caplog):
+    monkeypatch.setattr(registry, "PUSH_REPORT_EVERY", 0.3)
+    caplog.set_level(logging.INFO)
+
+    def busy():
+        for i in range(1, 101):  # a progress chunk every 10 ms for a second
+            yield {"status": "Pushing", "id": "aaa", "progressDetail": {"current": i * 1_000_000, "total": 10**8}}
+            time.sleep(0.01)
+        yield {"status": "Pushed", "id": "aaa", "progressDetail": {}}
+
+    registry.push(FakeClient([busy()]), "application:1", Registry("127.0.0.1:1"), "application", "1")
+    lines = pushing_lines(caplog)
+    assert 2 <= len(lines) <= 5, lines
+    assert lines[-1].endswith("MB of 100.0 MB sent, 0/1 layers done")
+
+
+def test_an_engine_lost_mid_stream_is_still_a_clear_failure(monkeypatch):
+    def lost():
+        yield {"status": "Preparing", "id": "aaa"}
+        raise requests.ConnectionError("Connection aborted.")
+
+    with pytest.raises(OperationError, match="failed after 1 attempts: lost the Docker engine: ConnectionError"):
+        registry.push(FakeClient([lost()]), "application:1", Registry("127.0.0.1:1"), "app", "1", attempts=1)

@@ -150,10 +150,31 @@ class Settings:
         group="image",
         doc="tag that push moves to each new image; the next build reuses its layers (ephemeral agents)",
     )
+    allow_context_secrets: bool = _opt(
+        False,
+        "CA_ALLOW_CONTEXT_SECRETS",
+        group="image",
+        doc="build: go on (with a warning) when the build context holds files that look like secrets",
+    )
     smoke_path: str = _opt("/healthz", "CA_SMOKE_PATH", group="smoke", doc="HTTP path polled by the smoke test")
     smoke_timeout: float = _opt(60.0, "CA_SMOKE_TIMEOUT", group="smoke", doc="seconds to wait for HTTP 200")
     container_port: int = _opt(8080, "CA_CONTAINER_PORT", group="smoke", doc="port the application listens on")
     local_port: int = _opt(8080, "CA_LOCAL_PORT", group="smoke", doc="port of the local deploy target (127.0.0.1)")
+    local_state_dir: str | None = _opt(
+        None,
+        "CA_LOCAL_STATE_DIR",
+        group="smoke",
+        metavar="DIR",
+        doc="local target: its proxy's state and log (default: $XDG_STATE_HOME/jenkins-codeartifact/local-target)",
+    )
+    local_volumes: tuple[str, ...] = _opt(
+        (),
+        "CA_LOCAL_VOLUMES",
+        group="smoke",
+        flag="--local-volume",
+        metavar="SOURCE:TARGET[:ro]",
+        doc="local target: a volume or host directory mounted in its container, repeatable (env: ';'-separated)",
+    )
     target: str = _opt("cloudformation", "CA_TARGET", group="deploy", doc="deploy target: cloudformation or local")
     stack: str | None = _opt(None, "CA_STACK", group="deploy", doc="CloudFormation stack name")
     template: str | None = _opt(

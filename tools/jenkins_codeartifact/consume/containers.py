@@ -8,6 +8,7 @@ fails, leave the created container behind with no handle to remove it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import socket
 import time
@@ -23,7 +24,7 @@ import requests
 from .. import redact, signals
 from ..console import step
 from ..errors import ConfigError, OperationError, PreconditionError
-from . import cleanup
+from . import cleanup, smoke
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +61,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@dataclass(frozen=True)
-class Health:
-    url: str
-    status: int | None
-    seconds: float
+Health = smoke.Health
 
 
 def wait_healthy(
@@ -75,21 +72,14 @@ def wait_healthy(
     interval: float = 0.5,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    strict: bool = False,
 ) -> Health:
-    """Poll ``url`` until HTTP 200 (success), ``alive()`` turns false, or ``timeout`` passes."""
-    start = clock()
-    status: int | None = None
-    while True:
-        try:
-            resp = requests.get(url, timeout=min(5.0, max(timeout, 0.1)))
-            status = resp.status_code
-            if status == 200:
-                return Health(url, status, clock() - start)
-        except requests.RequestException:
-            status = None
-        if not alive() or clock() - start >= timeout:
-            return Health(url, status, clock() - start)
-        sleep(interval)
+    """Poll ``url`` until HTTP 200, ``alive()`` turns false, or ``timeout`` passes.
+
+    ``strict`` (the smoke test and the local target, on 127.0.0.1): no proxy, no redirect followed, and a
+    3xx or 4xx ends the poll at once (see :func:`smoke.poll`).
+    """
+    return smoke.poll(url, timeout, alive=alive, interval=interval, clock=clock, sleep=sleep, strict=strict)
 
 
 @dataclass
@@ -110,6 +100,12 @@ class Container:
                 hint=ENGINE_HINT + "; then rerun",
             ) from exc
         return str(self.handle.status) in ("created", "running", "restarting")
+
+    def exit_code(self) -> int | None:
+        """The exit code of a container that stopped (as of the last :meth:`alive`), else None."""
+        state = (getattr(self.handle, "attrs", None) or {}).get("State") or {}
+        code = state.get("ExitCode")
+        return int(code) if isinstance(code, int) and not state.get("Running") else None
 
     @property
     def name(self) -> str:
@@ -164,6 +160,8 @@ def start(
     host_port: int | None = None,
     role: str = "smoke",
     restart: bool = False,
+    volumes: dict[str, dict[str, str]] | None = None,
+    labels: dict[str, str] | None = None,
 ) -> Container:
     """Run ``image`` detached so that the host reaches it on 127.0.0.1 (``host_port`` or a free one).
 
@@ -171,13 +169,15 @@ def start(
     127.0.0.1 only; on a bridge network the container port is published on 127.0.0.1.
     """
     port = host_port or free_port()
-    kw: dict[str, Any] = {"detach": True, "name": name, "labels": {LABEL: role}}
+    kw: dict[str, Any] = {"detach": True, "name": name, "labels": {**(labels or {}), LABEL: role}}
     if network == "host":
         kw.update(network_mode="host", environment={"PORT": str(port), "HOST": "127.0.0.1"})
     else:
         kw.update(ports={f"{container_port}/tcp": ("127.0.0.1", port)}, environment={"PORT": str(container_port)})
     if restart:
         kw["restart_policy"] = {"Name": "unless-stopped"}
+    if volumes:
+        kw["volumes"] = volumes
     # Not containers.run (see the module docstring): a typo would run someone else's image.
     try:
         client.images.get(image)
@@ -206,10 +206,24 @@ def start(
 
 @dataclass(frozen=True)
 class SmokeResult:
+    """What the report's ``smoke_test`` holds, passed or not: the last answer and how long it took."""
+
     image: str
     url: str
     status: int | None
-    seconds: float
+    elapsed: float
+    path: str = ""
+    outcome: str = smoke.PASSED
+    answer: str = ""
+    listens_beyond_loopback: str | None = None  # an agent address where the app answered too (host network)
+
+
+class SmokeFailed(OperationError):
+    """A smoke test that did not pass; ``result`` is what the report records."""
+
+    def __init__(self, message: str, hint: str, result: SmokeResult) -> None:
+        super().__init__(message, hint=hint)
+        self.result = result
 
 
 def smoke_test(
@@ -225,10 +239,11 @@ def smoke_test(
     what: str = "smoke test",
     consequence: str = "",
 ) -> SmokeResult:
-    """Run ``image``, poll ``path`` until HTTP 200 or ``timeout``; show its logs on failure; always remove it.
+    """Run ``image``, poll ``path`` until HTTP 200, a final answer or ``timeout``; always remove it.
 
     ``name`` is the container's (a fresh ``ca-smoke-...`` by default) and ``role`` its label; messages call
-    the check ``what`` and a failure adds ``consequence`` (what the failure left as it was) to the error.
+    the check ``what`` and a failure (:class:`SmokeFailed`, with the logs shown) adds ``consequence``
+    (what the failure left as it was) to the error.
     """
     validate_network(network)
     if not path.startswith("/"):
@@ -238,25 +253,60 @@ def smoke_test(
         passed = False
         try:
             container = start(client, image, name=name, network=network, container_port=container_port, role=role)
-            health = wait_healthy(container.base_url + path, timeout, alive=container.alive)
+            health = wait_healthy(container.base_url + path, timeout, alive=container.alive, strict=True)
+            result = SmokeResult(image, health.url, health.status, round(health.seconds, 3), path, health.outcome)
             if health.status != 200:
-                show_logs(container, image)
-                got = f"HTTP {health.status}" if health.status else "no answer"
-                why = "the container exited" if not container.alive() else f"{got} after {health.seconds:.0f}s"
-                raise OperationError(
-                    f"{what} of {image} failed: {why} (GET {path})" + (f"; {consequence}" if consequence else ""),
-                    hint="see the container logs above; the image must serve HTTP on $PORT",
-                )
+                raise_unhealthy(container, image, health, result, network, what, consequence)
+            beyond = _beyond_loopback(container, network)
             passed = True
         finally:
             if remove_named(client, name) and not passed:
                 cleanup.note(f"removed the {what} container {name}")
     log.info("%s passed: %s answered 200 in %.1fs", what, path, health.seconds)
-    return SmokeResult(image, health.url, health.status, health.seconds)
+    return dataclasses.replace(result, listens_beyond_loopback=beyond)
 
 
-def show_logs(container: Container, image: str) -> None:
+def raise_unhealthy(
+    container: Container, image: str, health: Health, result: SmokeResult, network: str, what: str, consequence: str
+) -> None:
+    """Show the container's logs and raise :class:`SmokeFailed` with the cause and the TIP for ``health``."""
+    exited = not container.alive()
+    port = container.base_url.rsplit(":", 1)[1]
+    where = f"$HOST:$PORT (here 127.0.0.1:{port})" if network == "host" else "0.0.0.0 and --container-port"
+    lines = show_logs(container, image)
+    last = next((line.strip() for line in reversed(lines) if line.strip()), "")
+    hint = smoke.tip(health, exited=exited, exit_code=container.exit_code(), path=result.path, port_note=where)
+    if exited and last:
+        hint += f"; its last line: {last[:200]}"
+    outcome = smoke.EXITED if exited else health.outcome
+    message = f"{what} of {image} failed: {smoke.verdict(health, exited=exited)} (GET {result.path})"
+    raise SmokeFailed(
+        message + (f"; {consequence}" if consequence else ""),
+        hint=hint,
+        result=dataclasses.replace(result, outcome=outcome, answer=health.answer),
+    )
+
+
+def _beyond_loopback(container: Container, network: str) -> str | None:
+    """On the host network, warn when the application ignores ``$HOST`` and listens on every interface."""
+    if network != "host":
+        return None
+    port = int(container.base_url.rsplit(":", 1)[1])
+    address = smoke.reachable_beyond_loopback(port)
+    if address is not None:
+        log.warning(
+            "the application ignores $HOST=127.0.0.1: it answers on %s:%d too, reachable from this agent's "
+            "network; bind to $HOST (gunicorn: bind = f\"{os.environ['HOST']}:{os.environ['PORT']}\")",
+            address,
+            port,
+        )
+    return address
+
+
+def show_logs(container: Container, image: str) -> list[str]:
+    """Log the container's last lines (scrubbed) as ERROR lines; returns them."""
     lines = container.logs()
     log.error("container logs of %s (last %d lines):", image, len(lines))
     for line in lines:
         log.error("  | %s", line)
+    return lines

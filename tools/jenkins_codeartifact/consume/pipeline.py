@@ -26,6 +26,7 @@ from ..errors import CAError, ConfigError, PreconditionError
 from ..index import Index
 from ..settings import Settings
 from . import cache, changeset, cleanup, cloudformation, containers, image, local_target, tags, uvimage
+from . import context as build_context
 from . import registry as registries
 from .target import DeployResult, validate_target
 
@@ -72,6 +73,7 @@ class Stages:
                 self._stack_name()
             elif uses & {"deploy"}:
                 _check_port("--local-port", s.local_port)
+                local_target.parse_volumes(s.local_volumes)
         if uses & {"smoke-test", "deploy"}:
             _check_smoke(s)
         if uses & {"deploy"}:
@@ -91,6 +93,7 @@ class Stages:
             cloudformation.read_template(s.template)  # readable, UTF-8, within the inline limit
         if uses & {"build"}:
             image.check_context(Path(s.context))
+            build_context.check(Path(s.context), allow=s.allow_context_secrets)  # nothing secret goes in a layer
             if self.index_resolver is None:
                 indexes.check_settings(s)
 
@@ -197,14 +200,18 @@ class Stages:
 
     def smoke_test(self) -> containers.SmokeResult:
         s = self.settings
-        result = containers.smoke_test(
-            self.docker,
-            self.local,
-            path=s.smoke_path,
-            timeout=s.smoke_timeout,
-            network=s.network,
-            container_port=s.container_port,
-        )
+        try:
+            result = containers.smoke_test(
+                self.docker,
+                self.local,
+                path=s.smoke_path,
+                timeout=s.smoke_timeout,
+                network=s.network,
+                container_port=s.container_port,
+            )
+        except containers.SmokeFailed as exc:
+            self.record["smoke_test"] = asdict(exc.result)  # the report says what it saw, also on failure
+            raise
         self.record["smoke_test"] = asdict(result)
         return result
 
@@ -281,18 +288,8 @@ class Stages:
         digest = self.digest()  # a tag that is not in the registry stops here, before anything changes
         if target == "local":
             registry = self.registry()
-            result = local_target.deploy_local(
-                self.docker,
-                registry.reference(s.image_name, self.tag),
-                name=local_target.local_name(s.image_name),
-                port=s.local_port,
-                path=s.smoke_path,
-                timeout=s.smoke_timeout,
-                network=s.network,
-                container_port=s.container_port,
-                auth=registry.auth,
-                tag=self.tag,
-            )
+            ref, local = registry.reference(s.image_name, self.tag), local_target.from_settings(s)
+            result = local_target.deploy_local(self.docker, ref, local, auth=registry.auth, tag=self.tag)
         else:
             watch = changeset.Watch(
                 timeout=s.deploy_timeout,
@@ -358,7 +355,8 @@ class Stages:
     def teardown(self) -> dict[str, Any]:
         s = self.settings
         if validate_target(s.target) == "local":
-            result = local_target.teardown_local(self.docker, local_target.local_name(s.image_name))
+            local = local_target.from_settings(s)
+            result = local_target.teardown_local(self.docker, local.name, local.state)
         else:
             ecr = None if s.registry else self.client("ecr")
             result = cloudformation.teardown_stack(self.client("cloudformation"), self._stack_name(), ecr=ecr)

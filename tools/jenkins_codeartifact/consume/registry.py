@@ -25,10 +25,13 @@ import urllib3.exceptions
 from .. import aws, redact
 from ..console import Progress, step
 from ..errors import ConfigError, OperationError, PreconditionError
+from . import pushstream
 from .containers import ENGINE_HINT, docker_reason
+from .pushstream import PushMeter
 
 log = logging.getLogger(__name__)
 PUSH_STALL = 120.0  # seconds without any progress from the engine before a push attempt counts as failed
+PUSH_REPORT_EVERY = 10.0  # seconds between the push's progress lines (bytes, layers), engine silent or not
 
 
 @dataclass(frozen=True)
@@ -175,11 +178,17 @@ def _push_once(
     saved = getattr(api, "timeout", None)
     if saved is not None:
         api.timeout = stall  # the SDK reads the push stream with its client timeout: a silent engine times out
+    meter = PushMeter(progress, PUSH_REPORT_EVERY)
     try:
-        for chunk in api.push(repository, tag, stream=True, decode=True, auth_config=auth):
+        stream = api.push(repository, tag, stream=True, decode=True, auth_config=auth)
+        for chunk in pushstream.heartbeat(stream, PUSH_REPORT_EVERY):
+            if chunk is None:  # the engine said nothing for a while: say where the push stands
+                meter.report()
+                continue
             if "error" in chunk:
                 message = redact.scrub(str(chunk.get("error")))
                 raise _PushFailed(message, permanent=bool(_PERMANENT.search(message)))
+            meter.see(chunk)
             status, layer = str(chunk.get("status", "")), str(chunk.get("id", ""))
             if status and not chunk.get("progressDetail") and (layer, status) not in seen:
                 seen.add((layer, status))
