@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import random
 import re
 import time
 import urllib.parse
@@ -22,7 +21,7 @@ import docker.errors
 import requests
 import urllib3.exceptions
 
-from .. import aws, redact
+from .. import aws, netpolicy, redact
 from ..console import Progress, step
 from ..errors import ConfigError, OperationError, PreconditionError
 from . import pushstream
@@ -157,8 +156,8 @@ def push(
                         )
                     raise OperationError(f"push of {reference} refused: {last}", hint=hint) from None
                 if attempt < attempts:
-                    delay = backoff * 2.0 ** (attempt - 1) * random.uniform(0.75, 1.0)
-                    log.warning("push attempt %d/%d failed: %s; retrying in %.1fs", attempt, attempts, last, delay)
+                    delay = netpolicy.Policy(0, 0, attempts - 1, backoff).delay(attempt)
+                    netpolicy.log_retry(log, f"push {reference}", last, attempt, attempts - 1, delay, retry_after=False)
                     sleep(delay)
                 continue
             log.info("pushed %s@%s", reference, digest or "?")
@@ -241,39 +240,29 @@ def ecr_digest(ecr_client: Any, name: str, tag: str) -> str:
     return digest
 
 
-V2_TIMEOUT = (5.0, 30.0)  # connect, read: registry v2 API requests of this process (not the engine's)
-_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
-
-
 def v2_request(
-    registry: Registry, path: str, *, method: str = "GET", attempts: int = 3, done: str = "nothing was pushed"
+    registry: Registry, path: str, *, method: str = "GET", done: str = "nothing was pushed"
 ) -> requests.Response:
-    """An idempotent registry v2 API request (``/v2/`` + ``path``), retried on 429/5xx and network errors with
-    backoff and jitter, each retry on one line; exit 3 naming the cause when they last (``done`` says what
-    the failure left undone). Any other answer (200, 404, 401...) is the caller's to read."""
+    """An idempotent registry v2 API request (``/v2/`` + ``path``) under :data:`netpolicy.REGISTRY`: 429, 5xx
+    and network errors retried, each retry on one line; exit 3 naming the cause when they last (``done``
+    says what the failure left undone). Any other answer (200, 404, 401...) is the caller's to read."""
     host = registry.host
     loopback = host.split(":")[0] in ("localhost", "127.0.0.1", "[::1]")
     url = f"{'http' if loopback else 'https'}://{host}/v2/{path}"
-    problem = ""
-    for attempt in range(1, attempts + 1):
-        try:
-            resp = requests.request(method, url, headers={"Accept": ", ".join(MANIFEST_TYPES)}, timeout=V2_TIMEOUT)
-        except requests.Timeout:
-            problem = f"did not answer within {V2_TIMEOUT[1]:g}s"
-        except requests.RequestException as exc:
-            problem = f"could not be reached ({type(exc).__name__})"
-        else:
-            if resp.status_code not in _RETRY_STATUS:
-                return resp
-            problem = f"answered HTTP {resp.status_code}"
-        if attempt < attempts:
-            delay = 2.0 ** (attempt - 1) * random.uniform(0.5, 1.0)
-            log.warning("registry %s %d/%d: %s %s; retrying in %.1fs", method, attempt, attempts, url, problem, delay)
-            time.sleep(delay)
-    raise PreconditionError(
-        f"registry unreachable: {method} {url} {problem}, {attempts} attempts; {done}",
-        hint=f"check that the registry {host} is up and reachable from this agent, then rerun",
-    )
+    policy = netpolicy.REGISTRY
+    headers = {"Accept": ", ".join(MANIFEST_TYPES)}
+    try:
+        return netpolicy.request(
+            lambda: requests.request(method, url, headers=headers, timeout=policy.timeout),
+            policy,
+            f"registry {method} {url}",
+            log,
+        )
+    except netpolicy.RetriesExhausted as exc:
+        raise PreconditionError(
+            f"registry unreachable: {method} {url} {exc.cause}, {exc.attempts} attempts; {done}",
+            hint=f"check that the registry {host} is up and reachable from this agent, then rerun",
+        ) from None
 
 
 def registry_digest(registry: Registry, name: str, tag: str) -> str | None:
