@@ -186,7 +186,9 @@ def test_registry_503_bursts_are_survived(built, names, registry_front, env, cap
     assert code == 0, err
     assert time.monotonic() - started < 60
     assert registry_front.count(fault="status") == 2
-    assert len(re.findall(r"^WARNING: .*: answered HTTP 503; retry \d of \d in \d+\.\ds$", err, re.M)) == 2  # one line each
+    assert (
+        len(re.findall(r"^WARNING: .*: answered HTTP 503; retry \d of \d in \d+\.\ds$", err, re.M)) == 2
+    )  # one line each
     assert names["tag"] in registry_tags(env, names["image"])  # the registry behind the front has it
     assert f"PUSHED={registry_front.host}/{names['image']}:{names['tag']}" in out
 
