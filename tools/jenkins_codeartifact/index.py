@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from packaging.version import Version
 
-from . import indexhttp, redact
+from . import indexhttp, netpolicy, redact
 from .codeartifact import USERNAME, CodeArtifact, validate
 from .dists import normalize, parse_dist
 from .errors import ConfigError, OperationError
@@ -97,7 +97,7 @@ class Index:
             resp = self.session.get(url, headers={"Accept": accept})
         except (requests.RequestException, OSError) as exc:
             raise OperationError(
-                f"index unreachable: {self.simple_url}: {indexhttp.describe_failure(exc)}",
+                f"index unreachable: {self.simple_url}: {netpolicy.describe_failure(exc)}",
                 hint="check the URL and that the index is up, then run again",
             ) from None
         if resp.status_code == 404:
@@ -137,7 +137,7 @@ class Index:
         try:
             resp = self.session.get(url)
         except (requests.RequestException, OSError) as exc:
-            log.warning("could not fetch %s from the index: %s", filename, indexhttp.describe_failure(exc))
+            log.warning("could not fetch %s from the index: %s", filename, netpolicy.describe_failure(exc))
             return False
         if not resp.ok:
             log.warning("could not fetch %s from the index: HTTP %s", filename, resp.status_code)

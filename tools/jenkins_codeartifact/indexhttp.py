@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import requests
 
+from .netpolicy import describe_failure as describe_failure  # one source; publish imports it from here
+
 log = logging.getLogger(__name__)
 
 # Time bounds for every HTTP request to an index (simple API, JSON API, upload). Tests lower them.
@@ -117,27 +119,6 @@ def http_session(
     session.mount("https://", adapter)
     session.auth = auth
     return session
-
-
-def describe_failure(exc: BaseException) -> str:
-    """What went wrong with a request, in a few words a user can act on (no URL: the caller names it)."""
-    text = f"{type(exc).__name__} {exc}"
-    for needle, words in (
-        ("Read timed out", "no answer (read timed out)"),
-        ("ReadTimeout", "no answer (read timed out)"),
-        ("Connection refused", "connection refused"),
-        ("ConnectTimeout", "connection timed out"),
-        ("timed out", "timed out"),
-        ("reset", "connection reset"),
-        ("aborted", "connection reset"),
-        ("RemoteDisconnected", "connection closed without an answer"),
-        ("IncompleteRead", "answer cut off"),
-        ("ChunkedEncodingError", "answer cut off"),
-        ("NameResolutionError", "host name not found"),
-    ):
-        if needle in text:
-            return words
-    return type(exc).__name__
 
 
 class _NoRetryWarnings(logging.Filter):

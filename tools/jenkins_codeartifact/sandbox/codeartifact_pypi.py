@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from ..dists import parse_dist
 from . import devpi
 from .codeartifact_model import ApiError
-from .codeartifact_repo import file_version, filter_page
+from .codeartifact_repo import filter_page
 
 if TYPE_CHECKING:
     from .codeartifact_api import StandIn
@@ -149,7 +150,7 @@ class PypiEndpoint(BaseHTTPRequestHandler):
 
     def _check_downloadable(self, repo: str, filename: str) -> None:
         """Archived, Disposed and Deleted versions' files cannot be downloaded (Unlisted ones can)."""
-        found = file_version(urllib.parse.unquote(filename))
+        found = parse_dist(urllib.parse.unquote(filename))
         if found is None:
             return
         statuses = self.server.versions.not_listed(repo, found[0])

@@ -23,14 +23,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
     canonicalize_name,
-    parse_sdist_filename,
-    parse_wheel_filename,
 )
 from packaging.version import InvalidVersion, Version
 
+from ..dists import parse_dist
 from .codeartifact_model import ApiError, decode_page_token
 
 if TYPE_CHECKING:
@@ -68,20 +65,8 @@ def root_group() -> PackageGroup:
     return PackageGroup("/*", dict.fromkeys(RESTRICTIONS, "ALLOW"), "the domain's root package group")
 
 
-def file_version(filename: str) -> tuple[str, Version] | None:
-    """The normalised project name and version of a wheel or sdist file name, or None."""
-    try:
-        if filename.endswith(".whl"):
-            name, version, *_ = parse_wheel_filename(filename)
-        else:
-            name, version = parse_sdist_filename(filename)
-    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
-        return None
-    return str(name), version
-
-
 def _hidden(filename: str, hidden: set[Version]) -> bool:
-    found = file_version(filename)
+    found = parse_dist(filename)
     return found is not None and found[1] in hidden
 
 
