@@ -104,21 +104,34 @@ def _previous_build(
     return previous
 
 
-def _same_bytes(index: Index, dists: list[Dist], existing: set[str], name: str, version: str) -> list[str]:
-    """Names of the built files the index already has with the same sha256 (--skip-existing).
+def _on_index(
+    index: Index, dists: list[Dist], existing: set[str], name: str, version: str
+) -> tuple[list[str], list[str]]:
+    """(same, differing): built files the index has with this build's bytes, and with other bytes.
 
-    A file that is there with other bytes is an error (exit 3): skipping it would report success for a
-    release whose files are not the ones just built.
+    A whole release (every name there) with some files differing is left as it is: a compiled file
+    never rebuilds byte for byte, and an ephemeral agent always rebuilds. Files missing while others
+    differ would mix two builds in one release: exit 3.
     """
-    from .upload import settle
+    from .upload import compare
 
-    present = []
+    same, differing = [], []
     for dist in dists:
         if dist.path.name in existing:
-            if settle(index, dist, name, version) is None:
+            found = compare(index, dist, name, version)
+            if found is None:
                 log.warning("%s is listed for %s %s but not on the simple API yet", dist.path.name, name, version)
-            present.append(dist.path.name)
-    return present
+            (differing if found is False else same).append(dist.path.name)
+    missing = [d.path.name for d in dists if d.path.name not in existing]
+    if differing and missing:
+        raise PreconditionError(
+            f"{name} {version} in {index.description} lacks {', '.join(missing)} and has "
+            f"{', '.join(differing)} with other bytes: uploading would mix two builds in one release",
+            hint=f"raise the version of {name} and publish again",
+        )
+    for filename in differing:
+        log.warning("%s: the published file stays; this build differs (compiled files are not reproducible)", filename)
+    return same, differing
 
 
 def _wants_index(settings: Settings) -> bool:
@@ -249,7 +262,8 @@ def _upload(
         return result
     assert index is not None
     if existing:
-        result.present = _same_bytes(index, dists, existing, name, version)
+        same, differing = _on_index(index, dists, existing, name, version)
+        result.present = same + differing
     todo = [d for d in dists if d.path.name not in result.present]
     if not todo:
         result.status = "skipped"
