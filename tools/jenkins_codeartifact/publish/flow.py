@@ -115,7 +115,8 @@ def _on_index(
     """
     from .upload import compare
 
-    same, differing = [], []
+    same: list[str] = []
+    differing: list[str] = []
     for dist in dists:
         if dist.path.name in existing:
             found = compare(index, dist, name, version)
