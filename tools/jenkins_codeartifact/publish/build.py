@@ -11,6 +11,7 @@ import contextlib
 import email.parser
 import logging
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -117,14 +118,25 @@ def _ready(envs: buildenv.EnvSource, source: Path, distribution: Distribution) -
 def _backend_error(project: Path, exc: Exception) -> OperationError:
     """The failing hook and the backend's last words (a SystemExit message, a setuptools 'error: ...')."""
     cause: BaseException | None = exc.exception if isinstance(exc, build.BuildBackendException) else exc
-    output = getattr(cause, "output", None)
-    lines = [line.strip() for line in (output or "").splitlines() if line.strip()]
-    said = f": {redact.scrub(lines[-1])}" if lines else ""
+    said = _last_words(getattr(cause, "output", None) or "")
+    said = f": {redact.scrub(said)}" if said else ""
     hook = str(exc).removeprefix("Backend subprocess exited when trying to invoke ").strip()
     return OperationError(
         f"{project}: the build backend failed in {hook}{said}",
         hint="the backend's output is above; fix the project and run again",
     )
+
+
+_ERROR_LINE = re.compile(r"^(error|ERROR|[A-Za-z_.]*(Error|Exception|Exit))\b:?")
+
+
+def _last_words(output: str) -> str:
+    """The backend's own error line: the last ``error: ...``/``SomeError: ...`` line, else its last line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if _ERROR_LINE.match(line):
+            return line
+    return lines[-1] if lines else ""
 
 
 def static_metadata(project: Path) -> Metadata | None:
