@@ -73,9 +73,9 @@ def pypa_build(project: Path, env: dict[str, str] | None = None) -> subprocess.C
 
 def ca_build(project: Path, cache: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CA_")}
+    dist = str(project.parent / "dist")
     proc = subprocess.run(
-        [sys.executable, "-m", "jenkins_codeartifact.cli.publish", str(project), "--dry-run", *args]
-        + ["--dist-dir", str(project.parent / "dist")],
+        [sys.executable, "-m", "jenkins_codeartifact.cli.publish", str(project), "--dry-run", *args, "--dist-dir", dist],
         cwd=project.parent,  # the job's workspace, not the project
         env={**clean, "XDG_CACHE_HOME": str(cache), **(env or {})},
         capture_output=True,
@@ -230,6 +230,6 @@ def test_c_extension_skip_existing_on_a_clean_checkout(tmp_path, cache, monkeypa
     assert differ == [f"{wheel}: the published file stays; this build differs (compiled files are not reproducible)"]
 
     # the index has only the wheel, with other bytes: uploading the sdist would mix two builds
-    (ours / "cdemo" / "__init__.py").write_text("from ._speed import add  # changed\n")
+    (ours / "cdemo" / "__init__.py").write_text("from ._speed import add  # changed\n\n__all__ = ['add']\n")
     with pytest.raises(PreconditionError, match="would mix two builds in one release"):
         flow.publish(settings, ours, index_factory=lambda s: published({wheel: release[wheel]}))
