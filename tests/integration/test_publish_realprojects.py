@@ -75,7 +75,7 @@ def ca_build(project: Path, cache: Path, *args: str, env: dict[str, str] | None 
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CA_")}
     dist = str(project.parent / "dist")
     proc = subprocess.run(
-        [sys.executable, "-m", "jenkins_codeartifact.cli.publish", str(project), "--dry-run", *args, "--dist-dir", dist],
+        [sys.executable, "-m", "jenkins_codeartifact.cli.publish", str(project), "--dry-run", "--dist-dir", dist, *args],
         cwd=project.parent,  # the job's workspace, not the project
         env={**clean, "XDG_CACHE_HOME": str(cache), **(env or {})},
         capture_output=True,
