@@ -27,6 +27,7 @@ from jenkins_codeartifact.publish import flow
 from jenkins_codeartifact.settings import Settings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "realprojects"
+CLI = "jenkins_codeartifact.cli.publish"
 COMPILED = (".so", ".pyd", ".dylib")
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "t",
@@ -75,7 +76,7 @@ def ca_build(project: Path, cache: Path, *args: str, env: dict[str, str] | None 
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CA_")}
     dist = str(project.parent / "dist")
     proc = subprocess.run(
-        [sys.executable, "-m", "jenkins_codeartifact.cli.publish", str(project), "--dry-run", "--dist-dir", dist, *args],
+        [sys.executable, "-m", CLI, str(project), "--dry-run", "--dist-dir", dist, *args],
         cwd=project.parent,  # the job's workspace, not the project
         env={**clean, "XDG_CACHE_HOME": str(cache), **(env or {})},
         capture_output=True,
