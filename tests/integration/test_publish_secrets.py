@@ -107,7 +107,7 @@ def test_a_build_backend_cannot_read_the_secrets(shared_tmp):
         timeout=300,
         **options,
     )
-    assert proc.returncode == 1 and "build backend failed in build_sdist" in proc.stderr, proc.stderr  # the probe stops it
+    assert proc.returncode == 1 and "backend failed in build_sdist" in proc.stderr, proc.stderr  # the probe stops it
     probes = [json.loads(line) for line in out.read_text().splitlines()]
     assert {p["where"] for p in probes} >= {"import", "build_sdist"}
     for probe in probes:
