@@ -172,6 +172,7 @@ def publish(
     system = package.read_build_system(project)
     dist_dir = Path(settings.dist_dir) if settings.dist_dir else project / "dist"
     package.check_dist_dir(dist_dir)
+    static = package.static_metadata(project)  # a bad version is refused before the index is asked
     wants_index = not settings.dry_run or _wants_index(settings)
     if wants_index:
         check_settings(settings)
@@ -181,7 +182,8 @@ def publish(
         indexing = pool.submit(index_factory or resolve_index, settings) if wants_index else None
         envs = buildenv.EnvSource(system.requires, _build_index(settings, indexing), settings.fresh_build_env)
         try:
-            meta, building = _start_build(envs, project, tmp / "dist", pool)
+            meta, building = _start_build(envs, project, static, tmp / "dist", pool)
+            result.name, result.version = meta.name, meta.version
             index, existing = _check_version(settings, indexing, meta, project, result) if indexing else (None, None)
             dists, seconds = signals.wait(building.result)
         except BaseException:
@@ -205,11 +207,14 @@ def publish(
 
 
 def _start_build(
-    envs: buildenv.EnvSource, project: Path, outdir: Path, pool: ThreadPoolExecutor
+    envs: buildenv.EnvSource,
+    project: Path,
+    meta: package.Metadata | None,
+    outdir: Path,
+    pool: ThreadPoolExecutor,
 ) -> tuple[package.Metadata, Future[tuple[list[Dist], float]]]:
-    """Name, version and the build under way: a static version lets the whole build run in the
-    background; otherwise the sdist is built first and its PKG-INFO says what the files will carry."""
-    meta = package.static_metadata(project)
+    """Name, version and the build under way: a static version (``meta``) lets the whole build run in
+    the background; otherwise the sdist is built first and its PKG-INFO says what the files will carry."""
     start = time.monotonic()
     if meta is not None:
         log.info("project: %s %s", meta.name, meta.version)
@@ -231,7 +236,6 @@ def _check_version(
     settings: Settings, indexing: Future[Index], meta: package.Metadata, project: Path, result: PublishResult
 ) -> tuple[Index, set[str] | None]:
     """The index (token, endpoint) and the files it has of this version; exit 3 if any, without --skip-existing."""
-    result.name, result.version = meta.name, meta.version
     with step("CodeArtifact token and endpoint" if not settings.repository_url else "index"):
         index = signals.wait(indexing.result)
     log.info("repository: %s (%s)", index.description, index.upload_url)
