@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import boto3
 import pytest
@@ -177,10 +178,15 @@ def test_token_never_leaks(env, token, project, capsys, tmp_path, monkeypatch):
     argvs: list[str] = []
     real_init = subprocess.Popen.__init__
 
+    uv_envs: list[str] = []
+
     def recording_init(self, args, *a, **kw):
         argvs.append(" ".join(map(str, args)) if not isinstance(args, str) else args)
         child_env = kw.get("env") or os.environ
-        argvs.append(" ".join(f"{k}={v}" for k, v in child_env.items()))
+        # uv (not code from an index) gets the repository's URL with the token in its environment, as
+        # pip gets it from the pip.conf `aws codeartifact login` writes: build requirements come from there
+        is_uv = not isinstance(args, str) and Path(str(args[0])).name == "uv"
+        (uv_envs if is_uv else argvs).append(" ".join(f"{k}={v}" for k, v in child_env.items()))
         return real_init(self, args, *a, **kw)
 
     monkeypatch.setattr(subprocess.Popen, "__init__", recording_init)
@@ -190,6 +196,7 @@ def test_token_never_leaks(env, token, project, capsys, tmp_path, monkeypatch):
     code2, output2 = run(capsys, project.path, "-v")  # the exit-3 path, with debug output
     assert code2 == 3
     assert argvs, "the build must have started child processes"
+    assert uv_envs and all(token not in e or "UV_INDEX_URL=https://aws:" in e for e in uv_envs)
     # every run mints its own tokens: look for any token (they all start alike), and the session's one
     for text in (output, output2, report.read_text(), *argvs):
         assert token not in text and TOKEN_PREFIX not in text
