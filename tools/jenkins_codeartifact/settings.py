@@ -113,11 +113,7 @@ class Settings:
         False, "CA_FRESH_BUILD_ENV", group="publish", doc="throwaway build env instead of the cached one"
     )
     build_index: str | None = _opt(
-        None,
-        "CA_BUILD_INDEX",
-        group="publish",
-        metavar="URL",
-        doc="index for build requirements (default: pip's configuration, else the CodeArtifact repository)",
+        None, "CA_BUILD_INDEX", group="publish", metavar="URL", doc="index for build requirements (default: pip's)"
     )
     # ca-consume-deploy
     context: str = _opt(
