@@ -20,6 +20,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,9 @@ GIT_ENV = {
     "GIT_AUTHOR_DATE": "2024-01-01T00:00:00+00:00",
     "GIT_COMMITTER_DATE": "2024-01-01T00:00:00+00:00",
 }
+
+
+BACKENDS: dict[str, str] = {}  # project -> its build-backend, read from the sdist
 
 
 @dataclass(frozen=True)
@@ -114,9 +118,17 @@ def compare(left: Path, right: Path) -> str:
     return "yes"
 
 
+def build_backend(root: Path) -> str:
+    """The ``build-backend`` the project declares (PEP 517's default when it declares none)."""
+    pyproject = root / "pyproject.toml"
+    table = tomllib.loads(pyproject.read_text()).get("build-system", {}) if pyproject.is_file() else {}
+    return str(table.get("build-backend", "setuptools.build_meta:__legacy__"))
+
+
 def build_one(project: Project, sdist: Path, tmp: Path, cache: Path, installer: str) -> tuple[str, float, float, float]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CA_")}
     theirs = unpack(sdist, tmp / "pypa", project.git, project.version)
+    BACKENDS[project.name] = build_backend(theirs)
     ref_s, ref = timed_run(
         [sys.executable, "-m", "build", "--installer", installer, "--outdir", str(tmp / "pypa-dist"), str(theirs)],
         theirs.parent,
@@ -159,11 +171,14 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
             rows.append((project, verdict, ref_s, cold, warm))
             label = f"{project.name} {project.version}" + (" (git)" if project.git else "")
-            print(f"| {label} | {project.backend} | {verdict} | {ref_s:.1f}s | {cold:.1f}s | {warm:.1f}s |", flush=True)
+            backend = f"{project.backend} (`{BACKENDS.get(project.name, '?')}`)"
+            print(f"| {label} | {backend} | {verdict} | {ref_s:.1f}s | {cold:.1f}s | {warm:.1f}s |", flush=True)
     same = sum(v == "yes" for _, v, *_ in rows)
     built = sum(not v.startswith("PyPA build failed") for _, v, *_ in rows)
-    backends = len({p.backend.split("-")[0].split("+")[0] for p, *_ in rows})
-    print(f"\nidentical: {same} of {built} that PyPA build builds ({len(rows)} projects, {backends} backend families)")
+    kinds = len({p.backend for p, *_ in rows})
+    modules = sorted({BACKENDS.get(p.name, "?") for p, *_ in rows})
+    print(f"\nidentical: {same} of {built} that PyPA build builds ({len(rows)} projects, {kinds} kinds)")
+    print(f"build-backend values ({len(modules)}): {', '.join(modules)}")
     ok = [r for r in rows if r[1] == "yes"]
     if ok:
         ref_total, warm_total = sum(r[2] for r in ok), sum(r[4] for r in ok)
