@@ -203,3 +203,17 @@ def test_token_never_leaks(env, token, project, capsys, tmp_path, monkeypatch):
     for path in project.path.rglob("*"):
         if path.is_file():
             assert token.encode() not in path.read_bytes() and TOKEN_PREFIX.encode() not in path.read_bytes(), path
+
+
+def test_build_requirements_come_from_the_codeartifact_repository(
+    env, endpoint, project, capsys, monkeypatch, tmp_path
+):
+    """No pip index configured: the build env is made from the repository itself (its upstream), not PyPI."""
+    for var in [v for v in os.environ if v.startswith(("PIP_", "UV_"))]:
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    code, output = run(capsys, project.path, "--dry-run", "--fresh-build-env")
+    assert code == 0, output
+    masked = endpoint.replace("://", "://aws:****@").rstrip("/") + "/simple/"
+    assert f"build requirements from {masked} (the CodeArtifact repository)" in output.splitlines()
