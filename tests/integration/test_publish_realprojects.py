@@ -119,11 +119,13 @@ def assert_same_dists(theirs: Path, ours: Path) -> list[str]:
     return names
 
 
-def build_both(name: str, tmp_path: Path, cache: Path, tag: str | None = None, env: dict[str, str] | None = None):
+def build_both(
+    name: str, tmp_path: Path, cache: Path, tag: str | None = None, env: dict[str, str] | None = None, *args: str
+):
     theirs, ours = copies(name, tmp_path, tag)
     proc = pypa_build(theirs, env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    code, output = ca_build(ours, cache, env=env)
+    code, output = ca_build(ours, cache, *args, env=env)
     assert code == 0, output
     return assert_same_dists(theirs.parent / "dist", ours.parent / "dist"), output
 
@@ -156,6 +158,12 @@ def test_dynamic_requirements_are_installed_in_the_env_even_if_ca_publish_has_th
         member = tf.extractfile("dynreq-1.0.0/dynreq/_six.py")
         assert member is not None and member.read().startswith(b"SIX = ")
     assert six.__file__  # ca-publish's interpreter has six: it must not count for the build env
+
+
+def test_fresh_build_env_installs_dynamic_requirements_into_its_own_env(tmp_path, cache):
+    names, _ = build_both("dynamic_requires", tmp_path, tmp_path / "empty-cache", None, None, "--fresh-build-env")
+    assert names == ["dynreq-1.0.0-py3-none-any.whl", "dynreq-1.0.0.tar.gz"]
+    assert not (tmp_path / "empty-cache" / "jenkins-codeartifact").exists()  # nothing cached, nothing shared
 
 
 def test_setup_requires_in_setup_cfg_after_a_project_with_the_same_build_system(tmp_path, cache):

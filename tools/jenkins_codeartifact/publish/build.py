@@ -110,6 +110,10 @@ def _ready(envs: buildenv.EnvSource, source: Path, distribution: Distribution) -
         if not missing:
             yield builder
             return
+        if envs.fresh:  # a throwaway env: installed into it, as PyPA build does
+            envs.install(env, extra)
+            yield builder
+            return
     log.debug("%s needs %s for its %s: a fresh build env", source.name, ", ".join(missing), distribution)
     with envs.throwaway(extra) as env:
         yield _builder(envs, env, source)

@@ -201,6 +201,11 @@ class EnvSource:
         with _cached(key.hexdigest()[:20], self.children, self.index, self._pins) as env:
             yield env
 
+    def install(self, env: BuildEnv, requires: Sequence[str]) -> None:
+        """Install into ``env``: only ever a throwaway one (``fresh``), never a cached one."""
+        assert self.fresh or not env.path.is_relative_to(cache_dir()), "a cached env is never modified"
+        _uv(self.children, self.index, "install", *requires, "--python", env.python_executable, venv=env.path)
+
     @contextlib.contextmanager
     def throwaway(self, extra: Sequence[str]) -> Iterator[BuildEnv]:
         """A fresh env: static requirements, then ``extra`` (PyPA build's two installs)."""
