@@ -1,7 +1,7 @@
 """ca-publish vs ``python -m build && twine upload`` (pip-based and ``--installer uv``) to the same local index.
 
 Both publish a fresh version of package_src in every round (so neither is refused), against the
-sandbox's devpi index; ca-publish goes through the CodeArtifact API stand-in as it would in Jenkins.
+sandbox's devpi index, with build requirements from that repository too (ca-publish's default there); ca-publish goes through the CodeArtifact API stand-in as it would in Jenkins.
 The first round of each is reported apart (cold caches); the ratio compares medians of the rest.
 
     .venv/bin/python benchmarks/publish.py [--rounds N]
@@ -79,6 +79,10 @@ def main() -> int:
         ]
         # the reference as the walkthrough runs it (token through twine's env, as `aws codeartifact login` would)
         ref_env = {**child_env, "TWINE_USERNAME": "aws", "TWINE_PASSWORD": token, "TWINE_REPOSITORY_URL": endpoint}
+        # the same index for every build's requirements: the repository (ca-publish's default there); pip
+        # reads PIP_INDEX_URL, uv (python -m build --installer uv) reads UV_INDEX_URL
+        simple = endpoint.replace("://", f"://aws:{token}@").rstrip("/") + "/simple/"
+        build_env = {**child_env, "PIP_INDEX_URL": simple, "UV_INDEX_URL": simple}
         ours_times: list[float] = []
         ref_times: dict[str, list[float]] = {"pip": [], "uv": []}
         for i in range(args.rounds):
@@ -87,7 +91,7 @@ def main() -> int:
             for n, installer in enumerate(ref_times, start=1):
                 ref = copy_with_version(Path(tmp) / f"ref{installer}{i}", f"2.{stamp}.{3 * i + n}", args.backend)
                 ref_times[installer].append(
-                    timed(lambda p=ref, inst=installer: publish_reference(p, child_env, ref_env, inst))
+                    timed(lambda p=ref, inst=installer: publish_reference(p, build_env, ref_env, inst))
                 )
             print(
                 f"round {i + 1}: ca-publish {ours_times[-1]:.2f}s, build(pip)+twine {ref_times['pip'][-1]:.2f}s, "
