@@ -1,7 +1,8 @@
 """ca-publish vs ``python -m build && twine upload`` (pip-based and ``--installer uv``) to the same local index.
 
 Both publish a fresh version of package_src in every round (so neither is refused), against the
-sandbox's devpi index, with build requirements from that repository too (ca-publish's default there); ca-publish goes through the CodeArtifact API stand-in as it would in Jenkins.
+sandbox's devpi index, with build requirements from that repository too (ca-publish's default there);
+ca-publish goes through the CodeArtifact API stand-in as it would in Jenkins.
 The first round of each is reported apart (cold caches); the ratio compares medians of the rest.
 
     .venv/bin/python benchmarks/publish.py [--rounds N]
