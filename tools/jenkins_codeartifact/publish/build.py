@@ -124,9 +124,10 @@ def _backend_error(project: Path, exc: Exception) -> OperationError:
     cause: BaseException | None = exc.exception if isinstance(exc, build.BuildBackendException) else exc
     said = _last_words(getattr(cause, "output", None) or "")
     said = f": {redact.scrub(said)}" if said else ""
-    hook = str(exc).removeprefix("Backend subprocess exited when trying to invoke ").strip()
+    prefix = "Backend subprocess exited when trying to invoke "
+    what = f"the build backend failed in {str(exc)[len(prefix) :]}" if str(exc).startswith(prefix) else str(exc)
     return OperationError(
-        f"{project}: the build backend failed in {hook}{said}",
+        f"{project}: {what}{said}",
         hint="the backend's output is above; fix the project and run again",
     )
 

@@ -237,7 +237,7 @@ def _cached(key: str, children: Children, index: BuildIndex, pins: str) -> Itera
         if not ready.exists():
             shutil.rmtree(env.path, ignore_errors=True)
             try:
-                env.create(children, index, [line for line in pins.splitlines() if line.strip()])
+                env.create(children, index, [p for p in pins.splitlines() if p.strip() and p[0] not in "#-"])
             except BaseException:
                 shutil.rmtree(env.path, ignore_errors=True)
                 raise
