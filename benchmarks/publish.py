@@ -1,7 +1,8 @@
-"""ca-publish vs ``python -m build && twine upload`` to the same local index.
+"""ca-publish vs ``python -m build && twine upload`` (pip-based and ``--installer uv``) to the same local index.
 
 Both publish a fresh version of package_src in every round (so neither is refused), against the
-sandbox's devpi index; ca-publish goes through the CodeArtifact API stand-in as it would in Jenkins.
+sandbox's devpi index, with build requirements from that repository too (ca-publish's default there);
+ca-publish goes through the CodeArtifact API stand-in as it would in Jenkins.
 The first round of each is reported apart (cold caches); the ratio compares medians of the rest.
 
     .venv/bin/python benchmarks/publish.py [--rounds N]
@@ -47,8 +48,9 @@ def publish_ours(project: Path, env: dict[str, str]) -> None:
     subprocess.run([str(BIN / "ca-publish"), str(project)], env=env, check=True, capture_output=True)
 
 
-def publish_reference(project: Path, env: dict[str, str], twine_env: dict[str, str]) -> None:
-    subprocess.run([sys.executable, "-m", "build", str(project)], env=env, check=True, capture_output=True)
+def publish_reference(project: Path, env: dict[str, str], twine_env: dict[str, str], installer: str) -> None:
+    build = [sys.executable, "-m", "build", "--installer", installer, str(project)]
+    subprocess.run(build, env=env, check=True, capture_output=True)
     dists = [str(p) for p in (project / "dist").iterdir()]
     twine = [sys.executable, "-m", "twine", "upload", "--non-interactive", "--disable-progress-bar", *dists]
     subprocess.run(twine, env=twine_env, check=True, capture_output=True)
@@ -78,23 +80,34 @@ def main() -> int:
         ]
         # the reference as the walkthrough runs it (token through twine's env, as `aws codeartifact login` would)
         ref_env = {**child_env, "TWINE_USERNAME": "aws", "TWINE_PASSWORD": token, "TWINE_REPOSITORY_URL": endpoint}
-        ours_times, ref_times = [], []
+        # the same index for every build's requirements: the repository (ca-publish's default there); pip
+        # reads PIP_INDEX_URL, uv (python -m build --installer uv) reads UV_INDEX_URL
+        simple = endpoint.replace("://", f"://aws:{token}@").rstrip("/") + "/simple/"
+        build_env = {**child_env, "PIP_INDEX_URL": simple, "UV_INDEX_URL": simple}
+        ours_times: list[float] = []
+        ref_times: dict[str, list[float]] = {"pip": [], "uv": []}
         for i in range(args.rounds):
-            ours = copy_with_version(Path(tmp) / f"ours{i}", f"2.{stamp}.{2 * i}", args.backend)
-            ref = copy_with_version(Path(tmp) / f"ref{i}", f"2.{stamp}.{2 * i + 1}", args.backend)
+            ours = copy_with_version(Path(tmp) / f"ours{i}", f"2.{stamp}.{3 * i}", args.backend)
             ours_times.append(timed(lambda p=ours: publish_ours(p, ours_env)))
-            ref_times.append(timed(lambda p=ref: publish_reference(p, child_env, ref_env)))
-            print(f"round {i + 1}: ca-publish {ours_times[-1]:.2f}s, build+twine {ref_times[-1]:.2f}s", flush=True)
+            for n, installer in enumerate(ref_times, start=1):
+                ref = copy_with_version(Path(tmp) / f"ref{installer}{i}", f"2.{stamp}.{3 * i + n}", args.backend)
+                ref_times[installer].append(
+                    timed(lambda p=ref, inst=installer: publish_reference(p, build_env, ref_env, inst))
+                )
+            print(
+                f"round {i + 1}: ca-publish {ours_times[-1]:.2f}s, build(pip)+twine {ref_times['pip'][-1]:.2f}s, "
+                f"build(uv)+twine {ref_times['uv'][-1]:.2f}s",
+                flush=True,
+            )
     print(f"build backend: {args.backend}")
     report(
         "publish package_src (first round: ca-publish creates its build environment)",
-        [("first round", ours_times[0], ref_times[0])],
+        [(f"first round vs {inst}", ours_times[0], times[0]) for inst, times in ref_times.items()],
     )
-    report(
-        f"publish package_src (median of rounds 2..{args.rounds})",
-        [("median", statistics.median(ours_times[1:]), statistics.median(ref_times[1:]))],
-        target=0.3,
-    )
+    median = statistics.median(ours_times[1:])
+    title = f"publish package_src (median of rounds 2..{args.rounds})"
+    report(title, [("vs build --installer pip", median, statistics.median(ref_times["pip"][1:]))], target=0.3)
+    report(title, [("vs build --installer uv", median, statistics.median(ref_times["uv"][1:]))], target=0.5)
     return 0
 
 

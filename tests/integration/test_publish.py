@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import boto3
 import pytest
@@ -177,10 +178,15 @@ def test_token_never_leaks(env, token, project, capsys, tmp_path, monkeypatch):
     argvs: list[str] = []
     real_init = subprocess.Popen.__init__
 
+    uv_envs: list[str] = []
+
     def recording_init(self, args, *a, **kw):
         argvs.append(" ".join(map(str, args)) if not isinstance(args, str) else args)
         child_env = kw.get("env") or os.environ
-        argvs.append(" ".join(f"{k}={v}" for k, v in child_env.items()))
+        # uv (not code from an index) gets the repository's URL with the token in its environment, as
+        # pip gets it from the pip.conf `aws codeartifact login` writes: build requirements come from there
+        is_uv = not isinstance(args, str) and Path(str(args[0])).name == "uv"
+        (uv_envs if is_uv else argvs).append(" ".join(f"{k}={v}" for k, v in child_env.items()))
         return real_init(self, args, *a, **kw)
 
     monkeypatch.setattr(subprocess.Popen, "__init__", recording_init)
@@ -190,9 +196,24 @@ def test_token_never_leaks(env, token, project, capsys, tmp_path, monkeypatch):
     code2, output2 = run(capsys, project.path, "-v")  # the exit-3 path, with debug output
     assert code2 == 3
     assert argvs, "the build must have started child processes"
+    assert uv_envs and all(token not in e or "UV_INDEX_URL=https://aws:" in e for e in uv_envs)
     # every run mints its own tokens: look for any token (they all start alike), and the session's one
     for text in (output, output2, report.read_text(), *argvs):
         assert token not in text and TOKEN_PREFIX not in text
     for path in project.path.rglob("*"):
         if path.is_file():
             assert token.encode() not in path.read_bytes() and TOKEN_PREFIX.encode() not in path.read_bytes(), path
+
+
+def test_build_requirements_come_from_the_codeartifact_repository(
+    env, endpoint, project, capsys, monkeypatch, tmp_path
+):
+    """No pip index configured: the build env is made from the repository itself (its upstream), not PyPI."""
+    for var in [v for v in os.environ if v.startswith(("PIP_", "UV_"))]:
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    code, output = run(capsys, project.path, "--dry-run", "--fresh-build-env")
+    assert code == 0, output
+    masked = endpoint.replace("://", "://aws:****@").rstrip("/") + "/simple/"
+    assert f"build requirements from {masked} (the CodeArtifact repository)" in output.splitlines()

@@ -233,15 +233,20 @@ def test_rerun_after_lost_answer_skip_existing_whole(front, sandbox_env, devpi_p
     assert on_devpi(sandbox_env, devpi_password, project[1]) == {f["filename"]: f["sha256"] for f in data["files"]}
 
 
-def test_skip_existing_with_other_bytes_is_exit_3(front, sandbox_env, devpi_password, project, capsys, tmp_path):
+def test_skip_existing_on_a_whole_release_with_other_bytes_keeps_it(
+    front, sandbox_env, devpi_password, project, capsys, tmp_path
+):
+    """Every file name is there: nothing is uploaded, exit 0, one line per file that differs."""
     assert run(capsys, project[0], tmp_path)[0] == 0
+    published = on_devpi(sandbox_env, devpi_password, project[1])
     shutil.rmtree(project[0] / "dist")  # a fresh checkout: the rebuilt sdist differs (tar times)
     (project[0] / "README.md").write_text("changed\n")
     code, output, _, data = run(capsys, project[0], tmp_path, "--skip-existing")
-    assert code == 3, output
-    (line,) = errors(output)
-    assert re.search(r"fantastic_ascii-\S+ is already there with other bytes \(sha256 \w{12}\.\.\., this build", line)
-    assert data["status"] == "failed"
+    assert code == 0, output
+    differ = [line for line in output.splitlines() if "the published file stays; this build differs" in line]
+    assert len(differ) == 2 and all(line.startswith("WARNING") for line in differ), output
+    assert data["outcome"] == "skipped" and not any(f["uploaded"] for f in data["files"])
+    assert on_devpi(sandbox_env, devpi_password, project[1]) == published
 
 
 # -- abort (SIGTERM / SIGINT) in each stage, in a real process -------------------------------------------------

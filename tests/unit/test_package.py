@@ -1,143 +1,130 @@
-"""Building with the warm (fork-server) runner gives what a fresh interpreter per hook gives."""
+"""Build environments and build index: what PyPA build would do, checked without a network."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-import tarfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from jenkins_codeartifact.publish import build as package
+from jenkins_codeartifact.errors import ConfigError
+from jenkins_codeartifact.publish import buildenv, buildindex
 
-# An in-tree backend that reports what a hook sees: the working directory, sys.path, the environment.
-BACKEND = """
-import io, json, os, sys, tarfile
-
-def build_sdist(sdist_directory, config_settings=None):
-    if os.environ.get("FAIL_HOOK"):
-        print("the backend says no", flush=True)
-        raise SystemExit(3)
-    seen = {"cwd": os.getcwd(), "path": sys.path, "backend": os.environ.get("_PYPROJECT_HOOKS_BUILD_BACKEND"),
-            "marker": os.environ.get("HOOK_MARKER"), "imported_twice": "probe_state" in sys.modules}
-    sys.modules["probe_state"] = sys  # a later hook must not see what an earlier one left behind
-    data = json.dumps(seen).encode()
-    name = "probe-1.0.tar.gz"
-    with tarfile.open(os.path.join(sdist_directory, name), "w:gz") as tar:
-        info = tarfile.TarInfo("probe-1.0/seen.json")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    return name
+PIP_CONF = """[global]
+index-url = https://aws:s3cret-token-value@corp.d.codeartifact.eu-west-1.amazonaws.com/pypi/mirror/simple/
+extra-index-url = https://extra.example/simple/
+[install]
+find-links = /opt/wheels
 """
 
 
-@pytest.fixture
-def project(tmp_path):
-    root = tmp_path / "probe"
-    root.mkdir()
-    (root / "pyproject.toml").write_text(
-        '[build-system]\nrequires = []\nbuild-backend = "probe_backend"\nbackend-path = ["."]\n'
+def pip_config(tmp_path, monkeypatch, text=PIP_CONF, **env):
+    """pip reads PIP_CONFIG_FILE (and PIP_* variables) like the user's pip.conf."""
+    for key in [k for k in __import__("os").environ if k.startswith("PIP_")]:
+        monkeypatch.delenv(key)
+    conf = tmp_path / "pip.conf"
+    conf.write_text(text)
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return buildindex.pip_options()
+
+
+def test_pip_conf_is_read_as_pip_reads_it_and_the_line_masks_the_token(tmp_path, monkeypatch):
+    chosen = buildindex.resolve(None, None, pip_config(tmp_path, monkeypatch))
+    assert chosen.source == "pip configuration"
+    assert chosen.describe() == (
+        "https://aws:****@corp.d.codeartifact.eu-west-1.amazonaws.com/pypi/mirror/simple/ (pip configuration), "
+        "extra: https://extra.example/simple/, find-links: /opt/wheels"
     )
-    (root / "probe_backend.py").write_text(BACKEND)
-    return root
+    env = chosen.uv_environ()
+    assert env["UV_INDEX_URL"].startswith("https://aws:s3cret-token-value@")  # uv gets it in its env, not argv
+    assert env["UV_INDEX_STRATEGY"] == "unsafe-best-match" and env["UV_FIND_LINKS"] == "/opt/wheels"
+    assert "s3cret" not in chosen.key()  # a new token is the same index: same cached env
 
 
-def seen_by(runner, project, tmp_path, out, env=None):
-    import build
-
-    builder = build.ProjectBuilder(project, python_executable=sys.executable, runner=runner)
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in (env or {}).items():
-            mp.setenv(key, value)
-        sdist = builder.build("sdist", tmp_path / out)
-    with tarfile.open(sdist) as tar:
-        member = tar.extractfile("probe-1.0/seen.json")
-        assert member is not None
-        return json.loads(member.read())
+def test_pip_index_url_variable_wins_over_the_file(tmp_path, monkeypatch):
+    options = pip_config(tmp_path, monkeypatch, PIP_INDEX_URL="https://env.example/simple/")
+    assert buildindex.resolve(None, None, options).index_url == "https://env.example/simple/"
 
 
-def test_warm_runner_hooks_see_what_fresh_interpreters_see(project, tmp_path):
-    fresh = seen_by(package._run, project, tmp_path, "a", {"HOOK_MARKER": "1"})
-    warm_runner = package.WarmRunner(sys.executable, "probe_backend")
-    try:
-        warm = seen_by(warm_runner, project, tmp_path, "b", {"HOOK_MARKER": "1"})
-        again = seen_by(warm_runner, project, tmp_path, "c", {"HOOK_MARKER": "2"})
-    finally:
-        warm_runner.close()
-    assert warm["cwd"] == fresh["cwd"] == str(project)
-    assert warm["backend"] == fresh["backend"] == "probe_backend"
-    assert (warm["marker"], again["marker"]) == ("1", "2")  # each hook gets the caller's current env
-    assert not warm["imported_twice"] and not again["imported_twice"]  # forked children share no state
-    assert warm["path"] == fresh["path"]  # same import path as a script run: no "" or project dir on it
-    assert "" not in warm["path"] and str(project) not in warm["path"]
-
-
-def test_a_failing_hook_fails_the_step_and_shows_its_output(project, tmp_path, caplog):
-    import build
-
-    runner = package.WarmRunner(sys.executable, "probe_backend")
-    try:
-        builder = build.ProjectBuilder(project, python_executable=sys.executable, runner=runner)
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("FAIL_HOOK", "1")
-            with caplog.at_level("INFO"), pytest.raises(build.BuildBackendException):
-                builder.build("sdist", tmp_path / "out")
-    finally:
-        runner.close()
-    assert "the backend says no" in caplog.text
-
-
-def test_a_dead_server_falls_back_to_a_fresh_interpreter(project, tmp_path):
-    runner = package.WarmRunner(sys.executable, "probe_backend")
-    assert runner._proc is not None
-    runner._proc.kill()
-    runner._proc.wait()
-    try:
-        assert seen_by(runner, project, tmp_path, "d")["cwd"] == str(project)
-    finally:
-        runner.close()
-
-
-def test_secrets_are_not_in_the_hooks_environment(project, tmp_path, monkeypatch):
-    from jenkins_codeartifact import redact
-
-    monkeypatch.setenv("CA_INDEX_PASSWORD", "hunter2-hunter2")
-    monkeypatch.setenv("CODEARTIFACT_AUTH_TOKEN", "walkthrough-style-token")
-    monkeypatch.setenv("SOME_URL", "https://aws:registered-secret-value@host/simple/")
-    monkeypatch.setenv("PIP_INDEX_URL", "https://pypi.example/simple/")
-    redact.register("registered-secret-value")
-    env = redact.child_environ({"X": "1"})
-    assert not {"CA_INDEX_PASSWORD", "CODEARTIFACT_AUTH_TOKEN", "SOME_URL"} & set(env)
-    assert env["X"] == "1" and env["PIP_INDEX_URL"] == "https://pypi.example/simple/"
-    proc = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.environ.get('CA_INDEX_PASSWORD'))"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
+def test_precedence_build_index_then_pip_then_codeartifact_then_pypi(tmp_path, monkeypatch):
+    options = pip_config(tmp_path, monkeypatch)
+    repo = "https://aws:tok@d-1.d.codeartifact.r.amazonaws.com/pypi/repo/simple/"
+    explicit = buildindex.resolve("https://build.example/simple/", lambda: repo, options)
+    assert (explicit.index_url, explicit.source, explicit.extra_index_urls) == (
+        "https://build.example/simple/",
+        "--build-index",
+        (),
     )
-    assert proc.stdout.strip() == "None"
+    assert buildindex.resolve(None, lambda: repo, options).source == "pip configuration"
+    none = pip_config(tmp_path, monkeypatch, "")
+    codeartifact = buildindex.resolve(None, lambda: repo, none)
+    assert codeartifact.index_url == repo and codeartifact.source == "the CodeArtifact repository"
+    assert codeartifact.describe() == (
+        "https://aws:****@d-1.d.codeartifact.r.amazonaws.com/pypi/repo/simple/ (the CodeArtifact repository)"
+    )
+    assert buildindex.resolve(None, None, none).index_url == buildindex.PYPI
 
 
-def test_build_env_cache_is_created_once_and_shared(tmp_path, monkeypatch):
-    import threading
-    import time
+def test_a_build_index_that_is_not_a_url_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"--build-index 'corp-mirror': not a URL"):
+        buildindex.resolve("corp-mirror", None, {})
 
+
+def test_uv_children_lose_the_users_own_uv_index_settings():
+    chosen = buildindex.BuildIndex("https://a.example/simple/", "x")
+    env = buildindex.uv_child_environ({"UV_INDEX_URL": "https://public.example/", "HOME": "/h"}, chosen)
+    assert env["UV_INDEX_URL"] == "https://a.example/simple/" and env["HOME"] == "/h"
+
+
+def make_env(tmp_path: Path, installed: dict[str, tuple[str, list[str]]]) -> buildenv.BuildEnv:
+    """A BuildEnv whose site-packages holds the given dists' metadata (name -> (version, requires))."""
+    env = buildenv.BuildEnv(tmp_path / "env")
+    site = Path(env.purelib)
+    for name, (version, requires) in installed.items():
+        info = site / f"{name}-{version}.dist-info"
+        info.mkdir(parents=True)
+        lines = [f"Name: {name}", f"Version: {version}", *(f"Requires-Dist: {r}" for r in requires)]
+        (info / "METADATA").write_text("Metadata-Version: 2.1\n" + "\n".join(lines) + "\n")
+    site.mkdir(parents=True, exist_ok=True)
+    return env
+
+
+def test_requirements_are_checked_in_the_env_not_in_ca_publishs_interpreter(tmp_path):
+    import six  # ca-publish has it: it must not count
+
+    env = make_env(tmp_path, {"setuptools": ("75.0", []), "cffi": ("1.17.1", ["pycparser"])})
+    assert six.__version__
+    assert env.unsatisfied(["six", "setuptools>=70", "wheel; python_version < '3'"]) == ["six"]
+    assert env.unsatisfied(["setuptools>=80"]) == ["setuptools>=80"]
+    assert env.unsatisfied(["cffi"]) == ["cffi"]  # its own requirement pycparser is missing
+
+
+def test_the_envs_bin_comes_first_on_path_and_pythonpath_is_emptied(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", "/usr/local/bin:/usr/bin")
+    env = buildenv.BuildEnv(tmp_path / "env")
+    assert env.make_extra_environ() == {"PATH": f"{tmp_path}/env/bin:/usr/local/bin:/usr/bin", "PYTHONPATH": ""}
+
+
+def test_a_cached_env_is_created_once_for_executors_arriving_together(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     created: list[Path] = []
 
-    def fake_create(self, requires):
+    def fake_create(self, children, index, *installs):
         created.append(self.path)
-        time.sleep(0.2)  # long enough for the other job to arrive while this one creates
-        (self.path / "bin").mkdir(parents=True)
+        time.sleep(0.2)  # long enough for the others to arrive while this one creates
+        Path(self.scripts_dir).mkdir(parents=True)
 
-    monkeypatch.setattr(package.BuildEnv, "_create", fake_create)
+    monkeypatch.setattr(buildenv.BuildEnv, "create", fake_create)
+    index = buildindex.BuildIndex(buildindex.PYPI, "test")
     seen: list[Path] = []
 
     def job():
-        with package.BuildEnv._installed(["setuptools>=69"], fresh=False) as env:
+        with buildenv._cached("k1", buildenv.Children(), index, "setuptools==75.8.0\n") as env:
             seen.append(env.path)
 
     threads = [threading.Thread(target=job) for _ in range(3)]
@@ -148,17 +135,48 @@ def test_build_env_cache_is_created_once_and_shared(tmp_path, monkeypatch):
     assert len(created) == 1 and seen == [created[0]] * 3
 
 
-def test_an_expired_generation_is_replaced_but_not_deleted_while_young(tmp_path, monkeypatch):
-    import os
-
+def test_the_cache_key_is_the_resolution_so_a_new_backend_release_is_a_new_env(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(package.BuildEnv, "_create", lambda self, requires: self.path.mkdir(parents=True))
-    with package.BuildEnv._installed([], fresh=False) as first:
-        pass
-    week = package.ENV_MAX_AGE
-    os.utime(first.path / ".ready", (0, first.path.joinpath(".ready").stat().st_mtime - week - 1))
-    with package.BuildEnv._installed([], fresh=False) as second:
-        assert second.path != first.path and first.path.exists()  # a job may still be using it
-    os.utime(first.path / ".ready", (0, first.path.joinpath(".ready").stat().st_mtime - week))
-    with package.BuildEnv._installed([], fresh=False) as third:
-        assert third.path == second.path and not first.path.exists()
+    pins = iter(["setuptools==75.8.0\n", "setuptools==75.8.0\n", "setuptools==80.0.0\n"])
+    monkeypatch.setattr(buildenv, "resolution", lambda children, index, requires: next(pins))
+    monkeypatch.setattr(
+        buildenv.BuildEnv, "create", lambda self, children, index, *installs: Path(self.scripts_dir).mkdir(parents=True)
+    )
+    paths = []
+    for _ in range(3):
+        source = buildenv.EnvSource(["setuptools>=61"], buildindex.BuildIndex(buildindex.PYPI, "t"), fresh=False)
+        with source.static() as env:
+            paths.append(env.path)
+    assert paths[0] == paths[1] != paths[2]
+
+
+def test_abort_kills_a_running_hook_at_once(tmp_path):
+    children = buildenv.Children()
+    errors: list[BaseException] = []
+
+    def hook():
+        try:
+            children.run([sys.executable, "-c", "import time; time.sleep(60)"], None, {})
+        except subprocess.CalledProcessError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=hook)
+    thread.start()
+    time.sleep(0.5)
+    start = time.monotonic()
+    children.abort()
+    thread.join(10)
+    assert not thread.is_alive() and time.monotonic() - start < 5 and errors
+
+
+def test_secrets_are_not_in_the_hooks_environment(monkeypatch):
+    from jenkins_codeartifact import redact
+
+    monkeypatch.setenv("CA_INDEX_PASSWORD", "hunter2-hunter2")
+    monkeypatch.setenv("CODEARTIFACT_AUTH_TOKEN", "walkthrough-style-token")
+    monkeypatch.setenv("SOME_URL", "https://aws:registered-secret-value@host/simple/")
+    monkeypatch.setenv("PIP_INDEX_URL", "https://pypi.example/simple/")
+    redact.register("registered-secret-value")
+    env = redact.child_environ({"X": "1"})
+    assert not {"CA_INDEX_PASSWORD", "CODEARTIFACT_AUTH_TOKEN", "SOME_URL"} & set(env)
+    assert env["X"] == "1" and env["PIP_INDEX_URL"] == "https://pypi.example/simple/"

@@ -213,3 +213,16 @@ def test_a_failed_run_still_writes_its_report(project, tmp_path, capsys, clean_e
     data = json.loads(report.read_text())
     assert data["status"] == "failed" and data["error"]["exit_code"] == 2
     assert "not valid TOML" in data["error"]["message"]
+
+
+def test_an_unreachable_build_index_is_one_error_naming_it(project, tmp_path, capsys, clean_env, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("UV_OFFLINE", "1")  # no request leaves this test; uv says the index was not reached
+    code = publish.main([str(project), "--dry-run", "--build-index", "https://build.invalid/simple/"])
+    lines, err = errors(capsys)
+    assert code == 1, err
+    assert "build requirements from https://build.invalid/simple/ (--build-index)" in err
+    assert len(lines) == 1 and lines[0].startswith(
+        "ERROR: could not install build requirements from https://build.invalid/simple/ (--build-index): "
+    )
+    assert not (project / "dist").exists()

@@ -77,3 +77,43 @@ def same_contents(a: Path, b: Path) -> bool:
     """Do two distribution files hold the same members with the same bytes (times and owners aside)?"""
     left = contents(a)
     return left is not None and left == contents(b)
+
+
+COMPILED = (".so", ".pyd", ".dylib")
+
+
+def members(path: Path) -> dict[str, tuple[int, bytes]]:
+    """member name -> (mode, bytes) of a wheel or sdist, as "the same build" compares them.
+
+    Archive times and owners are left out, and so are the bytes of compiled files and their RECORD
+    lines: those carry build paths and ids, so no two builds of a C extension agree on them.
+    """
+    out: dict[str, tuple[int, bytes]] = {}
+    if path.name.endswith(".whl"):
+        with zipfile.ZipFile(path) as zf:
+            out = {i.filename: (i.external_attr >> 16, zf.read(i)) for i in zf.infolist()}
+    else:
+        with tarfile.open(path) as tf:
+            for m in tf.getmembers():
+                member = tf.extractfile(m) if m.isfile() else None
+                out[m.name] = (m.mode, member.read() if member else f"{m.type!r}->{m.linkname}".encode())
+    for name, (mode, data) in list(out.items()):
+        if name.endswith(COMPILED):
+            out[name] = (mode, b"<compiled>")
+        elif name.endswith(".dist-info/RECORD"):
+            kept = [line for line in data.decode().splitlines(True) if not line.split(",")[0].endswith(COMPILED)]
+            out[name] = (mode, "".join(kept).encode())
+    return out
+
+
+def first_difference(a: Path, b: Path) -> str | None:
+    """None when ``a`` and ``b`` hold the same build (see :func:`members`), else the first difference."""
+    left, right = members(a), members(b)
+    for name in sorted(set(left) | set(right)):
+        if name not in right or name not in left:
+            return f"{name} only in {(a if name in left else b).name}"
+        if left[name][0] != right[name][0]:
+            return f"{name}: mode {left[name][0]:o} vs {right[name][0]:o}"
+        if left[name][1] != right[name][1]:
+            return f"{name}: other bytes"
+    return None

@@ -113,6 +113,9 @@ class Settings:
     fresh_build_env: bool = _opt(
         False, "CA_FRESH_BUILD_ENV", group="publish", doc="throwaway build env instead of the cached one"
     )
+    build_index: str | None = _opt(
+        None, "CA_BUILD_INDEX", group="publish", metavar="URL", doc="index for build requirements (default: pip's)"
+    )
     # ca-consume-deploy
     context: str = _opt(
         ".", "CA_CONTEXT", group="image", metavar="DIR", doc="docker build context (with the Dockerfile)"

@@ -1,36 +1,28 @@
-"""Build sdist + wheel with PyPA ``build``, in a prepared build environment that is reused between runs.
+"""Build sdist + wheel exactly as ``python -m build`` does, in environments from :mod:`.buildenv`.
 
-``python -m build`` creates a fresh virtualenv and pip-installs the backend for every build; that is
-where nearly all of its time goes. Here the environment is keyed by the project's ``build-system.requires``
-and the interpreter, created once with uv, and reused; a reused environment is still isolated from the
-job's own site-packages. ``fresh_env=True`` gives the classic throwaway environment.
+Each hook runs in a fresh process in the project's directory with the env's bin/ first on PATH
+(``build.ProjectBuilder.from_isolated_env``), ``backend-path`` honoured by pyproject_hooks; the
+wheel is built from the unpacked sdist. What is cached, and why that is safe, is :mod:`.buildenv`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
 import email.parser
-import fcntl
-import hashlib
-import json
 import logging
 import os
+import re
 import shutil
-import signal
 import subprocess
-import sys
 import tarfile
 import tempfile
-import threading
-import time
 import tomllib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import build
-import uv
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -38,13 +30,13 @@ from packaging.version import InvalidVersion, Version
 from .. import files, redact
 from ..dists import Dist, parse_dist
 from ..errors import ConfigError, OperationError
-from ..settings import cache_dir
+from . import buildenv
 
 log = logging.getLogger(__name__)
 
-ENV_MAX_AGE = 7 * 24 * 3600  # unpinned requirements get refreshed weekly
 DEFAULT_REQUIRES = ["setuptools>=40.8.0"]  # PEP 517's default when build-system is absent
 DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"
+Distribution = Literal["sdist", "wheel"]
 
 
 @dataclass(frozen=True)
@@ -59,19 +51,31 @@ class BuildSystem:
     backend: str  # "module" or "module:object"
 
 
-def read_build_system(project: Path) -> BuildSystem:
-    """``[build-system]`` of ``project``; a missing or broken pyproject is a config error."""
+def _pyproject(project: Path) -> dict[str, Any]:
+    """pyproject.toml's data; {} for a setup.py-only project; a broken one is a config error."""
     pyproject = project / "pyproject.toml"
     if not project.is_dir():
         raise ConfigError(f"{project}: project directory not found")
     if pyproject.is_dir():
         raise ConfigError(f"{pyproject}: is a directory, not a file")
     if not pyproject.is_file():
-        raise ConfigError(f"{pyproject}: not found", hint="ca-publish needs a PEP 517/621 project")
+        if (project / "setup.py").is_file():
+            return {}
+        raise ConfigError(f"{pyproject}: not found", hint="ca-publish needs a pyproject.toml or a setup.py")
     try:
-        data = tomllib.loads(files.read_text(pyproject))
+        return tomllib.loads(files.read_text(pyproject))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{pyproject}: not valid TOML: {exc}") from None
+
+
+def read_build_system(project: Path) -> BuildSystem:
+    """``[build-system]`` of ``project``, with PEP 517's defaults (setuptools' legacy backend) when absent."""
+    pyproject = project / "pyproject.toml"
+    data = _pyproject(project)
+    if not pyproject.is_file():
+        log.warning(
+            "%s has no pyproject.toml: building it with setuptools' legacy backend, as PyPA build does", project
+        )
     table = data.get("build-system", {})
     requires = table.get("requires", DEFAULT_REQUIRES)
     if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
@@ -87,219 +91,62 @@ def read_build_system(project: Path) -> BuildSystem:
     return BuildSystem(requires, backend)
 
 
-def _report(output: str, returncode: int, cmd: Sequence[str]) -> None:
-    """A child's output goes to the debug log; when it failed, its tail is shown and the step fails."""
-    for line in output.splitlines():
-        log.debug("  %s", line)
-    if returncode:
-        for line in output.splitlines()[-40:]:
-            log.info("  | %s", line)
-        raise subprocess.CalledProcessError(returncode, list(cmd[:2]))
+def _builder(envs: buildenv.EnvSource, env: buildenv.BuildEnv, source: Path) -> build.ProjectBuilder:
+    """Hooks as PyPA build runs them: a fresh process each, in ``source``, env's bin/ first on PATH."""
+    return build.ProjectBuilder.from_isolated_env(env, source, runner=envs.children.hook)
 
 
-def _run(cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None) -> None:
-    """Runner for build hooks and uv: output kept for -v and shown in full when the step fails."""
-    proc = subprocess.run(
-        list(cmd),
-        cwd=cwd,
-        env=redact.child_environ(extra_environ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-        check=False,
-    )
-    _report(proc.stdout, proc.returncode, cmd)
+@contextlib.contextmanager
+def _ready(envs: buildenv.EnvSource, source: Path, distribution: Distribution) -> Iterator[build.ProjectBuilder]:
+    """A builder whose backend's dynamic requirements are met, asked in the static env as PyPA build asks.
 
-
-# Runs in the build environment's interpreter (stdlib only): see its docstring.
-FORK_SERVER = Path(__file__).with_name("fork_server.py")
-
-
-class WarmRunner:
-    """A pyproject_hooks runner whose hooks fork from a process that has already imported the backend.
-
-    pyproject_hooks starts a fresh interpreter per hook, and each one imports the backend again: sdist +
-    wheel paid that twice, on the critical path. The fork server (``fork_server.py``) imports it once, in
-    parallel with whatever the caller does meanwhile, and each hook then starts from a fork;
-    ``benchmarks/publish.py`` measures the whole.
-    Hooks for another interpreter, or any hiccup of the server, fall back to a plain subprocess.
+    Met there already: the build runs there (installing them would change nothing). Otherwise a fresh
+    env gets them, so the shared one is never changed by one project's needs.
     """
-
-    def __init__(self, python: str, backend: str) -> None:
-        self.python = python
-        self._lock = threading.Lock()
-        self._aborted = False
-        self._proc: subprocess.Popen[str] | None = None
-        if hasattr(os, "fork"):
-            self._proc = subprocess.Popen(
-                [python, str(FORK_SERVER), backend.split(":")[0]],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                env=redact.child_environ(),
-                text=True,
-                start_new_session=True,  # its own process group, so abort() reaches the hooks it forked
-            )
-
-    def __call__(
-        self, cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None
-    ) -> None:
-        if self._aborted:
-            raise subprocess.CalledProcessError(-signal.SIGKILL, list(cmd[:2]))
-        proc = self._proc
-        if proc is None or proc.poll() is not None or cmd[0] != self.python:
-            return _run(cmd, cwd, extra_environ)
-        assert proc.stdin is not None and proc.stdout is not None
-        with self._lock, tempfile.NamedTemporaryFile(prefix="ca-hook-", suffix=".log") as out:
-            request = {
-                "cmd": list(cmd),
-                "cwd": cwd or os.getcwd(),
-                "env": redact.child_environ(extra_environ),
-                "out": out.name,
-            }
-            try:
-                proc.stdin.write(json.dumps(request) + "\n")
-                proc.stdin.flush()
-                answer = proc.stdout.readline()
-            except OSError:
-                answer = ""
-            if self._aborted:
-                raise subprocess.CalledProcessError(-signal.SIGKILL, list(cmd[:2]))
-            if not answer.strip().lstrip("-").isdigit():
-                return _run(cmd, cwd, extra_environ)
-            _report(Path(out.name).read_text(errors="replace"), int(answer), cmd)
-        return None
-
-    def abort(self) -> None:
-        """Kill the server and the hook it is running: the run is being abandoned (SIGTERM, an error)."""
-        self._aborted = True
-        if self._proc is not None and self._proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self._proc.pid, signal.SIGKILL)
-
-    def close(self) -> None:
-        if self._proc is not None:
-            assert self._proc.stdin is not None
-            with contextlib.suppress(OSError):
-                self._proc.stdin.close()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-            if self._proc.stdout is not None:
-                self._proc.stdout.close()
-
-
-class BuildEnv:
-    """A virtualenv holding the build backend, created with uv and shared by builds with the same requires."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.python = str(path / "bin" / "python")
-        self.runner: WarmRunner | None = None
-
-    @classmethod
-    @contextlib.contextmanager
-    def prepared(cls, system: BuildSystem, fresh: bool = False) -> Iterator[BuildEnv]:
-        """Yield an environment with the backend installed (cached, or fresh) and warming up already."""
-        with cls._installed(system.requires, fresh) as env:
-            env.runner = WarmRunner(env.python, system.backend)
-            try:
-                yield env
-            finally:
-                env.runner.close()
-
-    @classmethod
-    @contextlib.contextmanager
-    def _installed(cls, requires: list[str], fresh: bool) -> Iterator[BuildEnv]:
-        if fresh:
-            with tempfile.TemporaryDirectory(prefix="ca-build-env-") as tmp:
-                env = cls(Path(tmp) / "env")
-                env._create(requires)
-                yield env
+    with envs.static() as env:
+        builder = _builder(envs, env, source)
+        extra = sorted(builder.get_requires_for_build(distribution))
+        missing = env.unsatisfied(extra)
+        if not missing:
+            yield builder
             return
-        key = hashlib.sha256("\n".join([sys.version, *sorted(requires)]).encode()).hexdigest()[:16]
-        root = cache_dir() / "build-envs"
-        base = root / key
-        try:
-            base.mkdir(parents=True, exist_ok=True)
-            lock = (base / ".lock").open("a")
-        except OSError as exc:
-            raise ConfigError(
-                f"build environment cache {root}: {exc.strerror}",
-                hint="set XDG_CACHE_HOME to a writable directory, or pass --fresh-build-env",
-            ) from None
-        with lock:
-            # Jobs on other executors may share this cache: one creates, the others wait and reuse. A
-            # generation in use is never deleted; a new one replaces it after ENV_MAX_AGE, and old ones go
-            # once they are twice that old.
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            generations = sorted((p for p in base.glob("env-*") if (p / ".ready").exists()), reverse=True)
-            fresh_enough = [p for p in generations if time.time() - (p / ".ready").stat().st_mtime < ENV_MAX_AGE]
-            if fresh_enough:
-                env = cls(fresh_enough[0])
-                log.debug("reusing build environment %s", env.path)
-            else:
-                env = cls(base / f"env-{time.time_ns()}")
-                try:
-                    env._create(requires)
-                except BaseException:
-                    shutil.rmtree(env.path, ignore_errors=True)
-                    raise
-                (env.path / ".ready").touch()
-            for old in generations:
-                if old != env.path and time.time() - (old / ".ready").stat().st_mtime > 2 * ENV_MAX_AGE:
-                    shutil.rmtree(old, ignore_errors=True)
-        yield env
-
-    def _create(self, requires: list[str]) -> None:
-        uv_bin = uv.find_uv_bin()
-        try:
-            _run([uv_bin, "venv", "--quiet", "--python", sys.executable, str(self.path)])
-            self.install(requires)
-        except subprocess.CalledProcessError as exc:
-            raise OperationError(
-                f"could not create the build environment ({' '.join(requires)})",
-                hint="check that the index (UV_INDEX_URL / PIP_INDEX_URL) serves the build backend",
-            ) from exc
-
-    def install(self, requires: Sequence[str]) -> None:
-        if requires:
-            _run([uv.find_uv_bin(), "pip", "install", "--quiet", "--python", self.python, *requires])
+        if envs.fresh:  # a throwaway env: installed into it, as PyPA build does
+            envs.install(env, extra)
+            yield builder
+            return
+    log.debug("%s needs %s for its %s: a fresh build env", source.name, ", ".join(missing), distribution)
+    with envs.throwaway(extra) as env:
+        yield _builder(envs, env, source)
 
 
-def _builder(env: BuildEnv, source: Path, distribution: Literal["sdist", "wheel"]) -> build.ProjectBuilder:
-    """A builder whose backend's extra requirements are installed.
-
-    Asking the backend costs a Python start-up per distribution, so a satisfied answer is remembered in
-    the environment, keyed by what a backend's answer can depend on (``[build-system]`` and ``[tool]``):
-    a version bump does not ask again.
-    """
-    builder = build.ProjectBuilder(source, python_executable=env.python, runner=env.runner or _run)
-    data = tomllib.loads((source / "pyproject.toml").read_text(encoding="utf-8"))
-    relevant = json.dumps([data.get("build-system"), data.get("tool")], sort_keys=True, default=str)
-    digest = hashlib.sha256(relevant.encode()).hexdigest()[:16]
-    marker = env.path / f".requires-ok-{distribution}-{digest}"
-    if not marker.exists():
-        missing = builder.check_dependencies(distribution)
-        if missing:
-            env.install(sorted({group[0] for group in missing}))
-        marker.touch()
-    return builder
-
-
-def _backend_error(what: str, project: Path, exc: Exception) -> OperationError:
+def _backend_error(project: Path, exc: Exception) -> OperationError:
+    """The failing hook and the backend's last words (a SystemExit message, a setuptools 'error: ...')."""
+    cause: BaseException | None = exc.exception if isinstance(exc, build.BuildBackendException) else exc
+    said = _last_words(getattr(cause, "output", None) or "")
+    said = f": {redact.scrub(said)}" if said else ""
+    prefix = "Backend subprocess exited when trying to invoke "
+    what = f"the build backend failed in {str(exc)[len(prefix) :]}" if str(exc).startswith(prefix) else str(exc)
     return OperationError(
-        f"{project}: {what} failed: {exc}",
+        f"{project}: {what}{said}",
         hint="the backend's output is above; fix the project and run again",
     )
 
 
+_ERROR_LINE = re.compile(r"^(error|ERROR|[A-Za-z_.]*(Error|Exception|Exit))\b:?")
+
+
+def _last_words(output: str) -> str:
+    """The backend's own error line: the last ``error: ...``/``SomeError: ...`` line, else its last line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if _ERROR_LINE.match(line):
+            return line
+    return lines[-1] if lines else ""
+
+
 def static_metadata(project: Path) -> Metadata | None:
     """Name and version from ``[project]`` when both are static: PEP 621 makes them authoritative."""
-    data = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8")).get("project", {})
+    data = _pyproject(project).get("project", {})
     name, version, dynamic = data.get("name"), data.get("version"), data.get("dynamic", [])
     if isinstance(name, str) and isinstance(version, str) and "version" not in dynamic:
         return Metadata(name=name, version=_normalized(version, project / "pyproject.toml"))
@@ -314,31 +161,45 @@ def _normalized(version: str, where: Path) -> str:
         raise ConfigError(f"{where}: version {version!r} is not a valid PEP 440 version") from None
 
 
-def read_metadata(env: BuildEnv, project: Path, workdir: Path) -> Metadata:
-    """Name and version as the backend will build them: static ones, else the prepare_metadata hook."""
-    static = static_metadata(project)
-    if static is not None:
-        return static
-    try:
-        meta_dir = Path(_builder(env, project, "wheel").metadata_path(workdir))
-    except (build.BuildException, build.BuildBackendException, subprocess.CalledProcessError) as exc:
-        raise _backend_error("reading metadata", project, exc) from None
-    msg = email.parser.HeaderParser().parsestr((meta_dir / "METADATA").read_text(encoding="utf-8"))
-    return Metadata(name=msg["Name"], version=_normalized(msg["Version"], meta_dir / "METADATA"))
+def sdist_metadata(sdist: Path) -> Metadata:
+    """Name and version of a built sdist (its PKG-INFO): exactly what the files carry."""
+    with tarfile.open(sdist) as tar:
+        for member in tar.getmembers():
+            if member.name.count("/") == 1 and member.name.endswith("/PKG-INFO"):
+                data = tar.extractfile(member)
+                if data is not None:
+                    msg = email.parser.HeaderParser().parsestr(data.read().decode("utf-8", "replace"))
+                    if msg["Name"] and msg["Version"]:
+                        return Metadata(name=msg["Name"], version=_normalized(msg["Version"], sdist))
+    raise OperationError(f"{sdist.name}: the backend wrote no PKG-INFO with a name and version")
 
 
-def build_dists(env: BuildEnv, project: Path, outdir: Path) -> list[Dist]:
-    """sdist, then the wheel built from that sdist (as ``python -m build`` does), into ``outdir``."""
+def build_sdist(envs: buildenv.EnvSource, project: Path, outdir: Path) -> Dist:
+    """The sdist, as ``python -m build --sdist`` builds it."""
     outdir.mkdir(parents=True, exist_ok=True)
     try:
-        sdist = Path(_builder(env, project, "sdist").build("sdist", outdir))
+        with _ready(envs, project, "sdist") as builder:
+            return Dist.of(Path(builder.build("sdist", outdir)))
+    except (build.BuildException, build.BuildBackendException, subprocess.CalledProcessError) as exc:
+        raise _backend_error(project, exc) from None
+
+
+def build_wheel(envs: buildenv.EnvSource, project: Path, sdist: Path, outdir: Path) -> Dist:
+    """The wheel built from the unpacked sdist, as ``python -m build`` builds it."""
+    try:
         with tempfile.TemporaryDirectory(prefix="ca-sdist-") as tmp, tarfile.open(sdist) as tar:
             tar.extractall(tmp, filter="data")
             (unpacked,) = Path(tmp).iterdir()
-            wheel = Path(_builder(env, unpacked, "wheel").build("wheel", outdir))
+            with _ready(envs, unpacked, "wheel") as builder:
+                return Dist.of(Path(builder.build("wheel", outdir)))
     except (build.BuildException, build.BuildBackendException, subprocess.CalledProcessError) as exc:
-        raise _backend_error("build", project, exc) from None
-    return [Dist.of(sdist), Dist.of(wheel)]
+        raise _backend_error(project, exc) from None
+
+
+def build_dists(envs: buildenv.EnvSource, project: Path, outdir: Path) -> list[Dist]:
+    """sdist, then the wheel built from that sdist (as ``python -m build`` does), into ``outdir``."""
+    sdist = build_sdist(envs, project, outdir)
+    return [sdist, build_wheel(envs, project, sdist.path, outdir)]
 
 
 def check_dist_dir(dist_dir: Path) -> None:

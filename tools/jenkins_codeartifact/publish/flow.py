@@ -12,7 +12,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,6 +24,7 @@ from ..errors import OperationError, PreconditionError
 from ..index import Index, check_settings, resolve_index
 from ..settings import Settings
 from . import build as package
+from . import buildenv, buildindex
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -103,25 +104,53 @@ def _previous_build(
     return previous
 
 
-def _same_bytes(index: Index, dists: list[Dist], existing: set[str], name: str, version: str) -> list[str]:
-    """Names of the built files the index already has with the same sha256 (--skip-existing).
+def _on_index(
+    index: Index, dists: list[Dist], existing: set[str], name: str, version: str
+) -> tuple[list[str], list[str]]:
+    """(same, differing): built files the index has with this build's bytes, and with other bytes.
 
-    A file that is there with other bytes is an error (exit 3): skipping it would report success for a
-    release whose files are not the ones just built.
+    A whole release (every name there) with some files differing is left as it is: a compiled file
+    never rebuilds byte for byte, and an ephemeral agent always rebuilds. Files missing while others
+    differ would mix two builds in one release: exit 3.
     """
-    from .upload import settle
+    from .upload import compare
 
-    present = []
+    same: list[str] = []
+    differing: list[str] = []
     for dist in dists:
         if dist.path.name in existing:
-            if settle(index, dist, name, version) is None:
+            found = compare(index, dist, name, version)
+            if found is None:
                 log.warning("%s is listed for %s %s but not on the simple API yet", dist.path.name, name, version)
-            present.append(dist.path.name)
-    return present
+            (differing if found is False else same).append(dist.path.name)
+    missing = [d.path.name for d in dists if d.path.name not in existing]
+    if differing and missing:
+        raise PreconditionError(
+            f"{name} {version} in {index.description} lacks {', '.join(missing)} and has "
+            f"{', '.join(differing)} with other bytes: uploading would mix two builds in one release",
+            hint=f"raise the version of {name} and publish again",
+        )
+    for filename in differing:
+        log.warning("%s: the published file stays; this build differs (compiled files are not reproducible)", filename)
+    return same, differing
 
 
 def _wants_index(settings: Settings) -> bool:
     return bool(settings.repository_url or settings.domain or settings.repository)
+
+
+def _build_index(settings: Settings, index: Future[Index] | None) -> buildindex.BuildIndex:
+    """Where build requirements come from, said on one line (credentials masked)."""
+    repository = None
+    if index is not None and not settings.repository_url:
+        future = index
+
+        def repository() -> str:
+            return signals.wait(future.result).pip_index_url()
+
+    chosen = buildindex.resolve(settings.build_index, repository, buildindex.pip_options())
+    log.info("build requirements from %s", chosen.describe())
+    return chosen
 
 
 def publish(
@@ -134,57 +163,39 @@ def publish(
 
     ``result`` (optional) is filled in as the run goes, for a report when the run fails or is aborted.
 
-    The build runs in the background while the index is asked for a token and about this version: both
-    take about a second, and the build writes only into a temporary directory, so a refusal still leaves
-    nothing behind (no dist/, no upload).
+    The index is asked for a token while the build starts, and the wheel (or the whole build, when the
+    version is static) is built while the index is asked about this version; the build writes only into
+    a temporary directory, so a refusal still leaves nothing behind (no dist/, no upload).
     """
     result = PublishResult() if result is None else result
     project = project.resolve()
     system = package.read_build_system(project)
     dist_dir = Path(settings.dist_dir) if settings.dist_dir else project / "dist"
     package.check_dist_dir(dist_dir)
+    static = package.static_metadata(project)  # a bad version is refused before the index is asked
     wants_index = not settings.dry_run or _wants_index(settings)
     if wants_index:
         check_settings(settings)
-    index: Index | None = None
-    existing: set[str] | None = None
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ca-publish-")))
-        with step("build environment"):
-            env = stack.enter_context(package.BuildEnv.prepared(system, fresh=settings.fresh_build_env))
-            meta = package.read_metadata(env, project, tmp)
-        log.info("project: %s %s", meta.name, meta.version)
-        result.name, result.version = meta.name, meta.version
-        pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="build"))  # exits before tmp goes
-        log.info("build sdist and wheel (in the background) ...")
-        building = pool.submit(_timed, package.build_dists, env, project, tmp / "dist")
+        pool = stack.enter_context(ThreadPoolExecutor(2, thread_name_prefix="build"))  # exits before tmp goes
+        indexing = pool.submit(index_factory or resolve_index, settings) if wants_index else None
+        envs = buildenv.EnvSource(system.requires, _build_index(settings, indexing), settings.fresh_build_env)
         try:
-            # twine (here) and boto3 (in resolve_index) take a third of a second to import: they overlap the build
-            from . import upload
-
-            if wants_index:
-                with step("CodeArtifact token and endpoint" if not settings.repository_url else "index"):
-                    index = (index_factory or resolve_index)(settings)
-                log.info("repository: %s (%s)", index.description, index.upload_url)
-                result.repository = index.upload_url
-                existing = index.version_files(meta.name, meta.version)
-                result.absent = existing is None
-                if existing is not None and not settings.skip_existing:
-                    raise PreconditionError(
-                        f"{meta.name} {meta.version} is already published in {index.description}",
-                        hint=f"raise the version in {project / 'pyproject.toml'} to publish a new release, "
-                        "or pass --skip-existing to treat this as success",
-                    )
+            meta, building = _start_build(envs, project, static, tmp / "dist", pool)
+            result.name, result.version = meta.name, meta.version
+            index, existing = _check_version(settings, indexing, meta, project, result) if indexing else (None, None)
             dists, seconds = signals.wait(building.result)
         except BaseException:
-            assert env.runner is not None
-            env.runner.abort()  # refused, failed or terminated: stop the build instead of waiting for it
+            envs.children.abort()  # refused, failed or terminated: stop the build instead of waiting for it
             raise
         log.info("build sdist and wheel: done in %.1fs", seconds)
         for dist in dists:
             parsed = parse_dist(dist.path.name)
             if parsed is None or str(parsed[1]) != meta.version:
                 raise OperationError(f"built {dist.path.name} does not carry version {meta.version}")
+        from . import upload
+
         with step("twine check"):
             upload.check([d.path for d in dists])
         keep = _previous_build(index, dists, dist_dir, existing, meta.name, meta.version) if index and existing else {}
@@ -193,6 +204,51 @@ def publish(
         log.info("built %s (%d bytes, sha256 %s)", dist.path.name, dist.size, dist.sha256)
     result.files = dists
     return _upload(settings, index, existing, dists, meta.name, meta.version, result)
+
+
+def _start_build(
+    envs: buildenv.EnvSource,
+    project: Path,
+    meta: package.Metadata | None,
+    outdir: Path,
+    pool: ThreadPoolExecutor,
+) -> tuple[package.Metadata, Future[tuple[list[Dist], float]]]:
+    """Name, version and the build under way: a static version (``meta``) lets the whole build run in
+    the background; otherwise the sdist is built first and its PKG-INFO says what the files will carry."""
+    start = time.monotonic()
+    if meta is not None:
+        log.info("project: %s %s", meta.name, meta.version)
+        log.info("build sdist and wheel (in the background) ...")
+        return meta, pool.submit(_timed, package.build_dists, envs, project, outdir)
+    with step("build sdist"):
+        sdist = package.build_sdist(envs, project, outdir)
+    meta = package.sdist_metadata(sdist.path)
+    log.info("project: %s %s", meta.name, meta.version)
+    log.info("build wheel (in the background) ...")
+
+    def wheel() -> tuple[list[Dist], float]:
+        return [sdist, package.build_wheel(envs, project, sdist.path, outdir)], time.monotonic() - start
+
+    return meta, pool.submit(wheel)
+
+
+def _check_version(
+    settings: Settings, indexing: Future[Index], meta: package.Metadata, project: Path, result: PublishResult
+) -> tuple[Index, set[str] | None]:
+    """The index (token, endpoint) and the files it has of this version; exit 3 if any, without --skip-existing."""
+    with step("CodeArtifact token and endpoint" if not settings.repository_url else "index"):
+        index = signals.wait(indexing.result)
+    log.info("repository: %s (%s)", index.description, index.upload_url)
+    result.repository = index.upload_url
+    existing = index.version_files(meta.name, meta.version)
+    result.absent = existing is None
+    if existing is not None and not settings.skip_existing:
+        raise PreconditionError(
+            f"{meta.name} {meta.version} is already published in {index.description}",
+            hint=f"raise the version in {project / 'pyproject.toml'} to publish a new release, "
+            "or pass --skip-existing to treat this as success",
+        )
+    return index, existing
 
 
 def _upload(
@@ -211,7 +267,8 @@ def _upload(
         return result
     assert index is not None
     if existing:
-        result.present = _same_bytes(index, dists, existing, name, version)
+        same, differing = _on_index(index, dists, existing, name, version)
+        result.present = same + differing
     todo = [d for d in dists if d.path.name not in result.present]
     if not todo:
         result.status = "skipped"

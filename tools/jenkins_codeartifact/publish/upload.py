@@ -149,8 +149,8 @@ def _send(index: Index, dist: Dist) -> str:
 SETTLE_GRACE = 1.0  # an index may still be storing a file it received: look once more after this long
 
 
-def settle(index: Index, dist: Dist, name: str, version: str, grace: float = 0.0) -> bool | None:
-    """Is ``dist`` on the index? True: with the same sha256. None: absent. Other bytes: exit 3 naming it.
+def compare(index: Index, dist: Dist, name: str, version: str, grace: float = 0.0) -> bool | None:
+    """Is ``dist`` on the index? True: with the same bytes (or contents). False: other bytes. None: absent.
 
     ``grace``: when absent, ask once more after that many seconds (the upload may still be in progress).
     """
@@ -170,13 +170,20 @@ def settle(index: Index, dist: Dist, name: str, version: str, grace: float = 0.0
             dist.path.name,
         )
         return True
-    if digest != dist.sha256:
+    return digest == dist.sha256
+
+
+def settle(index: Index, dist: Dist, name: str, version: str, grace: float = 0.0) -> bool | None:
+    """Is ``dist`` on the index? True: with the same sha256. None: absent. Other bytes: exit 3 naming it."""
+    same = compare(index, dist, name, version, grace)
+    if same is False:
+        digest = (index.simple_files(name, version) or {}).get(dist.path.name) or "?"
         raise PreconditionError(
             f"{index.description}: {dist.path.name} is already there with other bytes "
             f"(sha256 {digest[:12]}..., this build {dist.sha256[:12]}...)",
             hint=f"a published file cannot be replaced: raise the version of {name} and publish again",
         )
-    return True
+    return same
 
 
 def _same_contents_on_index(index: Index, dist: Dist) -> bool:

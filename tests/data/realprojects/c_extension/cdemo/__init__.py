@@ -1,0 +1,3 @@
+from ._speed import add
+
+__all__ = ["add"]

@@ -1,0 +1,1 @@
+"""plain setup.cfg project."""

@@ -1,0 +1,3 @@
+from ._six import SIX
+
+__all__ = ["SIX"]

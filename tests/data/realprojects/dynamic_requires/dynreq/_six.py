@@ -1,0 +1,1 @@
+SIX = "not built"

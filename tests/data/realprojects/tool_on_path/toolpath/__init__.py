@@ -1,0 +1,3 @@
+from ._tool import TOOL
+
+__all__ = ["TOOL"]

@@ -1,0 +1,1 @@
+TOOL = "not built"
