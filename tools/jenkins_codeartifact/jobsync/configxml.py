@@ -28,7 +28,26 @@ from xml.sax.saxutils import escape as xml_escape
 
 from lxml import etree
 
-from .model import Binding, Folder, Freestyle, Git, Item, JenkinsfileSpec, Pipeline
+from . import parts
+from .model import (
+    Archive,
+    Binding,
+    Common,
+    Discard,
+    Folder,
+    Freestyle,
+    Git,
+    GitRemote,
+    Item,
+    JenkinsfileSpec,
+    JUnit,
+    Param,
+    Pipeline,
+    Raw,
+    RawItem,
+    Timeout,
+    Upstream,
+)
 
 MARKER_PREFIX = "[managed by jobsync sha256:"
 # Owners carry no whitespace or ']' (checked where they are resolved); item names cannot hold ']'.
@@ -42,96 +61,160 @@ CLASSES = {
 }
 TYPE_NAMES = {FOLDER_CLASS: "folder", CLASSES[Freestyle]: "freestyle job", CLASSES[Pipeline]: "pipeline"}
 NULL_SCM = "hudson.scm.NullSCM"
+# Classes Jenkins reports for the root elements of item types the model keeps as whole raw XML.
+RAW_ROOTS = {
+    "project": CLASSES[Freestyle],
+    "flow-definition": CLASSES[Pipeline],
+    "matrix-project": "hudson.matrix.MatrixProject",
+    "maven2-moduleset": "hudson.maven.MavenModuleSet",
+}
+_PROLOGUE = re.compile(r"^\s*<\?xml[^>]*\?>\s*")
+
+
+def xml_parse(xml: str) -> etree._Element:
+    """Parse config.xml text (an XML 1.1 prologue as Jenkins writes it is accepted)."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    return etree.fromstring(_PROLOGUE.sub("", xml, count=1).encode("utf-8"), parser)
+
+
+def item_class(item: Item) -> str:
+    """The class Jenkins reports (``_class``) for ``item``."""
+    if isinstance(item, RawItem):
+        return RAW_ROOTS.get(item.root, item.root)
+    return CLASSES[type(item)]
+
+
+def is_folder(item: Item) -> bool:
+    return isinstance(item, Folder) or (isinstance(item, RawItem) and item.is_folder)
 
 
 def _el(parent: etree._Element, tag: str, text: str | None = None, **attrib: str) -> etree._Element:
-    child = etree.SubElement(parent, tag, attrib)
-    if text is not None:
-        child.text = text
-    return child
+    return parts.el(parent, tag, text, **attrib)
 
 
-def _bool(value: bool) -> str:
-    return "true" if value else "false"
+_bool = parts.boolean
 
 
-def _git(parent: etree._Element, git: Git) -> None:
-    scm = _el(parent, "scm", **{"class": "hudson.plugins.git.GitSCM"})
-    _el(scm, "configVersion", "2")
-    remotes = _el(scm, "userRemoteConfigs")
-    remote = _el(remotes, "hudson.plugins.git.UserRemoteConfig")
-    _el(remote, "url", git.url)
-    if git.credentials:
-        _el(remote, "credentialsId", git.credentials)
-    branches = _el(scm, "branches")
-    _el(_el(branches, "hudson.plugins.git.BranchSpec"), "name", git.branch)
-    extensions = _el(scm, "extensions")
-    if git.clean == "before-checkout":
-        clean = _el(extensions, "hudson.plugins.git.extensions.impl.CleanBeforeCheckout")
-        _el(clean, "deleteUntrackedNestedRepositories", "false")
-    elif git.clean == "wipe":
-        _el(extensions, "hudson.plugins.git.extensions.impl.WipeWorkspace")
-
-
-def _triggers(parent: etree._Element, poll: str | None) -> None:
-    triggers = _el(parent, "triggers")
+def trigger_elements(common: Common, poll: str | None) -> list[etree._Element]:
+    """The typed triggers (timer, SCM poll, upstream, GitHub push), then the raw ones."""
+    out = []
+    if common.cron is not None:
+        out.append(parts.timer(common.cron))
     if poll is not None:
-        trigger = _el(triggers, "hudson.triggers.SCMTrigger")
-        _el(trigger, "spec", poll)
-        _el(trigger, "ignorePostCommitHooks", "false")
+        out.append(parts.scm_trigger(poll))
+    if common.upstream is not None:
+        out.append(parts.upstream(common.upstream))
+    if common.github_push:
+        out.append(parts.github_push())
+    return out + parts.raw_elements(common.raw.triggers)
+
+
+def property_elements(common: Common) -> list[etree._Element]:
+    """The job properties both job types share, in the order a UI save writes them."""
+    out = []
+    if common.discard is not None and not common.discard.legacy:
+        out.append(parts.discard(common.discard))
+    if common.github_url is not None:
+        out.append(parts.github_project(common.github_url))
+    if common.parameters:
+        out.append(parts.parameters(common.parameters))
+    return out
+
+
+def _head(root: etree._Element, common: Common, description: str) -> None:
+    _el(root, "actions")
+    _el(root, "description", description)
+    if common.display_name is not None:
+        _el(root, "displayName", common.display_name)
+    if common.discard is not None and common.discard.legacy:
+        root.append(parts.discard(common.discard))
+    _el(root, "keepDependencies", "false")
 
 
 def _freestyle(job: Freestyle, description: str) -> etree._Element:
+    c = job.common
     root = etree.Element("project")
-    _el(root, "actions")
-    _el(root, "description", description)
-    _el(root, "keepDependencies", "false")
-    _el(root, "properties")
+    _head(root, c, description)
+    properties = _el(root, "properties")
+    properties.extend(property_elements(c) + parts.raw_elements(c.raw.properties))
     if job.git:
-        _git(root, job.git)
+        root.append(parts.git_scm(job.git))
     else:
         _el(root, "scm", **{"class": NULL_SCM})
-    _el(root, "canRoam", "true")
+    if c.quiet_period is not None:
+        _el(root, "quietPeriod", str(c.quiet_period))
+    if job.scm_retry is not None:
+        _el(root, "scmCheckoutRetryCount", str(job.scm_retry))
+    if c.label is not None:
+        _el(root, "assignedNode", c.label)
+    _el(root, "canRoam", _bool(c.label is None))
     _el(root, "disabled", _bool(job.disabled))
     _el(root, "blockBuildWhenDownstreamBuilding", "false")
     _el(root, "blockBuildWhenUpstreamBuilding", "false")
-    _triggers(root, job.poll)
-    _el(root, "concurrentBuild", "false")
+    _el(root, "triggers").extend(trigger_elements(c, job.poll))
+    _el(root, "concurrentBuild", _bool(job.concurrent))
     builders = _el(root, "builders")
-    for command in job.shell:
-        shell = _el(builders, "hudson.tasks.Shell")
-        _el(shell, "command", command)
-        _el(shell, "configuredLocalRules")
-    _el(root, "publishers")
+    builders.extend([parts.shell(command) for command in job.shell] + parts.raw_elements(c.raw.builders))
+    publishers = _el(root, "publishers")
+    if job.archive is not None:
+        publishers.append(parts.archive(job.archive))
+    if job.junit is not None:
+        publishers.append(parts.junit(job.junit))
+    publishers.extend(parts.raw_elements(c.raw.publishers))
     wrappers = _el(root, "buildWrappers")
+    if job.timeout is not None:
+        wrappers.append(parts.timeout(job.timeout))
     if job.bindings:
-        wrapper = _el(wrappers, "org.jenkinsci.plugins.credentialsbinding.impl.SecretBuildWrapper")
-        bindings = _el(wrapper, "bindings")
-        for b in job.bindings:
-            binding = _el(bindings, "org.jenkinsci.plugins.credentialsbinding.impl.UsernamePasswordMultiBinding")
-            _el(binding, "credentialsId", b.credentials)
-            _el(binding, "usernameVariable", b.username)
-            _el(binding, "passwordVariable", b.password)
+        wrappers.append(parts.bindings(job.bindings))
     if job.timestamps:
         _el(wrappers, "hudson.plugins.timestamper.TimestamperBuildWrapper")
+    wrappers.extend(parts.raw_elements(c.raw.buildWrappers))
+    root.extend(parts.raw_elements(c.raw.item))
     return root
 
 
 def _pipeline(job: Pipeline, description: str) -> etree._Element:
+    c = job.common
     root = etree.Element("flow-definition")
-    _el(root, "actions")
-    _el(root, "description", description)
-    _el(root, "keepDependencies", "false")
+    _head(root, c, description)
     properties = _el(root, "properties")
-    if job.poll is not None:
+    if not job.concurrent:
+        _el(properties, "org.jenkinsci.plugins.workflow.job.properties.DisableConcurrentBuildsJobProperty")
+    properties.extend(property_elements(c))
+    triggers = trigger_elements(c, job.poll)
+    if triggers:
         prop = _el(properties, "org.jenkinsci.plugins.workflow.job.properties.PipelineTriggersJobProperty")
-        _triggers(prop, job.poll)
-    definition = _el(root, "definition", **{"class": "org.jenkinsci.plugins.workflow.cps.CpsScmFlowDefinition"})
-    _git(definition, job.git)
-    _el(definition, "scriptPath", job.script_path)
-    _el(definition, "lightweight", _bool(job.lightweight))
+        _el(prop, "triggers").extend(triggers)
+    properties.extend(parts.raw_elements(c.raw.properties))
+    if job.script is not None:
+        definition = _el(root, "definition", **{"class": "org.jenkinsci.plugins.workflow.cps.CpsFlowDefinition"})
+        _el(definition, "script", job.script)
+        _el(definition, "sandbox", _bool(job.sandbox))
+    else:
+        assert job.git is not None, "a pipeline from SCM needs git (checked when specs load)"
+        definition = _el(root, "definition", **{"class": "org.jenkinsci.plugins.workflow.cps.CpsScmFlowDefinition"})
+        definition.append(parts.git_scm(job.git))
+        _el(definition, "scriptPath", job.script_path)
+        _el(definition, "lightweight", _bool(job.lightweight))
     _el(root, "triggers")
+    if c.quiet_period is not None:
+        _el(root, "quietPeriod", str(c.quiet_period))
     _el(root, "disabled", _bool(job.disabled))
+    root.extend(parts.raw_elements(c.raw.item))
+    return root
+
+
+def _raw_item(item: RawItem, description: str) -> etree._Element:
+    """The item's own config.xml with ``description`` in its description element."""
+    root = xml_parse(item.xml)
+    desc = root.find("description")
+    if desc is None:
+        if not description:
+            return root
+        desc = etree.Element("description")
+        actions = root.find("actions")
+        root.insert(0 if actions is None else root.index(actions) + 1, desc)
+    desc.text = description
     return root
 
 
@@ -154,6 +237,8 @@ def _folder(folder: Folder, description: str) -> etree._Element:
 
 
 def _build(item: Item, description: str) -> etree._Element:
+    if isinstance(item, RawItem):
+        return _raw_item(item, description)
     if isinstance(item, Folder):
         return _folder(item, description)
     if isinstance(item, Freestyle):
@@ -168,6 +253,8 @@ def _shape(item: Item) -> Item:
     """
     if isinstance(item, Freestyle):
         return dataclasses.replace(item, name="", description="", shell=("",) * len(item.shell))
+    if isinstance(item, RawItem):
+        return dataclasses.replace(item, name="", description="")
     return dataclasses.replace(item, name="", description="")
 
 
@@ -180,7 +267,8 @@ def _tree(item: Item, description: str) -> etree._Element:
     """The config.xml tree of ``item``: a copy of its shape's prebuilt tree, its own texts filled in."""
     root = copy.deepcopy(_prebuilt(_shape(item)))
     desc = root.find("description")
-    assert desc is not None
+    if desc is None:  # a raw item without a description: rebuilt with it
+        return _build(item, description)
     desc.text = description
     if isinstance(item, Freestyle):
         for command, el in zip(item.shell, root.iterfind("builders/hudson.tasks.Shell/command"), strict=True):
@@ -232,6 +320,48 @@ _PROBES = (
     ),
     Freestyle(name="k", git=Git(url="u", clean="wipe")),
     Pipeline(name="p", git=_PROBE_GIT, description="d", lightweight=False, poll="H * * * *", disabled=True),
+    Freestyle(  # noqa: S604 - a job spec's shell step, not a subprocess call
+        name="all",
+        git=Git(
+            url="u",
+            name="o",
+            refspec="r",
+            remotes=(GitRemote("v", "c", "n", "s"),),
+            branches=("b",),
+            shallow=True,
+            depth=1,
+            clone_timeout=2,
+            no_tags=True,
+            checkout_timeout=3,
+            subdirectory="d",
+            submodules=True,
+            local_branch="l",
+            clean_after=True,
+            extensions_raw="<x/>",
+            raw="<y/>",
+        ),
+        bindings=tuple(Binding("c", "U", "P", kind, "V", "Q", "A", "S") for kind in parts.BINDING_CLASSES),
+        common=Common(
+            display_name="n",
+            label="l",
+            quiet_period=1,
+            discard=Discard(1, 2, 3, 4),
+            parameters=tuple(Param("p", kind, "d", "t", ("a",), True, "c", True) for kind in parts.PARAM_CLASSES),
+            cron="c",
+            upstream=Upstream("u"),
+            github_push=True,
+            github_url="g",
+            raw=Raw("<i/>", "<p/>", "<t/>", "<b/>", "<q/>", "<w/>"),
+        ),
+        concurrent=True,
+        scm_retry=1,
+        timeout=Timeout(1, "no-activity", True),
+        archive=Archive("a", "e", True, True, True),
+        junit=JUnit("j", True, True),
+    ),
+    Freestyle(name="legacy", common=Common(discard=Discard(legacy=True)), timeout=Timeout(2)),
+    Pipeline(name="inline", script="s", sandbox=False, concurrent=False, common=Common(cron="c", quiet_period=1)),
+    RawItem(name="raw", xml="<matrix-project><description>d</description></matrix-project>"),
 )
 
 
@@ -248,7 +378,7 @@ def _renderer() -> str:
 _COMPARED: dict[type, tuple[str, ...]] = {}  # per dataclass: the fields that make its value
 _PLAIN = (str, int, float, bool, type(None))
 _PARTS: dict[object, object] = {}  # _fields of the parts template instances share (one Git, the same bindings)
-_PART_TYPES = (Git, Binding, JenkinsfileSpec)
+_PART_TYPES = (Git, Binding, JenkinsfileSpec, Common)
 
 
 def _fields(value: object) -> object:
@@ -290,6 +420,11 @@ def described(item: Item, owner: str | None = None) -> str:
     Without ``owner`` the marker has the older, ownerless format (offline renders without a known owner).
     """
     return _marker(item.description, content_hash(item), owner, item.name)
+
+
+def render_plain(item: Item) -> str:
+    """config.xml of ``item`` with the spec's description and no marker: what an import compares."""
+    return _serialise(_tree(item, item.description))
 
 
 def render(item: Item, owner: str | None = None) -> str:
