@@ -137,9 +137,10 @@ def _freestyle(job: Freestyle, description: str) -> etree._Element:
     _head(root, c, description)
     properties = _el(root, "properties")
     properties.extend(property_elements(c) + parts.raw_elements(c.raw.properties))
+    raw_top = parts.raw_elements(c.raw.item)
     if job.git:
         root.append(parts.git_scm(job.git))
-    else:
+    elif not any(e.tag == "scm" for e in raw_top):  # another SCM plugin's, kept raw
         _el(root, "scm", **{"class": NULL_SCM})
     if c.quiet_period is not None:
         _el(root, "quietPeriod", str(c.quiet_period))
@@ -169,7 +170,7 @@ def _freestyle(job: Freestyle, description: str) -> etree._Element:
     if job.timestamps:
         _el(wrappers, "hudson.plugins.timestamper.TimestamperBuildWrapper")
     wrappers.extend(parts.raw_elements(c.raw.buildWrappers))
-    root.extend(parts.raw_elements(c.raw.item))
+    root.extend(raw_top)
     return root
 
 
@@ -271,7 +272,8 @@ def _tree(item: Item, description: str) -> etree._Element:
         return _build(item, description)
     desc.text = description
     if isinstance(item, Freestyle):
-        for command, el in zip(item.shell, root.iterfind("builders/hudson.tasks.Shell/command"), strict=True):
+        typed = list(root.iterfind("builders/hudson.tasks.Shell/command"))[: len(item.shell)]  # raw steps follow
+        for command, el in zip(item.shell, typed, strict=True):
             el.text = command
     return root
 
@@ -320,7 +322,7 @@ _PROBES = (
     ),
     Freestyle(name="k", git=Git(url="u", clean="wipe")),
     Pipeline(name="p", git=_PROBE_GIT, description="d", lightweight=False, poll="H * * * *", disabled=True),
-    Freestyle(  # noqa: S604 - a job spec's shell step, not a subprocess call
+    Freestyle(
         name="all",
         git=Git(
             url="u",

@@ -29,9 +29,9 @@ from typing import Any
 
 from .. import files, redact
 from ..errors import ConfigError
+from . import configxml, specparts
 from .model import (
     CLEAN_VALUES,
-    Binding,
     Folder,
     Freestyle,
     Git,
@@ -39,6 +39,7 @@ from .model import (
     JenkinsfileSpec,
     Job,
     Pipeline,
+    RawItem,
     Source,
     Specs,
     check_name,
@@ -50,13 +51,23 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # always with fullmatch: `$` 
 _SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|_KEY)$", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|(?<!\$)\{([A-Za-z_][A-Za-z0-9_-]*)\}")
 
-_COMMON_KEYS = ("name", "type", "description", "git", "poll", "disabled", "previous_names")
+_COMMON_KEYS = ("name", "type", "description", "git", "poll", "disabled", "previous_names", *specparts.COMMON_KEYS)
 JOB_KEYS = {
-    "freestyle": (*_COMMON_KEYS, "bindings", "shell", "timestamps"),
-    "pipeline": (*_COMMON_KEYS, "script_path", "lightweight", "jenkinsfile"),
+    "freestyle": (
+        *_COMMON_KEYS,
+        "bindings",
+        "shell",
+        "timestamps",
+        "concurrent",
+        "scm_retry",
+        "timeout",
+        "archive",
+        "junit",
+    ),
+    "pipeline": (*_COMMON_KEYS, "script_path", "lightweight", "jenkinsfile", "script", "sandbox", "concurrent"),
+    "raw": ("name", "type", "xml", "previous_names"),
 }
-GIT_KEYS = ("url", "branch", "credentials", "clean")
-BINDING_KEYS = ("credentials", "username", "password")
+GIT_KEYS = ("url", "branch", "credentials", "clean", *specparts.GIT_EXTRA_KEYS)
 JENKINSFILE_KEYS = ("credentials", "timeout_minutes", "environment")
 FOLDER_KEYS = ("name", "description")
 TOP_KEYS = ("defaults", "folders", "jobs", "templates")
@@ -71,11 +82,7 @@ def _url_password(url: str) -> str | None:
         return None
 
 
-def _git(r: Reader) -> Git:
-    r.check_keys(GIT_KEYS)
-    clean = r.string("clean", "none")
-    if clean not in CLEAN_VALUES:
-        raise r.error("clean", f"expected one of {', '.join(CLEAN_VALUES)}, got {clean!r}")
+def _check_url(r: Reader) -> None:
     url = r.req("url")
     password = _url_password(url)
     if password:
@@ -85,19 +92,21 @@ def _git(r: Reader) -> Git:
             "carries a password (user:password@): it would be stored in config.xml",
             hint="drop it from the URL and name a Jenkins credential in git.credentials",
         )
+
+
+def _git(r: Reader) -> Git:
+    r.check_keys(GIT_KEYS)
+    clean = r.string("clean", "none")
+    if clean not in CLEAN_VALUES:
+        raise r.error("clean", f"expected one of {', '.join(CLEAN_VALUES)}, got {clean!r}")
+    _check_url(r)
     return Git(
-        url=url,
+        url=r.req("url"),
         branch=r.string("branch", "*/main") or "*/main",
         credentials=r.string("credentials"),
         clean=clean,
+        **specparts.git_extra(r, _check_url),
     )
-
-
-def _env_name(r: Reader, key: str) -> str:
-    value = r.req(key)
-    if not _ENV_NAME.fullmatch(value):
-        raise r.error(key, f"{value!r} is not a valid environment variable name")
-    return value
 
 
 def _strings(r: Reader, key: str) -> tuple[str, ...]:
@@ -119,10 +128,19 @@ def _strings(r: Reader, key: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _job(r: Reader, source: Source) -> Job:
+def _raw_item(r: Reader, name: str, previous: tuple[str, ...], source: Source) -> RawItem:
+    xml = r.req("xml")
+    try:
+        root = configxml.xml_parse(xml)
+    except Exception as exc:  # lxml's XMLSyntaxError, or a ValueError for an encoding declaration
+        raise r.error("xml", f"not well-formed XML: {exc}", hint="paste the item's whole config.xml") from None
+    return RawItem(name, xml, root.findtext("description") or "", previous, source)
+
+
+def _job(r: Reader, source: Source) -> Job | RawItem:
     kind = r.string("type")
     if kind not in JOB_KEYS:
-        raise r.error("type" if kind else None, f"expected type freestyle or pipeline, got {kind!r}")
+        raise r.error("type" if kind else None, f"expected type freestyle, pipeline or raw, got {kind!r}")
     r.check_keys(JOB_KEYS[kind])
     name = check_name(r.req("name"), lambda m: r.error("name", m))
     git_r = r.sub("git")
@@ -130,7 +148,10 @@ def _job(r: Reader, source: Source) -> Job:
     previous = tuple(check_name(old, lambda m: r.error("previous_names", m)) for old in _strings(r, "previous_names"))
     if previous and fold(name) in {fold(old) for old in previous}:
         raise r.error("previous_names", f"{name!r} is the job's own name")
+    if kind == "raw":
+        return _raw_item(r, name, previous, source)
     common: dict[str, Any] = {
+        "common": specparts.common(r),
         "name": name,
         "previous_names": previous,
         "description": r.string("description", "") or "",
@@ -143,17 +164,27 @@ def _job(r: Reader, source: Source) -> Job:
         for br, raw, where in r.items("bindings"):
             if br is None:
                 raise r.doc.error(where, f"expected a mapping, got {show(raw)}")
-            br.check_keys(BINDING_KEYS)
-            bindings.append(Binding(br.req("credentials"), _env_name(br, "username"), _env_name(br, "password")))
+            bindings.append(specparts.binding(br))
+        t_r, a_r, j_r = r.sub("timeout"), r.sub("archive"), r.sub("junit")
         return Freestyle(
             git=git,
             bindings=tuple(bindings),
             shell=_strings(r, "shell"),
             timestamps=r.boolean("timestamps", False),
+            concurrent=r.boolean("concurrent", False),
+            scm_retry=specparts.number(r, "scm_retry", 0),
+            timeout=specparts.timeout(t_r) if t_r else None,
+            archive=specparts.archive(a_r) if a_r else None,
+            junit=specparts.junit(j_r) if j_r else None,
             **common,
         )
-    if git is None:
-        raise r.error(None, "missing required key 'git' (a pipeline from SCM needs a repository)")
+    script = r.string("script")
+    if git is None and script is None:
+        raise r.error(None, "missing required key 'git' or 'script' (a pipeline needs its script from SCM or inline)")
+    if git is not None and script is not None:
+        raise r.error("script", "a pipeline has its script from git or inline, not both")
+    if script is not None and ("script_path" in r.data or "lightweight" in r.data):
+        raise r.error("script_path" if "script_path" in r.data else "lightweight", "only for a script from git")
     jf_r = r.sub("jenkinsfile")
     jenkinsfile = None
     if jf_r:
@@ -181,6 +212,9 @@ def _job(r: Reader, source: Source) -> Job:
         script_path=repo_path(r, "script_path", "Jenkinsfile"),
         lightweight=r.boolean("lightweight", True),
         jenkinsfile=jenkinsfile,
+        script=script,
+        sandbox=r.boolean("sandbox", True),
+        concurrent=r.boolean("concurrent", True),
         **common,
     )
 
@@ -258,7 +292,12 @@ def expander(value: Any) -> Expander | None:
 def load_file(path: Path, display: str | None = None) -> list[Item]:
     """Models from one spec file, in file order; raises :class:`ConfigError` naming ``file:line``."""
     name = display or str(path)
-    doc = Doc(name, files.read_text(path, name))
+    return load_text(files.read_text(path, name), name)
+
+
+def load_text(text: str, name: str) -> list[Item]:
+    """Models from the text of one spec file (``name`` for messages)."""
+    doc = Doc(name, text)
     if not isinstance(doc.data, Mapping):
         raise doc.error((), f"expected a mapping with keys {', '.join(TOP_KEYS)}, got {show(doc.data)}")
     top = Reader(doc, doc.data, ())
@@ -351,7 +390,7 @@ def load(directory: str | Path, allow_empty: bool = False) -> Specs:
     for item in seen.values():
         parent = item.name.rpartition("/")[0]
         folder = seen.get(fold(parent))
-        if parent and not isinstance(folder, Folder):
+        if parent and (folder is None or not configxml.is_folder(folder)):
             raise ConfigError(
                 f"{item.source}: name: parent folder {parent!r} of {item.name!r} is not declared",
                 hint=f"add it under 'folders:' (- name: {parent})",
@@ -362,5 +401,5 @@ def load(directory: str | Path, allow_empty: bool = False) -> Specs:
                 f" at {folder.source}",
                 hint="spell the folder the same way everywhere",
             )
-    ordered = sorted(seen.values(), key=lambda i: (not isinstance(i, Folder), i.name.count("/"), i.name))
+    ordered = sorted(seen.values(), key=lambda i: (not configxml.is_folder(i), i.name.count("/"), i.name))
     return Specs(tuple(ordered))

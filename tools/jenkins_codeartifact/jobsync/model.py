@@ -120,7 +120,11 @@ class Param:
     required: bool = False
 
 
-THRESHOLDS = {"success": ("SUCCESS", "0", "BLUE"), "unstable": ("UNSTABLE", "1", "YELLOW"), "failure": ("FAILURE", "2", "RED")}
+THRESHOLDS = {
+    "success": ("SUCCESS", "0", "BLUE"),
+    "unstable": ("UNSTABLE", "1", "YELLOW"),
+    "failure": ("FAILURE", "2", "RED"),
+}
 
 
 @dataclass(frozen=True)
@@ -174,7 +178,7 @@ class Raw:
     triggers: str = ""
     builders: str = ""
     publishers: str = ""
-    buildWrappers: str = ""  # noqa: N815 - Jenkins' element name
+    buildWrappers: str = ""
 
     def __bool__(self) -> bool:
         return any(getattr(self, p) for p in RAW_PLACES)

@@ -26,7 +26,7 @@ from typing import Any
 from ..errors import PreconditionError
 from . import configxml, xmlcompare
 from .client import Remote, Status
-from .model import Folder, Item, Specs, fold
+from .model import Freestyle, Item, Pipeline, Specs, fold
 
 
 class Action(enum.Enum):
@@ -144,7 +144,7 @@ class Plan:
 
 
 def _kind(item: Item) -> str:
-    return "folder" if isinstance(item, Folder) else "job"
+    return "folder" if configxml.is_folder(item) else "job"
 
 
 def _type(cls: str) -> str:
@@ -196,7 +196,7 @@ class _Planner:
         m = have.marker
         if status == "foreign" and not self.adopt:
             assert m is not None
-            if isinstance(item, Folder) and have.is_folder:
+            if configxml.is_folder(item) and have.is_folder:
                 return self.change(Action.FOREIGN, item, f"owned by {m.owner}: used as a parent folder, not updated")
             return self.change(
                 Action.CONFLICT, item, f"owned by {m.owner} (another jobs directory); pass --adopt to take it over"
@@ -208,8 +208,8 @@ class _Planner:
                 item,
                 f"{what} on the server and is not managed by jobsync; rename it, delete it, or pass --adopt",
             )
-        expected = configxml.CLASSES[type(item)]
-        if have.cls != expected or have.is_folder != isinstance(item, Folder):
+        expected = configxml.item_class(item)
+        if have.cls != expected or have.is_folder != configxml.is_folder(item):
             change = f"is a {_type(have.cls)} on the server but a {_type(expected)} in the specs"
             if have.is_folder:
                 reason = f"{change}: not replaced, that would delete everything in it; delete or rename it by hand"
@@ -228,7 +228,7 @@ class _Planner:
             same = m is not None and m.hash == configxml.content_hash(item)
             reason = reasons.get(status) or ("description edited on the server" if same else "specs changed")
             return self.change(Action.UPDATE, item, reason)
-        if have.disabled and not isinstance(item, Folder) and not item.disabled:
+        if have.disabled and isinstance(item, Freestyle | Pipeline) and not item.disabled:
             return self.change(Action.UPDATE, item, "disabled on the server, enabled in the specs", enable=True)
         return self.change(Action.UNCHANGED, item, "current")
 
@@ -240,7 +240,7 @@ class _Planner:
                 continue
             if have.status(self.owner) != "ours":
                 continue
-            if have.cls != configxml.CLASSES[type(item)]:
+            if have.cls != configxml.item_class(item):
                 return self.change(
                     Action.CONFLICT, item, f"previous name {have.name} is a {_type(have.cls)}: not renamed"
                 )

@@ -40,6 +40,7 @@ _FALSE_BY_DEFAULT = frozenset(
         "trim",
         "required",
         "sandbox",
+        "lightweight",
         "ignorePostCommitHooks",
         "shallow",
         "noTags",
@@ -88,14 +89,13 @@ _EMPTY_BY_DEFAULT = frozenset(
 )
 # Lists whose order is the order things run or apply in: kept as they are. Elsewhere an element whose
 # children are distinct field names (an object XStream wrote field by field), the item's top level and
-# the sets Jenkins keys by class (job properties, triggers) are compared without regard to order: JJB and
+# the sets Jenkins keys by class (job properties, triggers, git extensions) are compared without regard to order: JJB and
 # the UI write the same fields in different orders, and XStream reads them by name.
 _ORDERED = frozenset(
     {
         "builders",
         "publishers",
         "buildWrappers",
-        "extensions",
         "parameterDefinitions",
         "bindings",
         "userRemoteConfigs",
@@ -103,7 +103,7 @@ _ORDERED = frozenset(
         "a",  # a choice parameter's string-array
     }
 )
-_UNORDERED_SETS = frozenset({"properties", "triggers"})
+_UNORDERED_SETS = frozenset({"properties", "triggers", "extensions"})  # git's: one of each class
 # Whole elements that carry no setting when nothing in them has text: the folder property the
 # docker-workflow plugin adds on a UI save (<dockerLabel></dockerLabel><registry/>). It moved there from
 # pipeline-model-definition (JENKINS-58732), which name docker-workflow still reads as an alias.
@@ -146,6 +146,9 @@ def _is_default(el: etree._Element) -> bool:
     if tag == "gitTool":  # the default installation's name: the same tool as none named
         return text == "Default"
     return tag == "scm" and el.get("class") == NULL_SCM and not text
+
+
+is_default = _is_default
 
 
 def _unordered(el: etree._Element) -> bool:
