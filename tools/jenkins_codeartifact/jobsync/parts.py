@@ -77,6 +77,7 @@ def raw_text(elements: list[etree._Element]) -> str:
     for e in elements:
         copy = etree.fromstring(etree.tostring(e))
         copy.tail = None
+        etree.indent(copy, space="  ")  # only whitespace between elements, which Jenkins ignores
         parts.append(etree.tostring(copy, encoding="unicode"))
     return "\n".join(parts) + ("\n" if parts else "")
 
