@@ -85,7 +85,18 @@ def item_class(item: Item) -> str:
 
 
 def is_folder(item: Item) -> bool:
+    """A folder other items can sit in (a cloudbees folder, typed or raw)."""
     return isinstance(item, Folder) or (isinstance(item, RawItem) and item.is_folder)
+
+
+def is_container(item: Item) -> bool:
+    """An item the tree query lists with ``jobs``: folders, and computed folders (multibranch...) kept raw."""
+    return is_folder(item) or (isinstance(item, RawItem) and item_class(item) in CONTAINER_CLASSES)
+
+
+CONTAINER_CLASSES = frozenset(
+    {"org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject", "jenkins.branch.OrganizationFolder"}
+)
 
 
 def _el(parent: etree._Element, tag: str, text: str | None = None, **attrib: str) -> etree._Element:

@@ -70,6 +70,7 @@ class Change:
     source: str = ""  # RENAME: the item's current name on the server
     disable: bool = False  # DELETE under --prune-action disable
     enable: bool = False  # UPDATE that only enables a job disabled on the server
+    adoptable: bool = False  # CONFLICT of an unmarked item: taken over if its config.xml is the spec's
 
     @functools.cached_property
     def xml(self) -> str | None:
@@ -203,13 +204,15 @@ class _Planner:
             )
         if status in ("unmanaged", "copy") and not self.adopt:
             what = f"a copy of {m.name} made on the server" if m is not None and status == "copy" else "exists"
+            same_type = have.cls == configxml.item_class(item) and have.is_folder == configxml.is_container(item)
             return self.change(
                 Action.CONFLICT,
                 item,
                 f"{what} on the server and is not managed by jobsync; rename it, delete it, or pass --adopt",
+                adoptable=status == "unmanaged" and same_type,
             )
         expected = configxml.item_class(item)
-        if have.cls != expected or have.is_folder != configxml.is_folder(item):
+        if have.cls != expected or have.is_folder != configxml.is_container(item):
             change = f"is a {_type(have.cls)} on the server but a {_type(expected)} in the specs"
             if have.is_folder:
                 reason = f"{change}: not replaced, that would delete everything in it; delete or rename it by hand"
