@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import ConfigError, OperationError, PreconditionError
 from . import configxml, importxml, jobspecs, specwrite
 from .importxml import Imported
-from .model import Folder, RawItem, check_name, fold
+from .model import Folder, check_name, fold
 
 log = logging.getLogger("jenkins_codeartifact")
 HEADER = "# Imported by `jobsync import`: every item here renders to the config.xml it was read from.\n"
@@ -176,8 +176,7 @@ def _proved(file: str, group: list[Imported], sources: dict[str, str]) -> tuple[
 
 
 def _whole_raw(i: Imported, xml: str) -> Imported:
-    root = configxml.xml_parse(xml)
-    raw = RawItem(i.item.name, xml, root.findtext("description") or "")
+    raw = importxml.whole_raw(i.item.name, configxml.xml_parse(xml))
     return Imported(raw, "raw", i.encrypted, "its spec does not read back to the same config.xml")
 
 

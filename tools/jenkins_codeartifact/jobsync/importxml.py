@@ -294,4 +294,12 @@ def read(name: str, xml: str) -> Imported:
     note = (
         "does not round-trip through the typed model" if known else f"<{root.tag}> is an item type the model keeps raw"
     )
-    return Imported(RawItem(name, xml, root.findtext("description") or ""), "raw", n, note)
+    return Imported(whole_raw(name, root), "raw", n, note)
+
+
+def whole_raw(name: str, root: etree._Element) -> RawItem:
+    """The item as its whole config.xml, ``plugin`` attributes left out (the typed parts leave them out too)."""
+    tree = parts.strip_plugins(etree.fromstring(etree.tostring(root)))
+    etree.indent(tree, space="  ")
+    xml = "<?xml version='1.1' encoding='UTF-8'?>\n" + etree.tostring(tree, encoding="unicode") + "\n"
+    return RawItem(name, xml, root.findtext("description") or "")

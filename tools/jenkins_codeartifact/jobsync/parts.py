@@ -71,11 +71,20 @@ def raw_elements(text: str) -> list[etree._Element]:
     return out
 
 
+def strip_plugins(root: etree._Element) -> etree._Element:
+    """``root`` without ``plugin="x@version"`` attributes (Jenkins fills them in; they would tie a spec to
+    one plugin version), as ``--verify`` compares."""
+    for e in root.iter():
+        if isinstance(e.tag, str):
+            e.attrib.pop("plugin", None)
+    return root
+
+
 def raw_text(elements: list[etree._Element]) -> str:
-    """Elements as raw XML text for a spec: one per line, as read (``plugin`` attributes included)."""
+    """Elements as raw XML text for a spec, one after the other, without ``plugin`` attributes."""
     parts = []
     for e in elements:
-        copy = etree.fromstring(etree.tostring(e))
+        copy = strip_plugins(etree.fromstring(etree.tostring(e)))
         copy.tail = None
         etree.indent(copy, space="  ")  # only whitespace between elements, which Jenkins ignores
         parts.append(etree.tostring(copy, encoding="unicode"))
