@@ -38,17 +38,35 @@ CASES = [
     Case("param-name-missing", job(P + "{default: x}\n"), ("parameters[0]", "missing required key 'name'")),
     Case("param-name-padded", job(P + "{name: ' X'}\n"), ("parameters[0].name", "blank or padded")),
     Case("param-twice", job(P + "{name: X}\n      - {name: X}\n"), ("parameters[1].name", "'X' is defined twice")),
-    Case("param-boolean-default-text", job(P + "{name: X, type: boolean, default: maybe}\n"), ("default", "true or false")),
-    Case("param-choice-without-choices", job(P + "{name: X, type: choice}\n"), ("parameters[0].choices", "non-empty list")),
+    Case(
+        "param-boolean-default-text",
+        job(P + "{name: X, type: boolean, default: maybe}\n"),
+        ("default", "true or false"),
+    ),
+    Case(
+        "param-choice-without-choices",
+        job(P + "{name: X, type: choice}\n"),
+        ("parameters[0].choices", "non-empty list"),
+    ),
     Case("param-choice-twice", job(P + "{name: X, type: choice, choices: [a, a]}\n"), ("choices", "twice")),
-    Case("param-choice-default", job(P + "{name: X, type: choice, choices: [a], default: a}\n"), ("default", "first choice")),
+    Case(
+        "param-choice-default",
+        job(P + "{name: X, type: choice, choices: [a], default: a}\n"),
+        ("default", "first choice"),
+    ),
     Case("param-choices-on-string", job(P + "{name: X, choices: [a]}\n"), ("choices", "not a string one")),
     Case("param-trim-on-boolean", job(P + "{name: X, type: boolean, trim: true}\n"), ("trim", "not a boolean one")),
     Case("param-required-on-string", job(P + "{name: X, required: true}\n"), ("required", "only for type credentials")),
-    Case("upstream-no-jobs", job("    upstream: {threshold: success}\n"), ("upstream.jobs", "a job name or a non-empty list")),
+    Case(
+        "upstream-no-jobs",
+        job("    upstream: {threshold: success}\n"),
+        ("upstream.jobs", "a job name or a non-empty list"),
+    ),
     Case("upstream-threshold", job("    upstream: {jobs: b, threshold: green}\n"), ("upstream.threshold", "'green'")),
     Case("github-push-text", job("    github_push: on push\n"), ("github_push", "true or false")),
-    Case("binding-type-unknown", job("    bindings: [{type: vault, credentials: c}]\n"), ("bindings[0].type", "'vault'")),
+    Case(
+        "binding-type-unknown", job("    bindings: [{type: vault, credentials: c}]\n"), ("bindings[0].type", "'vault'")
+    ),
     Case(
         "binding-secret-text-without-variable",
         job("    bindings: [{type: secret-text, credentials: c}]\n"),
@@ -72,32 +90,65 @@ CASES = [
     Case("timeout-no-minutes", job("    timeout: {type: absolute}\n"), ("a.yml:4", "timeout", "'minutes'")),
     Case("timeout-zero", job("    timeout: {minutes: 0}\n"), ("timeout.minutes", "at least 1", "0")),
     Case("timeout-type", job("    timeout: {minutes: 5, type: elastic}\n"), ("timeout.type", "'elastic'")),
-    Case("archive-no-artifacts", job("    archive: {fingerprint: true}\n"), ("archive", "missing required key 'artifacts'")),
+    Case(
+        "archive-no-artifacts",
+        job("    archive: {fingerprint: true}\n"),
+        ("archive", "missing required key 'artifacts'"),
+    ),
     Case("junit-scale", job("    junit: {results: r.xml, health_scale: lots}\n"), ("junit.health_scale", "'lots'")),
     Case("git-depth-zero", job("    git: {url: u, depth: 0}\n"), ("git.depth", "at least 1", "0")),
     Case("git-branches-not-list", job("    git: {url: u, branches: main}\n"), ("git.branches", "list of branch specs")),
-    Case("git-subdirectory-escapes", job("    git: {url: u, subdirectory: ../up}\n"), ("git.subdirectory", "'../up'", "leaves")),
+    Case(
+        "git-subdirectory-escapes",
+        job("    git: {url: u, subdirectory: ../up}\n"),
+        ("git.subdirectory", "'../up'", "leaves"),
+    ),
     Case(
         "git-remote-password",
         job("    git: {url: u, remotes: [{url: 'https://me:hunter2-pw@git.example.com/r.git'}]}\n"),
         ("git.remotes[0].url", "carries a password"),
     ),
-    Case("git-extensions-raw-broken", job("    git: {url: u, extensions_raw: '<a><b></a>'}\n"), ("extensions_raw", "not well-formed")),
+    Case(
+        "git-extensions-raw-broken",
+        job("    git: {url: u, extensions_raw: '<a><b></a>'}\n"),
+        ("extensions_raw", "not well-formed"),
+    ),
     Case("raw-place-unknown", job("    raw: {scm: '<x/>'}\n"), ("a.yml:4", "raw.scm", "unknown key")),
-    Case("raw-not-well-formed", job("    raw: {publishers: '<hudson.tasks.Mailer>'}\n"), ("raw.publishers", "not well-formed")),
-    Case("raw-text-outside-elements", job("    raw: {builders: 'make <x/>'}\n"), ("raw.builders", "text outside an element")),
+    Case(
+        "raw-not-well-formed",
+        job("    raw: {publishers: '<hudson.tasks.Mailer>'}\n"),
+        ("raw.publishers", "not well-formed"),
+    ),
+    Case(
+        "raw-text-outside-elements",
+        job("    raw: {builders: 'make <x/>'}\n"),
+        ("raw.builders", "text outside an element"),
+    ),
+    Case(
+        "raw-item-typed-element",
+        job("    raw: {item: '<disabled>true</disabled>'}\n"),
+        ("raw.item", "<disabled>", "spec key"),
+    ),
     Case("raw-not-text", job("    raw: {builders: [a]}\n"), ("raw.builders", "expected a string")),
     Case("raw-item-no-xml", job("", "raw"), ("jobs[0]", "missing required key 'xml'")),
     Case("raw-item-broken-xml", job("    xml: '<project>'\n", "raw"), ("a.yml:4", "jobs[0].xml", "not well-formed")),
-    Case("raw-item-unknown-key", job("    xml: '<project/>'\n    shell: make\n", "raw"), ("jobs[0].shell", "unknown key")),
+    Case(
+        "raw-item-unknown-key", job("    xml: '<project/>'\n    shell: make\n", "raw"), ("jobs[0].shell", "unknown key")
+    ),
     Case("pipeline-no-script", job("", "pipeline"), ("jobs[0]", "'git' or 'script'")),
     Case(
         "pipeline-script-and-git",
         job("    script: x\n    git: {url: u}\n", "pipeline"),
         ("jobs[0].script", "not both"),
     ),
-    Case("pipeline-script-path-inline", job("    script: x\n    script_path: J\n", "pipeline"), ("script_path", "only for")),
-    Case("pipeline-sandbox-text", job("    script: x\n    sandbox: strict\n", "pipeline"), ("sandbox", "true or false")),
+    Case(
+        "pipeline-script-path-inline",
+        job("    script: x\n    script_path: J\n", "pipeline"),
+        ("script_path", "only for"),
+    ),
+    Case(
+        "pipeline-sandbox-text", job("    script: x\n    sandbox: strict\n", "pipeline"), ("sandbox", "true or false")
+    ),
     Case(
         "import-not-xml",
         {"xml/a.xml": "<project><description>x</project>"},

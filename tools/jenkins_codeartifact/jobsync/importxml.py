@@ -26,6 +26,26 @@ _CPS = "org.jenkinsci.plugins.workflow.cps.CpsFlowDefinition"
 _CPS_SCM = "org.jenkinsci.plugins.workflow.cps.CpsScmFlowDefinition"
 _WJ = "org.jenkinsci.plugins.workflow.job.properties."
 _TYPED_ROOTS = ("project", "flow-definition", configxml.FOLDER_CLASS)
+# Top-level elements the renderer always writes (so raw XML at the top level must not repeat them).
+RENDERED_TOP = frozenset(
+    {
+        "actions",
+        "description",
+        "keepDependencies",
+        "properties",
+        "scm",
+        "canRoam",
+        "disabled",
+        "blockBuildWhenDownstreamBuilding",
+        "blockBuildWhenUpstreamBuilding",
+        "triggers",
+        "concurrentBuild",
+        "builders",
+        "publishers",
+        "buildWrappers",
+        "definition",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -154,6 +174,8 @@ def _top(f: _Fields, e: etree._Element, typed: dict[str, Callable[[etree._Elemen
     elif e.tag == "logRotator" and (d := ip.attempt(ip.discard, parts.discard, e)) is not None:
         f.common["discard"] = d
     elif not xmlcompare.is_default(e) and e.tag not in ("actions", "canRoam", "description"):
+        if e.tag in RENDERED_TOP:  # the renderer writes it: a second one would be a duplicate field
+            raise ip.NoMatch(str(e.tag))
         f.keep_raw("item", e)
 
 

@@ -179,9 +179,21 @@ def _upstream(r: Reader) -> Upstream:
     return Upstream(text, choice(r, "threshold", list(THRESHOLDS), "success"))
 
 
+# What raw.item may not hold: the top-level elements the renderer writes itself (a second one is a
+# duplicate field Jenkins refuses). raw.item is for the others (jdk, customWorkspace, authToken...).
+TYPED_TOP = ("actions", "description", "displayName", "keepDependencies", "properties", "quietPeriod",
+             "scmCheckoutRetryCount", "assignedNode", "canRoam", "disabled", "blockBuildWhenDownstreamBuilding",
+             "blockBuildWhenUpstreamBuilding", "triggers", "concurrentBuild", "builders", "publishers",
+             "buildWrappers", "definition")  # fmt: skip
+
+
 def _raw(r: Reader) -> Raw:
     r.check_keys(RAW_PLACES)
-    return Raw(**{place: raw_xml(r, place) for place in RAW_PLACES})
+    raw = Raw(**{place: raw_xml(r, place) for place in RAW_PLACES})
+    for e in parts.raw_elements(raw.item):
+        if e.tag in TYPED_TOP:
+            raise r.error("item", f"<{e.tag}> is written by jobsync itself; set it with its spec key")
+    return raw
 
 
 def common(r: Reader) -> Common:

@@ -169,7 +169,9 @@ def _canonical_tree(root: etree._Element) -> etree._Element:
     actions = root.find("actions")
     if actions is not None:
         root.remove(actions)
-    for el in reversed(list(root.iter())):  # children first: a list emptied of defaults is then one too
+    elements = list(root.iter())
+    parents = {id(e) for e in elements if len(e)}  # their whitespace text is indentation, children gone or not
+    for el in reversed(elements):  # children first: a list emptied of defaults is then one too
         if not isinstance(el.tag, str):
             continue
         parent = el.getparent()
@@ -181,7 +183,7 @@ def _canonical_tree(root: etree._Element) -> etree._Element:
             el.attrib.pop("class")
         if el.tag in _RAW_TEXT and el.text:
             el.text = el.text.replace("\r\n", "\n")
-        if len(el) and el.text is not None and not el.text.strip():
+        if id(el) in parents and el.text is not None and not el.text.strip():
             el.text = None
         if el.tail is not None and not el.tail.strip():
             el.tail = None
