@@ -82,7 +82,13 @@ def parser() -> ArgumentParser:
     x.add_argument("job", metavar="JOB", help="the job's full name (folder/name)")
     x.add_argument("--checkout", type=Path, help="check out this local repository's committed HEAD, not the spec's URL")
     x.add_argument(
-        "--param", dest="build_params", action="append", default=[], metavar="K=V", help="build parameter (repeatable)"
+        "-p",
+        "--param",
+        dest="build_params",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="build parameter (repeatable); the job's declared parameters, checked as Jenkins does",
     )
     add_options(x, *SETTINGS["run"])
     return p
@@ -135,7 +141,7 @@ def _render(args: argparse.Namespace, settings: Settings, specs: model.Specs) ->
 
 
 def _run(args: argparse.Namespace, settings: Settings, specs: model.Specs, record: dict[str, Any]) -> int:
-    from ..jobsync import run, workspace
+    from ..jobsync import run, runparts, workspace
 
     item = next((i for i in specs.items if model.fold(i.name) == model.fold(args.job)), None)
     if item is None:
@@ -143,14 +149,17 @@ def _run(args: argparse.Namespace, settings: Settings, specs: model.Specs, recor
         raise ConfigError(f"unknown job {args.job!r} in {settings.jobs_dir}", hint=f"jobs in the specs: {names}")
     if isinstance(item, model.Folder):
         raise ConfigError(f"{item.name!r} ({item.source}) is a folder, not a job", hint="name a job inside it")
+    runparts.refuse_unrunnable(item)
+    assert not isinstance(item, model.RawItem)  # refused above
     state = Path(settings.state_dir)
     if state.exists() and not state.is_dir():
         raise ConfigError(f"--state-dir {state}: is a file, not a directory")
-    params = run.parse_params(args.build_params)
+    params = runparts.parameters(item, run.parse_params(args.build_params))
     credentials = run.load_credentials(Path(settings.credentials_file)) if settings.credentials_file else None
     if args.checkout is not None:
         workspace.source_repository(args.checkout)
     plan = run.plan(item, credentials, args.checkout)
+    runparts.notes(item)
     build = run.run(plan, state, params, args.checkout, on_abort=lambda b: record.update(b.as_report()))
     record.update(build.as_report())
     if build.result != "SUCCESS":
@@ -182,12 +191,11 @@ def _import(args: argparse.Namespace, settings: Settings, record: dict[str, Any]
         sys.stdout.write(redact.scrub(line) + "\n")
     if summary.encrypted:
         total = sum(i.encrypted for i in summary.encrypted)
-        names = ", ".join(i.item.name for i in summary.encrypted)
         log.warning(
             "WARNING: %d Jenkins-encrypted values ({AQAAAB...}) kept as they are, in: %s; only the controller "
             "that wrote them can read them",
             total,
-            names,
+            ", ".join(i.item.name for i in summary.encrypted),
         )
     return EXIT_OK
 

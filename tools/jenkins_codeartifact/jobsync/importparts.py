@@ -102,18 +102,20 @@ def upstream(e: etree._Element) -> Upstream:
 
 def binding(e: etree._Element) -> Binding:
     kind = _BINDING_KINDS[str(e.tag)]
-    get = lambda tag: text(e, tag, "")  # noqa: E731
-    common = {"credentials": text(e, "credentialsId"), "kind": kind}
+
+    def get(tag: str) -> str:
+        return text(e, tag, "")
+
+    credentials = text(e, "credentialsId")
     if kind == "username-password":
-        return Binding(username=get("usernameVariable"), password=get("passwordVariable"), **common)
+        return Binding(credentials, get("usernameVariable"), get("passwordVariable"), kind)
     if kind == "ssh-key":
         return Binding(
-            variable=get("keyFileVariable"), passphrase=get("passphraseVariable"), username=get("usernameVariable"),
-            **common,
-        )  # fmt: skip
+            credentials, get("usernameVariable"), "", kind, get("keyFileVariable"), get("passphraseVariable")
+        )
     if kind == "aws":
-        return Binding(access_key=get("accessKeyVariable"), secret_key=get("secretKeyVariable"), **common)
-    return Binding(variable=get("variable"), **common)
+        return Binding(credentials, kind=kind, access_key=get("accessKeyVariable"), secret_key=get("secretKeyVariable"))
+    return Binding(credentials, kind=kind, variable=get("variable"))
 
 
 def timeout(e: etree._Element) -> Timeout:

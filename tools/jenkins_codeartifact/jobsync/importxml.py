@@ -131,8 +131,8 @@ def _ordered(f: _Fields, place: str, children: list[etree._Element], typed: list
     """A list place: typed elements while they come in the renderer's order, then raw from the first other."""
     at = 0
     for i, e in enumerate(children):
-        pos = next((k for k in range(at, len(typed)) if typed[k][0] == e.tag), None)
-        value = None if pos is None else ip.attempt(typed[pos][2], typed[pos][3], e)
+        pos = next((k for k in range(at, len(typed)) if typed[k][0] == e.tag), -1)
+        value = None if pos < 0 else ip.attempt(typed[pos][2], typed[pos][3], e)
         if value is None:
             f.raw[place] = children[i:]
             return
@@ -193,7 +193,10 @@ def _common_top(f: _Fields) -> dict[str, Callable[[etree._Element], None]]:
 
 def _freestyle(name: str, root: etree._Element, typed: bool) -> Freestyle:
     f = _Fields()
-    children = lambda tag: [c for c in root.iterfind(f"{tag}/*")]  # noqa: E731
+
+    def children(tag: str) -> list[etree._Element]:
+        return list(root.iterfind(f"{tag}/*"))
+
     handlers = _common_top(f)
     handlers.update(
         {

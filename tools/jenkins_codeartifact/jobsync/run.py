@@ -31,7 +31,7 @@ from typing import IO, Any, TextIO
 
 from .. import files, redact, signals
 from ..errors import ConfigError, OperationError, PreconditionError
-from . import jenkinsfile, yamlread
+from . import jenkinsfile, runparts, yamlread
 from .model import Freestyle, Git, Job
 from .workspace import NODE_NAME, checkout, environment
 
@@ -50,10 +50,27 @@ class Credential:
     username: str | None = None
     password: str | None = None
     secret: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = None
+    private_key: str | None = None
+    passphrase: str | None = None
+
+
+# The shapes an entry may have: a binding of each type takes one (see runparts.bind).
+_SHAPES = (
+    {"username", "password"},
+    {"secret"},
+    {"access_key", "secret_key"},
+    {"private_key"},
+    {"username", "private_key"},
+    {"username", "private_key", "passphrase"},
+    {"private_key", "passphrase"},
+)
 
 
 def load_credentials(path: Path) -> dict[str, Credential]:
-    """``ID: {username, password}`` or ``ID: {secret}`` from a file only its owner can read (mode 0600)."""
+    """``ID: {username, password}``, ``{secret}``, ``{access_key, secret_key}`` or ``{[username,] private_key
+    [, passphrase]}`` from a file only its owner can read (mode 0600)."""
     text = files.read_text(path, f"--credentials {path}")
     info = path.stat()
     if info.st_mode & 0o077:
@@ -66,13 +83,15 @@ def load_credentials(path: Path) -> dict[str, Credential]:
         raise doc.error((), "expected a mapping of credential ids")
     out = {}
     for cid, entry in doc.data.items():
-        if not isinstance(entry, Mapping) or set(entry) not in ({"username", "password"}, {"secret"}):
-            raise doc.error((cid,), "expected {username: ..., password: ...} or {secret: ...}")
+        if not isinstance(entry, Mapping) or set(entry) not in _SHAPES:
+            raise doc.error(
+                (cid,), "expected {username, password}, {secret}, {access_key, secret_key} or {private_key}"
+            )
         for key, value in entry.items():
             if not isinstance(value, str) or not value:
                 raise doc.error((cid, key), doc.not_a_string((cid, key), value) if value else "must not be empty")
             redact.register(value)
-        out[cid] = Credential(cid, entry.get("username"), entry.get("password"), entry.get("secret"))
+        out[cid] = Credential(cid, **{k: entry[k] for k in entry})
     return out
 
 
@@ -121,6 +140,7 @@ class Plan:
     environment: tuple[tuple[str, str], ...] = ()
     timeout: float | None = None
     timestamps: bool = False
+    files: tuple[tuple[str, str], ...] = ()  # secret files to write: (variable, content)
 
 
 def _branch(git: Git, job: Job) -> str:
@@ -132,6 +152,17 @@ def _branch(git: Git, job: Job) -> str:
             hint="use '*/NAME' or NAME in the spec",
         )
     return name
+
+
+def _entry(credentials: Mapping[str, Credential] | None, cid: str, where: str, i: int) -> Credential:
+    entry = (credentials or {}).get(cid)
+    if entry is None:
+        missing = "no --credentials FILE given" if credentials is None else "not in the credentials file"
+        raise ConfigError(
+            f"job {where}: bindings[{i}] needs credentials {cid!r}: {missing}",
+            hint=f"add {cid}: {{...}} to --credentials FILE (CA_CREDENTIALS_FILE)",
+        )
+    return entry
 
 
 def plan(job: Job, credentials: Mapping[str, Credential] | None, checkout: Path | None) -> Plan:
@@ -161,13 +192,17 @@ def plan(job: Job, credentials: Mapping[str, Credential] | None, checkout: Path 
         return ((user, entry.username), (password, entry.password))
 
     if isinstance(job, Freestyle):
-        bound = tuple(
-            pair
-            for i, b in enumerate(job.bindings)
-            for pair in usernames(b.credentials, b.username, b.password, f"bindings[{i}]")
-        )
+        binds = [
+            runparts.bind(b, _entry(credentials, b.credentials, where, i), where) for i, b in enumerate(job.bindings)
+        ]
+        bound = tuple(pair for b in binds for pair in b.env)
+        secret_files = tuple(f for b in binds for f in b.files)
         steps = tuple(Step(f"shell step {i + 1}", script, bound) for i, script in enumerate(job.shell))
-        return Plan(job, steps, tuple(v for _, v in bound), branch, timestamps=job.timestamps)
+        secrets = (*(v for _, v in bound), *(v for _, v in secret_files))
+        minutes = None if job.timeout is None else job.timeout.minutes * 60.0
+        if job.timeout is not None and job.timeout.kind == "no-activity":
+            log.info("note: the no-activity timeout is applied as an absolute one (%d minutes)", job.timeout.minutes)
+        return Plan(job, steps, secrets, branch, timeout=minutes, timestamps=job.timestamps, files=secret_files)
     if job.jenkinsfile is None:
         raise ConfigError(
             f"job {where}: its Jenkinsfile is hand-written Groovy; jobsync run only runs pipelines "
@@ -351,7 +386,8 @@ def _build(
         workspace.mkdir(parents=True, exist_ok=True)
         git_env = checkout(p, workspace, console, source) if job.git else {}
         build.git_commit = git_env.get("GIT_COMMIT")
-        env = environment(job, build.number, workspace, params, {**git_env, **dict(p.environment)})
+        extra = {**git_env, **dict(p.environment), **_secret_files(p, workspace)}
+        env = environment(job, build.number, workspace, params, extra)
         if p.secrets:
             names = sorted({k for s in p.steps for k, v in s.env if v in p.secrets})
             console.line("Masking supported pattern matches of " + " or ".join(f"${n}" for n in names))
@@ -391,8 +427,33 @@ def _build(
             if on_abort:
                 on_abort(build)
         raise
+    finally:
+        _remove_secret_files(workspace)
     _finish(build, console, current, pending)
     console.line(f"Finished: {build.result}")
+
+
+def _secret_files(p: Plan, workspace: Path) -> dict[str, str]:
+    """Write the bound secret files (mode 0600) under WORKSPACE@tmp, as the binding plugin does; their paths."""
+    out = {}
+    if p.files:
+        folder = Path(f"{workspace}@tmp") / "secretFiles"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for i, (variable, content) in enumerate(p.files):
+            path = folder / f"{i}-{variable}"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(content)
+            out[variable] = str(path)
+    return out
+
+
+def _remove_secret_files(workspace: Path) -> None:
+    folder = Path(f"{workspace}@tmp") / "secretFiles"
+    if folder.is_dir():
+        for path in folder.iterdir():
+            path.unlink(missing_ok=True)
+        folder.rmdir()
 
 
 def _finish(build: Build, console: Console, current: Step | None, pending: list[Step]) -> None:
