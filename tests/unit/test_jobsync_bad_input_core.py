@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from tests.unit.test_jobsync_bad_input import Case
 from tests.unit.test_jobsync_bad_input import test_bad_input as check
 

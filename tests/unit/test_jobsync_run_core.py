@@ -29,7 +29,8 @@ jobs:
     shell:
       - 'echo "params: $TARGET|$DRY_RUN|$VERSION"'
       - 'echo "secrets: $SLACK_TOKEN $AWS_ACCESS_KEY_ID $AWS_SECRET_ACCESS_KEY user=$KEY_USER"'
-      - 'echo "file: $(cat "$KUBECONFIG") mode=$(stat -c %a "$KUBECONFIG")"; cat "$KEY_FILE"; echo "$KUBECONFIG" > where'
+      - >-
+        echo "file: $(cat "$KUBECONFIG") mode=$(stat -c %a "$KUBECONFIG")"; cat "$KEY_FILE"; echo "$KUBECONFIG" > where
   - name: maven
     type: freestyle
     shell: make

@@ -124,7 +124,7 @@ def select(remotes: Iterable[Any], folder: str | None, match: str | None) -> lis
     folders above them; children of computed folders (multibranch, organization) are Jenkins' own."""
     by_name = {r.name: r for r in remotes}
     out: set[str] = set()
-    for name, r in by_name.items():
+    for name in by_name:
         parent = name.rpartition("/")[0]
         if parent and by_name.get(parent) is not None and by_name[parent].cls != configxml.FOLDER_CLASS:
             continue

@@ -100,10 +100,13 @@ def _trigger(f: _Fields, e: etree._Element) -> bool:
     if tag == "jenkins.triggers.ReverseBuildTrigger" and "upstream" not in f.common:
         value = ip.attempt(ip.upstream, parts.upstream, e)
         return value is not None and f.common.setdefault("upstream", value) is value
-    if tag == "com.cloudbees.jenkins.GitHubPushTrigger" and "github_push" not in f.common:
-        if ip.same(e, parts.github_push()):
-            f.common["github_push"] = True
-            return True
+    if (
+        tag == "com.cloudbees.jenkins.GitHubPushTrigger"
+        and "github_push" not in f.common
+        and ip.same(e, parts.github_push())
+    ):
+        f.common["github_push"] = True
+        return True
     return False
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from .. import redact, signals
 from ..errors import OperationError
-from . import importxml, configxml, planning, xmlcompare
+from . import configxml, importxml, planning, xmlcompare
 from .client import Client as Client  # re-exported: plan and apply take one
 from .client import Remote as Remote
 from .model import Specs

@@ -89,8 +89,8 @@ _EMPTY_BY_DEFAULT = frozenset(
 )
 # Lists whose order is the order things run or apply in: kept as they are. Elsewhere an element whose
 # children are distinct field names (an object XStream wrote field by field), the item's top level and
-# the sets Jenkins keys by class (job properties, triggers, git extensions) are compared without regard to order: JJB and
-# the UI write the same fields in different orders, and XStream reads them by name.
+# the sets Jenkins keys by class (job properties, triggers, git extensions) are compared without regard
+# to order: JJB and the UI write the same fields in different orders, and XStream reads them by name.
 _ORDERED = frozenset(
     {
         "builders",
