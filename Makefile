@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SANDBOX ?= .sandbox
 
-.PHONY: demo test lint bench clean sandbox-up sandbox-down
+.PHONY: demo test lint bench clean sandbox-up sandbox-down jenkins-it
 
 $(BIN)/.installed: pyproject.toml
 	./scripts/system-deps.sh
@@ -23,6 +23,11 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check tools tests benchmarks infra
 	$(BIN)/ruff format --check tools tests benchmarks infra
 	$(BIN)/mypy
+
+# The docker-compose Jenkins end to end (docs/jenkins-it.md): skips with the reason where Docker Hub or a
+# Docker engine is missing; CA_REQUIRE_JENKINS=1 makes that a failure.
+jenkins-it: $(BIN)/.installed
+	$(BIN)/python -m pytest -m jenkins tests/integration/test_jenkins_compose.py
 
 bench: $(BIN)/.installed
 	$(BIN)/pip install -q -e '.[bench]'

@@ -25,3 +25,9 @@ if [ "$(id -u)" = 0 ] && command -v npm >/dev/null 2>&1 && [ ! -x "$GROOVYLINT/n
   echo "system-deps: installing npm-groovy-lint@16 into $GROOVYLINT"
   npm install --no-audit --no-fund --silent --prefix "$GROOVYLINT" npm-groovy-lint@16 >/dev/null
 fi
+# @action-validator/cli (GitHub workflow schema validator, no binary download) for the workflow lint test
+VALIDATOR=${ACTION_VALIDATOR_PREFIX:-/opt/action-validator}
+if [ "$(id -u)" = 0 ] && command -v npm >/dev/null 2>&1 && [ ! -x "$VALIDATOR/node_modules/.bin/action-validator" ]; then
+  echo "system-deps: installing @action-validator/cli@0.6.0 into $VALIDATOR"
+  npm install --no-audit --no-fund --silent --prefix "$VALIDATOR" @action-validator/cli@0.6.0 >/dev/null
+fi

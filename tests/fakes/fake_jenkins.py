@@ -31,6 +31,13 @@ Faithful where it matters to a sync tool (each behaviour after the Jenkins sourc
   ``createItem?mode=copy&from=`` (``ItemGroupMixIn.copy``: the config copied as is, description and
   marker included; no builds). A config.xml POST or a UI save keeps the builds.
 
+- Triggered builds (``scripts``: a ``Script`` per job): ``build`` queues an item; ``queue/item/N/api/json``
+  is a ``Queue$WaitingItem`` (``why``) until it leaves the queue, then a ``Queue$LeftItem`` with
+  ``executable`` {number, url} or ``cancelled: true`` (``Queue.LeftItem``); ``job/X/N/api/json`` has
+  ``building`` and ``result`` (``Run``); ``job/X/N/logText/progressiveText?start=B`` answers the console
+  from byte B with ``X-Text-Size`` (the next start) and ``X-More-Data: true`` while the build runs
+  (``LargeText.doProgressText``).
+
 Every request is counted. Faults can be injected per item to simulate a Jenkins 500 on one job of many.
 
 Each response is written in one buffer with TCP_NODELAY: otherwise Nagle + delayed ACK costs ~40 ms per
@@ -138,6 +145,38 @@ class Build:
     number: int
     building: bool = False
     result: str | None = "SUCCESS"
+
+
+@dataclass
+class Script:
+    """How the next triggered builds of a job run: ``queue_polls`` reads of the queue item before it
+    leaves the queue (``cancel``: it is cancelled instead), then one console chunk per progressive read
+    (the build runs as it is read) and ``result``; ``endless`` keeps it building after the last chunk."""
+
+    chunks: tuple[str, ...] = ("Started by user admin\n", "Finished: SUCCESS\n")
+    result: str = "SUCCESS"
+    queue_polls: int = 1
+    cancel: bool = False
+    endless: bool = False
+
+
+@dataclass
+class Queued:
+    id: int
+    job: str
+    script: Script = field(default_factory=Script)
+    polls: int = 0
+    number: int | None = None  # the build it became
+    cancelled: bool = False
+
+
+@dataclass
+class Console:
+    script: Script
+    shown: int = 0  # chunks revealed so far
+
+    def text(self) -> bytes:
+        return "".join(self.script.chunks[: self.shown]).encode("utf-8")
 
 
 @dataclass
@@ -272,6 +311,9 @@ class FakeJenkins:
         self.counts: Counter[str] = Counter()
         self.log: list[tuple[str, str, int]] = []
         self.queue = 0
+        self.queued: dict[int, Queued] = {}  # queue item id -> what became of it (``script`` decides)
+        self.scripts: dict[str, list[Script]] = {}  # job name -> how its next triggered builds run, in turn
+        self.consoles: dict[tuple[str, int], Console] = {}
         self.delay = delay  # seconds per request, to make parallelism observable
         self.inflight = self.max_inflight = 0
         fake = self
@@ -334,6 +376,11 @@ class FakeJenkins:
         with self.lock:
             for b in self.items[name].builds:
                 b.building, b.result = False, b.result or "SUCCESS"
+
+    def script_for(self, name: str) -> Script:
+        """The script of the next build of ``name``: the first of its list (the last one stays)."""
+        scripts = self.scripts.get(name) or [Script()]
+        return scripts.pop(0) if len(scripts) > 1 else scripts[0]
 
     def build_numbers(self, name: str) -> list[int]:
         return [b.number for b in self.items[name].builds]
@@ -431,6 +478,13 @@ class FakeJenkins:
     def _children(self, folder: str) -> list[str]:
         prefix = folder + "/" if folder else ""
         return sorted(n for n in self.items if n.startswith(prefix) and "/" not in n[len(prefix) :])
+
+
+def _run_class(job_class: str) -> str:
+    """The build class of a job class (what a queue item's ``executable`` and a build's api/json name)."""
+    if job_class == ROOT_CLASSES["flow-definition"]:
+        return "org.jenkinsci.plugins.workflow.job.WorkflowRun"
+    return "hudson.model.FreeStyleBuild"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -627,6 +681,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._json(_filter(data, spec))
             if rest == "config.xml" and name:
                 return self._send(200, j.items[name].xml, "application/xml;charset=utf-8")
+            if not name and rest.startswith("queue/item/"):
+                return self._queue_item(rest)
+            if name and re.fullmatch(r"\d+/(api/json|logText/progressiveText)", rest):
+                return self._run(name, rest, query)
             if rest == "" or rest == "me/api/json":
                 return self._send(200, "<html><body>Jenkins</body></html>", "text/html;charset=utf-8")
         self._servlet_error(404, "Not Found")
@@ -669,6 +727,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(302, headers={"Location": location})
             if rest in ("build", "buildWithParameters"):
                 j.queue += 1
+                j.queued[j.queue] = Queued(j.queue, name, j.script_for(name))
                 return self._send(201, headers={"Location": f"{j.url}queue/item/{j.queue}/"})
             if rest == "confirmRename" and name:
                 return self._rename(name, query.get("newName", [""])[0].strip())
@@ -683,6 +742,75 @@ class _Handler(BaseHTTPRequestHandler):
                     item.xml = re.sub(where, rf"\1<disabled>{flag}</disabled>", item.xml, count=1)
                 return self._send(302, headers={"Location": self._url(name)})
         self._servlet_error(404, "Not Found")
+
+    def _queue_item(self, rest: str) -> None:
+        """``Queue.Item`` api/json: a ``WaitingItem`` (``why``) until it leaves the queue, then a ``LeftItem``
+        with ``executable`` (the build) or ``cancelled``. The fake decides when, per the job's ``Script``."""
+        j = self.jenkins
+        m = re.fullmatch(r"queue/item/(\d+)/api/json", rest)
+        queued = j.queued.get(int(m.group(1))) if m else None
+        if queued is None or j.resolve(queued.job) is None:
+            return self._servlet_error(404, "Not Found")
+        script = queued.script
+        queued.polls += 1
+        if queued.number is None and not queued.cancelled and queued.polls > script.queue_polls:
+            queued.cancelled = script.cancel
+            if not script.cancel:
+                queued.number = j.add_build(queued.job, building=True)
+                j.consoles[(queued.job, queued.number)] = Console(script)
+        item = j.items[queued.job]
+        short = queued.job.rpartition("/")[2]
+        data: dict[str, Any] = {
+            "id": queued.id,
+            "task": {"_class": item.cls, "name": short, "url": self._url(queued.job), "color": item.color()},
+            "url": f"queue/item/{queued.id}/",
+            "blocked": False,
+            "stuck": False,
+        }
+        if queued.number is None and not queued.cancelled:
+            data.update({"_class": "hudson.model.Queue$WaitingItem", "buildable": False, "why": "In the quiet period"})
+        else:
+            executable = None
+            if queued.number is not None:
+                executable = {"_class": _run_class(item.cls), "number": queued.number, "url": self._run_url(queued)}
+            data.update({"_class": "hudson.model.Queue$LeftItem", "cancelled": queued.cancelled})
+            data["executable"] = executable
+        self._json(data)
+
+    def _run_url(self, queued: Queued) -> str:
+        return f"{self._url(queued.job)}{queued.number}/"
+
+    def _run(self, name: str, rest: str, query: dict[str, list[str]]) -> None:
+        """A build's ``api/json`` (``building``, ``result``) and ``logText/progressiveText?start=N`` (the
+        bytes from N, ``X-Text-Size`` the next offset, ``X-More-Data: true`` while the build runs)."""
+        j = self.jenkins
+        number, _, what = rest.partition("/")
+        build = next((b for b in j.items[name].builds if b.number == int(number)), None)
+        if build is None:
+            return self._servlet_error(404, "Not Found")
+        console = j.consoles.get((name, build.number))
+        if what == "api/json":
+            data = {
+                "_class": _run_class(j.items[name].cls),
+                "number": build.number,
+                "id": str(build.number),
+                "fullDisplayName": f"{name} #{build.number}",
+                "url": f"{self._url(name)}{build.number}/",
+                "building": build.building,
+                "result": build.result,
+            }
+            spec = _tree_spec(query["tree"][0]) if "tree" in query else None
+            return self._json(_filter(data, spec))
+        if console is not None and console.shown < len(console.script.chunks):
+            console.shown += 1
+            if console.shown == len(console.script.chunks) and not console.script.endless:
+                build.building, build.result = False, console.script.result
+        text = console.text() if console is not None else b""
+        start = int((query.get("start") or ["0"])[0])
+        headers = {"X-Text-Size": str(len(text))}
+        if build.building:
+            headers["X-More-Data"] = "true"
+        self._send(200, text[start:], "text/plain;charset=UTF-8", headers)
 
     def _url(self, name: str) -> str:
         return self.jenkins.url + "".join(f"job/{urllib.parse.quote(p)}/" for p in name.split("/") if p)

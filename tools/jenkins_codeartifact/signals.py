@@ -21,6 +21,7 @@ signal the main thread itself took still waited until the build ended (1 abort i
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import ctypes
 import logging
@@ -32,7 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 log = logging.getLogger("jenkins_codeartifact")
 
@@ -150,6 +151,41 @@ def background(fn: Callable[..., T], *args: object) -> Callable[[], T]:
         return value  # type: ignore[return-value]
 
     return result
+
+
+_CAUGHT = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+@contextlib.contextmanager
+def _blocked() -> Iterator[None]:
+    """SIGINT/SIGTERM blocked in the calling thread for the block: a thread started inside inherits that
+    mask, so it never takes them; a signal that arrives meanwhile waits and goes to the main thread."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _CAUGHT)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+class Workers(concurrent.futures.ThreadPoolExecutor):
+    """A thread pool whose threads never take SIGINT/SIGTERM, so the kernel hands every abort to the main
+    thread, whose plain waits (``future.result()``, ``proc.wait()``) it interrupts at once.
+
+    For work where parallelism is the feature (uploads side by side, jobsync's requests). A worker must
+    not start a child process: the child would inherit the blocked mask and ignore an abort.
+    """
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[T]:
+        with _blocked():  # the pool starts its threads inside submit
+            return super().submit(fn, *args, **kwargs)
+
+
+def start_thread(target: Callable[..., object], *args: object, name: str) -> threading.Thread:
+    """A daemon thread that never takes SIGINT/SIGTERM (see :class:`Workers`), started."""
+    thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+    with _blocked():
+        thread.start()
+    return thread
 
 
 def received() -> int | None:
