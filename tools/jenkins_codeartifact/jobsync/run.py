@@ -386,7 +386,7 @@ def _build(
         workspace.mkdir(parents=True, exist_ok=True)
         git_env = checkout(p, workspace, console, source) if job.git else {}
         build.git_commit = git_env.get("GIT_COMMIT")
-        extra = {**git_env, **dict(p.environment), **_secret_files(p, workspace)}
+        extra = {**git_env, **dict(p.environment), **runparts.write_secret_files(p.files, workspace)}
         env = environment(job, build.number, workspace, params, extra)
         if p.secrets:
             names = sorted({k for s in p.steps for k, v in s.env if v in p.secrets})
@@ -428,32 +428,9 @@ def _build(
                 on_abort(build)
         raise
     finally:
-        _remove_secret_files(workspace)
+        runparts.remove_secret_files(workspace)
     _finish(build, console, current, pending)
     console.line(f"Finished: {build.result}")
-
-
-def _secret_files(p: Plan, workspace: Path) -> dict[str, str]:
-    """Write the bound secret files (mode 0600) under WORKSPACE@tmp, as the binding plugin does; their paths."""
-    out = {}
-    if p.files:
-        folder = Path(f"{workspace}@tmp") / "secretFiles"
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for i, (variable, content) in enumerate(p.files):
-            path = folder / f"{i}-{variable}"
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(content)
-            out[variable] = str(path)
-    return out
-
-
-def _remove_secret_files(workspace: Path) -> None:
-    folder = Path(f"{workspace}@tmp") / "secretFiles"
-    if folder.is_dir():
-        for path in folder.iterdir():
-            path.unlink(missing_ok=True)
-        folder.rmdir()
 
 
 def _finish(build: Build, console: Console, current: Step | None, pending: list[Step]) -> None:

@@ -10,8 +10,10 @@ whole raw) is refused before anything runs, naming the element.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..errors import ConfigError
 from . import parts
@@ -112,3 +114,26 @@ def bind(b: Binding, entry: object, where: str) -> Bound:
         return Bound(tuple(env), files=((b.variable, key),))
     access, secret = need("access_key", "secret_key", shape="AWS keys ({access_key, secret_key})")
     return Bound(((b.access_key, access), (b.secret_key, secret)))
+
+
+def write_secret_files(files: tuple[tuple[str, str], ...], workspace: Path) -> dict[str, str]:
+    """Write the bound secret files (mode 0600) under WORKSPACE@tmp, as the binding plugin does; their paths."""
+    out = {}
+    if files:
+        folder = Path(f"{workspace}@tmp") / "secretFiles"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for i, (variable, content) in enumerate(files):
+            path = folder / f"{i}-{variable}"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(content)
+            out[variable] = str(path)
+    return out
+
+
+def remove_secret_files(workspace: Path) -> None:
+    folder = Path(f"{workspace}@tmp") / "secretFiles"
+    if folder.is_dir():
+        for path in folder.iterdir():
+            path.unlink(missing_ok=True)
+        folder.rmdir()
