@@ -102,7 +102,11 @@ def item_dict(item: Item) -> dict[str, Any]:
     return _job(item)
 
 
-class _Dumper(yaml.SafeDumper):
+# libyaml's emitter when PyYAML was built with it: the pure-Python one spends seconds on long scripts.
+_Base: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Dumper(_Base):  # type: ignore[misc]
     pass
 
 
