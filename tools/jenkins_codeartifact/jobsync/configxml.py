@@ -160,7 +160,6 @@ def _tree(item: Item, description: str) -> etree._Element:
 
 
 def _serialise(root: etree._Element) -> str:
-    etree.indent(root, space="  ")  # raw XML keeps its own indentation otherwise; whitespace between elements only
     body: str = etree.tostring(root, encoding="unicode", pretty_print=True)
     return "<?xml version='1.0' encoding='UTF-8'?>\n" + body
 

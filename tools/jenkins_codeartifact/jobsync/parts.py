@@ -55,7 +55,8 @@ def raw_elements(text: str) -> list[etree._Element]:
     """The elements of raw XML text (zero or more, whitespace between them); RawXmlError otherwise."""
     if not text.strip():
         return []
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=False)
+    # blank text between elements dropped, so the serialiser indents raw XML like the rest
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True)
     try:
         wrapper = etree.fromstring(f"<raw>{text}</raw>".encode(), parser)
     except etree.XMLSyntaxError as exc:
