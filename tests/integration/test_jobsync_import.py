@@ -125,3 +125,22 @@ def test_import_never_overwrites_a_spec_file(estate, tmp_path, capsys):
     assert not (jobs / "infrastructure-build.yml").exists()  # nothing half-done
     assert jobsync.main(["import", "--force", "--jobs-dir", str(jobs)]) == 0
     assert "foedus-master-debug" in (jobs / "imported.yml").read_text(encoding="utf-8")
+
+
+def test_import_of_one_folder_keeps_its_tree_and_leaves_computed_children_out(estate, tmp_path, capsys):
+    fake = estate
+    fake.put("infrastructure-build/plugins/gradle-plugin/main", configxml.render_plain(model.Freestyle(name="x")))
+    jobs = tmp_path / "jobs"
+    fake.reset_counts()
+    assert jobsync.main(["import", "--folder", "infrastructure-build", "--jobs-dir", str(jobs)]) == 0
+    assert sorted(p.name for p in jobs.iterdir()) == ["infrastructure-build.yml"]
+    names = [i.name for i in jobspecs.load(jobs).items]
+    assert names == [
+        "infrastructure-build",
+        "infrastructure-build/plugins",
+        "infrastructure-build/test",
+        "infrastructure-build/plugins/gradle-plugin",
+        "infrastructure-build/test/jenkins-dummy",
+    ]  # the branch job Jenkins made under the multibranch project is not imported
+    assert fake.requests <= len(names) + 3
+    assert "imported 5 items into 1 spec files" in capsys.readouterr().out

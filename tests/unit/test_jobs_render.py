@@ -87,7 +87,7 @@ def test_every_plugin_class_is_covered_by_a_golden():
         "hudson.tasks.junit.JUnitResultArchiver",
         "org.jenkinsci.plugins.workflow.cps.CpsFlowDefinition",
         "org.jenkinsci.plugins.workflow.job.properties.DisableConcurrentBuildsJobProperty",
-        "<logRotator class=\"hudson.tasks.LogRotator\">",
+        '<logRotator class="hudson.tasks.LogRotator">',
         "hudson.scm.NullSCM",
         "<credentialsId>",
         "<lightweight>false</lightweight>",
