@@ -144,3 +144,20 @@ def test_import_of_one_folder_keeps_its_tree_and_leaves_computed_children_out(es
     ]  # the branch job Jenkins made under the multibranch project is not imported
     assert fake.requests <= len(names) + 3
     assert "imported 5 items into 1 spec files" in capsys.readouterr().out
+
+
+def test_a_multibranch_spec_applies_then_is_unchanged_and_its_branches_stay_jenkins(estate, tmp_path, capsys):
+    fake = estate
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    (jobs / "mb.yml").write_text(
+        "jobs:\n  - {name: app, type: multibranch, git: {url: 'https://git.example.com/app.git'}, scan: H H/4 * * *}\n",
+        encoding="utf-8",
+    )
+    assert jobsync.main(["apply", "--jobs-dir", str(jobs)]) == 0
+    fake.put("app/main", configxml.render_plain(model.Freestyle(name="x")))  # a branch job Jenkins made
+    capsys.readouterr()
+    assert jobsync.main(["diff", "--jobs-dir", str(jobs), "--verify"]) == 0
+    out = capsys.readouterr().out
+    assert "= unchanged job    app (current)" in out
+    assert "? unmanaged job    app/main" in out  # Jenkins' own: listed, never pruned

@@ -21,7 +21,11 @@ def job(body: str, kind: str = "freestyle") -> dict[str, str | bytes]:
 P = "    parameters:\n      - "
 IMPORT = ("import", "--jobs-dir", "{tmp}/out", "--from-xml", "{tmp}/xml")
 CASES = [
-    Case("type-unknown", job("", "matrix"), ("a.yml:3", "jobs[0].type", "freestyle, pipeline or raw", "'matrix'")),
+    Case(
+        "type-unknown",
+        job("", "matrix"),
+        ("a.yml:3", "jobs[0].type", "freestyle, pipeline, multibranch or raw", "'matrix'"),
+    ),
     Case("display-name-not-text", job("    display_name: [x]\n"), ("a.yml:4", "display_name", "expected a string")),
     Case("label-blank", job("    label: '  '\n"), ("a.yml:4", "label", "blank")),
     Case("quiet-period-negative", job("    quiet_period: -1\n"), ("a.yml:4", "quiet_period", "at least 0", "-1")),
@@ -133,6 +137,27 @@ CASES = [
     Case("raw-item-broken-xml", job("    xml: '<project>'\n", "raw"), ("a.yml:4", "jobs[0].xml", "not well-formed")),
     Case(
         "raw-item-unknown-key", job("    xml: '<project/>'\n    shell: make\n", "raw"), ("jobs[0].shell", "unknown key")
+    ),
+    Case("multibranch-no-git", job("", "multibranch"), ("jobs[0]", "missing required key 'git'")),
+    Case(
+        "multibranch-discover-unknown",
+        job("    git: {url: u}\n    discover: [forks]\n", "multibranch"),
+        ("a.yml:5", "jobs[0].discover", "branches, tags"),
+    ),
+    Case(
+        "multibranch-scan-not-an-interval",
+        job("    git: {url: u}\n    scan: '*/7 * * * *'\n", "multibranch"),
+        ("jobs[0].scan", "scan intervals", "'*/7 * * * *'"),
+    ),
+    Case(
+        "multibranch-orphaned-zero",
+        job("    git: {url: u}\n    orphaned: {builds: 0}\n", "multibranch"),
+        ("orphaned.builds", "at least 1"),
+    ),
+    Case(
+        "multibranch-script-path-escapes",
+        job("    git: {url: u}\n    script_path: ../Jenkinsfile\n", "multibranch"),
+        ("jobs[0].script_path", "leaves the repository"),
     ),
     Case("pipeline-no-script", job("", "pipeline"), ("jobs[0]", "'git' or 'script'")),
     Case(

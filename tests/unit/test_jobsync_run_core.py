@@ -38,6 +38,9 @@ jobs:
   - name: matrix
     type: raw
     xml: <matrix-project><description/></matrix-project>
+  - name: branches
+    type: multibranch
+    git: {url: "https://git.example.com/app.git"}
 """
 CREDENTIALS = """\
 slack: {secret: xoxb-slack-secret-value}
@@ -94,6 +97,7 @@ def test_defaults_when_no_parameter_is_given(world, capsys):
         (("deploy", "-p", "TAGRET=staging"), "--param TAGRET: not a parameter of the job (it has: TARGET,"),
         (("maven",), "raw builders <hudson.tasks.Maven> is a plugin's step"),
         (("matrix",), "kept as raw XML (<matrix-project>)"),
+        (("branches",), "is a multibranch pipeline: its branch jobs are Jenkins'"),
     ],
 )
 def test_refusals_exit_2_before_anything_runs(world, capsys, argv, needle):

@@ -150,7 +150,7 @@ def _run(args: argparse.Namespace, settings: Settings, specs: model.Specs, recor
     if isinstance(item, model.Folder):
         raise ConfigError(f"{item.name!r} ({item.source}) is a folder, not a job", hint="name a job inside it")
     runparts.refuse_unrunnable(item)
-    assert not isinstance(item, model.RawItem)  # refused above
+    assert not isinstance(item, model.RawItem | model.Multibranch)  # refused above
     state = Path(settings.state_dir)
     if state.exists() and not state.is_dir():
         raise ConfigError(f"--state-dir {state}: is a file, not a directory")

@@ -41,6 +41,7 @@ from .model import (
     Item,
     JenkinsfileSpec,
     JUnit,
+    Multibranch,
     Param,
     Pipeline,
     Raw,
@@ -58,8 +59,14 @@ CLASSES = {
     Folder: FOLDER_CLASS,
     Freestyle: "hudson.model.FreeStyleProject",
     Pipeline: "org.jenkinsci.plugins.workflow.job.WorkflowJob",
+    Multibranch: jobrender.MULTIBRANCH,
 }
-TYPE_NAMES = {FOLDER_CLASS: "folder", CLASSES[Freestyle]: "freestyle job", CLASSES[Pipeline]: "pipeline"}
+TYPE_NAMES = {
+    FOLDER_CLASS: "folder",
+    CLASSES[Freestyle]: "freestyle job",
+    CLASSES[Pipeline]: "pipeline",
+    CLASSES[Multibranch]: "multibranch pipeline",
+}
 NULL_SCM = jobrender.NULL_SCM
 xml_parse = jobrender.xml_parse
 # Classes Jenkins reports for the root elements of item types the model keeps as whole raw XML.
@@ -84,8 +91,12 @@ def is_folder(item: Item) -> bool:
 
 
 def is_container(item: Item) -> bool:
-    """An item the tree query lists with ``jobs``: folders, and computed folders (multibranch...) kept raw."""
-    return is_folder(item) or (isinstance(item, RawItem) and item_class(item) in CONTAINER_CLASSES)
+    """An item the tree query lists with ``jobs``: folders, and computed folders (multibranch...)."""
+    return (
+        is_folder(item)
+        or isinstance(item, Multibranch)
+        or (isinstance(item, RawItem) and item_class(item) in CONTAINER_CLASSES)
+    )
 
 
 CONTAINER_CLASSES = frozenset(
@@ -125,6 +136,8 @@ def _build(item: Item, description: str) -> etree._Element:
         return _folder(item, description)
     if isinstance(item, Freestyle):
         return jobrender.freestyle(item, description)
+    if isinstance(item, Multibranch):
+        return jobrender.multibranch(item, description)
     return jobrender.pipeline(item, description)
 
 
@@ -135,8 +148,8 @@ def _shape(item: Item) -> Item:
     """
     if isinstance(item, Freestyle):
         return dataclasses.replace(item, name="", description="", shell=("",) * len(item.shell))
-    if isinstance(item, RawItem):
-        return dataclasses.replace(item, name="", description="")
+    if isinstance(item, Multibranch):  # its source id defaults to its name
+        return dataclasses.replace(item, description="")
     return dataclasses.replace(item, name="", description="")
 
 
@@ -245,6 +258,18 @@ _PROBES = (
     Freestyle(name="legacy", common=Common(discard=Discard(legacy=True)), timeout=Timeout(2)),
     Pipeline(name="inline", script="s", sandbox=False, concurrent=False, common=Common(cron="c", quiet_period=1)),
     RawItem(name="raw", xml="<matrix-project><description>d</description></matrix-project>"),
+    Multibranch(
+        name="mb",
+        url="u",
+        credentials="c",
+        source_id="i",
+        discover=("branches", "tags"),
+        traits_raw="<t/>",
+        script_path="s",
+        orphaned_days=1,
+        orphaned_builds=2,
+        scan="H H/4 * * *",
+    ),
 )
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from lxml import etree
 
-from . import parts, xmlcompare
-from .model import THRESHOLDS, Archive, Binding, Discard, Git, GitRemote, JUnit, Param, Timeout, Upstream
+from . import jobrender, parts, xmlcompare
+from .model import THRESHOLDS, Archive, Binding, Discard, Git, GitRemote, JUnit, Multibranch, Param, Timeout, Upstream
 
 _PARAM_KINDS = {cls: kind for kind, cls in parts.PARAM_CLASSES.items()}
 _BINDING_KINDS = {cls: kind for kind, cls in parts.BINDING_CLASSES.items()}
@@ -213,3 +213,35 @@ def git(scm: etree._Element, typed_extensions: bool = True) -> Git:
         raw=parts.raw_text(others),
     )
     return extensions(git, list(scm.iterfind("extensions/*")), typed_extensions)
+
+
+def multibranch(name: str, root: etree._Element) -> Multibranch:
+    """A WorkflowMultiBranchProject with one git branch source (anything else: NoMatch, kept whole raw)."""
+    sources = root.findall("sources/data/jenkins.branch.BranchSource")
+    source = sources[0].find("source") if len(sources) == 1 else None
+    if source is None or source.get("class") != "jenkins.plugins.git.GitSCMSource":
+        raise NoMatch("sources")
+    kinds = {cls: trait for trait, cls in jobrender.TRAIT_CLASSES.items()}
+    discover: list[str] = []
+    raw: list[etree._Element] = []
+    for t in source.iterfind("traits/*"):
+        trait = kinds.get(str(t.tag))
+        if trait is None or raw or len(t) or trait in discover:
+            raw.append(t)
+        else:
+            discover.append(trait)
+    strategy = root.find("orphanedItemStrategy")
+    scan = root.findtext("triggers/com.cloudbees.hudson.plugins.folder.computed.PeriodicFolderTrigger/spec")
+    return Multibranch(
+        name=name,
+        url=text(source, "remote"),
+        description=root.findtext("description") or "",
+        credentials=text(source, "credentialsId", "") or None,
+        source_id="" if text(source, "id", "") == name else text(source, "id", ""),
+        discover=tuple(discover),
+        traits_raw=parts.raw_text(raw),
+        script_path=text(root, "factory/scriptPath", "Jenkinsfile"),
+        orphaned_days=None if strategy is None else number(strategy, "daysToKeep"),
+        orphaned_builds=None if strategy is None else number(strategy, "numToKeep"),
+        scan=scan if scan in jobrender.SCAN_INTERVALS else None,
+    )

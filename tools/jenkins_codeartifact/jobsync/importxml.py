@@ -16,16 +16,16 @@ from typing import Any, Literal
 
 from lxml import etree
 
-from . import configxml, parts, xmlcompare
+from . import configxml, jobrender, parts, xmlcompare
 from . import importparts as ip
-from .model import Common, Folder, Freestyle, Item, Pipeline, Raw, RawItem
+from .model import Common, Folder, Freestyle, Item, Multibranch, Pipeline, Raw, RawItem
 
 ENCRYPTED = re.compile(r"\{AQAAAB[A-Za-z0-9+/=]+\}")
 Kind = Literal["typed", "partial", "raw"]
 _CPS = "org.jenkinsci.plugins.workflow.cps.CpsFlowDefinition"
 _CPS_SCM = "org.jenkinsci.plugins.workflow.cps.CpsScmFlowDefinition"
 _WJ = "org.jenkinsci.plugins.workflow.job.properties."
-_TYPED_ROOTS = ("project", "flow-definition", configxml.FOLDER_CLASS)
+_TYPED_ROOTS = ("project", "flow-definition", configxml.FOLDER_CLASS, jobrender.MULTIBRANCH)
 # Top-level elements the renderer always writes (so raw XML at the top level must not repeat them).
 RENDERED_TOP = frozenset(
     {
@@ -275,6 +275,8 @@ def decode_item(name: str, root: etree._Element, typed: bool) -> Item | None:
             return _pipeline(name, root, typed)
         if root.tag == configxml.FOLDER_CLASS:
             return Folder(name, root.findtext("description") or "")
+        if root.tag == jobrender.MULTIBRANCH:
+            return ip.multibranch(name, root)
     except (ip.NoMatch, ValueError, TypeError):
         return None
     return None
@@ -298,6 +300,8 @@ def kind_of(item: Item) -> Kind:
         return "raw"
     if isinstance(item, Folder):
         return "typed"
+    if isinstance(item, Multibranch):
+        return "partial" if item.traits_raw else "typed"
     git = item.git
     if item.common.raw or (git is not None and (git.raw or git.extensions_raw)):
         return "partial"

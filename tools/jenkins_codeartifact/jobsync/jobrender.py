@@ -12,7 +12,7 @@ import re
 from lxml import etree
 
 from . import parts
-from .model import Common, Freestyle, Pipeline, RawItem
+from .model import Common, Freestyle, Multibranch, Pipeline, RawItem
 
 NULL_SCM = "hudson.scm.NullSCM"
 _PROLOGUE = re.compile(r"^\s*<\?xml[^>]*\?>\s*")
@@ -150,3 +150,81 @@ def raw_item(item: RawItem, description: str) -> etree._Element:
         root.insert(0 if actions is None else root.index(actions) + 1, desc)
     desc.text = description
     return root
+
+
+MULTIBRANCH = "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject"
+_OWNER = {"class": MULTIBRANCH, "reference": "../.."}
+TRAIT_CLASSES = {
+    "branches": "jenkins.plugins.git.traits.BranchDiscoveryTrait",
+    "tags": "jenkins.plugins.git.traits.TagDiscoveryTrait",
+}
+
+
+def _orphaned(root: etree._Element, mb: Multibranch) -> None:
+    strategy = _el(
+        root,
+        "orphanedItemStrategy",
+        **{"class": "com.cloudbees.hudson.plugins.folder.computed.DefaultOrphanedItemStrategy"},
+    )
+    _el(strategy, "pruneDeadBranches", "true")
+    _el(strategy, "daysToKeep", str(-1 if mb.orphaned_days is None else mb.orphaned_days))
+    _el(strategy, "numToKeep", str(-1 if mb.orphaned_builds is None else mb.orphaned_builds))
+    _el(strategy, "abortBuilds", "false")
+
+
+def _source(root: etree._Element, mb: Multibranch) -> None:
+    sources = _el(root, "sources", **{"class": "jenkins.branch.MultiBranchProject$BranchSourceList"})
+    branch_source = _el(_el(sources, "data"), "jenkins.branch.BranchSource")
+    source = _el(branch_source, "source", **{"class": "jenkins.plugins.git.GitSCMSource"})
+    _el(source, "id", mb.source_id or mb.name)
+    _el(source, "remote", mb.url)
+    _el(source, "credentialsId", mb.credentials or "")
+    traits = _el(source, "traits")
+    for trait in mb.discover:
+        _el(traits, TRAIT_CLASSES[trait])
+    traits.extend(parts.raw_elements(mb.traits_raw))
+    strategy = _el(branch_source, "strategy", **{"class": "jenkins.branch.DefaultBranchPropertyStrategy"})
+    _el(strategy, "properties", **{"class": "empty-list"})
+    _el(sources, "owner", **_OWNER)
+
+
+def multibranch(mb: Multibranch, description: str) -> etree._Element:
+    """``WorkflowMultiBranchProject`` as branch-api and workflow-multibranch save it."""
+    root = etree.Element(MULTIBRANCH)
+    _el(root, "actions")
+    _el(root, "description", description)
+    _el(root, "properties")
+    _el(_el(root, "folderViews", **{"class": "jenkins.branch.MultiBranchProjectViewHolder"}), "owner", **_OWNER)
+    _el(root, "healthMetrics")
+    _el(_el(root, "icon", **{"class": "jenkins.branch.MetadataActionFolderIcon"}), "owner", **_OWNER)
+    _orphaned(root, mb)
+    triggers = _el(root, "triggers")
+    if mb.scan is not None:
+        trigger = _el(triggers, "com.cloudbees.hudson.plugins.folder.computed.PeriodicFolderTrigger")
+        _el(trigger, "spec", mb.scan)
+        _el(trigger, "interval", _interval(mb.scan))
+    _el(root, "disabled", "false")
+    _source(root, mb)
+    factory = _el(
+        root, "factory", **{"class": "org.jenkinsci.plugins.workflow.multibranch.WorkflowBranchProjectFactory"}
+    )
+    _el(factory, "owner", **_OWNER)
+    _el(factory, "scriptPath", mb.script_path)
+    return root
+
+
+# PeriodicFolderTrigger's UI choices ("1d", "4h"...) as Jenkins stores them: a cron spec and milliseconds.
+SCAN_INTERVALS = {
+    "H/5 * * * *": 300000,
+    "H/15 * * * *": 900000,
+    "H * * * *": 3600000,
+    "H H/2 * * *": 7200000,
+    "H H/4 * * *": 14400000,
+    "H H/8 * * *": 28800000,
+    "H H * * *": 86400000,
+    "H H * * H": 604800000,
+}
+
+
+def _interval(spec: str) -> str:
+    return str(SCAN_INTERVALS[spec])

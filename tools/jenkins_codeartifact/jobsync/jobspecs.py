@@ -38,6 +38,7 @@ from .model import (
     Item,
     JenkinsfileSpec,
     Job,
+    Multibranch,
     Pipeline,
     RawItem,
     Source,
@@ -66,6 +67,7 @@ JOB_KEYS = {
     ),
     "pipeline": (*_COMMON_KEYS, "script_path", "lightweight", "jenkinsfile", "script", "sandbox", "concurrent"),
     "raw": ("name", "type", "xml", "previous_names"),
+    "multibranch": specparts.MULTIBRANCH_KEYS,
 }
 GIT_KEYS = ("url", "branch", "credentials", "clean", *specparts.GIT_EXTRA_KEYS)
 JENKINSFILE_KEYS = ("credentials", "timeout_minutes", "environment")
@@ -137,19 +139,25 @@ def _raw_item(r: Reader, name: str, previous: tuple[str, ...], source: Source) -
     return RawItem(name, xml, root.findtext("description") or "", previous, source)
 
 
-def _job(r: Reader, source: Source) -> Job | RawItem:
+def _job(r: Reader, source: Source) -> Job | RawItem | Multibranch:
     kind = r.string("type")
     if kind not in JOB_KEYS:
-        raise r.error("type" if kind else None, f"expected type freestyle, pipeline or raw, got {kind!r}")
+        raise r.error("type" if kind else None, f"expected type freestyle, pipeline, multibranch or raw, got {kind!r}")
     r.check_keys(JOB_KEYS[kind])
     name = check_name(r.req("name"), lambda m: r.error("name", m))
-    git_r = r.sub("git")
-    git = _git(git_r) if git_r else None
     previous = tuple(check_name(old, lambda m: r.error("previous_names", m)) for old in _strings(r, "previous_names"))
     if previous and fold(name) in {fold(old) for old in previous}:
         raise r.error("previous_names", f"{name!r} is the job's own name")
     if kind == "raw":
         return _raw_item(r, name, previous, source)
+    if kind == "multibranch":
+        return specparts.multibranch(r, name, previous, source, _check_url, repo_path)
+    return _typed_job(r, kind, name, previous, source)
+
+
+def _typed_job(r: Reader, kind: str, name: str, previous: tuple[str, ...], source: Source) -> Job:
+    git_r = r.sub("git")
+    git = _git(git_r) if git_r else None
     common: dict[str, Any] = {
         "common": specparts.common(r),
         "name": name,

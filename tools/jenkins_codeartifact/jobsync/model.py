@@ -260,6 +260,29 @@ class Pipeline:
     source: Source = field(default=Source("<memory>", 0), compare=False)
 
 
+TRAITS = ("branches", "tags")  # the git discovery traits typed (others: traits_raw)
+
+
+@dataclass(frozen=True)
+class Multibranch:
+    """A multibranch pipeline on one git branch source (git plugin's GitSCMSource); Jenkins makes a job
+    per discovered branch, which stays Jenkins' (not in the specs, never pruned)."""
+
+    name: str
+    url: str
+    description: str = ""
+    credentials: str | None = None
+    source_id: str = ""  # GitSCMSource id; the item's name when empty (stable across renders)
+    discover: tuple[str, ...] = ("branches",)
+    traits_raw: str = ""  # further SCMSource traits, XML text
+    script_path: str = "Jenkinsfile"
+    orphaned_days: int | None = None  # orphaned item strategy: discard old branches' jobs
+    orphaned_builds: int | None = None
+    scan: str | None = None  # PeriodicFolderTrigger spec, e.g. "H H/4 * * *"
+    previous_names: tuple[str, ...] = field(default=(), compare=False)
+    source: Source = field(default=Source("<memory>", 0), compare=False)
+
+
 @dataclass(frozen=True)
 class RawItem:
     """An item kept as its whole config.xml (item types the model does not know: matrix, multijob,
@@ -283,7 +306,7 @@ class RawItem:
 
 
 Job = Freestyle | Pipeline
-Item = Folder | Freestyle | Pipeline | RawItem
+Item = Folder | Freestyle | Pipeline | Multibranch | RawItem
 
 
 @dataclass(frozen=True)

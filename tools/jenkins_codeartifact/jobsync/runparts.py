@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from . import parts
-from .model import Binding, Freestyle, Item, Pipeline, RawItem
+from .model import Binding, Freestyle, Item, Multibranch, Pipeline, RawItem
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,11 @@ def refuse_unrunnable(item: Item) -> None:
         raise ConfigError(
             f"job {where} is kept as raw XML (<{item.root}>): jobsync run cannot run it here",
             hint="run it on Jenkins; only typed freestyle and rendered pipeline jobs run locally",
+        )
+    if isinstance(item, Multibranch):
+        raise ConfigError(
+            f"{where} is a multibranch pipeline: its branch jobs are Jenkins'; jobsync run cannot run it here",
+            hint="run a pipeline job with a rendered Jenkinsfile, or the branch on Jenkins",
         )
     if not isinstance(item, Freestyle | Pipeline):
         return

@@ -15,14 +15,17 @@ from .model import (
     PARAM_KINDS,
     RAW_PLACES,
     THRESHOLDS,
+    TRAITS,
     Archive,
     Binding,
     Common,
     Discard,
     GitRemote,
     JUnit,
+    Multibranch,
     Param,
     Raw,
+    Source,
     Timeout,
     Upstream,
 )
@@ -294,3 +297,45 @@ def git_extra(r: Reader, url_check: Any) -> dict[str, Any]:
         "extensions_raw": raw_xml(r, "extensions_raw"),
         "raw": raw_xml(r, "raw"),
     }
+
+
+MULTIBRANCH_KEYS = ("name", "type", "description", "git", "discover", "traits_raw", "script_path", "orphaned", "scan",
+                    "previous_names")  # fmt: skip
+SCAN_SPECS = ("H/5 * * * *", "H/15 * * * *", "H * * * *", "H H/2 * * *", "H H/4 * * *", "H H/8 * * *", "H H * * *",
+              "H H * * H")  # fmt: skip
+
+
+def multibranch(
+    r: Reader, name: str, previous: tuple[str, ...], source: Source, url_check: Any, path: Any
+) -> Multibranch:
+    """A ``type: multibranch`` job: ``git: {url, credentials, source_id}``, discovery traits, orphans, scan."""
+    r.check_keys(MULTIBRANCH_KEYS)
+    git_r = r.sub("git")
+    if git_r is None:
+        raise r.error(None, "missing required key 'git' (a multibranch pipeline needs its repository)")
+    git_r.check_keys(("url", "credentials", "source_id"))
+    url_check(git_r)
+    discover = r.data.get("discover", ["branches"])
+    if not isinstance(discover, list) or not discover or any(d not in TRAITS for d in discover):
+        raise r.error("discover", f"expected a non-empty list of {', '.join(TRAITS)}, got {show(discover)}")
+    o_r = r.sub("orphaned")
+    if o_r is not None:
+        o_r.check_keys(("days", "builds"))
+    scan = r.string("scan")
+    if scan is not None and scan not in SCAN_SPECS:
+        raise r.error("scan", f"expected one of Jenkins' scan intervals ({', '.join(SCAN_SPECS)}), got {scan!r}")
+    return Multibranch(
+        name=name,
+        url=git_r.req("url"),
+        description=r.string("description", "") or "",
+        credentials=git_r.string("credentials"),
+        source_id=git_r.string("source_id", "") or "",
+        discover=tuple(dict.fromkeys(discover)),
+        traits_raw=raw_xml(r, "traits_raw"),
+        script_path=path(r, "script_path", "Jenkinsfile"),
+        orphaned_days=number(o_r, "days", 1) if o_r else None,
+        orphaned_builds=number(o_r, "builds", 1) if o_r else None,
+        scan=scan,
+        previous_names=previous,
+        source=source,
+    )

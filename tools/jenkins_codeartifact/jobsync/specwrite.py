@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .model import Binding, Common, Folder, Freestyle, Git, Item, Param, Pipeline, RawItem
+from .model import Binding, Common, Folder, Freestyle, Git, Item, Multibranch, Param, Pipeline, RawItem
 
 _KIND_KEYS = {"kind": "type"}  # model field -> spec key, where they differ
 _BINDING_VARS = ("username", "password", "variable", "passphrase", "access_key", "secret_key")
@@ -99,7 +99,29 @@ def item_dict(item: Item) -> dict[str, Any]:
         return {"name": item.name, **({"description": item.description} if item.description else {})}
     if isinstance(item, RawItem):
         return {"name": item.name, "type": "raw", "xml": item.xml}
+    if isinstance(item, Multibranch):
+        return _multibranch(item)
     return _job(item)
+
+
+def _multibranch(mb: Multibranch) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": mb.name, "type": "multibranch"}
+    if mb.description:
+        out["description"] = mb.description
+    git: dict[str, Any] = {"url": mb.url}
+    if mb.credentials:
+        git["credentials"] = mb.credentials
+    if mb.source_id and mb.source_id != mb.name:
+        git["source_id"] = mb.source_id
+    out["git"] = git
+    rest = _differs(
+        mb, skip=("name", "url", "description", "credentials", "source_id", "orphaned_days", "orphaned_builds")
+    )
+    out.update(rest)
+    orphaned = {k: v for k, v in (("days", mb.orphaned_days), ("builds", mb.orphaned_builds)) if v is not None}
+    if orphaned:
+        out["orphaned"] = orphaned
+    return out
 
 
 # libyaml's emitter when PyYAML was built with it: the pure-Python one spends seconds on long scripts.
