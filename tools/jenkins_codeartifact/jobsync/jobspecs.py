@@ -130,15 +130,6 @@ def _strings(r: Reader, key: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _raw_item(r: Reader, name: str, previous: tuple[str, ...], source: Source) -> RawItem:
-    xml = r.req("xml")
-    try:
-        root = configxml.xml_parse(xml)
-    except Exception as exc:  # lxml's XMLSyntaxError, or a ValueError for an encoding declaration
-        raise r.error("xml", f"not well-formed XML: {exc}", hint="paste the item's whole config.xml") from None
-    return RawItem(name, xml, root.findtext("description") or "", previous, source)
-
-
 def _job(r: Reader, source: Source) -> Job | RawItem | Multibranch:
     kind = r.string("type")
     if kind not in JOB_KEYS:
@@ -149,7 +140,7 @@ def _job(r: Reader, source: Source) -> Job | RawItem | Multibranch:
     if previous and fold(name) in {fold(old) for old in previous}:
         raise r.error("previous_names", f"{name!r} is the job's own name")
     if kind == "raw":
-        return _raw_item(r, name, previous, source)
+        return specparts.raw_item(r, name, previous, source)
     if kind == "multibranch":
         return specparts.multibranch(r, name, previous, source, _check_url, repo_path)
     return _typed_job(r, kind, name, previous, source)
@@ -194,27 +185,7 @@ def _typed_job(r: Reader, kind: str, name: str, previous: tuple[str, ...], sourc
     if script is not None and ("script_path" in r.data or "lightweight" in r.data):
         raise r.error("script_path" if "script_path" in r.data else "lightweight", "only for a script from git")
     jf_r = r.sub("jenkinsfile")
-    jenkinsfile = None
-    if jf_r:
-        jf_r.check_keys(JENKINSFILE_KEYS)
-        env_r = jf_r.sub("environment")
-        env: list[tuple[str, str]] = []
-        if env_r:
-            for key in env_r.data:
-                if not _ENV_NAME.fullmatch(key):
-                    raise env_r.error(key, f"{key!r} is not a valid environment variable name")
-                if _SECRET_NAME.search(key):
-                    raise env_r.error(
-                        key,
-                        "looks like a secret: the environment block is committed in the Jenkinsfile",
-                        hint="bind it from a Jenkins credential (jenkinsfile.credentials) instead",
-                    )
-                env.append((key, env_r.req(key)))
-        jenkinsfile = JenkinsfileSpec(
-            credentials=jf_r.string("credentials", "aws") or "aws",
-            timeout_minutes=jf_r.integer("timeout_minutes", 60),
-            environment=tuple(env),
-        )
+    jenkinsfile = _jenkinsfile(jf_r) if jf_r else None
     return Pipeline(
         git=git,
         script_path=repo_path(r, "script_path", "Jenkinsfile"),
@@ -224,6 +195,29 @@ def _typed_job(r: Reader, kind: str, name: str, previous: tuple[str, ...], sourc
         sandbox=r.boolean("sandbox", True),
         concurrent=r.boolean("concurrent", True),
         **common,
+    )
+
+
+def _jenkinsfile(jf_r: Reader) -> JenkinsfileSpec:
+    """A pipeline's ``jenkinsfile:`` block: what its rendered Jenkinsfile binds, times out and sets."""
+    jf_r.check_keys(JENKINSFILE_KEYS)
+    env_r = jf_r.sub("environment")
+    env: list[tuple[str, str]] = []
+    if env_r:
+        for key in env_r.data:
+            if not _ENV_NAME.fullmatch(key):
+                raise env_r.error(key, f"{key!r} is not a valid environment variable name")
+            if _SECRET_NAME.search(key):
+                raise env_r.error(
+                    key,
+                    "looks like a secret: the environment block is committed in the Jenkinsfile",
+                    hint="bind it from a Jenkins credential (jenkinsfile.credentials) instead",
+                )
+            env.append((key, env_r.req(key)))
+    return JenkinsfileSpec(
+        credentials=jf_r.string("credentials", "aws") or "aws",
+        timeout_minutes=jf_r.integer("timeout_minutes", 60),
+        environment=tuple(env),
     )
 
 

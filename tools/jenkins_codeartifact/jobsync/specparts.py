@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from . import parts
+from . import jobrender, parts
 from .model import (
     BINDING_KINDS,
     PARAM_KINDS,
@@ -25,6 +25,7 @@ from .model import (
     Multibranch,
     Param,
     Raw,
+    RawItem,
     Source,
     Timeout,
     Upstream,
@@ -339,3 +340,13 @@ def multibranch(
         previous_names=previous,
         source=source,
     )
+
+
+def raw_item(r: Reader, name: str, previous: tuple[str, ...], source: Source) -> RawItem:
+    """A ``type: raw`` item: its whole config.xml, checked well-formed now."""
+    xml = r.req("xml")
+    try:
+        root = jobrender.xml_parse(xml)
+    except Exception as exc:  # lxml's XMLSyntaxError, or a ValueError for an encoding declaration
+        raise r.error("xml", f"not well-formed XML: {exc}", hint="paste the item's whole config.xml") from None
+    return RawItem(name, xml, root.findtext("description") or "", previous, source)
