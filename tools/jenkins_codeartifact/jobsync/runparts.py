@@ -15,11 +15,65 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import files, redact
 from ..errors import ConfigError
-from . import parts
+from . import parts, yamlread
 from .model import Binding, Freestyle, Item, Multibranch, Pipeline, RawItem
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Credential:
+    """One entry of the credentials file: username + password, or a secret text."""
+
+    id: str
+    username: str | None = None
+    password: str | None = None
+    secret: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = None
+    private_key: str | None = None
+    passphrase: str | None = None
+
+
+# The shapes an entry may have: a binding of each type takes one (see runparts.bind).
+_SHAPES = (
+    {"username", "password"},
+    {"secret"},
+    {"access_key", "secret_key"},
+    {"private_key"},
+    {"username", "private_key"},
+    {"username", "private_key", "passphrase"},
+    {"private_key", "passphrase"},
+)
+
+
+def load_credentials(path: Path) -> dict[str, Credential]:
+    """``ID: {username, password}``, ``{secret}``, ``{access_key, secret_key}`` or ``{[username,] private_key
+    [, passphrase]}`` from a file only its owner can read (mode 0600)."""
+    text = files.read_text(path, f"--credentials {path}")
+    info = path.stat()
+    if info.st_mode & 0o077:
+        raise ConfigError(
+            f"--credentials {path}: mode {info.st_mode & 0o777:04o} lets others read it",
+            hint=f"chmod 600 {path}",
+        )
+    doc = yamlread.read_yaml(str(path), text)
+    if not isinstance(doc.data, Mapping):
+        raise doc.error((), "expected a mapping of credential ids")
+    out = {}
+    for cid, entry in doc.data.items():
+        if not isinstance(entry, Mapping) or set(entry) not in _SHAPES:
+            raise doc.error(
+                (cid,), "expected {username, password}, {secret}, {access_key, secret_key} or {private_key}"
+            )
+        for key, value in entry.items():
+            if not isinstance(value, str) or not value:
+                raise doc.error((cid, key), doc.not_a_string((cid, key), value) if value else "must not be empty")
+            redact.register(value)
+        out[cid] = Credential(cid, **{k: entry[k] for k in entry})
+    return out
 
 
 @dataclass(frozen=True)
