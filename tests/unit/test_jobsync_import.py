@@ -173,3 +173,25 @@ def test_import_writes_one_file_per_top_level_folder(tmp_path):
     assert summary.lines()[0] == "imported 3 items into 2 spec files: 3 typed fully, 0 with raw parts, 0 whole raw"
     with pytest.raises(ConfigError, match="two sources"):
         importing.run([("a", "<project/>"), ("A", "<project/>")], tmp_path / "other")
+
+
+def test_import_report_names_each_item_its_kind_and_the_encrypted_values(tmp_path, capsys):
+    import json
+
+    from jenkins_codeartifact.cli import jobsync
+
+    xml = tmp_path / "xml"
+    xml.mkdir()
+    (xml / "plain.xml").write_text(configxml.render_plain(model.Freestyle(name="x", shell=("make",))))
+    secret = "{AQAAABAAAAAQAd3fF9/E4tGkRS4hOaxG7O0LY7YXf/Ika+Yl5lVWvKQ=}"
+    (xml / "matrix.xml").write_text(f"<matrix-project><description>{secret}</description></matrix-project>")
+    report = tmp_path / "report.json"
+    argv = ["import", "--jobs-dir", str(tmp_path / "jobs"), "--from-xml", str(xml), "--report", str(report)]
+    assert jobsync.main(argv) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0] == "imported 2 items into 1 spec files: 1 typed fully, 0 with raw parts, 1 whole raw"
+    assert "WARNING: 1 Jenkins-encrypted values" in err and "matrix" in err
+    data = json.loads(report.read_text())
+    assert (data["typed"], data["partial"], data["raw"]) == (1, 0, 1)
+    assert data["items"] == {"matrix": "raw", "plain": "typed"} and data["encrypted"] == {"matrix": 1}
+    assert secret in (tmp_path / "jobs" / "imported.yml").read_text()  # kept as it is, not our secret to drop
