@@ -25,7 +25,7 @@ from .. import signals
 from ..errors import CAError, ConfigError, PreconditionError
 from ..index import Index
 from ..settings import Settings
-from . import cache, changeset, cleanup, cloudformation, containers, image, local_target, tags, uvimage
+from . import cache, changeset, cleanup, cloudformation, containers, dockerfile, image, local_target, tags, uvimage
 from . import registry as registries
 from .target import DeployResult, validate_target
 
@@ -90,7 +90,10 @@ class Stages:
             self.params  # noqa: B018 - validates --param
             cloudformation.read_template(s.template)  # readable, UTF-8, within the inline limit
         if uses & {"build"}:
-            image.check_context(Path(s.context))
+            docker_file = image.check_context(Path(s.context))
+            dockerfile.check(
+                docker_file, Path(s.context), allow_public_index=s.allow_public_index, base_image=s.base_image
+            )
             if self.index_resolver is None:
                 indexes.check_settings(s)
 
