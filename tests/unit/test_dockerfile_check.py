@@ -180,3 +180,21 @@ def test_a_fixed_from_with_base_image_is_one_warning_naming_the_line(tmp_path):
 def test_every_error_is_counted_and_the_first_named(tmp_path):
     path = write(tmp_path, "FROM python:3.12\nRUN pip install a\nRUN pip install b\nENV PIP_INDEX_URL=x\n")
     assert error(path).message.endswith("it would install from public PyPI (and 2 more)")
+
+
+@pytest.mark.parametrize(
+    ("name", "errors", "warnings"),
+    [
+        ("uv-docker-example.Dockerfile", [17, 25], [2]),
+        ("uv-docker-example-multistage.Dockerfile", [15, 20], [25]),
+        ("awesome-compose-flask.Dockerfile", [7], [17, 22, 2]),  # two heredoc RUNs it cannot read, the FROM
+        ("ghostwriter-django.Dockerfile", [12, 31], [6]),  # `pip install -U pip` in a long apk RUN, then -r
+    ],
+)
+def test_public_dockerfiles_are_stopped_at_the_right_lines(name, errors, warnings):
+    found = dockerfile.inspect(CORPUS / name, CORPUS, base_image="python:3.13-slim")
+    lines = [[int(text.split(":", 2)[1]) for text in kind] for kind in (found.errors, found.warnings)]
+    assert lines == [errors, warnings]
+    assert all("does not mount the pipconf secret" in text for text in found.errors)
+    exc = error(CORPUS / name)
+    assert exc.message.startswith(f"{CORPUS / name}:{errors[0]}: ")
