@@ -161,6 +161,6 @@ def test_ecr_with_immutable_tags_a_rerun_is_a_no_op():
             },
         )
         remote = tags.lookup(registry, "app", "7", ecr=ecr)
-        assert remote is not None and tags.check(remote, "app:7", image_id, overwrite=False) is True
+        assert remote is not None and tags.already_pushed(remote, "app:7", image_id, overwrite=False) is True
         assert remote.digest == digest
         assert tags.lookup(registry, "app", "8", ecr=ecr) is None

@@ -95,12 +95,12 @@ def test_a_run_that_outlives_its_token_gets_a_fresh_one(boto):
         ca = facade(aws.client(boto(server.url), "codeartifact"), clock=clock, duration=900)
         index = Index("u/", server.url + "/pypi/my-repository/", "aws", ca.token(), codeartifact=ca)
         page = server.url + "/pypi/my-repository/simple/sbx-demo/"
-        first = index.auth
+        first = index.credentials()
         assert requests.get(page, auth=first, timeout=5).status_code == 404  # accepted (no devpi behind)
         clock.now += 599  # 301 s left: the cached token is still used
-        assert index.auth == first
+        assert index.credentials() == first
         clock.now += 601  # 15 minutes after it was minted: the first token has expired
         assert requests.get(page, auth=first, timeout=5).status_code == 401
-        fresh = index.auth
-        assert fresh != first and requests.get(page, auth=fresh, timeout=5).status_code == 404
-        assert index.current_password == fresh[1]
+        fresh = index.credentials()
+        assert fresh is not None and fresh != first
+        assert requests.get(page, auth=fresh, timeout=5).status_code == 404

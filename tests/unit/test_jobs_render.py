@@ -321,7 +321,7 @@ def test_hostile_values_round_trip(description, url, branch, cred, poll, shell, 
 
 
 def test_goldens_and_the_fake_follow_the_pinned_jenkins_and_plugins():
-    """jenkins/Dockerfile pins an LTS; the README, the saved goldens and the fake name the same versions."""
+    """jenkins/Dockerfile pins an LTS; docs/jobsync.md, the saved goldens and the fake name the same versions."""
     from tests.fakes import fake_jenkins
 
     root = GOLDEN.parents[2]
@@ -330,7 +330,7 @@ def test_goldens_and_the_fake_follow_the_pinned_jenkins_and_plugins():
     )
     assert image, "jenkins/Dockerfile must pin a Jenkins LTS version, not a moving tag"
     version = image.group(1)
-    readme = " ".join((root / "README.md").read_text(encoding="utf-8").split())
+    readme = " ".join((root / "docs" / "jobsync.md").read_text(encoding="utf-8").split())
     assert f"Jenkins {version} LTS" in readme and version == fake_jenkins.VERSION
     lines = (root / "jenkins" / "plugins.txt").read_text().splitlines()
     pins = dict(line.split(":") for line in lines if line.strip() and not line.startswith("#"))

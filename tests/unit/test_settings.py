@@ -112,3 +112,18 @@ def test_cli_zero_is_a_value_not_an_absent_flag(tmp_path, monkeypatch):
     monkeypatch.setenv("CA_TOKEN_DURATION", "900")
     args = argparse.Namespace(token_duration=0, skip_existing=False, params=[], config=None)
     assert load_settings(args).token_duration == 0
+
+
+@pytest.mark.parametrize("name", [n for n, f in settings.FIELDS.items() if f.metadata["choices"]])
+def test_a_value_outside_the_choices_is_refused_from_env_and_file_alike(tmp_path, name):
+    """argparse checks a flag's choices; the same tuple checks the environment and the config file."""
+    field = settings.FIELDS[name]
+    var = field.metadata["env"][0]
+    choices = ", ".join(field.metadata["choices"])
+    with pytest.raises(ConfigError, match=f"environment variable {var}: 'bogus': must be one of {choices}"):
+        settings.load({}, env={var: "bogus"}, cwd=tmp_path)
+    for good in field.metadata["choices"]:
+        assert getattr(settings.load({}, env={var: good}, cwd=tmp_path), name) == good
+    write_config(tmp_path, f'{name} = "bogus"\n')
+    with pytest.raises(ConfigError, match=f"{name}: 'bogus': must be one of {choices}"):
+        settings.load({}, env={}, cwd=tmp_path)

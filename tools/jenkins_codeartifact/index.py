@@ -34,9 +34,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Index:
-    """A PyPI-compatible index with credentials: where twine uploads and pip installs from."""
+    """A PyPI-compatible index with credentials: where twine uploads and pip installs from.
+
+    Not frozen: ``links`` fills in as simple-API pages are read (what :meth:`download` fetches), and for
+    CodeArtifact :meth:`credentials` may renew the token through the AWS API.
+    """
 
     upload_url: str
     simple_url: str
@@ -47,32 +51,28 @@ class Index:
     # file name -> absolute URL, from the last simple-API page read (what download() fetches)
     links: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
-    @property
-    def current_password(self) -> str | None:
-        """The password to send now: for CodeArtifact a token that is not about to expire (a long build
-        may outlive the one fetched at the start), else the configured password."""
-        return self.codeartifact.token() if self.codeartifact is not None else self.password
-
-    @property
-    def auth(self) -> tuple[str, str] | None:
-        """Basic-auth credentials for requests, when the index has them."""
-        password = self.current_password
+    def credentials(self) -> tuple[str, str] | None:
+        """Basic-auth credentials to send now, when the index has them. For CodeArtifact the password is a
+        token that is not about to expire (a long build may outlive the one fetched at the start): this
+        may call GetAuthorizationToken."""
+        password = self.codeartifact.token() if self.codeartifact is not None else self.password
         return (self.username, password) if self.username and password else None
 
     @functools.cached_property
     def session(self) -> requests.Session:
         """The session every request to this index goes through (timeouts, retries, credentials)."""
-        session = indexhttp.http_session(self.auth)
+        session = indexhttp.http_session(self.credentials())
         if self.codeartifact is not None:
             session.auth = _CurrentToken(self)  # asked per request: a long run gets a fresh token
         return session
 
     def pip_index_url(self) -> str:
         """``simple_url`` with the credentials embedded, as pip expects; the password stays registered."""
-        if self.auth is None:
+        auth = self.credentials()
+        if auth is None:
             return self.simple_url
         parts = urllib.parse.urlsplit(self.simple_url)
-        user, password = (urllib.parse.quote(part, safe="") for part in self.auth)
+        user, password = (urllib.parse.quote(part, safe="") for part in auth)
         redact.register(password)
         return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.netloc}"))
 
@@ -155,7 +155,7 @@ class _CurrentToken:
     def __call__(self, request: Any) -> Any:
         import requests.auth
 
-        auth = self.index.auth
+        auth = self.index.credentials()
         return requests.auth.HTTPBasicAuth(*auth)(request) if auth else request
 
 

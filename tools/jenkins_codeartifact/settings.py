@@ -280,7 +280,16 @@ def value_type(f: dataclasses.Field[Any]) -> type:
 
 
 def _coerce(name: str, value: Any, where: str) -> Any:
-    """Turn a file or env value into the field's type; bad values name where they came from."""
+    """Turn a file or env value into the field's type and check it against the field's choices (the one
+    place they are checked: argparse checks flags against the same tuple); bad values name their source."""
+    converted = _convert(name, value, where)
+    choices = FIELDS[name].metadata["choices"]
+    if choices and converted not in choices:
+        raise ConfigError(f"{where}: {value!r}: must be one of {', '.join(choices)}")
+    return converted
+
+
+def _convert(name: str, value: Any, where: str) -> Any:
     kind = value_type(FIELDS[name])
     try:
         if kind is bool:

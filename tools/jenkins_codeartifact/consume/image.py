@@ -156,7 +156,9 @@ def preflight_index(
     for attempt in range(1, attempts + 1):
         wait = backoff(attempt)
         try:
-            with requests.get(url, auth=index.auth, timeout=timeout, headers={"Accept": "text/html"}, stream=True) as r:
+            with requests.get(
+                url, auth=index.credentials(), timeout=timeout, headers={"Accept": "text/html"}, stream=True
+            ) as r:
                 raise_for_auth(
                     r,
                     index.simple_url,

@@ -192,7 +192,7 @@ class Stages:
         registry = self.registry()
         ecr = self.client("ecr") if registry.ecr else None
         remote = tags.lookup(registry, s.image_name, self.tag, ecr=ecr)  # a tag is never silently replaced
-        if remote is not None and tags.check(remote, self.local, self._image_id(), overwrite=s.overwrite_tag):
+        if remote is not None and tags.already_pushed(remote, self.local, self._image_id(), overwrite=s.overwrite_tag):
             result = registries.PushResult(remote.reference, remote.digest, 0)
             self.record["push"] = {**asdict(result), "already_pushed": True}
             return result

@@ -41,8 +41,9 @@ def lookup(registry: Registry, name: str, tag: str, *, ecr: Any | None = None) -
     return _v2(registry, name, tag)
 
 
-def check(remote: RemoteTag | None, local: str, image_id: str, *, overwrite: bool) -> bool:
-    """True when the push is a no-op (the tag already names this image); raises when it names another."""
+def already_pushed(remote: RemoteTag | None, local: str, image_id: str, *, overwrite: bool) -> bool:
+    """True when the tag already names this image (nothing to push); raises when it names another image,
+    unless ``overwrite``."""
     if remote is None:
         return False
     if image_id in remote.configs:
