@@ -190,7 +190,7 @@ def project_page(index: Index, project: str, timeout: tuple[float, float] = INDE
     url = index.simple_url + f"{canonicalize_name(project)}/"
     accept = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
     try:
-        r = requests.get(url, auth=index.auth, timeout=timeout, headers={"Accept": accept})
+        r = requests.get(url, auth=index.credentials(), timeout=timeout, headers={"Accept": accept})
     except requests.RequestException:
         return diagnose.Page(0)
     if r.status_code != 200:
