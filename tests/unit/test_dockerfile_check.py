@@ -127,6 +127,14 @@ def test_an_index_option_in_a_run_line_is_an_error(tmp_path, option):
     assert error(path).message.startswith(f"{path}:2: `{option.replace('=', ' ')}` in `pip install")
 
 
+def test_the_walkthroughs_pip_config_set_is_an_error(tmp_path):
+    path = write(tmp_path, 'FROM python:3.7\nARG INDEX_URL\nRUN pip config set global.index-url "$INDEX_URL"\n')
+    assert error(path).message == (
+        f"{path}:3: `pip config set global.index-url $INDEX_URL` writes an index into the image's pip.conf "
+        "(a token with it)"
+    )
+
+
 def test_an_index_option_read_from_a_variable_is_not_flagged(tmp_path):
     run = 'RUN --mount=type=secret,id=pipconf,target=/etc/pip.conf pip install --index-url "$URL" flask'
     assert dockerfile.inspect(write(tmp_path, f"FROM python:3.12\n{run}\n"), tmp_path).errors == []

@@ -146,6 +146,8 @@ def _check_run(run: _Run, where: str, context: Path, env_config: str, found: Fin
     if run.command.startswith("<<"):
         found.warnings.append(f"{where}: a heredoc RUN is not checked for installs that bypass the index")
         return
+    for setting in shellwords.index_settings(run.command):
+        found.errors.append(f"{where}: `{setting}` writes an index into the image's pip.conf (a token with it)")
     installs = list(shellwords.installs(run.command))
     target = _secret_target(run)
     for install in installs:

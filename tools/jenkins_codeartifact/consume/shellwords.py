@@ -145,6 +145,16 @@ def _requirement_files(tool: str, args: list[str], rest: list[str]) -> Iterator[
         yield from (a for a in rest if not a.startswith("-") and a.endswith((".txt", ".in")))
 
 
+def index_settings(line: str) -> Iterator[str]:
+    """``pip config set global.index-url ...`` and the like: an index written into the image's pip.conf."""
+    for words in commands(line):
+        tool, args = _tool(words)
+        plain = [a for a in args if not a.startswith("-")]
+        key = plain[2].rsplit(".", 1)[-1] if len(plain) > 2 else ""
+        if tool == "pip" and plain[:2] == ["config", "set"] and key in ("index-url", "extra-index-url", "index"):
+            yield " ".join(words)
+
+
 def opaque_script(line: str) -> str | None:
     """The first command of ``line`` that runs a script or make (what it installs is not visible here)."""
     for words in commands(line):
