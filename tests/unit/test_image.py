@@ -165,10 +165,10 @@ def test_build_passes_the_index_only_as_a_secret_file(tmp_path, monkeypatch):
 
 def test_registry_cache_options_become_build_args_and_cache_from(tmp_path, monkeypatch):
     monkeypatch.setattr(image, "preflight_index", lambda index, project: None)
-    _build(tmp_path, build_args={"UV_IMAGE": "uv:1"}, inline_cache=True, cache_from="reg:5000/app:buildcache")
+    _build(tmp_path, build_args={"APP_VERSION": "1.2"}, inline_cache=True, cache_from="reg:5000/app:buildcache")
     argv = FakePopen.calls[0]["argv"]
     pairs = {argv[i + 1] for i, a in enumerate(argv) if a == "--build-arg"}
-    assert pairs == {"BASE_IMAGE=base:1", "UV_IMAGE=uv:1", "BUILDKIT_INLINE_CACHE=1"}
+    assert pairs == {"BASE_IMAGE=base:1", "APP_VERSION=1.2", "BUILDKIT_INLINE_CACHE=1"}
     assert argv[argv.index("--cache-from") + 1] == "reg:5000/app:buildcache"
     _build(tmp_path)  # off: neither
     assert "--cache-from" not in FakePopen.calls[0]["argv"]
