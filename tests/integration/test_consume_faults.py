@@ -9,6 +9,7 @@ time of each stage (``-s`` shows them).
 # ruff: noqa: F811  (the fixtures imported from test_consume are named again as test parameters)
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -27,7 +28,8 @@ import pytest
 from tests.fakes.faulty import FaultyFront
 from tests.integration.test_consume import APP, ROOT, cleanup, cli, env, names, published, registry_tags  # noqa: F401
 
-from jenkins_codeartifact.consume import containers, image, pipconf, registry
+from jenkins_codeartifact import netpolicy
+from jenkins_codeartifact.consume import containers, pipconf, registry
 
 pytestmark = pytest.mark.docker
 
@@ -98,12 +100,12 @@ def test_index_answering_503_stops_before_the_build(index, names, tmpdir_env, ca
         error,
     ), error
     assert "publish it first" not in err
-    assert err.count("index check ") == 2  # each retry on one line
+    assert len(re.findall(r"WARNING: index check \S+: .*; retry [12] of 2 in", err)) == 2  # one line each
     assert not images_named(names["image"]) and not secrets_left(tmpdir_env)
 
 
 def test_index_that_hangs_is_bounded_and_named(index, names, tmpdir_env, capsys, monkeypatch):
-    monkeypatch.setattr(image, "INDEX_TIMEOUT", (2.0, 2.0))
+    monkeypatch.setattr(netpolicy, "INDEX_CHECK", dataclasses.replace(netpolicy.INDEX_CHECK, connect=2.0, read=2.0))
     index.add("hang_before_headers", times=None, method="GET", path=r"/simple/")
     started = time.monotonic()
     code, _, err = cli(

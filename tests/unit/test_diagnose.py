@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from jenkins_codeartifact.consume import diagnose, image
+from jenkins_codeartifact.consume import diagnose
 from jenkins_codeartifact.index import Index
 
 OUTPUT = Path(__file__).resolve().parents[1] / "data" / "installer_output"
@@ -111,7 +111,7 @@ class _Page(http.server.BaseHTTPRequestHandler):
             self.send_error(404)
             return
         if "json" in self.headers.get("Accept", "") and self.server.json:  # type: ignore[attr-defined]
-            body = json.dumps({"files": [{"filename": f} for f in DOCOPT]}).encode()
+            body = json.dumps({"files": [{"filename": f, "url": f"/f/{f}", "hashes": {}} for f in DOCOPT]}).encode()
             kind = "application/vnd.pypi.simple.v1+json"
         else:
             body = "".join(f'<a href="/f/{f}#sha256=0">{f}</a><br/>' for f in DOCOPT).encode()
@@ -134,9 +134,9 @@ def test_the_project_page_lists_the_files_in_json_and_html(as_json):
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}"
         index = Index(url, url + "/simple/", "aws", "t")
-        assert image.project_page(index, "DocOpt") == diagnose.Page(200, DOCOPT)
-        assert image.project_page(index, "nothing-here") == diagnose.Page(404)
+        assert index.project_page("DocOpt") == diagnose.Page(200, DOCOPT)
+        assert index.project_page("nothing-here") == diagnose.Page(404)
     finally:
         server.shutdown()
         server.server_close()
-    assert image.project_page(index, "docopt", timeout=(1.0, 1.0)) == diagnose.Page(0)
+    assert index.project_page("docopt") == diagnose.Page(0)

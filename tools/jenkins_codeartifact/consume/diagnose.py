@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..errors import OperationError
+from ..index import ProjectPage as Page
 from .containers import ENGINE_HINT
 
 _STEP_LINE = re.compile(r"^#\d+ \d+(?:\.\d+)? ?(.*)$")
@@ -27,14 +28,6 @@ WHEEL_HINT = (
     "build it from its sdist (drop --only-binary, or --only-binary :all: --no-binary NAME) with a compiler "
     "in the image, or publish a wheel of it to the index"
 )
-
-
-@dataclass(frozen=True)
-class Page:
-    """What the index answered for one project: HTTP status (0: no answer) and its file names."""
-
-    status: int
-    files: tuple[str, ...] = ()
 
 
 Lookup = Callable[[str], Page]  # project name -> the index's page for it

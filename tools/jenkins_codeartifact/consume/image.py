@@ -1,4 +1,4 @@
-"""The consumer image: a BuildKit build with the index as a secret, and the index check before it.
+"""The consumer image: a BuildKit build with the index as a secret (the index is checked first: index.py).
 
 The docker SDK cannot pass BuildKit secrets, so the build runs the docker CLI (``buildx build`` where the
 plugin exists, else ``DOCKER_BUILDKIT=1 docker build``); everything else (run, push, pull) uses the SDK
@@ -10,30 +10,25 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import functools
 import logging
 import os
-import random
 import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
 
 from .. import redact, signals
 from ..console import Progress, step
 from ..errors import ConfigError, OperationError, PreconditionError
-from ..index import Index, raise_for_auth
+from ..index import Index
 from . import cleanup, diagnose, pipconf
 from .containers import validate_network
 
@@ -41,9 +36,6 @@ log = logging.getLogger(__name__)
 
 TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 NAME_RE = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*")
-INDEX_TIMEOUT = (5.0, 30.0)  # connect, read: the index check before the build
-INDEX_ATTEMPTS = 3
-RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 BUILDKIT_HINT = (
     "install the buildx plugin, or point CA_DOCKER_CLI/--docker-cli at a docker CLI that can build with "
     "BuildKit (Debian's docker.io 20.10 at /usr/bin/docker can); a build-arg fallback would leak the token"
@@ -136,94 +128,6 @@ def first_requirement(context: Path) -> str | None:
     return None
 
 
-def preflight_index(
-    index: Index,
-    project: str | None = None,
-    *,
-    timeout: tuple[float, float] | None = None,
-    attempts: int | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> None:
-    """Fail before starting Docker if the index refuses the credentials or does not answer.
-
-    Asks for one project's page: the root of a simple index with a PyPI upstream lists every project
-    on PyPI, which takes seconds to serve. 5xx, 429 and network errors are retried with backoff; if
-    they last, the build would only fail later with pip's misleading "no matching distribution".
-    """
-    url = index.simple_url + (f"{canonicalize_name(project)}/" if project else "")
-    timeout, attempts = timeout or INDEX_TIMEOUT, attempts or INDEX_ATTEMPTS
-    problem = ""
-    for attempt in range(1, attempts + 1):
-        wait = backoff(attempt)
-        try:
-            with requests.get(
-                url, auth=index.credentials(), timeout=timeout, headers={"Accept": "text/html"}, stream=True
-            ) as r:
-                raise_for_auth(
-                    r,
-                    index.simple_url,
-                    hint="the CodeArtifact token may have expired or lack codeartifact:ReadFromRepository; rerun "
-                    "to get a fresh one, or check CA_INDEX_USERNAME/CA_INDEX_PASSWORD",
-                )
-                if r.status_code not in RETRY_STATUS:
-                    return  # 200, or a 404 that pip will explain (the project is not published)
-                problem = f"answered HTTP {r.status_code}"
-                wait = max(wait, min(_retry_after(r.headers.get("Retry-After")), 30.0))
-        except requests.Timeout:
-            problem = f"did not answer within {timeout[1]:g}s"
-        except requests.RequestException as exc:
-            problem = f"could not be reached ({_network_reason(exc)})"
-        if attempt < attempts:
-            log.warning("index check %d/%d: %s %s; retrying in %.1fs", attempt, attempts, url, problem, wait)
-            sleep(wait)
-    raise PreconditionError(
-        f"index unreachable: {url} {problem}, {attempts} attempts; nothing was built",
-        hint="check that the index (CodeArtifact, devpi, a proxy) is up and reachable from this agent, then rerun",
-    )
-
-
-_ANCHOR = re.compile(r"<a\b[^>]*>([^<]+)</a>", re.IGNORECASE)
-
-
-def project_page(index: Index, project: str, timeout: tuple[float, float] = INDEX_TIMEOUT) -> diagnose.Page:
-    """One GET of ``project``'s page on the index (after a failed build: what pip could not tell)."""
-    url = index.simple_url + f"{canonicalize_name(project)}/"
-    accept = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
-    try:
-        r = requests.get(url, auth=index.credentials(), timeout=timeout, headers={"Accept": accept})
-    except requests.RequestException:
-        return diagnose.Page(0)
-    if r.status_code != 200:
-        return diagnose.Page(r.status_code)
-    if "json" in r.headers.get("Content-Type", ""):
-        try:
-            return diagnose.Page(200, tuple(str(f.get("filename", "")) for f in r.json().get("files", [])))
-        except (ValueError, AttributeError):
-            return diagnose.Page(200)
-    return diagnose.Page(200, tuple(name.strip() for name in _ANCHOR.findall(r.text)))
-
-
-def backoff(attempt: int, base: float = 1.0, cap: float = 20.0) -> float:
-    """Exponential backoff with full jitter on the upper half: ``base * 2**(attempt-1)``, 50-100 % of it."""
-    delay = min(cap, base * 2.0 ** (attempt - 1))
-    return delay * random.uniform(0.5, 1.0)
-
-
-def _retry_after(value: str | None) -> float:
-    try:
-        return max(0.0, float(value or 0))
-    except ValueError:
-        return 0.0
-
-
-def _network_reason(exc: BaseException) -> str:
-    text = str(exc)
-    for needle in ("Connection refused", "Connection reset", "Name or service not known", "RemoteDisconnected"):
-        if needle in text:
-            return needle.lower() if needle != "RemoteDisconnected" else "connection closed without an answer"
-    return type(exc).__name__
-
-
 _NOISE = re.compile(r"#\d+ sha256:[0-9a-f]{64}")  # BuildKit's plain progress repeats each step's digest
 
 
@@ -253,7 +157,7 @@ def build(
     docker_file = check_context(ctx, dockerfile)
     validate_network(network)
     kit = find_buildkit(cli, run=probe)
-    preflight_index(index, first_requirement(ctx))
+    index.check_reachable(first_requirement(ctx))
     for path in pipconf.remove_stale():
         cleanup.note(f"removed the pip.conf secret {path} of an earlier, killed run")
     secret_dir = ""
@@ -316,7 +220,7 @@ def _build_with(
         with step(f"build {image} ({kit.kind}, index {index.description or index.simple_url})", log) as progress:
             tail = _stream(argv, redact.child_environ(kit.env), progress, popen or subprocess.Popen)
             if tail is not None:
-                raise diagnose.build_error(image, tail, lookup=functools.partial(project_page, index))
+                raise diagnose.build_error(image, tail, lookup=index.project_page)
             try:
                 image_id = iidfile.read_text(encoding="utf-8").strip()
             except OSError:
