@@ -44,6 +44,7 @@ class PublishResult:
     present: list[str] = field(default_factory=list)  # found on the index with the same sha256
     absent: bool = False  # the index said it has no file of this version (before this run uploaded any)
     pending: set[str] = field(default_factory=set)  # being uploaded: whether they landed is not known
+    revision: str | None = None  # CodeArtifact's revision of this version after the run (ca-repo promote pins it)
 
     def release(self) -> str | None:
         """This version on the index: whole, partial, absent or unknown (None: no index involved)."""
@@ -64,6 +65,7 @@ class PublishResult:
             "outcome": self.status,
             "skipped": self.status == "skipped",
             "release": self.release(),
+            "revision": self.revision,
             "files": [
                 {
                     "filename": d.path.name,
@@ -242,6 +244,10 @@ def _check_version(
     result.repository = index.upload_url
     existing = index.version_files(meta.name, meta.version)
     result.absent = existing is None
+    if index.codeartifact is not None and existing is None:  # a new version: will CodeArtifact take it?
+        from ..repo import origin
+
+        origin.check(index.codeartifact, meta.name)
     if existing is not None and not settings.skip_existing:
         raise PreconditionError(
             f"{meta.name} {meta.version} is already published in {index.description}",
@@ -272,6 +278,7 @@ def _upload(
     todo = [d for d in dists if d.path.name not in result.present]
     if not todo:
         result.status = "skipped"
+        _revision(index, name, version, result)
         log.info("%s %s is already in %s: nothing uploaded (--skip-existing)", name, version, index.description)
         return result
     if existing:
@@ -281,5 +288,16 @@ def _upload(
     with step(f"upload to {index.description}"):
         upload.upload(index, todo, name, version, uploaded=result.uploaded, pending=result.pending)
     result.status = "uploaded"
+    _revision(index, name, version, result)
     log.info("published %s %s to %s", name, version, index.description)
     return result
+
+
+def _revision(index: Index, name: str, version: str, result: PublishResult) -> None:
+    """The version's revision as CodeArtifact has it now (DescribePackageVersion), for ``ca-repo promote
+    --from-report``; None for another index."""
+    if index.codeartifact is not None:
+        found = index.codeartifact.describe(name, version)
+        result.revision = found.revision if found is not None else None
+        if result.revision:
+            log.info("revision: %s", result.revision)
