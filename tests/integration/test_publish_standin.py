@@ -209,29 +209,39 @@ def test_a_name_public_pypi_serves_is_refused_before_anything_is_written(standin
     assert not (project.path / "dist").exists() and "published" not in output
 
 
+def renamed(path, prefix: str) -> str:
+    """Give the project a name no other test published (a new package: only its group decides)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    pyproject = path / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('name = "fantastic-ascii"', f'name = "{name}"'))
+    return name
+
+
 def test_a_group_that_blocks_publishing_is_exit_3(standin, project, capsys):
-    standin.config.package_groups.append(ca.PackageGroup("/pypi//fantastic~", {"PUBLISH": "BLOCK"}))
+    name = renamed(project.path, "blocked")
+    standin.config.package_groups.append(ca.PackageGroup("/pypi//blocked~", {"PUBLISH": "BLOCK"}))
     code, output = run(capsys, project.path)
     assert code == 3, output
     assert errors(output) == [
-        "ERROR: publishing fantastic-ascii will be refused: its package group /pypi//fantastic~ blocks publishing"
+        f"ERROR: publishing {name} will be refused: its package group /pypi//blocked~ blocks publishing"
     ]
+    assert not (project.path / "dist").exists()
 
 
 def test_shadowing_is_one_warning_and_an_internal_group_none(standin, project, capsys, tmp_path):
     """The root group lets the upstream serve any name: one WARNING; the organisation's group (upstream
     BLOCK, as infra/codeartifact.yml creates it) silences it. Either way the version is published."""
+    name = renamed(project.path, "open")
     code, output = run(capsys, project.path)
     assert code == 0, output
     (warning,) = [line for line in output.splitlines() if "shadowed" in line]
-    assert warning.startswith(
-        "WARNING: fantastic-ascii could be shadowed from the public upstream: its package group /*"
-    )
+    assert warning.startswith(f"WARNING: {name} could be shadowed from the public upstream: its package group /*")
     other = fresh_package(tmp_path / "second", 2)
-    standin.config.package_groups.append(ca.PackageGroup("/pypi//fantastic-ascii$", dict(ca.INTERNAL_GROUP)))
+    internal = renamed(other.path, "internal")
+    standin.config.package_groups.append(ca.PackageGroup(f"/pypi//{internal}$", dict(ca.INTERNAL_GROUP)))
     code, output = run(capsys, other.path)
     assert code == 0, output
-    assert "shadowed" not in output
+    assert "shadowed" not in output and f"published {internal}" in output
 
 
 def test_the_report_carries_the_revision_promote_pins(standin, project, capsys, tmp_path):
