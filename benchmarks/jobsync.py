@@ -62,8 +62,31 @@ templates:
       name: "pkg-{{n}}"
       description: "Publish package {{n}}"
       shell: ["ca-publish packages/{{n}} --skip-existing  # ${{WORKSPACE}}"]
-    instances:
+{broad}    instances:
 {instances}
+"""
+BROAD_JJB_TIMEOUT = """\
+      - timeout: {timeout: 30, type: absolute, abort: true}
+"""
+# --broad: the features most real jobs use, in both tools (issue 22): discarder, parameters, label,
+# build timeout and a publisher kept as raw XML.
+BROAD_JOBSYNC = """\
+      discard: {builds: 50, days: 30}
+      parameters: [{name: VERSION, default: "1.0"}, {name: DRY_RUN, type: boolean}]
+      label: linux
+      timeout: {minutes: 30}
+      raw: {publishers: "<hudson.tasks.Mailer><recipients>team@example.com</recipients></hudson.tasks.Mailer>"}
+"""
+BROAD_JJB = """\
+    properties:
+      - build-discarder: {days-to-keep: 30, num-to-keep: 50}
+    parameters:
+      - string: {name: VERSION, default: "1.0"}
+      - bool: {name: DRY_RUN, default: false}
+    node: linux
+    publishers:
+      - raw:
+          xml: "<hudson.tasks.Mailer><recipients>team@example.com</recipients></hudson.tasks.Mailer>"
 """
 JJB_SPEC = """\
 - job-template:
@@ -86,9 +109,9 @@ JJB_SPEC = """\
               credential-id: aws
               username: AWS_ACCESS_KEY_ID
               password: AWS_SECRET_ACCESS_KEY
-    builders:
+{timeout}    builders:
       - shell: "ca-publish packages/{{n}} --skip-existing  # ${{{{WORKSPACE}}}}"
-- project:
+{broad}- project:
     name: packages
     n:
 {instances}
@@ -149,6 +172,9 @@ def main() -> int:
     ap.add_argument("--large", type=int, default=10000, help="jobs of the large case (0: skip it)")
     ap.add_argument("--folders", type=int, default=100, help="folders of the large case")
     ap.add_argument("--only-large", action="store_true", help="skip the 1000-job comparison")
+    ap.add_argument(
+        "--broad", action="store_true", help="the 1000 jobs gain discarder, parameters, label, timeout, raw publisher"
+    )
     default_jjb = BIN / "jenkins-jobs"
     ap.add_argument("--jjb", default=str(default_jjb) if default_jjb.exists() else shutil.which("jenkins-jobs"))
     args = ap.parse_args()
@@ -167,11 +193,13 @@ def small(args: argparse.Namespace) -> None:
         tmp = Path(tmp_s)
         (tmp / "specs").mkdir()
         (tmp / "jjb").mkdir()
+        broad = {"broad": BROAD_JOBSYNC if args.broad else ""}
         (tmp / "specs" / "packages.yml").write_text(
-            JOBSYNC_SPEC.format(instances="\n".join(f"      - {{n: p{i:04d}}}" for i in range(n)))
+            JOBSYNC_SPEC.format(instances="\n".join(f"      - {{n: p{i:04d}}}" for i in range(n)), **broad)
         )
+        jjb = {"broad": BROAD_JJB if args.broad else "", "timeout": BROAD_JJB_TIMEOUT if args.broad else ""}
         (tmp / "jjb" / "packages.yaml").write_text(
-            JJB_SPEC.format(instances="\n".join(f"      - p{i:04d}" for i in range(n)))
+            JJB_SPEC.format(instances="\n".join(f"      - p{i:04d}" for i in range(n)), **jjb)
         )
         names = [f"pkg-p{i:04d}" for i in range(n)]
         edited = names[:: max(1, n // args.edited)][: args.edited]
@@ -189,7 +217,7 @@ def small(args: argparse.Namespace) -> None:
         jjb_test = [args.jjb, "test", str(tmp / "jjb"), "-o"]
         results["render/jjb"] = (render_median(jjb_test, "out-jjb"), 0)
 
-        with FakeJenkins() as ours, FakeJenkins() as theirs:
+        with FakeJenkins(every_plugin=args.broad) as ours, FakeJenkins(every_plugin=args.broad) as theirs:
             env_ours = dict(base_env, JENKINS_URL=ours.url, JENKINS_USER=ours.user, JENKINS_API_TOKEN=ours.token)
             ini = tmp / "jjb.ini"
             ini.write_text(
@@ -307,7 +335,7 @@ def large(args: argparse.Namespace) -> None:
         (tmp / "jjb").mkdir()
         (tmp / "jjb-folders").mkdir()
         instances = "\n".join(f"      - {{f: '{f}', n: '{j}'}}" for f in folders for j in jobs)
-        spec = JOBSYNC_SPEC.format(instances=instances)
+        spec = JOBSYNC_SPEC.format(instances=instances, broad="")
         spec = spec.replace('name: "pkg-{n}"', 'name: "f{f}/pkg-{n}"').replace("packages/{n}", "packages/{f}/{n}")
         spec = spec.replace('"Publish package {n}"', '"Publish package {n} of {f}"')
         spec = "folders:\n" + "".join(f"  - name: f{f}\n" for f in folders) + spec

@@ -72,7 +72,13 @@ ROOT_CLASSES = {
     FOLDER: FOLDER,
     MULTIBRANCH: MULTIBRANCH,
 }
-CONTAINERS = {FOLDER, MULTIBRANCH}  # AbstractFolder subclasses: they export ``jobs``
+# Root elements of item types whose XML root is not their class (with ``every_plugin``; others are classes).
+OTHER_ROOTS = {"matrix-project": "hudson.matrix.MatrixProject", "maven2-moduleset": "hudson.maven.MavenModuleSet"}
+CONTAINERS = {
+    FOLDER,
+    MULTIBRANCH,
+    "jenkins.branch.OrganizationFolder",
+}  # AbstractFolder subclasses: they export ``jobs``
 # The plugin (at the version of jenkins/plugins.txt) that owns each class Jenkins writes ``plugin=`` for.
 PLUGINS = {
     "flow-definition": "workflow-job@1505.vea_4b_20a_4a_495",
@@ -287,7 +293,9 @@ class FakeJenkins:
         delay: float = 0.0,
         password: str = "correct-horse-battery",
         installed: frozenset[str] = ALL_PLUGINS,
+        every_plugin: bool = False,
     ) -> None:
+        self.every_plugin = every_plugin  # a Jenkins with every plugin: any class and item type binds
         self.user, self.token, self.password = user, token, password
         self.anonymous_read, self.csrf = anonymous_read, csrf
         self.installed = set(installed)
@@ -408,12 +416,13 @@ class FakeJenkins:
             root = etree.fromstring(xml, parser)
         else:
             root = etree.fromstring(re.sub(r"^\s*<\?xml[^>]*\?>\s*", "", xml).encode("utf-8"), parser)
-        if root.tag not in ROOT_CLASSES:
+        if root.tag not in ROOT_CLASSES and not self.every_plugin:
             raise ValueError(f"unknown item type {root.tag}")
+        root_class = ROOT_CLASSES.get(root.tag) or OTHER_ROOTS.get(root.tag, root.tag)
         description = root.findtext("description") or ""
         if verbatim:
             assert isinstance(xml, str)
-            return Item(ROOT_CLASSES[root.tag], xml, description)
+            return Item(root_class, xml, description)
         for el in list(root.iter()):
             if not isinstance(el.tag, str) or el is root:
                 continue
@@ -432,10 +441,10 @@ class FakeJenkins:
             if owner:
                 el.set("plugin", owner)
         stored = "<?xml version='1.1' encoding='UTF-8'?>\n" + _xstream(root)
-        return Item(ROOT_CLASSES[root.tag], stored, description)
+        return Item(root_class, stored, description)
 
     def _known(self, cls: str) -> bool:
-        if cls in CORE:
+        if cls in CORE or self.every_plugin:
             return True
         owner = PLUGINS.get(cls)
         if owner is not None:

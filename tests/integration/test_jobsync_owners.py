@@ -278,7 +278,7 @@ def test_an_item_holding_jobs_is_never_replaced(fake, env, tmp_path, capsys):
     fake.put("producer/main", "<flow-definition><description/></flow-definition>")
     assert sync(a, A, "apply", "--adopt", "--replace") == 1
     err = capsys.readouterr().err
-    assert f"producer: is a {MULTIBRANCH} on the server but a freestyle job in the specs: not replaced" in err
+    assert "producer: is a multibranch pipeline on the server but a freestyle job in the specs: not replaced" in err
     assert "producer/main" in fake.items and fake.items["producer"].cls == MULTIBRANCH
 
 

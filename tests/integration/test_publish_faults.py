@@ -53,9 +53,9 @@ def front(sandbox_environ, warm_devpi, devpi_password, monkeypatch, tmp_path):
         monkeypatch.setenv("CA_SIMPLE_URL", f.url + path + "+simple/")
         monkeypatch.setenv("CA_INDEX_USERNAME", "aws")
         monkeypatch.setenv("CA_INDEX_PASSWORD", devpi_password)
-        monkeypatch.setattr(indexhttp, "READ_TIMEOUT", READ_TIMEOUT)
-        monkeypatch.setattr(indexhttp, "RETRIES", RETRIES)
-        monkeypatch.setattr(indexhttp, "BACKOFF", 0.05)
+        monkeypatch.setattr(
+            indexhttp, "POLICY", dataclasses.replace(indexhttp.POLICY, read=READ_TIMEOUT, retries=RETRIES, backoff=0.05)
+        )
         monkeypatch.chdir(tmp_path)
         yield f
 
@@ -346,8 +346,7 @@ def ca_front(sandbox_environ, endpoint, monkeypatch, tmp_path):
             return dataclasses.replace(index, upload_url=moved, simple_url=moved + "simple/")
 
         monkeypatch.setattr(flow, "resolve_index", through_front)
-        monkeypatch.setattr(indexhttp, "READ_TIMEOUT", READ_TIMEOUT)
-        monkeypatch.setattr(indexhttp, "BACKOFF", 0.05)
+        monkeypatch.setattr(indexhttp, "POLICY", dataclasses.replace(indexhttp.POLICY, read=READ_TIMEOUT, backoff=0.05))
         monkeypatch.chdir(tmp_path)
         yield f
 

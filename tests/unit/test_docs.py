@@ -128,3 +128,19 @@ def test_every_documented_command_line_uses_real_subcommands_and_flags() -> None
             ]
             break
     assert not problems, "\n".join(problems)
+
+
+def test_the_failure_page_states_the_one_io_policy_as_the_code_has_it():
+    from jenkins_codeartifact import netpolicy
+
+    text = (ROOT / "docs" / "failures.md").read_text(encoding="utf-8")
+    for what, p in netpolicy.POLICIES.items():
+        wait = (
+            "botocore's own (exponential, jitter)"
+            if p.backoff == 0
+            else f"50-100 % of {p.backoff:g} s × 2^(N-1), at most {p.backoff_max:g} s"
+        )
+        row = f"| {what} | {p.connect:g} s / {p.read:g} s | {p.retries} | {wait} |"
+        assert row in text, f"docs/failures.md: the row should read {row}"
+    assert f"at most {netpolicy.RETRY_AFTER_MAX:g} s" in text
+    assert ", ".join(map(str, sorted(netpolicy.RETRYABLE_STATUSES)[:-1])) in text

@@ -48,7 +48,10 @@ def test_walkthrough_jobs():
     ("text", "expected"),
     [
         ("jobs:\n  - name: a\n    type: freestyle\n    pol: '* * * * *'\n", "jobs.yml:4: jobs[0].pol: unknown key"),
-        ("jobs:\n  - name: a\n    type: freestyl\n", "jobs.yml:3: jobs[0].type: expected type freestyle or pipeline"),
+        (
+            "jobs:\n  - name: a\n    type: freestyl\n",
+            "jobs.yml:3: jobs[0].type: expected type freestyle, pipeline, multibranch or raw",
+        ),
         ("jobs:\n  - name: a\n    type: freestyle\n    git: {branch: main}\n", "jobs.yml:4: jobs[0].git: missing"),
         (
             "jobs:\n  - name: a\n    type: freestyle\n    git:\n      url: u\n      clean: always\n",

@@ -250,7 +250,7 @@ REFUSALS = [
     ("no-credentials-file", ["team/pub"], "bindings[0] needs credentials 'aws': no --credentials FILE given"),
     ("missing-credential-id", ["team/pub", "--credentials", "{other}"], "needs credentials 'aws': not in the"),
     ("world-readable", ["team/pub", "--credentials", "{open}"], "mode 0644 lets others read it"),
-    ("bad-entry", ["team/pub", "--credentials", "{token}"], "aws: expected {username: ..., password: ...}"),
+    ("bad-entry", ["team/pub", "--credentials", "{token}"], "aws: expected {username, password}, {secret}"),
     (
         "number-password",
         ["team/pub", "--credentials", "{number}"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import http.server
 import itertools
 import json
@@ -100,7 +101,7 @@ def test_refused_credentials_are_a_clear_error(server):
 
 
 def test_index_down(monkeypatch):
-    monkeypatch.setattr(indexhttp, "BACKOFF", 0.01)
+    monkeypatch.setattr(indexhttp, "POLICY", dataclasses.replace(indexhttp.POLICY, backoff=0.01))
     index = Index(upload_url="http://127.0.0.1:9/", simple_url="http://127.0.0.1:9/simple/", description="x")
     with pytest.raises(OperationError, match="unreachable"):
         index.version_files("fantastic-ascii", "1.0.0")
@@ -137,7 +138,7 @@ class Flaky(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def flaky(monkeypatch):
-    monkeypatch.setattr(indexhttp, "BACKOFF", 0.05)
+    monkeypatch.setattr(indexhttp, "POLICY", dataclasses.replace(indexhttp.POLICY, backoff=0.05))
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
     srv.daemon_threads = True
     srv.script, srv.times = [], []
@@ -158,7 +159,7 @@ def test_5xx_are_retried_with_growing_waits_one_log_line_each(flaky, caplog):
         ("502", "3"),
     ]
     gaps = [b - a for a, b in itertools.pairwise(flaky.times)]
-    assert gaps[0] >= 0.05 and gaps[0] < gaps[2]  # exponential (jitter adds at most the wait again)
+    assert gaps[0] >= 0.025 and gaps[0] < gaps[2]  # exponential: 50-100 % of 0.05 s, then of 0.2 s
 
 
 def test_429_honours_retry_after(flaky, caplog):
@@ -173,12 +174,11 @@ def test_persistent_5xx_is_index_unreachable_after_bounded_retries(flaky):
     flaky.script = [(503, None)] * 10
     with pytest.raises(OperationError, match=r"^index unreachable: .* answered HTTP 503"):
         index_for(flaky).version_files("fantastic-ascii", "1.0.0")
-    assert len(flaky.times) == indexhttp.RETRIES + 1
+    assert len(flaky.times) == indexhttp.POLICY.retries + 1
 
 
 def test_an_index_that_never_answers_times_out_in_bounded_time(flaky, monkeypatch):
-    monkeypatch.setattr(indexhttp, "READ_TIMEOUT", 0.3)
-    monkeypatch.setattr(indexhttp, "RETRIES", 1)
+    monkeypatch.setattr(indexhttp, "POLICY", dataclasses.replace(indexhttp.POLICY, read=0.3, retries=1))
     flaky.script = [("hang", None)] * 2
     started = time.monotonic()
     with pytest.raises(OperationError, match=r"index unreachable: .*: no answer \(read timed out\)"):

@@ -6,6 +6,7 @@ ambiguity check (ask the index, compare sha256) runs for real.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import http.server
 import io
@@ -128,7 +129,7 @@ def test_5xx_twice_fails_naming_the_real_cause(server, dists):
 
 def test_no_answer_after_the_body_is_settled_by_the_hash(server, dists, monkeypatch):
     """The index stored the file but never answered: a read timeout, then the sha256 says it landed."""
-    monkeypatch.setattr(indexhttp, "READ_TIMEOUT", 0.5)
+    monkeypatch.setattr(indexhttp, "POLICY", dataclasses.replace(indexhttp.POLICY, read=0.5))
     server.answers = [(200, True, 3)]
     started = time.monotonic()
     assert send(server, dists[:1]) == dists[:1]

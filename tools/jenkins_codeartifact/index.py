@@ -256,7 +256,7 @@ def _default_simple(upload_url: str, settings: Settings) -> str:
     auth = (user, password) if user and password else None
     try:
         resp = indexhttp.http_session(
-            auth, retries=0, timeout=min(indexhttp.CONNECT_TIMEOUT, indexhttp.READ_TIMEOUT)
+            auth, retries=0, timeout=min(indexhttp.POLICY.connect, indexhttp.POLICY.read)
         ).head(upload_url, allow_redirects=True)
     except (requests.RequestException, OSError):
         return upload_url + "simple/"  # the version check will report the outage with its own message

@@ -7,29 +7,22 @@ Shared by the publish flow (simple API, upload POST) and anything else that read
 from __future__ import annotations
 
 import logging
-import random
 import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import requests
 
-from .netpolicy import describe_failure as describe_failure  # one source; publish imports it from here
+from . import netpolicy
+from .netpolicy import describe_failure
 
 log = logging.getLogger(__name__)
 
-# Time bounds for every HTTP request to an index (simple API, JSON API, upload). Tests lower them.
-CONNECT_TIMEOUT = 10.0
-READ_TIMEOUT = 60.0
-RETRIES = 4  # idempotent requests: attempts after the first
-BACKOFF = 0.5  # seconds before the first retry; doubles each time, plus up to as much again of jitter
-BACKOFF_MAX = 20.0
-RETRY_AFTER_MAX = 60.0  # a longer Retry-After is shortened to this
-RETRY_STATUSES = (429, 500, 502, 503, 504)
+POLICY = netpolicy.INDEX  # time bounds and retries of every index request; tests swap in a faster one
 
 
 def _retry_class() -> type:
-    """urllib3's Retry (it honours Retry-After), with exponential backoff + jitter and one log line per retry."""
+    """urllib3's Retry (it honours Retry-After), with the policy's backoff and one retry line each."""
     from urllib3.util.retry import Retry
 
     class LoggedRetry(Retry):
@@ -41,19 +34,12 @@ def _retry_class() -> type:
                 cause = f"HTTP {last.status}"
             elif last is not None and last.error is not None:
                 cause = describe_failure(last.error)
-            wait = self.get_retry_after(response) if response is not None else None
-            why = " (Retry-After)" if wait is not None else ""
-            if wait is None:
-                wait = min(BACKOFF_MAX, BACKOFF * 2 ** (attempt - 1)) * (1 + random.random())
+            retry_after = self.get_retry_after(response) if response is not None else None
+            wait = POLICY.delay(attempt, retry_after)
             where = f"{last.method} {last.url}" if last else "request"
-            log.info(
-                "index: %s: %s; retry %d of %d in %.1fs%s",
-                where,
-                cause,
-                attempt,
-                attempt + (self.total or 0),
-                wait,
-                why,
+            total = attempt + (self.total or 0)
+            netpolicy.log_retry(
+                log, f"index: {where}", cause, attempt, total, wait, retry_after=retry_after is not None
             )
             time.sleep(wait)
 
@@ -75,9 +61,9 @@ def http_session(
     pool_log = logging.getLogger("urllib3.connectionpool")
     if not any(isinstance(f, _NoRetryWarnings) for f in pool_log.filters):
         pool_log.addFilter(_NoRetryWarnings())
-    read = READ_TIMEOUT if timeout is None else timeout
-    bounds = (min(CONNECT_TIMEOUT, read), read)
-    n = RETRIES if retries is None else retries
+    read = POLICY.read if timeout is None else timeout
+    bounds = (min(POLICY.connect, read), read)
+    n = POLICY.retries if retries is None else retries
 
     class Session(requests.Session):
         def request(self, method: str | bytes, url: str | bytes, *args: Any, **kw: Any) -> requests.Response:
@@ -91,26 +77,19 @@ def http_session(
                     attempt += 1
                     if str(method).upper() not in ("GET", "HEAD") or attempt > n or "MaxRetryError" in repr(exc):
                         raise
-                    wait = min(BACKOFF_MAX, BACKOFF * 2 ** (attempt - 1)) * (1 + random.random())
-                    log.info(
-                        "index: %s %s: %s; retry %d of %d in %.1fs",
-                        method,
-                        url,
-                        describe_failure(exc),
-                        attempt,
-                        n,
-                        wait,
-                    )
+                    wait = POLICY.delay(attempt)
+                    subject = f"index: {method!s} {url!s}"
+                    netpolicy.log_retry(log, subject, describe_failure(exc), attempt, n, wait, retry_after=False)
                     time.sleep(wait)
 
     retry = _retry_class()(
         total=n,
         status=n,
         allowed_methods=frozenset({"GET", "HEAD"}),
-        status_forcelist=RETRY_STATUSES,
+        status_forcelist=netpolicy.RETRYABLE_STATUSES,
         raise_on_status=False,  # the last answer comes back, so the error can say which status it was
         respect_retry_after_header=True,
-        retry_after_max=RETRY_AFTER_MAX,
+        retry_after_max=netpolicy.RETRY_AFTER_MAX,
         redirect=5,
     )
     session = Session()

@@ -55,6 +55,15 @@ REGISTRY = Policy(connect=5.0, read=30.0, retries=2, backoff=1.0)  # registry v2
 JENKINS = Policy(connect=10.0, read=30.0, retries=3, backoff=0.5, backoff_max=8.0)
 AWS = Policy(connect=10.0, read=60.0, retries=4, backoff=0.0)  # botocore backs off itself ("standard" mode)
 
+# What each policy is for, as docs/failures.md's table names them (a test keeps that table true).
+POLICIES = {
+    "package index (simple API, JSON API, uploads)": INDEX,
+    "index check before an image build": INDEX_CHECK,
+    "registry v2 API (tag check, digest)": REGISTRY,
+    "Jenkins (jobsync)": JENKINS,
+    "AWS APIs (botocore, standard retries)": AWS,
+}
+
 
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), capped; None if absent or bad."""

@@ -1,4 +1,5 @@
-"""``jobsync render|diff|apply|run``: Jenkins jobs from ``jenkins/jobs/*.yml``: rendered, planned, applied, run."""
+"""``jobsync render|diff|apply|import|run``: Jenkins jobs from ``jenkins/jobs/*.yml``: rendered, planned,
+applied, imported from a server or saved config.xml, run."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ SETTINGS = {
     "diff": (*_SERVER, *_PRUNE),
     "apply": (*_SERVER, *_PRUNE, "workers"),
     "run": ("jobs_dir", "run"),
+    "import": ("jobs_dir", "jenkins_url", "jenkins_user", "workers"),
 }
 LIBRARIES = ("python-jenkins", "requests", "PyYAML", "lxml")
 
@@ -39,7 +41,7 @@ def parser() -> ArgumentParser:
         PROG, "Keep Jenkins jobs in YAML: render config.xml offline, diff against the server, apply.", LIBRARIES
     )
     sub = p.add_subparsers(
-        dest="command", required=True, metavar="{render,diff,apply,run}", parser_class=ArgumentParser
+        dest="command", required=True, metavar="{render,diff,apply,import,run}", parser_class=ArgumentParser
     )
 
     r = sub.add_parser("render", help="render config.xml (and Jenkinsfiles) offline, like `jenkins-jobs test`")
@@ -63,11 +65,30 @@ def parser() -> ArgumentParser:
     add_options(d, *SETTINGS["diff"])
     a = sub.add_parser("apply", help="create and update jobs; --prune deletes managed jobs not in the specs")
     add_options(a, *SETTINGS["apply"])
+    i = sub.add_parser("import", help="write specs for existing jobs (from the server, or saved config.xml)")
+    i.add_argument(
+        "--from-xml",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="saved config.xml files or directories (NAME.xml, NAME/config.xml, a JENKINS_HOME jobs/ tree, "
+        "`jenkins-jobs test -o DIR` output) instead of the server",
+    )
+    i.add_argument("--folder", help="import only this folder and what is in it (server)")
+    i.add_argument("--match", metavar="GLOB", help="import only items whose full name matches (server)")
+    i.add_argument("--force", action="store_true", help="replace spec files that exist in --jobs-dir")
+    add_options(i, *SETTINGS["import"])
     x = sub.add_parser("run", help="run one job from its spec here, the way Jenkins would (workspace, env, steps)")
     x.add_argument("job", metavar="JOB", help="the job's full name (folder/name)")
     x.add_argument("--checkout", type=Path, help="check out this local repository's committed HEAD, not the spec's URL")
     x.add_argument(
-        "--param", dest="build_params", action="append", default=[], metavar="K=V", help="build parameter (repeatable)"
+        "-p",
+        "--param",
+        dest="build_params",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="build parameter (repeatable); the job's declared parameters, checked as Jenkins does",
     )
     add_options(x, *SETTINGS["run"])
     return p
@@ -120,7 +141,7 @@ def _render(args: argparse.Namespace, settings: Settings, specs: model.Specs) ->
 
 
 def _run(args: argparse.Namespace, settings: Settings, specs: model.Specs, record: dict[str, Any]) -> int:
-    from ..jobsync import run, workspace
+    from ..jobsync import run, runparts, workspace
 
     item = next((i for i in specs.items if model.fold(i.name) == model.fold(args.job)), None)
     if item is None:
@@ -128,14 +149,17 @@ def _run(args: argparse.Namespace, settings: Settings, specs: model.Specs, recor
         raise ConfigError(f"unknown job {args.job!r} in {settings.jobs_dir}", hint=f"jobs in the specs: {names}")
     if isinstance(item, model.Folder):
         raise ConfigError(f"{item.name!r} ({item.source}) is a folder, not a job", hint="name a job inside it")
+    runparts.refuse_unrunnable(item)
+    assert not isinstance(item, model.RawItem | model.Multibranch)  # refused above
     state = Path(settings.state_dir)
     if state.exists() and not state.is_dir():
         raise ConfigError(f"--state-dir {state}: is a file, not a directory")
-    params = run.parse_params(args.build_params)
+    params = runparts.parameters(item, run.parse_params(args.build_params))
     credentials = run.load_credentials(Path(settings.credentials_file)) if settings.credentials_file else None
     if args.checkout is not None:
         workspace.source_repository(args.checkout)
     plan = run.plan(item, credentials, args.checkout)
+    runparts.notes(item)
     build = run.run(plan, state, params, args.checkout, on_abort=lambda b: record.update(b.as_report()))
     record.update(build.as_report())
     if build.result != "SUCCESS":
@@ -143,7 +167,42 @@ def _run(args: argparse.Namespace, settings: Settings, specs: model.Specs, recor
     return EXIT_OK
 
 
+def _import(args: argparse.Namespace, settings: Settings, record: dict[str, Any]) -> int:
+    from ..jobsync import importing
+
+    if args.from_xml is not None:
+        if args.folder or args.match:
+            raise ConfigError("--folder and --match select items on the server; with --from-xml name the files")
+        sources, skipped = importing.from_files(args.from_xml)
+    else:
+        client = _client(settings)
+        remotes = client.tree(args.folder.count("/") + 8 if args.folder else 8)
+        names = importing.select(remotes, args.folder, args.match)
+        if not names:
+            raise PreconditionError("nothing to import: no item on the server matches", hint="check --folder/--match")
+        log.info("import: %d items to read", len(names))
+        sources, skipped = importing.fetch(names, client.config, settings.workers), []
+    for line in skipped:
+        log.info("import: %s", line)
+    summary = importing.run(sources, Path(settings.jobs_dir), force=args.force)
+    summary.skipped = skipped
+    record.update(summary.as_report())
+    for line in summary.lines():
+        sys.stdout.write(redact.scrub(line) + "\n")
+    if summary.encrypted:
+        total = sum(i.encrypted for i in summary.encrypted)
+        log.warning(
+            "WARNING: %d Jenkins-encrypted values ({AQAAAB...}) kept as they are, in: %s; only the controller "
+            "that wrote them can read them",
+            total,
+            ", ".join(i.item.name for i in summary.encrypted),
+        )
+    return EXIT_OK
+
+
 def _body(args: argparse.Namespace, settings: Settings, record: dict[str, Any]) -> int:
+    if args.command == "import":
+        return _import(args, settings, record)
     if args.command == "render" and args.output is not None:
         _output_dir(args.output)
     if args.command == "render":

@@ -28,7 +28,27 @@ from xml.sax.saxutils import escape as xml_escape
 
 from lxml import etree
 
-from .model import Binding, Folder, Freestyle, Git, Item, JenkinsfileSpec, Pipeline
+from . import jobrender, parts
+from .model import (
+    Archive,
+    Binding,
+    Common,
+    Discard,
+    Folder,
+    Freestyle,
+    Git,
+    GitRemote,
+    Item,
+    JenkinsfileSpec,
+    JUnit,
+    Multibranch,
+    Param,
+    Pipeline,
+    Raw,
+    RawItem,
+    Timeout,
+    Upstream,
+)
 
 MARKER_PREFIX = "[managed by jobsync sha256:"
 # Owners carry no whitespace or ']' (checked where they are resolved); item names cannot hold ']'.
@@ -39,100 +59,56 @@ CLASSES = {
     Folder: FOLDER_CLASS,
     Freestyle: "hudson.model.FreeStyleProject",
     Pipeline: "org.jenkinsci.plugins.workflow.job.WorkflowJob",
+    Multibranch: jobrender.MULTIBRANCH,
 }
-TYPE_NAMES = {FOLDER_CLASS: "folder", CLASSES[Freestyle]: "freestyle job", CLASSES[Pipeline]: "pipeline"}
-NULL_SCM = "hudson.scm.NullSCM"
+TYPE_NAMES = {
+    FOLDER_CLASS: "folder",
+    CLASSES[Freestyle]: "freestyle job",
+    CLASSES[Pipeline]: "pipeline",
+    CLASSES[Multibranch]: "multibranch pipeline",
+}
+NULL_SCM = jobrender.NULL_SCM
+xml_parse = jobrender.xml_parse
+# Classes Jenkins reports for the root elements of item types the model keeps as whole raw XML.
+RAW_ROOTS = {
+    "project": CLASSES[Freestyle],
+    "flow-definition": CLASSES[Pipeline],
+    "matrix-project": "hudson.matrix.MatrixProject",
+    "maven2-moduleset": "hudson.maven.MavenModuleSet",
+}
+
+
+def item_class(item: Item) -> str:
+    """The class Jenkins reports (``_class``) for ``item``."""
+    if isinstance(item, RawItem):
+        return RAW_ROOTS.get(item.root, item.root)
+    return CLASSES[type(item)]
+
+
+def is_folder(item: Item) -> bool:
+    """A folder other items can sit in (a cloudbees folder, typed or raw)."""
+    return isinstance(item, Folder) or (isinstance(item, RawItem) and item.is_folder)
+
+
+def is_container(item: Item) -> bool:
+    """An item the tree query lists with ``jobs``: folders, and computed folders (multibranch...)."""
+    return (
+        is_folder(item)
+        or isinstance(item, Multibranch)
+        or (isinstance(item, RawItem) and item_class(item) in CONTAINER_CLASSES)
+    )
+
+
+CONTAINER_CLASSES = frozenset(
+    {"org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject", "jenkins.branch.OrganizationFolder"}
+)
 
 
 def _el(parent: etree._Element, tag: str, text: str | None = None, **attrib: str) -> etree._Element:
-    child = etree.SubElement(parent, tag, attrib)
-    if text is not None:
-        child.text = text
-    return child
+    return parts.el(parent, tag, text, **attrib)
 
 
-def _bool(value: bool) -> str:
-    return "true" if value else "false"
-
-
-def _git(parent: etree._Element, git: Git) -> None:
-    scm = _el(parent, "scm", **{"class": "hudson.plugins.git.GitSCM"})
-    _el(scm, "configVersion", "2")
-    remotes = _el(scm, "userRemoteConfigs")
-    remote = _el(remotes, "hudson.plugins.git.UserRemoteConfig")
-    _el(remote, "url", git.url)
-    if git.credentials:
-        _el(remote, "credentialsId", git.credentials)
-    branches = _el(scm, "branches")
-    _el(_el(branches, "hudson.plugins.git.BranchSpec"), "name", git.branch)
-    extensions = _el(scm, "extensions")
-    if git.clean == "before-checkout":
-        clean = _el(extensions, "hudson.plugins.git.extensions.impl.CleanBeforeCheckout")
-        _el(clean, "deleteUntrackedNestedRepositories", "false")
-    elif git.clean == "wipe":
-        _el(extensions, "hudson.plugins.git.extensions.impl.WipeWorkspace")
-
-
-def _triggers(parent: etree._Element, poll: str | None) -> None:
-    triggers = _el(parent, "triggers")
-    if poll is not None:
-        trigger = _el(triggers, "hudson.triggers.SCMTrigger")
-        _el(trigger, "spec", poll)
-        _el(trigger, "ignorePostCommitHooks", "false")
-
-
-def _freestyle(job: Freestyle, description: str) -> etree._Element:
-    root = etree.Element("project")
-    _el(root, "actions")
-    _el(root, "description", description)
-    _el(root, "keepDependencies", "false")
-    _el(root, "properties")
-    if job.git:
-        _git(root, job.git)
-    else:
-        _el(root, "scm", **{"class": NULL_SCM})
-    _el(root, "canRoam", "true")
-    _el(root, "disabled", _bool(job.disabled))
-    _el(root, "blockBuildWhenDownstreamBuilding", "false")
-    _el(root, "blockBuildWhenUpstreamBuilding", "false")
-    _triggers(root, job.poll)
-    _el(root, "concurrentBuild", "false")
-    builders = _el(root, "builders")
-    for command in job.shell:
-        shell = _el(builders, "hudson.tasks.Shell")
-        _el(shell, "command", command)
-        _el(shell, "configuredLocalRules")
-    _el(root, "publishers")
-    wrappers = _el(root, "buildWrappers")
-    if job.bindings:
-        wrapper = _el(wrappers, "org.jenkinsci.plugins.credentialsbinding.impl.SecretBuildWrapper")
-        bindings = _el(wrapper, "bindings")
-        for b in job.bindings:
-            binding = _el(bindings, "org.jenkinsci.plugins.credentialsbinding.impl.UsernamePasswordMultiBinding")
-            _el(binding, "credentialsId", b.credentials)
-            _el(binding, "usernameVariable", b.username)
-            _el(binding, "passwordVariable", b.password)
-    if job.timestamps:
-        _el(wrappers, "hudson.plugins.timestamper.TimestamperBuildWrapper")
-    return root
-
-
-def _pipeline(job: Pipeline, description: str) -> etree._Element:
-    root = etree.Element("flow-definition")
-    _el(root, "actions")
-    _el(root, "description", description)
-    _el(root, "keepDependencies", "false")
-    properties = _el(root, "properties")
-    if job.poll is not None:
-        prop = _el(properties, "org.jenkinsci.plugins.workflow.job.properties.PipelineTriggersJobProperty")
-        _triggers(prop, job.poll)
-    definition = _el(root, "definition", **{"class": "org.jenkinsci.plugins.workflow.cps.CpsScmFlowDefinition"})
-    _git(definition, job.git)
-    _el(definition, "scriptPath", job.script_path)
-    _el(definition, "lightweight", _bool(job.lightweight))
-    _el(root, "triggers")
-    _el(root, "disabled", _bool(job.disabled))
-    return root
+_bool = parts.boolean
 
 
 def _folder(folder: Folder, description: str) -> etree._Element:
@@ -154,11 +130,15 @@ def _folder(folder: Folder, description: str) -> etree._Element:
 
 
 def _build(item: Item, description: str) -> etree._Element:
+    if isinstance(item, RawItem):
+        return jobrender.raw_item(item, description)
     if isinstance(item, Folder):
         return _folder(item, description)
     if isinstance(item, Freestyle):
-        return _freestyle(item, description)
-    return _pipeline(item, description)
+        return jobrender.freestyle(item, description)
+    if isinstance(item, Multibranch):
+        return jobrender.multibranch(item, description)
+    return jobrender.pipeline(item, description)
 
 
 def _shape(item: Item) -> Item:
@@ -168,6 +148,8 @@ def _shape(item: Item) -> Item:
     """
     if isinstance(item, Freestyle):
         return dataclasses.replace(item, name="", description="", shell=("",) * len(item.shell))
+    if isinstance(item, Multibranch):  # its source id defaults to its name
+        return dataclasses.replace(item, description="")
     return dataclasses.replace(item, name="", description="")
 
 
@@ -180,10 +162,12 @@ def _tree(item: Item, description: str) -> etree._Element:
     """The config.xml tree of ``item``: a copy of its shape's prebuilt tree, its own texts filled in."""
     root = copy.deepcopy(_prebuilt(_shape(item)))
     desc = root.find("description")
-    assert desc is not None
+    if desc is None:  # a raw item without a description: rebuilt with it
+        return _build(item, description)
     desc.text = description
     if isinstance(item, Freestyle):
-        for command, el in zip(item.shell, root.iterfind("builders/hudson.tasks.Shell/command"), strict=True):
+        typed = list(root.iterfind("builders/hudson.tasks.Shell/command"))[: len(item.shell)]  # raw steps follow
+        for command, el in zip(item.shell, typed, strict=True):
             el.text = command
     return root
 
@@ -232,6 +216,60 @@ _PROBES = (
     ),
     Freestyle(name="k", git=Git(url="u", clean="wipe")),
     Pipeline(name="p", git=_PROBE_GIT, description="d", lightweight=False, poll="H * * * *", disabled=True),
+    Freestyle(
+        name="all",
+        git=Git(
+            url="u",
+            name="o",
+            refspec="r",
+            remotes=(GitRemote("v", "c", "n", "s"),),
+            branches=("b",),
+            shallow=True,
+            depth=1,
+            clone_timeout=2,
+            no_tags=True,
+            checkout_timeout=3,
+            subdirectory="d",
+            submodules=True,
+            local_branch="l",
+            clean_after=True,
+            extensions_raw="<x/>",
+            raw="<y/>",
+        ),
+        bindings=tuple(Binding("c", "U", "P", kind, "V", "Q", "A", "S") for kind in parts.BINDING_CLASSES),
+        common=Common(
+            display_name="n",
+            label="l",
+            quiet_period=1,
+            discard=Discard(1, 2, 3, 4),
+            parameters=tuple(Param("p", kind, "d", "t", ("a",), True, "c", True) for kind in parts.PARAM_CLASSES),
+            cron="c",
+            upstream=Upstream("u"),
+            github_push=True,
+            github_url="g",
+            raw=Raw("<i/>", "<p/>", "<t/>", "<b/>", "<q/>", "<w/>"),
+        ),
+        concurrent=True,
+        scm_retry=1,
+        timeout=Timeout(1, "no-activity", True),
+        archive=Archive("a", "e", True, True, True),
+        junit=JUnit("j", True, True),
+    ),
+    Freestyle(name="legacy", common=Common(discard=Discard(legacy=True)), timeout=Timeout(2)),
+    Pipeline(name="inline", script="s", sandbox=False, concurrent=False, common=Common(cron="c", quiet_period=1)),
+    RawItem(name="raw", xml="<matrix-project><description>d</description></matrix-project>"),
+    Multibranch(
+        name="mb",
+        url="u",
+        credentials="c",
+        source_id="i",
+        discover=("branches", "tags"),
+        traits_raw="<t/>",
+        script_path="s",
+        orphaned_days=1,
+        orphaned_builds=2,
+        scan="H H/4 * * *",
+    ),
 )
 
 
@@ -248,7 +286,7 @@ def _renderer() -> str:
 _COMPARED: dict[type, tuple[str, ...]] = {}  # per dataclass: the fields that make its value
 _PLAIN = (str, int, float, bool, type(None))
 _PARTS: dict[object, object] = {}  # _fields of the parts template instances share (one Git, the same bindings)
-_PART_TYPES = (Git, Binding, JenkinsfileSpec)
+_PART_TYPES = (Git, Binding, JenkinsfileSpec, Common)
 
 
 def _fields(value: object) -> object:
@@ -290,6 +328,11 @@ def described(item: Item, owner: str | None = None) -> str:
     Without ``owner`` the marker has the older, ownerless format (offline renders without a known owner).
     """
     return _marker(item.description, content_hash(item), owner, item.name)
+
+
+def render_plain(item: Item) -> str:
+    """config.xml of ``item`` with the spec's description and no marker: what an import compares."""
+    return _serialise(_tree(item, item.description))
 
 
 def render(item: Item, owner: str | None = None) -> str:

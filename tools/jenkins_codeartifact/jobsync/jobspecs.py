@@ -29,16 +29,18 @@ from typing import Any
 
 from .. import files, redact
 from ..errors import ConfigError
+from . import configxml, specparts
 from .model import (
     CLEAN_VALUES,
-    Binding,
     Folder,
     Freestyle,
     Git,
     Item,
     JenkinsfileSpec,
     Job,
+    Multibranch,
     Pipeline,
+    RawItem,
     Source,
     Specs,
     check_name,
@@ -50,13 +52,24 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # always with fullmatch: `$` 
 _SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|_KEY)$", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|(?<!\$)\{([A-Za-z_][A-Za-z0-9_-]*)\}")
 
-_COMMON_KEYS = ("name", "type", "description", "git", "poll", "disabled", "previous_names")
+_COMMON_KEYS = ("name", "type", "description", "git", "poll", "disabled", "previous_names", *specparts.COMMON_KEYS)
 JOB_KEYS = {
-    "freestyle": (*_COMMON_KEYS, "bindings", "shell", "timestamps"),
-    "pipeline": (*_COMMON_KEYS, "script_path", "lightweight", "jenkinsfile"),
+    "freestyle": (
+        *_COMMON_KEYS,
+        "bindings",
+        "shell",
+        "timestamps",
+        "concurrent",
+        "scm_retry",
+        "timeout",
+        "archive",
+        "junit",
+    ),
+    "pipeline": (*_COMMON_KEYS, "script_path", "lightweight", "jenkinsfile", "script", "sandbox", "concurrent"),
+    "raw": ("name", "type", "xml", "previous_names"),
+    "multibranch": specparts.MULTIBRANCH_KEYS,
 }
-GIT_KEYS = ("url", "branch", "credentials", "clean")
-BINDING_KEYS = ("credentials", "username", "password")
+GIT_KEYS = ("url", "branch", "credentials", "clean", *specparts.GIT_EXTRA_KEYS)
 JENKINSFILE_KEYS = ("credentials", "timeout_minutes", "environment")
 FOLDER_KEYS = ("name", "description")
 TOP_KEYS = ("defaults", "folders", "jobs", "templates")
@@ -71,11 +84,7 @@ def _url_password(url: str) -> str | None:
         return None
 
 
-def _git(r: Reader) -> Git:
-    r.check_keys(GIT_KEYS)
-    clean = r.string("clean", "none")
-    if clean not in CLEAN_VALUES:
-        raise r.error("clean", f"expected one of {', '.join(CLEAN_VALUES)}, got {clean!r}")
+def _check_url(r: Reader) -> None:
     url = r.req("url")
     password = _url_password(url)
     if password:
@@ -85,19 +94,21 @@ def _git(r: Reader) -> Git:
             "carries a password (user:password@): it would be stored in config.xml",
             hint="drop it from the URL and name a Jenkins credential in git.credentials",
         )
+
+
+def _git(r: Reader) -> Git:
+    r.check_keys(GIT_KEYS)
+    clean = r.string("clean", "none")
+    if clean not in CLEAN_VALUES:
+        raise r.error("clean", f"expected one of {', '.join(CLEAN_VALUES)}, got {clean!r}")
+    _check_url(r)
     return Git(
-        url=url,
+        url=r.req("url"),
         branch=r.string("branch", "*/main") or "*/main",
         credentials=r.string("credentials"),
         clean=clean,
+        **specparts.git_extra(r, _check_url),
     )
-
-
-def _env_name(r: Reader, key: str) -> str:
-    value = r.req(key)
-    if not _ENV_NAME.fullmatch(value):
-        raise r.error(key, f"{value!r} is not a valid environment variable name")
-    return value
 
 
 def _strings(r: Reader, key: str) -> tuple[str, ...]:
@@ -119,18 +130,27 @@ def _strings(r: Reader, key: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _job(r: Reader, source: Source) -> Job:
+def _job(r: Reader, source: Source) -> Job | RawItem | Multibranch:
     kind = r.string("type")
     if kind not in JOB_KEYS:
-        raise r.error("type" if kind else None, f"expected type freestyle or pipeline, got {kind!r}")
+        raise r.error("type" if kind else None, f"expected type freestyle, pipeline, multibranch or raw, got {kind!r}")
     r.check_keys(JOB_KEYS[kind])
     name = check_name(r.req("name"), lambda m: r.error("name", m))
-    git_r = r.sub("git")
-    git = _git(git_r) if git_r else None
     previous = tuple(check_name(old, lambda m: r.error("previous_names", m)) for old in _strings(r, "previous_names"))
     if previous and fold(name) in {fold(old) for old in previous}:
         raise r.error("previous_names", f"{name!r} is the job's own name")
+    if kind == "raw":
+        return specparts.raw_item(r, name, previous, source)
+    if kind == "multibranch":
+        return specparts.multibranch(r, name, previous, source, _check_url, repo_path)
+    return _typed_job(r, kind, name, previous, source)
+
+
+def _typed_job(r: Reader, kind: str, name: str, previous: tuple[str, ...], source: Source) -> Job:
+    git_r = r.sub("git")
+    git = _git(git_r) if git_r else None
     common: dict[str, Any] = {
+        "common": specparts.common(r),
         "name": name,
         "previous_names": previous,
         "description": r.string("description", "") or "",
@@ -143,45 +163,61 @@ def _job(r: Reader, source: Source) -> Job:
         for br, raw, where in r.items("bindings"):
             if br is None:
                 raise r.doc.error(where, f"expected a mapping, got {show(raw)}")
-            br.check_keys(BINDING_KEYS)
-            bindings.append(Binding(br.req("credentials"), _env_name(br, "username"), _env_name(br, "password")))
+            bindings.append(specparts.binding(br))
+        t_r, a_r, j_r = r.sub("timeout"), r.sub("archive"), r.sub("junit")
         return Freestyle(
             git=git,
             bindings=tuple(bindings),
             shell=_strings(r, "shell"),
             timestamps=r.boolean("timestamps", False),
+            concurrent=r.boolean("concurrent", False),
+            scm_retry=specparts.number(r, "scm_retry", 0),
+            timeout=specparts.timeout(t_r) if t_r else None,
+            archive=specparts.archive(a_r) if a_r else None,
+            junit=specparts.junit(j_r) if j_r else None,
             **common,
         )
-    if git is None:
-        raise r.error(None, "missing required key 'git' (a pipeline from SCM needs a repository)")
+    script = r.string("script")
+    if git is None and script is None:
+        raise r.error(None, "missing required key 'git' or 'script' (a pipeline needs its script from SCM or inline)")
+    if git is not None and script is not None:
+        raise r.error("script", "a pipeline has its script from git or inline, not both")
+    if script is not None and ("script_path" in r.data or "lightweight" in r.data):
+        raise r.error("script_path" if "script_path" in r.data else "lightweight", "only for a script from git")
     jf_r = r.sub("jenkinsfile")
-    jenkinsfile = None
-    if jf_r:
-        jf_r.check_keys(JENKINSFILE_KEYS)
-        env_r = jf_r.sub("environment")
-        env: list[tuple[str, str]] = []
-        if env_r:
-            for key in env_r.data:
-                if not _ENV_NAME.fullmatch(key):
-                    raise env_r.error(key, f"{key!r} is not a valid environment variable name")
-                if _SECRET_NAME.search(key):
-                    raise env_r.error(
-                        key,
-                        "looks like a secret: the environment block is committed in the Jenkinsfile",
-                        hint="bind it from a Jenkins credential (jenkinsfile.credentials) instead",
-                    )
-                env.append((key, env_r.req(key)))
-        jenkinsfile = JenkinsfileSpec(
-            credentials=jf_r.string("credentials", "aws") or "aws",
-            timeout_minutes=jf_r.integer("timeout_minutes", 60),
-            environment=tuple(env),
-        )
+    jenkinsfile = _jenkinsfile(jf_r) if jf_r else None
     return Pipeline(
         git=git,
         script_path=repo_path(r, "script_path", "Jenkinsfile"),
         lightweight=r.boolean("lightweight", True),
         jenkinsfile=jenkinsfile,
+        script=script,
+        sandbox=r.boolean("sandbox", True),
+        concurrent=r.boolean("concurrent", True),
         **common,
+    )
+
+
+def _jenkinsfile(jf_r: Reader) -> JenkinsfileSpec:
+    """A pipeline's ``jenkinsfile:`` block: what its rendered Jenkinsfile binds, times out and sets."""
+    jf_r.check_keys(JENKINSFILE_KEYS)
+    env_r = jf_r.sub("environment")
+    env: list[tuple[str, str]] = []
+    if env_r:
+        for key in env_r.data:
+            if not _ENV_NAME.fullmatch(key):
+                raise env_r.error(key, f"{key!r} is not a valid environment variable name")
+            if _SECRET_NAME.search(key):
+                raise env_r.error(
+                    key,
+                    "looks like a secret: the environment block is committed in the Jenkinsfile",
+                    hint="bind it from a Jenkins credential (jenkinsfile.credentials) instead",
+                )
+            env.append((key, env_r.req(key)))
+    return JenkinsfileSpec(
+        credentials=jf_r.string("credentials", "aws") or "aws",
+        timeout_minutes=jf_r.integer("timeout_minutes", 60),
+        environment=tuple(env),
     )
 
 
@@ -258,7 +294,12 @@ def expander(value: Any) -> Expander | None:
 def load_file(path: Path, display: str | None = None) -> list[Item]:
     """Models from one spec file, in file order; raises :class:`ConfigError` naming ``file:line``."""
     name = display or str(path)
-    doc = Doc(name, files.read_text(path, name))
+    return load_text(files.read_text(path, name), name)
+
+
+def load_text(text: str, name: str) -> list[Item]:
+    """Models from the text of one spec file (``name`` for messages)."""
+    doc = Doc(name, text)
     if not isinstance(doc.data, Mapping):
         raise doc.error((), f"expected a mapping with keys {', '.join(TOP_KEYS)}, got {show(doc.data)}")
     top = Reader(doc, doc.data, ())
@@ -351,7 +392,7 @@ def load(directory: str | Path, allow_empty: bool = False) -> Specs:
     for item in seen.values():
         parent = item.name.rpartition("/")[0]
         folder = seen.get(fold(parent))
-        if parent and not isinstance(folder, Folder):
+        if parent and (folder is None or not configxml.is_folder(folder)):
             raise ConfigError(
                 f"{item.source}: name: parent folder {parent!r} of {item.name!r} is not declared",
                 hint=f"add it under 'folders:' (- name: {parent})",
@@ -362,5 +403,5 @@ def load(directory: str | Path, allow_empty: bool = False) -> Specs:
                 f" at {folder.source}",
                 hint="spell the folder the same way everywhere",
             )
-    ordered = sorted(seen.values(), key=lambda i: (not isinstance(i, Folder), i.name.count("/"), i.name))
+    ordered = sorted(seen.values(), key=lambda i: (not configxml.is_folder(i), i.name.count("/"), i.name))
     return Specs(tuple(ordered))

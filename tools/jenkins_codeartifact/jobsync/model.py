@@ -30,22 +30,158 @@ class Source:
 
 
 @dataclass(frozen=True)
+class GitRemote:
+    """A further remote of a git checkout (the first one is :class:`Git`'s own ``url``)."""
+
+    url: str
+    credentials: str | None = None
+    name: str | None = None
+    refspec: str | None = None
+
+
+@dataclass(frozen=True)
 class Git:
-    """A git checkout: one remote, one branch spec."""
+    """A git checkout: remotes, branch specs and the git plugin's common extensions.
+
+    ``extensions_raw`` carries further extensions as XML text, placed after the typed ones; ``raw`` other
+    ``<scm>`` children.
+    """
 
     url: str
     branch: str = "*/main"
     credentials: str | None = None
     clean: Clean = "none"
+    name: str | None = None  # the first remote's name (Jenkins: origin when unset)
+    refspec: str | None = None
+    remotes: tuple[GitRemote, ...] = ()
+    branches: tuple[str, ...] = ()  # further branch specs after ``branch``
+    shallow: bool = False
+    depth: int | None = None
+    clone_timeout: int | None = None  # minutes
+    no_tags: bool = False
+    checkout_timeout: int | None = None  # minutes
+    subdirectory: str | None = None
+    submodules: bool = False  # recursive submodule update
+    local_branch: str | None = None
+    clean_after: bool = False
+    extensions_raw: str = ""
+    raw: str = ""  # further <scm> children (a repository browser, a git tool...)
+
+
+BINDING_KINDS = ("username-password", "secret-text", "secret-file", "ssh-key", "aws")
 
 
 @dataclass(frozen=True)
 class Binding:
-    """Username/password credentials bound into two environment variables for the build."""
+    """A credential bound into environment variables for the build (credentials-binding plugin).
+
+    ``username``/``password`` name the variables of a username-password binding (and ``username`` the
+    optional user variable of an SSH key); ``variable`` the one of a secret text or file, or an SSH key
+    file; ``access_key``/``secret_key`` those of AWS credentials.
+    """
 
     credentials: str
-    username: str
-    password: str
+    username: str = ""
+    password: str = ""
+    kind: str = "username-password"
+    variable: str = ""
+    passphrase: str = ""
+    access_key: str = ""
+    secret_key: str = ""
+
+
+@dataclass(frozen=True)
+class Discard:
+    """Build discarder (hudson.tasks.LogRotator); ``None`` keeps everything. ``legacy``: the pre-2.x
+    top-level ``<logRotator>`` that Jenkins still reads."""
+
+    days: int | None = None
+    builds: int | None = None
+    artifact_days: int | None = None
+    artifact_builds: int | None = None
+    legacy: bool = False
+
+
+PARAM_KINDS = ("string", "boolean", "choice", "text", "password", "credentials")
+
+
+@dataclass(frozen=True)
+class Param:
+    """A build parameter. ``default`` is text (``true``/``false`` for a boolean); a password's default may
+    be Jenkins' encrypted ``{AQAAAB...}`` form, kept as it is."""
+
+    name: str
+    kind: str = "string"
+    default: str = ""
+    description: str = ""
+    choices: tuple[str, ...] = ()
+    trim: bool = False
+    credential_type: str = ""
+    required: bool = False
+
+
+THRESHOLDS = {
+    "success": ("SUCCESS", "0", "BLUE"),
+    "unstable": ("UNSTABLE", "1", "YELLOW"),
+    "failure": ("FAILURE", "2", "RED"),
+}
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Build after other jobs (jenkins.triggers.ReverseBuildTrigger)."""
+
+    jobs: str
+    threshold: str = "success"
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """build-timeout plugin: abort (or fail) a build after ``minutes``, absolute or without log output."""
+
+    minutes: int
+    kind: str = "absolute"  # or no-activity
+    fail: bool = False
+
+
+@dataclass(frozen=True)
+class Archive:
+    """Archive the artifacts (hudson.tasks.ArtifactArchiver)."""
+
+    artifacts: str
+    excludes: str = ""
+    allow_empty: bool = False
+    only_if_successful: bool = False
+    fingerprint: bool = False
+
+
+@dataclass(frozen=True)
+class JUnit:
+    """Publish JUnit test results (hudson.tasks.junit.JUnitResultArchiver)."""
+
+    results: str
+    allow_empty: bool = False
+    keep_long_stdio: bool = False
+    health_scale: str = "1.0"
+
+
+RAW_PLACES = ("item", "properties", "triggers", "builders", "publishers", "buildWrappers")
+
+
+@dataclass(frozen=True)
+class Raw:
+    """XML kept verbatim per place of a job, placed after the typed elements of that place (``item``: at
+    the top level of the config). Each value is XML text of zero or more elements."""
+
+    item: str = ""
+    properties: str = ""
+    triggers: str = ""
+    builders: str = ""
+    publishers: str = ""
+    buildWrappers: str = ""
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, p) for p in RAW_PLACES)
 
 
 @dataclass(frozen=True)
@@ -55,6 +191,22 @@ class Folder:
     name: str
     description: str = ""
     source: Source = field(default=Source("<memory>", 0), compare=False)
+
+
+@dataclass(frozen=True)
+class Common:
+    """What freestyle and pipeline jobs share beyond the basics (each optional)."""
+
+    display_name: str | None = None
+    label: str | None = None
+    quiet_period: int | None = None
+    discard: Discard | None = None
+    parameters: tuple[Param, ...] = ()
+    cron: str | None = None
+    upstream: Upstream | None = None
+    github_push: bool = False
+    github_url: str | None = None
+    raw: Raw = Raw()
 
 
 @dataclass(frozen=True)
@@ -69,6 +221,12 @@ class Freestyle:
     shell: tuple[str, ...] = ()
     timestamps: bool = False
     disabled: bool = False
+    common: Common = field(default_factory=lambda: Common())
+    concurrent: bool = False
+    scm_retry: int | None = None
+    timeout: Timeout | None = None
+    archive: Archive | None = None
+    junit: JUnit | None = None
     previous_names: tuple[str, ...] = field(default=(), compare=False)  # renamed on the server, history kept
     source: Source = field(default=Source("<memory>", 0), compare=False)
 
@@ -84,11 +242,15 @@ class JenkinsfileSpec:
 
 @dataclass(frozen=True)
 class Pipeline:
-    """A pipeline job whose script comes from SCM ("Pipeline script from SCM")."""
+    """A pipeline job: its script from SCM ("Pipeline script from SCM") or inline (``script``)."""
 
     name: str
-    git: Git
+    git: Git | None = None
     description: str = ""
+    script: str | None = None
+    sandbox: bool = True
+    concurrent: bool = True
+    common: Common = field(default_factory=lambda: Common())
     script_path: str = "Jenkinsfile"
     lightweight: bool = True
     poll: str | None = None
@@ -98,8 +260,53 @@ class Pipeline:
     source: Source = field(default=Source("<memory>", 0), compare=False)
 
 
+TRAITS = ("branches", "tags")  # the git discovery traits typed (others: traits_raw)
+
+
+@dataclass(frozen=True)
+class Multibranch:
+    """A multibranch pipeline on one git branch source (git plugin's GitSCMSource); Jenkins makes a job
+    per discovered branch, which stays Jenkins' (not in the specs, never pruned)."""
+
+    name: str
+    url: str
+    description: str = ""
+    credentials: str | None = None
+    source_id: str = ""  # GitSCMSource id; the item's name when empty (stable across renders)
+    discover: tuple[str, ...] = ("branches",)
+    traits_raw: str = ""  # further SCMSource traits, XML text
+    script_path: str = "Jenkinsfile"
+    orphaned_days: int | None = None  # orphaned item strategy: discard old branches' jobs
+    orphaned_builds: int | None = None
+    scan: str | None = None  # PeriodicFolderTrigger spec, e.g. "H H/4 * * *"
+    previous_names: tuple[str, ...] = field(default=(), compare=False)
+    source: Source = field(default=Source("<memory>", 0), compare=False)
+
+
+@dataclass(frozen=True)
+class RawItem:
+    """An item kept as its whole config.xml (item types the model does not know: matrix, multijob,
+    multibranch, organization folders...). ``description`` is the config's own; the marker is added to it."""
+
+    name: str
+    xml: str
+    description: str = ""
+    previous_names: tuple[str, ...] = field(default=(), compare=False)
+    source: Source = field(default=Source("<memory>", 0), compare=False)
+
+    @property
+    def root(self) -> str:
+        """The config's root element, which names the item type."""
+        m = re.search(r"<([A-Za-z_][\w.\-]*)", re.sub(r"<\?.*?\?>|<!--.*?-->", "", self.xml, flags=re.S))
+        return m.group(1) if m else ""
+
+    @property
+    def is_folder(self) -> bool:
+        return self.root == "com.cloudbees.hudson.plugins.folder.Folder"
+
+
 Job = Freestyle | Pipeline
-Item = Folder | Freestyle | Pipeline
+Item = Folder | Freestyle | Pipeline | Multibranch | RawItem
 
 
 @dataclass(frozen=True)
@@ -110,7 +317,7 @@ class Specs:
 
     @property
     def jobs(self) -> tuple[Job, ...]:
-        return tuple(i for i in self.items if not isinstance(i, Folder))
+        return tuple(i for i in self.items if isinstance(i, Freestyle | Pipeline))
 
     def get(self, name: str) -> Item | None:
         return next((i for i in self.items if i.name == name), None)

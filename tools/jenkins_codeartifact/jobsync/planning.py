@@ -26,7 +26,7 @@ from typing import Any
 from ..errors import PreconditionError
 from . import configxml, xmlcompare
 from .client import Remote, Status
-from .model import Folder, Item, Specs, fold
+from .model import Freestyle, Item, Pipeline, Specs, fold
 
 
 class Action(enum.Enum):
@@ -70,6 +70,7 @@ class Change:
     source: str = ""  # RENAME: the item's current name on the server
     disable: bool = False  # DELETE under --prune-action disable
     enable: bool = False  # UPDATE that only enables a job disabled on the server
+    adoptable: bool = False  # CONFLICT of an unmarked item: taken over if its config.xml is the spec's
 
     @functools.cached_property
     def xml(self) -> str | None:
@@ -144,7 +145,7 @@ class Plan:
 
 
 def _kind(item: Item) -> str:
-    return "folder" if isinstance(item, Folder) else "job"
+    return "folder" if configxml.is_folder(item) else "job"
 
 
 def _type(cls: str) -> str:
@@ -196,20 +197,22 @@ class _Planner:
         m = have.marker
         if status == "foreign" and not self.adopt:
             assert m is not None
-            if isinstance(item, Folder) and have.is_folder:
+            if configxml.is_folder(item) and have.is_folder:
                 return self.change(Action.FOREIGN, item, f"owned by {m.owner}: used as a parent folder, not updated")
             return self.change(
                 Action.CONFLICT, item, f"owned by {m.owner} (another jobs directory); pass --adopt to take it over"
             )
         if status in ("unmanaged", "copy") and not self.adopt:
             what = f"a copy of {m.name} made on the server" if m is not None and status == "copy" else "exists"
+            same_type = have.cls == configxml.item_class(item) and have.is_folder == configxml.is_container(item)
             return self.change(
                 Action.CONFLICT,
                 item,
                 f"{what} on the server and is not managed by jobsync; rename it, delete it, or pass --adopt",
+                adoptable=status == "unmanaged" and same_type,
             )
-        expected = configxml.CLASSES[type(item)]
-        if have.cls != expected or have.is_folder != isinstance(item, Folder):
+        expected = configxml.item_class(item)
+        if have.cls != expected or have.is_folder != configxml.is_container(item):
             change = f"is a {_type(have.cls)} on the server but a {_type(expected)} in the specs"
             if have.is_folder:
                 reason = f"{change}: not replaced, that would delete everything in it; delete or rename it by hand"
@@ -228,7 +231,7 @@ class _Planner:
             same = m is not None and m.hash == configxml.content_hash(item)
             reason = reasons.get(status) or ("description edited on the server" if same else "specs changed")
             return self.change(Action.UPDATE, item, reason)
-        if have.disabled and not isinstance(item, Folder) and not item.disabled:
+        if have.disabled and isinstance(item, Freestyle | Pipeline) and not item.disabled:
             return self.change(Action.UPDATE, item, "disabled on the server, enabled in the specs", enable=True)
         return self.change(Action.UNCHANGED, item, "current")
 
@@ -240,7 +243,7 @@ class _Planner:
                 continue
             if have.status(self.owner) != "ours":
                 continue
-            if have.cls != configxml.CLASSES[type(item)]:
+            if have.cls != configxml.item_class(item):
                 return self.change(
                     Action.CONFLICT, item, f"previous name {have.name} is a {_type(have.cls)}: not renamed"
                 )

@@ -31,7 +31,7 @@ from typing import IO, Any, TextIO
 
 from .. import files, redact, signals
 from ..errors import ConfigError, OperationError, PreconditionError
-from . import jenkinsfile, yamlread
+from . import jenkinsfile, runparts
 from .model import Freestyle, Git, Job
 from .workspace import NODE_NAME, checkout, environment
 
@@ -42,38 +42,8 @@ GRACE = 2.5  # SIGTERM to a step's process group, SIGKILL after this: an abort e
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-@dataclass(frozen=True)
-class Credential:
-    """One entry of the credentials file: username + password, or a secret text."""
-
-    id: str
-    username: str | None = None
-    password: str | None = None
-    secret: str | None = None
-
-
-def load_credentials(path: Path) -> dict[str, Credential]:
-    """``ID: {username, password}`` or ``ID: {secret}`` from a file only its owner can read (mode 0600)."""
-    text = files.read_text(path, f"--credentials {path}")
-    info = path.stat()
-    if info.st_mode & 0o077:
-        raise ConfigError(
-            f"--credentials {path}: mode {info.st_mode & 0o777:04o} lets others read it",
-            hint=f"chmod 600 {path}",
-        )
-    doc = yamlread.read_yaml(str(path), text)
-    if not isinstance(doc.data, Mapping):
-        raise doc.error((), "expected a mapping of credential ids")
-    out = {}
-    for cid, entry in doc.data.items():
-        if not isinstance(entry, Mapping) or set(entry) not in ({"username", "password"}, {"secret"}):
-            raise doc.error((cid,), "expected {username: ..., password: ...} or {secret: ...}")
-        for key, value in entry.items():
-            if not isinstance(value, str) or not value:
-                raise doc.error((cid, key), doc.not_a_string((cid, key), value) if value else "must not be empty")
-            redact.register(value)
-        out[cid] = Credential(cid, entry.get("username"), entry.get("password"), entry.get("secret"))
-    return out
+Credential = runparts.Credential
+load_credentials = runparts.load_credentials
 
 
 @dataclass(frozen=True)
@@ -121,6 +91,7 @@ class Plan:
     environment: tuple[tuple[str, str], ...] = ()
     timeout: float | None = None
     timestamps: bool = False
+    files: tuple[tuple[str, str], ...] = ()  # secret files to write: (variable, content)
 
 
 def _branch(git: Git, job: Job) -> str:
@@ -132,6 +103,17 @@ def _branch(git: Git, job: Job) -> str:
             hint="use '*/NAME' or NAME in the spec",
         )
     return name
+
+
+def _entry(credentials: Mapping[str, Credential] | None, cid: str, where: str, i: int) -> Credential:
+    entry = (credentials or {}).get(cid)
+    if entry is None:
+        missing = "no --credentials FILE given" if credentials is None else "not in the credentials file"
+        raise ConfigError(
+            f"job {where}: bindings[{i}] needs credentials {cid!r}: {missing}",
+            hint=f"add {cid}: {{...}} to --credentials FILE (CA_CREDENTIALS_FILE)",
+        )
+    return entry
 
 
 def plan(job: Job, credentials: Mapping[str, Credential] | None, checkout: Path | None) -> Plan:
@@ -161,13 +143,17 @@ def plan(job: Job, credentials: Mapping[str, Credential] | None, checkout: Path 
         return ((user, entry.username), (password, entry.password))
 
     if isinstance(job, Freestyle):
-        bound = tuple(
-            pair
-            for i, b in enumerate(job.bindings)
-            for pair in usernames(b.credentials, b.username, b.password, f"bindings[{i}]")
-        )
+        binds = [
+            runparts.bind(b, _entry(credentials, b.credentials, where, i), where) for i, b in enumerate(job.bindings)
+        ]
+        bound = tuple(pair for b in binds for pair in b.env)
+        secret_files = tuple(f for b in binds for f in b.files)
         steps = tuple(Step(f"shell step {i + 1}", script, bound) for i, script in enumerate(job.shell))
-        return Plan(job, steps, tuple(v for _, v in bound), branch, timestamps=job.timestamps)
+        secrets = (*(v for _, v in bound), *(v for _, v in secret_files))
+        minutes = None if job.timeout is None else job.timeout.minutes * 60.0
+        if job.timeout is not None and job.timeout.kind == "no-activity":
+            log.info("note: the no-activity timeout is applied as an absolute one (%d minutes)", job.timeout.minutes)
+        return Plan(job, steps, secrets, branch, timeout=minutes, timestamps=job.timestamps, files=secret_files)
     if job.jenkinsfile is None:
         raise ConfigError(
             f"job {where}: its Jenkinsfile is hand-written Groovy; jobsync run only runs pipelines "
@@ -351,7 +337,8 @@ def _build(
         workspace.mkdir(parents=True, exist_ok=True)
         git_env = checkout(p, workspace, console, source) if job.git else {}
         build.git_commit = git_env.get("GIT_COMMIT")
-        env = environment(job, build.number, workspace, params, {**git_env, **dict(p.environment)})
+        extra = {**git_env, **dict(p.environment), **runparts.write_secret_files(p.files, workspace)}
+        env = environment(job, build.number, workspace, params, extra)
         if p.secrets:
             names = sorted({k for s in p.steps for k, v in s.env if v in p.secrets})
             console.line("Masking supported pattern matches of " + " or ".join(f"${n}" for n in names))
@@ -391,6 +378,8 @@ def _build(
             if on_abort:
                 on_abort(build)
         raise
+    finally:
+        runparts.remove_secret_files(workspace)
     _finish(build, console, current, pending)
     console.line(f"Finished: {build.result}")
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from .. import redact, signals
 from ..errors import OperationError
-from . import configxml, planning, xmlcompare
+from . import configxml, importxml, planning, xmlcompare
 from .client import Client as Client  # re-exported: plan and apply take one
 from .client import Remote as Remote
 from .model import Specs
@@ -140,6 +140,7 @@ def plan(
     for item in specs.items:  # while the server builds its answer (0.4 s for 10,000 jobs): cached for the plan
         configxml.content_hash(item)
     p = planning.plan(specs, tree(), owner, adopt=adopt, replace=replace, prune_action=prune_action)
+    _adoptions(p, client)
     to_fetch = [
         c
         for c in p.changes
@@ -168,6 +169,20 @@ def plan(
             if diff and diffs:
                 c.diff = diff
     return p
+
+
+def _adoptions(p: Plan, client: Client) -> None:
+    """Unmarked items whose config.xml is already the spec's (just imported): taken over without --adopt,
+    the marker added to the description and nothing else. One GET per such item; any other stays a conflict."""
+    candidates = [c for c in p.changes if c.adoptable and c.item is not None]
+    if not candidates:
+        return
+    fetched = _parallel(lambda c: client.config(c.name), candidates, client.workers)
+    for c, (text, error) in zip(candidates, fetched, strict=True):
+        assert c.item is not None
+        if error is None and text is not None and importxml.prove(c.item, text):
+            c.action = Action.UPDATE
+            c.reason = "not managed yet, config.xml as in the specs: taking it over (marker added to the description)"
 
 
 # -------------------------------------------------------------------------------------------- apply

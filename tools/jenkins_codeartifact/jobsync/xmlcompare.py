@@ -35,6 +35,34 @@ _FALSE_BY_DEFAULT = frozenset(
         "blockBuildWhenUpstreamBuilding",
         "concurrentBuild",
         "doGenerateSubmoduleConfigurations",  # git plugin: a deprecated field it still writes
+        # primitive booleans of the typed parts (XStream leaves an absent one false), and the git
+        # plugin's pre-2.0 GitSCM fields that JJB still writes (false: what readResolve migrates to nothing)
+        "trim",
+        "required",
+        "sandbox",
+        "lightweight",
+        "ignorePostCommitHooks",
+        "shallow",
+        "noTags",
+        "honorRefspec",
+        "deleteUntrackedNestedRepositories",
+        "disableSubmodules",
+        "recursiveSubmodules",
+        "trackingSubmodules",
+        "remotePoll",
+        "pruneBranches",
+        "skipTag",
+        "authorOrCommitter",
+        "wipeOutWorkspace",
+        "ignoreNotifyCommit",
+        "useShallowClone",
+        "allowEmptyArchive",
+        "onlyIfSuccessful",
+        "fingerprint",
+        "keepLongStdio",
+        "allowEmptyResults",
+        "skipPublishingChecks",
+        "skipMarkingBuildUnstable",
     }
 )
 _EMPTY_BY_DEFAULT = frozenset(
@@ -47,8 +75,35 @@ _EMPTY_BY_DEFAULT = frozenset(
         "extensions",
         "configuredLocalRules",
         "submoduleCfg",  # git plugin: written as <submoduleCfg class="empty-list"/>
+        # strings whose empty value reads as unset (null): Jenkins and the plugins treat both alike
+        "description",
+        "displayName",
+        "defaultValue",
+        "spec",
+        "excludes",
+        "reference",
+        "gitConfigName",
+        "gitConfigEmail",
+        "operationList",
     }
 )
+# Lists whose order is the order things run or apply in: kept as they are. Elsewhere an element whose
+# children are distinct field names (an object XStream wrote field by field), the item's top level and
+# the sets Jenkins keys by class (job properties, triggers, git extensions) are compared without regard
+# to order: JJB and the UI write the same fields in different orders, and XStream reads them by name.
+_ORDERED = frozenset(
+    {
+        "builders",
+        "publishers",
+        "buildWrappers",
+        "parameterDefinitions",
+        "bindings",
+        "userRemoteConfigs",
+        "branches",
+        "a",  # a choice parameter's string-array
+    }
+)
+_UNORDERED_SETS = frozenset({"properties", "triggers", "extensions"})  # git's: one of each class
 # Whole elements that carry no setting when nothing in them has text: the folder property the
 # docker-workflow plugin adds on a UI save (<dockerLabel></dockerLabel><registry/>). It moved there from
 # pipeline-model-definition (JENKINS-58732), which name docker-workflow still reads as an alias.
@@ -88,7 +143,25 @@ def _is_default(el: etree._Element) -> bool:
         return text == "false"
     if tag in _EMPTY_BY_DEFAULT or tag in _BLANK_BY_DEFAULT:
         return not text
+    if tag == "gitTool":  # the default installation's name: the same tool as none named
+        return text == "Default"
     return tag == "scm" and el.get("class") == NULL_SCM and not text
+
+
+is_default = _is_default
+
+
+def _unordered(el: etree._Element) -> bool:
+    if el.tag in _ORDERED or len(el) < 2:
+        return False
+    if el.getparent() is None or el.tag in _UNORDERED_SETS:
+        return True
+    tags = [c.tag for c in el if isinstance(c.tag, str)]
+    return len(set(tags)) == len(tags) and not any("." in t for t in tags)
+
+
+def _sort_key(el: etree._Element) -> tuple[str, str]:
+    return (str(el.tag), el.get("class", ""))
 
 
 def _canonical_tree(root: etree._Element) -> etree._Element:
@@ -96,7 +169,9 @@ def _canonical_tree(root: etree._Element) -> etree._Element:
     actions = root.find("actions")
     if actions is not None:
         root.remove(actions)
-    for el in reversed(list(root.iter())):  # children first: a list emptied of defaults is then one too
+    elements = list(root.iter())
+    parents = {id(e) for e in elements if len(e)}  # their whitespace text is indentation, children gone or not
+    for el in reversed(elements):  # children first: a list emptied of defaults is then one too
         if not isinstance(el.tag, str):
             continue
         parent = el.getparent()
@@ -104,14 +179,18 @@ def _canonical_tree(root: etree._Element) -> etree._Element:
             parent.remove(el)
             continue
         el.attrib.pop("plugin", None)
+        if el.tag == "triggers" and el.get("class") == "vector":  # the pre-1.5 list type, read alike
+            el.attrib.pop("class")
         if el.tag in _RAW_TEXT and el.text:
             el.text = el.text.replace("\r\n", "\n")
-        if len(el) and el.text is not None and not el.text.strip():
+        if id(el) in parents and el.text is not None and not el.text.strip():
             el.text = None
         if el.tail is not None and not el.tail.strip():
             el.tail = None
         if not len(el) and el.text == "":
             el.text = None
+        if _unordered(el):
+            el[:] = sorted(el, key=_sort_key)
     return root
 
 
@@ -154,4 +233,4 @@ def dropped(server: str, sent: str) -> list[tuple[str, str]]:
             assert parent is not None
             parent.remove(el)
     same = etree.tostring(_canonical_tree(ours)) == etree.tostring(theirs)
-    return missing if missing and same else []
+    return sorted(missing) if missing and same else []

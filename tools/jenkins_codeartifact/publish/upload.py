@@ -33,7 +33,7 @@ from ..console import Progress
 from ..dists import Dist, same_contents
 from ..errors import CAError, OperationError, PreconditionError
 from ..index import Index
-from ..indexhttp import RETRY_AFTER_MAX, describe_failure
+from ..netpolicy import describe_failure, parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +131,8 @@ def _send(index: Index, dist: Dist) -> str:
     if status == 409 or (status == 400 and "exist" in body.lower()):
         raise _Exists(status, _server_reason(body) or "already exists")
     if status == 429:
-        retry_after = resp.headers.get("Retry-After", "")
-        wait = min(float(retry_after), RETRY_AFTER_MAX) if retry_after.strip().isdigit() else 5.0
+        wait = parse_retry_after(resp.headers.get("Retry-After"))
+        wait = 5.0 if wait is None else wait
         raise _Unknown("HTTP 429 (too many requests)", wait)
     if status >= 500:
         raise _Unknown(f"HTTP {status}")

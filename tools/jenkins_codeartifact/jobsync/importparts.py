@@ -1,0 +1,247 @@
+"""Decoders of config.xml elements into the typed parts of :mod:`.model` (the inverse of :mod:`.parts`).
+
+A decoder may be loose: :func:`attempt` keeps its result only when rendering it gives the element back
+(compared canonically), so what a decoder misreads stays raw XML instead of being changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from typing import Any
+
+from lxml import etree
+
+from . import jobrender, parts, xmlcompare
+from .model import THRESHOLDS, Archive, Binding, Discard, Git, GitRemote, JUnit, Multibranch, Param, Timeout, Upstream
+
+_PARAM_KINDS = {cls: kind for kind, cls in parts.PARAM_CLASSES.items()}
+_BINDING_KINDS = {cls: kind for kind, cls in parts.BINDING_CLASSES.items()}
+_EXT = "hudson.plugins.git.extensions.impl."
+
+
+class NoMatch(Exception):
+    """An element whose structure the typed decoder does not know."""
+
+
+def canon(e: etree._Element) -> str:
+    wrapper = etree.Element("w")
+    wrapper.append(etree.fromstring(etree.tostring(e)))
+    return xmlcompare.canonical(etree.tostring(wrapper, encoding="unicode"))
+
+
+def same(read: etree._Element, rendered: etree._Element) -> bool:
+    return canon(read) == canon(rendered)
+
+
+def text(e: etree._Element, tag: str, default: str | None = None) -> str:
+    found = e.find(tag)
+    if found is None:
+        if default is None:
+            raise NoMatch(tag)
+        return default
+    return found.text or ""
+
+
+def number(e: etree._Element, tag: str) -> int | None:
+    value = text(e, tag, "-1").strip()
+    if not re.fullmatch(r"-?\d+", value):
+        raise NoMatch(tag)
+    return None if int(value) < 0 else int(value)
+
+
+def flag(e: etree._Element, tag: str) -> bool:
+    return text(e, tag, "false").strip() == "true"
+
+
+def attempt(decode: Callable[[etree._Element], Any], render: Callable[[Any], etree._Element], e: etree._Element) -> Any:
+    """``decode(e)`` when rendering the result gives ``e`` back; else None (the element stays raw)."""
+    try:
+        value = decode(e)
+    except (NoMatch, ValueError, KeyError):
+        return None
+    return value if same(e, render(value)) else None
+
+
+def discard(e: etree._Element) -> Discard:
+    strategy = e if e.tag == "logRotator" else e.find("strategy")
+    if strategy is None:
+        raise NoMatch("strategy")
+    days, builds = number(strategy, "daysToKeep"), number(strategy, "numToKeep")
+    a_days, a_builds = number(strategy, "artifactDaysToKeep"), number(strategy, "artifactNumToKeep")
+    return Discard(days, builds, a_days, a_builds, legacy=e.tag == "logRotator")
+
+
+def param(e: etree._Element) -> Param:
+    kind = _PARAM_KINDS[str(e.tag)]
+    choices: tuple[str, ...] = ()
+    if kind == "choice":
+        choices = tuple(s.text or "" for s in e.iterfind("choices/a/string"))
+    return Param(
+        name=text(e, "name"),
+        kind=kind,
+        default=text(e, "defaultValue", "false" if kind == "boolean" else ""),
+        description=text(e, "description", ""),
+        choices=choices,
+        trim=flag(e, "trim"),
+        credential_type=text(e, "credentialType", ""),
+        required=flag(e, "required"),
+    )
+
+
+def params(e: etree._Element) -> tuple[Param, ...]:
+    return tuple(param(p) for p in e.iterfind("parameterDefinitions/*"))
+
+
+def upstream(e: etree._Element) -> Upstream:
+    name = text(e, "threshold/name")
+    threshold = next(k for k, v in THRESHOLDS.items() if v[0] == name)
+    return Upstream(text(e, "upstreamProjects"), threshold)
+
+
+def binding(e: etree._Element) -> Binding:
+    kind = _BINDING_KINDS[str(e.tag)]
+
+    def get(tag: str) -> str:
+        return text(e, tag, "")
+
+    credentials = text(e, "credentialsId")
+    if kind == "username-password":
+        return Binding(credentials, get("usernameVariable"), get("passwordVariable"), kind)
+    if kind == "ssh-key":
+        return Binding(
+            credentials, get("usernameVariable"), "", kind, get("keyFileVariable"), get("passphraseVariable")
+        )
+    if kind == "aws":
+        return Binding(credentials, kind=kind, access_key=get("accessKeyVariable"), secret_key=get("secretKeyVariable"))
+    return Binding(credentials, kind=kind, variable=get("variable"))
+
+
+def timeout(e: etree._Element) -> Timeout:
+    strategy = e.find("strategy")
+    ops = [o.tag for o in e.iterfind("operationList/*")]
+    if strategy is None or ops not in ([], ["hudson.plugins.build__timeout.operations.FailOperation"]):
+        raise NoMatch("strategy")
+    cls = strategy.get("class", "")
+    if cls.endswith("AbsoluteTimeOutStrategy"):
+        return Timeout(int(text(strategy, "timeoutMinutes")), "absolute", bool(ops))
+    seconds = int(text(strategy, "timeoutSecondsString"))
+    if seconds % 60:
+        raise NoMatch("timeoutSecondsString")
+    return Timeout(seconds // 60, "no-activity", bool(ops))
+
+
+def archive(e: etree._Element) -> Archive:
+    return Archive(
+        text(e, "artifacts"),
+        text(e, "excludes", ""),
+        flag(e, "allowEmptyArchive"),
+        flag(e, "onlyIfSuccessful"),
+        flag(e, "fingerprint"),
+    )
+
+
+def junit(e: etree._Element) -> JUnit:
+    scale = text(e, "healthScaleFactor", "1.0")
+    return JUnit(text(e, "testResults"), flag(e, "allowEmptyResults"), flag(e, "keepLongStdio"), scale)
+
+
+# --------------------------------------------------------------------------------------------- git
+
+
+def extensions(git: Git, extensions: list[etree._Element], typed: bool) -> Git:
+    """Git with the typed extensions found (a set: the git plugin keeps one of each class), the rest raw."""
+    if not typed:
+        return dataclasses.replace(git, extensions_raw=parts.raw_text(extensions))
+    options: dict[str, Any] = {}
+    decoders: dict[str, Callable[[etree._Element], dict[str, Any]]] = {
+        _EXT + "CleanBeforeCheckout": lambda e: {"clean": "before-checkout"},
+        _EXT + "WipeWorkspace": lambda e: {"clean": "wipe"},
+        _EXT + "CleanCheckout": lambda e: {"clean_after": True},
+        _EXT + "CloneOption": lambda e: {
+            "shallow": flag(e, "shallow"),
+            "no_tags": flag(e, "noTags"),
+            "depth": number(e, "depth"),
+            "clone_timeout": number(e, "timeout"),
+        },
+        _EXT + "CheckoutOption": lambda e: {"checkout_timeout": number(e, "timeout")},
+        _EXT + "RelativeTargetDirectory": lambda e: {"subdirectory": text(e, "relativeTargetDir")},
+        _EXT + "SubmoduleOption": lambda e: {"submodules": True},
+        _EXT + "LocalBranch": lambda e: {"local_branch": text(e, "localBranch")},
+    }
+    raw: list[etree._Element] = []
+    for e in extensions:
+        decode = decoders.get(str(e.tag))
+        if decode is None:
+            raw.append(e)
+            continue
+        try:
+            found = decode(e)
+        except (NoMatch, ValueError):
+            raw.append(e)
+            continue
+        before = {x.tag for x in parts.git_extensions(dataclasses.replace(git, **options))}
+        trial = parts.git_extensions(dataclasses.replace(git, **{**options, **found}))
+        rendered = [x for x in trial if x.tag == e.tag]
+        if {x.tag for x in trial} == before | {e.tag} and e.tag not in before and same(e, rendered[0]):
+            options.update(found)
+        else:
+            raw.append(e)
+    return dataclasses.replace(git, **options, extensions_raw=parts.raw_text(raw))
+
+
+def git(scm: etree._Element, typed_extensions: bool = True) -> Git:
+    remotes = [
+        GitRemote(text(r, "url"), text(r, "credentialsId", "") or None, r.findtext("name"), r.findtext("refspec"))
+        for r in scm.iterfind("userRemoteConfigs/*")
+    ]
+    branches = [text(b, "name") for b in scm.iterfind("branches/*")]
+    if not remotes or not branches:
+        raise NoMatch("userRemoteConfigs")
+    first = remotes[0]
+    known = {"configVersion", "userRemoteConfigs", "branches", "extensions"}
+    others = [c for c in scm if isinstance(c.tag, str) and c.tag not in known and not xmlcompare.is_default(c)]
+    git = Git(
+        url=first.url,
+        branch=branches[0],
+        credentials=first.credentials,
+        name=first.name,
+        refspec=first.refspec,
+        remotes=tuple(remotes[1:]),
+        branches=tuple(branches[1:]),
+        raw=parts.raw_text(others),
+    )
+    return extensions(git, list(scm.iterfind("extensions/*")), typed_extensions)
+
+
+def multibranch(name: str, root: etree._Element) -> Multibranch:
+    """A WorkflowMultiBranchProject with one git branch source (anything else: NoMatch, kept whole raw)."""
+    sources = root.findall("sources/data/jenkins.branch.BranchSource")
+    source = sources[0].find("source") if len(sources) == 1 else None
+    if source is None or source.get("class") != "jenkins.plugins.git.GitSCMSource":
+        raise NoMatch("sources")
+    kinds = {cls: trait for trait, cls in jobrender.TRAIT_CLASSES.items()}
+    discover: list[str] = []
+    raw: list[etree._Element] = []
+    for t in source.iterfind("traits/*"):
+        trait = kinds.get(str(t.tag))
+        if trait is None or raw or len(t) or trait in discover:
+            raw.append(t)
+        else:
+            discover.append(trait)
+    strategy = root.find("orphanedItemStrategy")
+    scan = root.findtext("triggers/com.cloudbees.hudson.plugins.folder.computed.PeriodicFolderTrigger/spec")
+    return Multibranch(
+        name=name,
+        url=text(source, "remote"),
+        description=root.findtext("description") or "",
+        credentials=text(source, "credentialsId", "") or None,
+        source_id="" if text(source, "id", "") == name else text(source, "id", ""),
+        discover=tuple(discover),
+        traits_raw=parts.raw_text(raw),
+        script_path=text(root, "factory/scriptPath", "Jenkinsfile"),
+        orphaned_days=None if strategy is None else number(strategy, "daysToKeep"),
+        orphaned_builds=None if strategy is None else number(strategy, "numToKeep"),
+        scan=scan if scan in jobrender.SCAN_INTERVALS else None,
+    )
