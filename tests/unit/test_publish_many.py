@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -68,3 +69,47 @@ def test_a_bad_dependency_names_its_file(root, capsys):
 
 def test_a_glob_that_matches_nothing(root, capsys):
     assert fails(capsys, root / "packages-*") == [f"ERROR: {root / 'packages-*'}: the pattern matches no directory"]
+
+
+def test_a_dry_run_builds_every_project_dependencies_first(root, capsys, tmp_path):
+    report = tmp_path / "report.json"
+    assert (
+        publish.main([str(root / "app"), str(root / "tools"), str(root / "core"), "--dry-run", "--report", str(report)])
+        == 0
+    )
+    data = json.loads(report.read_text())
+    assert (data["status"], data["exit_code"]) == ("ok", 0)
+    names = [p["name"] for p in data["projects"]]
+    assert sorted(names) == ["mono-app", "mono-core", "mono-tools"] and names.index("mono-core") < names.index(
+        "mono-app"
+    )
+    for project in data["projects"]:
+        assert project["outcome"] == "dry-run" and project["release"] is None and project["revision"] is None
+        assert sorted(f["filename"].split("-")[0] for f in project["files"]) == [project["name"].replace("-", "_")] * 2
+        assert Path(project["project"], "dist").is_dir()
+
+
+def test_sigterm_in_the_second_project_reports_what_each_did(root, capsys, tmp_path, monkeypatch):
+    """Jenkins' abort during the second project: exit 143, the first one's report kept, the second's aborted."""
+    from jenkins_codeartifact import signals
+    from jenkins_codeartifact.publish import flow
+
+    real = flow.publish
+    runs: list[Path] = []
+
+    def second_is_aborted(settings, project, *args):
+        runs.append(project)
+        if len(runs) == 2:
+            raise signals.Terminated
+        return real(settings, project, *args)
+
+    monkeypatch.setattr(flow, "publish", second_is_aborted)
+    report = tmp_path / "report.json"
+    code = publish.main(
+        [str(root / "core"), str(root / "tools"), str(root / "app"), "--dry-run", "--report", str(report)]
+    )
+    assert code == 143
+    data = json.loads(report.read_text())
+    assert (data["status"], data["exit_code"]) == ("aborted", 143)
+    assert [(p["status"], p["exit_code"]) for p in data["projects"]] == [("ok", 0), ("aborted", 143)]
+    assert data["projects"][0]["outcome"] == "dry-run" and len(runs) == 2

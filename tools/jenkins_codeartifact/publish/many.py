@@ -19,6 +19,7 @@ from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from .. import signals
 from ..dists import normalize
 from ..errors import EXIT_FAILED, EXIT_OK, CAError, ConfigError, PreconditionError
 from ..index import Index, check_settings, resolve_index
@@ -160,17 +161,36 @@ def plan(
 
 
 def _one_report(
-    result: flow.PublishResult, project: Project, code: int, error: dict[str, Any] | None
+    result: flow.PublishResult, project: Project, code: int, error: dict[str, Any] | None, status: str
 ) -> dict[str, Any]:
     """Today's single-project report (its tool, status, exit_code and error too), with the directory."""
-    status = "ok" if code == EXIT_OK else "skipped" if error and error.get("skipped") else "failed"
     report: dict[str, Any] = {"tool": "ca-publish", "status": status, "exit_code": code, "project": str(project.path)}
     report.update(result.as_report())
     report["name"] = report["name"] or project.name
     report["version"] = report["version"] or project.version or ""
     if error:
-        report["error"] = {k: v for k, v in error.items() if k != "skipped"}
+        report["error"] = error
     return report
+
+
+def _run_one(settings: Settings, project: Project, index: Index | None, reports: list[dict[str, Any]]) -> bool:
+    """Publish one project as ``ca-publish DIR`` would; its report goes into ``reports``. False if it failed."""
+    result = flow.PublishResult()
+    try:
+        flow.publish(settings, project.path, _shared(index), result)
+    except CAError as exc:
+        log.error("ERROR: %s: %s", project.name, exc.message)
+        if exc.hint:
+            log.error("TIP: %s", exc.hint)
+        error = {"message": exc.message, "exit_code": exc.exit_code, **({"hint": exc.hint} if exc.hint else {})}
+        reports.append(_one_report(result, project, exc.exit_code, error, "failed"))
+        return False
+    except (signals.Terminated, KeyboardInterrupt) as exc:  # the report still says what this project did
+        code = signals.EXIT_SIGINT if isinstance(exc, KeyboardInterrupt) else signals.EXIT_SIGTERM
+        reports.append(_one_report(result, project, code, {"message": "aborted", "exit_code": code}, "aborted"))
+        raise
+    reports.append(_one_report(result, project, EXIT_OK, None, "ok"))
+    return True
 
 
 def _shared(index: Index | None) -> Callable[[Settings], Index] | None:
@@ -207,31 +227,12 @@ def publish_many(
             failed[key] = cause
             message = f"{project.name} not published: it depends on {cause}, which failed"
             log.error("ERROR: %s", message)
-            reports.append(
-                _one_report(
-                    flow.PublishResult(),
-                    project,
-                    EXIT_FAILED,
-                    {"message": message, "exit_code": EXIT_FAILED, "skipped": True},
-                )
-            )
+            error = {"message": message, "exit_code": EXIT_FAILED}
+            reports.append(_one_report(flow.PublishResult(), project, EXIT_FAILED, error, "skipped"))
             continue
         log.info("project %d/%d: %s (%s)", number, len(projects), project.name, project.path)
-        result = flow.PublishResult()
-        try:
-            flow.publish(settings, project.path, _shared(index), result)
-        except CAError as exc:
+        if not _run_one(settings, project, index, reports):
             failed[key] = project.name
-            log.error("ERROR: %s: %s", project.name, exc.message)
-            if exc.hint:
-                log.error("TIP: %s", exc.hint)
-            error = {"message": exc.message, "exit_code": exc.exit_code, **({"hint": exc.hint} if exc.hint else {})}
-            reports.append(_one_report(result, project, exc.exit_code, error))
-            continue
-        except BaseException:  # SIGTERM, SIGINT, a bug: the report still says what this project did
-            reports.append(_one_report(result, project, EXIT_FAILED, {"message": "aborted", "exit_code": EXIT_FAILED}))
-            raise
-        reports.append(_one_report(result, project, EXIT_OK, None))
     worst = max((r["exit_code"] for r in reports), default=EXIT_OK)
     done = [r["name"] for r in reports if r["status"] == "ok"]
     log.info(
