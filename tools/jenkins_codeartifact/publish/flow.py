@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .. import signals
+from ..codeartifact import CodeArtifact
 from ..console import step
 from ..dists import Dist, parse_dist
 from ..errors import OperationError, PreconditionError
@@ -245,9 +246,7 @@ def _check_version(
     existing = index.version_files(meta.name, meta.version)
     result.absent = existing is None
     if index.codeartifact is not None and existing is None:  # a new version: will CodeArtifact take it?
-        from ..repo import origin
-
-        origin.check(index.codeartifact, meta.name)
+        check_origin(index.codeartifact, meta.name)
     if existing is not None and not settings.skip_existing:
         raise PreconditionError(
             f"{meta.name} {meta.version} is already published in {index.description}",
@@ -255,6 +254,24 @@ def _check_version(
             "or pass --skip-existing to treat this as success",
         )
     return index, existing
+
+
+def check_origin(ca: CodeArtifact, name: str) -> None:
+    """``repo.origin.check`` (exit 3 when publishing will be refused, a WARNING when the name could be
+    shadowed); a policy without its two read actions gets one WARNING, not a failed publish: the upload's
+    409 still says a refusal, as before the check existed."""
+    from ..repo import origin
+
+    try:
+        origin.check(ca, name)
+    except OperationError as exc:
+        if "failed: AccessDeniedException" not in exc.message:
+            raise
+        log.warning(
+            "WARNING: origin controls not checked: %s (grant codeartifact:DescribePackage and "
+            "codeartifact:GetAssociatedPackageGroup: infra/jenkins-iam.yml ProducerPolicy)",
+            exc.message,
+        )
 
 
 def _upload(
