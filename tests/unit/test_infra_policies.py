@@ -269,6 +269,7 @@ def test_the_release_job_promotes_and_prunes_only_in_its_repositories():
             iam.requirement("codeartifact", "CopyPackageVersions", {**copy, "destinationRepository": "my-repository"}),
         ),
         (release, iam.requirement("codeartifact", "DeletePackageVersions", other)),
+        (release, iam.requirement("codeartifact", "ReadFromRepository", {**PACKAGE, "repository": "release"})),
         (release, iam.requirement("codeartifact", "DeletePackageVersions", {**other, "repository": "pypi-store"})),
         (producer, iam.requirement("codeartifact", "CopyPackageVersions", copy)),
         (producer, iam.requirement("codeartifact", "DeletePackageVersions", PACKAGE_VERSION)),
