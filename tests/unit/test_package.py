@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import threading
 import time
@@ -150,23 +149,44 @@ def test_the_cache_key_is_the_resolution_so_a_new_backend_release_is_a_new_env(t
     assert paths[0] == paths[1] != paths[2]
 
 
-def test_abort_kills_a_running_hook_at_once(tmp_path):
+def test_an_abort_while_a_hook_runs_kills_it_with_what_it_started(tmp_path):
+    """SIGTERM while a hook runs (in the main thread, as every hook does): Terminated, and neither the hook
+    nor the process it started is left running."""
+    import os
+    import signal
+
+    from jenkins_codeartifact import signals
+
     children = buildenv.Children()
-    errors: list[BaseException] = []
+    pid_file = tmp_path / "grandchild.pid"
+    script = (
+        "import subprocess, sys, time\n"
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(p.pid))\n"
+        "time.sleep(60)\n"
+    )
 
-    def hook():
-        try:
-            children.run([sys.executable, "-c", "import time; time.sleep(60)"], None, {})
-        except subprocess.CalledProcessError as exc:
-            errors.append(exc)
+    def abort_later() -> None:
+        time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)  # process-directed: the main thread takes it
 
-    thread = threading.Thread(target=hook)
-    thread.start()
-    time.sleep(0.5)
     start = time.monotonic()
-    children.abort()
-    thread.join(10)
-    assert not thread.is_alive() and time.monotonic() - start < 5 and errors
+    with signals.handlers(), pytest.raises(signals.Terminated):
+        signals.start_thread(abort_later, name="abort")
+        children.run([sys.executable, "-c", script], None, {})
+    assert time.monotonic() - start < 5
+    grandchild = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{grandchild}").exists() and "Z" not in _state(grandchild):
+        assert time.monotonic() < deadline, "the hook's child outlived the abort"
+        time.sleep(0.05)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
 
 
 def test_secrets_are_not_in_the_hooks_environment(monkeypatch):

@@ -26,7 +26,6 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-import threading
 import time
 import venv
 from collections.abc import Iterator, Mapping, Sequence
@@ -52,38 +51,31 @@ class HookFailed(subprocess.CalledProcessError):
 
 
 class Children:
-    """The hooks and uv runs of one build; ``abort()`` kills them with what they started, so an abandoned
-    run (SIGTERM, a refusal) ends at once instead of waiting for the backend."""
-
-    def __init__(self) -> None:
-        self._procs: set[subprocess.Popen[str]] = set()
-        self._lock = threading.Lock()
-        self._aborted = False
+    """The hooks and uv runs of one build, each in a process group of its own: a run interrupted while one
+    runs (SIGTERM, Ctrl-C, an error) kills that group, so no backend outlives ca-publish."""
 
     def hook(self, cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None) -> None:
         """pyproject_hooks runner: one fresh process per hook, output kept for -v and shown when it fails."""
         self.run(list(cmd), cwd, redact.child_environ(extra_environ))
 
     def run(self, cmd: list[str], cwd: str | None, env: Mapping[str, str]) -> str:
-        with self._lock:
-            if self._aborted:
-                raise HookFailed(-signal.SIGKILL, cmd[:2], output="aborted")
-            proc = subprocess.Popen(
-                cmd,
-                cwd=cwd,
-                env=dict(env),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                errors="replace",
-                start_new_session=True,  # its own process group, so abort() reaches what it started
-            )
-            self._procs.add(proc)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=dict(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,  # its own process group, so the kill below reaches what it started
+        )
         try:
             output, _ = proc.communicate()
-        finally:
-            with self._lock:
-                self._procs.discard(proc)
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
         for line in output.splitlines():
             log.debug("  %s", line)
         if proc.returncode:
@@ -91,13 +83,6 @@ class Children:
                 log.info("  | %s", line)
             raise HookFailed(proc.returncode, cmd[:2], output=output)
         return output
-
-    def abort(self) -> None:
-        with self._lock:
-            self._aborted = True
-            for proc in self._procs:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
 
 
 class BuildEnv:
