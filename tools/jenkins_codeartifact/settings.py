@@ -219,6 +219,42 @@ class Settings:
         group="deploy",
         doc="deploy: create the change set, print its changes, delete it; change nothing",
     )
+    exit_code: bool = _opt(
+        False,
+        "CA_EXIT_CODE",
+        group="deploy",
+        doc="deploy --plan: exit 4 when something would change, 0 when nothing would (drift checks)",
+    )
+    build_number: str | None = _opt(
+        None,
+        "CA_BUILD_NUMBER",
+        "BUILD_NUMBER",
+        group="image",
+        metavar="N",
+        doc="build: recorded as the image label that orders deploys (default: Jenkins BUILD_NUMBER)",
+    )
+    allow_downgrade: bool = _opt(
+        False,
+        "CA_ALLOW_DOWNGRADE",
+        group="deploy",
+        doc="deploy: replace the live image with one from an earlier build (default: refuse, exit 3)",
+    )
+    rollback_tag: str | None = _opt(
+        None,
+        "CA_ROLLBACK_TO",
+        group="deploy",
+        flag="--to",
+        metavar="TAG",
+        doc="rollback: go back to this tag (default: the newest earlier image that was live and healthy)",
+    )
+    rollback_digest: str | None = _opt(
+        None,
+        "CA_ROLLBACK_TO_DIGEST",
+        group="deploy",
+        flag="--to-digest",
+        metavar="DIGEST",
+        doc="rollback: go back to this digest (sha256:...)",
+    )
     # jobsync
     jobs_dir: str = _opt("jenkins/jobs", "CA_JOBS_DIR", group="jobs", metavar="DIR", doc="directory of job YAML specs")
     jenkins_url: str | None = _opt(None, "JENKINS_URL", group="jenkins", flag="--url", doc="Jenkins base URL")

@@ -239,6 +239,7 @@ def build(
     late_args: Callable[[], Mapping[str, str]] | None = None,
     uv_url: str | None = None,
     popen: Callable[..., subprocess.Popen[str]] | None = None,
+    labels: Mapping[str, str] | None = None,
     probe: Callable[..., subprocess.CompletedProcess[str]] | None = None,
 ) -> BuildResult:
     """Build ``image`` from ``context`` with pip pointed at ``index`` through a BuildKit secret.
@@ -268,7 +269,7 @@ def build(
         with pipconf.secret_file(pipconf.pip_config(index)) as secret:
             secret_dir = str(secret.parent)
             args = {**({"BASE_IMAGE": base_image} if base_image else {}), **build_args}
-            options = _Options(network, no_cache, args, inline_cache, cache_from, uv_url)
+            options = _Options(network, no_cache, args, inline_cache, cache_from, uv_url, dict(labels or {}))
             return _build_with(index, kit, ctx, docker_file, secret, image, options, popen)
     except BaseException:
         if secret_dir and not os.path.exists(secret_dir):
@@ -284,6 +285,7 @@ class _Options:
     inline_cache: bool
     cache_from: str | None
     uv_url: str | None
+    labels: Mapping[str, str]
 
 
 def _build_with(
@@ -317,6 +319,7 @@ def _build_with(
             argv += ["--network", "host"]
         for key, value in options.build_args.items():
             argv += ["--build-arg", f"{key}={value}"]
+        argv += [part for key, value in options.labels.items() for part in ("--label", f"{key}={value}")]
         if options.inline_cache:  # the image records its own cache: pushed, the next agent reuses its layers
             argv += ["--build-arg", "BUILDKIT_INLINE_CACHE=1"]
         if options.cache_from:

@@ -22,12 +22,26 @@ import docker.errors
 
 from .. import index as indexes
 from .. import signals
-from ..errors import CAError, ConfigError, PreconditionError
+from ..errors import EXIT_CHANGES, EXIT_OK, CAError, ConfigError, PreconditionError
 from ..index import Index
 from ..settings import Settings
-from . import cache, changeset, cleanup, cloudformation, containers, image, local_target, tags, uvimage
+from . import (
+    cache,
+    changeset,
+    cleanup,
+    cloudformation,
+    containers,
+    history,
+    image,
+    local_target,
+    ordering,
+    release,
+    tags,
+    uvimage,
+)
 from . import context as build_context
 from . import registry as registries
+from .images import EcrImages, Images, V2Images
 from .target import DeployResult, validate_target
 
 log = logging.getLogger(__name__)
@@ -63,8 +77,10 @@ class Stages:
         """Validate every input ``command`` uses before its first stage starts: a mistake in what the
         deploy needs (template, parameters, stack) must not surface after a build and a push."""
         s = self.settings
-        uses = set(STAGES) if command == "all" else {command}
-        if command != "teardown":
+        uses = set(STAGES) if command == "all" else {"deploy"} if command == "rollback" else {command}
+        if command == "rollback":
+            release.check_rollback_options(s.rollback_tag, s.rollback_digest)
+        elif command != "teardown":
             self.record.update(image=self.local, tag=self.tag)
         containers.validate_network(s.network)
         if uses & {"deploy", "teardown"}:
@@ -76,6 +92,11 @@ class Stages:
                 local_target.parse_volumes(s.local_volumes)
         if uses & {"smoke-test", "deploy"}:
             _check_smoke(s)
+        if s.exit_code and not (s.plan and uses <= {"deploy"}):
+            raise ConfigError(
+                "--exit-code: only with deploy --plan",
+                hint="ca-consume-deploy deploy --plan --exit-code",
+            )
         if uses & {"deploy"}:
             for flag, seconds in (("--deploy-timeout", s.deploy_timeout), ("--probe-timeout", s.probe_timeout)):
                 if not seconds > 0:
@@ -164,6 +185,7 @@ class Stages:
                 network=s.network,
                 inline_cache=not s.no_registry_cache,
                 cache_from=cache_from,
+                labels=ordering.build_label(s.build_number),  # what deploy orders builds by
             )
             try:
                 result = build(uv_url=uv_url, late_args=(lambda: {"UV_IMAGE": uv()}) if uv else None)
@@ -284,12 +306,64 @@ class Stages:
 
     def deploy(self) -> DeployResult:
         s = self.settings
-        target = validate_target(s.target)
         digest = self.digest()  # a tag that is not in the registry stops here, before anything changes
+        images, env = self.images(), self.environment()
+        tags = images.tags() if digest else {}
+        live = self._live_digest(tags, env)
+        what = f"image {s.image_name}:{self.tag}"
+        order = ordering.check(images, live, digest, allow=s.allow_downgrade, what=what)
+        result = self._deploy(self.tag, digest, self.tag)
+        self.record["deploy"]["order"] = order
+        manifest = images.manifest(digest) if digest and not s.plan else None
+        if manifest is not None:  # live and healthy: the history a rollback reads
+            self.record["deploy"]["history"] = history.record(images, env, manifest, tags)
+        return result
+
+    def rollback(self) -> DeployResult:
+        """Deploy the newest earlier image that was live and healthy here (or ``--to``/``--to-digest``)."""
+        s = self.settings
+        images, env = self.images(), self.environment()
+        tags = images.tags()
+        live = self._live_digest(tags, env)
+        target = release.rollback_target(
+            images, tags, env, live, to_tag=s.rollback_tag, to_digest=s.rollback_digest, cache_tag=s.cache_tag
+        )
+        came_from = release.named(tags, live, s.cache_tag)
+        went_to = {"tag": target.tag, "digest": target.manifest.digest}
+        self.record["rollback"] = {"rolled_back_from": came_from, "rolled_back_to": went_to}
+        log.info("rollback of %s: %s -> %s (%s)", env, live or "nothing live", target.manifest.digest, target.tag)
+        result = self._deploy(target.tag, target.manifest.digest, target.pull_tag)
+        self.record["deploy"].update(self.record["rollback"])
+        if not s.plan:
+            self.record["deploy"]["history"] = release.after_rollback(images, env, tags, live, target)
+        return result
+
+    def images(self) -> Images:
+        """The repository the deploy takes images from, as manifests and tags (history, labels)."""
+        s = self.settings
+        if s.registry:
+            return V2Images(registries.registry_from_url(s.registry), s.image_name)
+        return EcrImages(self.client("ecr"), s.image_name)
+
+    def environment(self) -> str:
+        """The name the history tags use: the stack (or the local target's name)."""
+        s = self.settings
+        name = self._stack_name() if s.target == "cloudformation" else local_target.local_name(s.image_name)
+        return history.check_env(name)
+
+    def _live_digest(self, tags: dict[str, str], env: str) -> str | None:
+        """What runs now: the stack's ImageDigest (from the stack itself), or the local target's ``live-`` tag."""
+        if self.settings.target == "cloudformation":
+            return release.stack_digest(self.client("cloudformation"), self._stack_name())
+        return tags.get(history.live_tag(env))
+
+    def _deploy(self, tag: str, digest: str | None, pull_tag: str) -> DeployResult:
+        s = self.settings
+        target = validate_target(s.target)
         if target == "local":
             registry = self.registry()
-            ref, local = registry.reference(s.image_name, self.tag), local_target.from_settings(s)
-            result = local_target.deploy_local(self.docker, ref, local, auth=registry.auth, tag=self.tag)
+            ref, local = registry.reference(s.image_name, pull_tag), local_target.from_settings(s)
+            result = local_target.deploy_local(self.docker, ref, local, auth=registry.auth, tag=tag)
         else:
             watch = changeset.Watch(
                 timeout=s.deploy_timeout,
@@ -299,12 +373,12 @@ class Stages:
                 probe_url=s.probe_url,
                 plan=s.plan,
             )
-            known: dict[str, Any] = {"target": target, "image_tag": self.tag, "image_digest": digest}
+            known: dict[str, Any] = {"target": target, "image_tag": tag, "image_digest": digest}
             try:
                 result = changeset.deploy_stack(
                     self.client("cloudformation"),
                     self._stack_name(),
-                    self.tag,
+                    tag,
                     ecs=self.client("ecs"),
                     watch=watch,
                     template=s.template,
@@ -390,6 +464,7 @@ class Stages:
             "smoke-test": self.smoke_test,
             "push": self.push,
             "deploy": self.deploy,
+            "rollback": self.rollback,
             "teardown": self.teardown,
         }
         self.check(command)
@@ -413,6 +488,14 @@ def _check_smoke(s: Settings) -> None:
     _check_port("--container-port", s.container_port)
 
 
+def plan_exit_code(settings: Settings, record: dict[str, Any]) -> int:
+    """``deploy --plan --exit-code``: 4 when the plan has changes, 0 when the stack already matches."""
+    planned = record.get("deploy") or {}
+    if settings.exit_code and planned.get("status") == "PLANNED" and planned.get("changes"):
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
 def summary(record: dict[str, Any]) -> list[str]:
     """The lines the CLI prints on stdout for later pipeline steps (``KEY=value``, shell-friendly)."""
     lines = [f"IMAGE={record['image']}"] if "image" in record else []
@@ -428,6 +511,9 @@ def summary(record: dict[str, Any]) -> list[str]:
             lines += [f"CHANGE={change}" for change in d.get("changes") or []]
             return [*lines, f"PLANNED={len(d.get('changes') or [])} change(s) to stack {d['stack']}"]
         lines.append(f"DEPLOYED={d['target']}:{d['status']}{'' if d['changed'] else ' (no changes)'}")
+        for key in ("rolled_back_from", "rolled_back_to"):
+            if d.get(key):
+                lines.append(f"{key.upper()}={d[key]['tag'] or ''}@{d[key]['digest'] or ''}")
         for rollout in d.get("rollout") or []:
             lines.append(f"ROLLOUT={rollout['service'].rsplit('/', 1)[-1]}:{rollout['state'] or rollout['verdict']}")
         if d.get("probe"):
