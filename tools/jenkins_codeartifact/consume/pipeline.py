@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import docker.errors
 
 from .. import index as indexes
 from .. import signals
-from ..errors import EXIT_CHANGES, EXIT_OK, CAError, ConfigError, PreconditionError
+from ..errors import EXIT_CHANGES, EXIT_OK, CAError, ConfigError, OperationError, PreconditionError
 from ..index import Index
 from ..settings import Settings
 from . import (
@@ -316,7 +316,8 @@ class Stages:
         self.record["deploy"]["order"] = order
         manifest = images.manifest(digest) if digest and not s.plan else None
         if manifest is not None:  # live and healthy: the history a rollback reads
-            self.record["deploy"]["history"] = history.record(images, env, manifest, tags)
+            with _history(f"{what} is deployed", images, "rerun this deploy: it changes nothing and records it"):
+                self.record["deploy"]["history"] = history.record(images, env, manifest, tags)
         return result
 
     def rollback(self) -> DeployResult:
@@ -335,7 +336,9 @@ class Stages:
         result = self._deploy(target.tag, target.manifest.digest, target.pull_tag)
         self.record["deploy"].update(self.record["rollback"])
         if not s.plan:
-            self.record["deploy"]["history"] = release.after_rollback(images, env, tags, live, target)
+            hint = f"tag {target.manifest.digest} as {history.live_tag(env)} by hand before the next rollback"
+            with _history(f"{env} is rolled back to {target.tag}", images, hint):
+                self.record["deploy"]["history"] = release.after_rollback(images, env, tags, live, target)
         return result
 
     def images(self) -> Images:
@@ -473,6 +476,16 @@ class Stages:
                 stages[name]()
             return
         stages[command]()
+
+
+@contextlib.contextmanager
+def _history(done: str, images: Images, hint: str) -> Iterator[None]:
+    """A history update after a deploy: its failure says that the deploy itself happened."""
+    try:
+        yield
+    except CAError as exc:
+        message = f"{done}, but its history in {images.where} was not updated: {exc.message}"
+        raise OperationError(message, hint=hint) from exc
 
 
 def _check_port(flag: str, port: int) -> None:
