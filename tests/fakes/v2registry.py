@@ -25,6 +25,8 @@ class Store:
     tags: dict[str, dict[str, str]] = field(default_factory=dict)  # repository -> tag -> digest
     blobs: dict[str, bytes] = field(default_factory=dict)
     fail_puts: int = 0  # the next N manifest PUTs answer 503
+    fail_blob_reads_after: int | None = None  # blob GETs after this many answer 503 (a registry failing mid-copy)
+    blob_reads: int = 0
     requests: list[str] = field(default_factory=list)
 
     def push(self, name: str, tag: str, labels: dict[str, str] | None = None, layer: str = "") -> str:
@@ -77,6 +79,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if kind == "tags":
             return self._answer(200, json.dumps({"name": name, "tags": sorted(store.tags.get(name, {}))}).encode())
         if kind == "blobs":
+            if self.command == "GET":
+                store.blob_reads += 1
+                if store.fail_blob_reads_after is not None and store.blob_reads > store.fail_blob_reads_after:
+                    return self._answer(503)
             blob = store.blobs.get(ref)
             return self._answer(200, blob) if blob is not None else self._answer(404)
         digest = ref if ref.startswith("sha256:") else store.tags.get(name, {}).get(ref, "")
@@ -87,10 +93,28 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     do_HEAD = do_GET
 
+    def do_POST(self) -> None:
+        store: Store = self.server.store
+        store.requests.append(f"POST {self.path}")
+        m = re.fullmatch(r"/v2/(.+)/blobs/uploads/", self.path)
+        if m is None:
+            return self._answer(404)
+        return self._answer(202, b"", {"Location": f"/v2/{m.group(1)}/blobs/uploads/u{len(store.requests)}"})
+
+    def _finish_upload(self, body: bytes) -> None:
+        store: Store = self.server.store
+        digest = self.path.split("digest=", 1)[-1]
+        if "sha256:" + hashlib.sha256(body).hexdigest() != digest:
+            return self._answer(400)  # DIGEST_INVALID
+        store.blobs[digest] = body
+        return self._answer(201, b"", {"Docker-Content-Digest": digest})
+
     def do_PUT(self) -> None:
         store: Store = self.server.store
         store.requests.append(f"PUT {self.path}")
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if "/blobs/uploads/" in self.path:
+            return self._finish_upload(body)
         if store.fail_puts > 0:
             store.fail_puts -= 1
             return self._answer(503)

@@ -49,11 +49,15 @@ class Images(Protocol):
 
     def manifest(self, ref: str) -> Manifest | None: ...  # a tag or a digest; None when absent
 
-    def put(self, tag: str, manifest: Manifest) -> None: ...  # tag that manifest (moves the tag)
+    def put(self, tag: str, manifest: Manifest) -> None: ...  # tag that manifest (moves the tag); a digest: untagged
 
     def tags(self) -> dict[str, str]: ...  # every tag and the digest it names
 
     def blob(self, digest: str) -> bytes | None: ...  # None when the registry will not give it
+
+    def has_blob(self, digest: str) -> bool: ...
+
+    def upload(self, digest: str, data: bytes) -> None: ...  # a blob, verified by the registry against digest
 
 
 def labels(images: Images, digest: str) -> dict[str, str] | None:
@@ -109,12 +113,13 @@ class EcrImages:
         return Manifest(str(got["imageId"]["imageDigest"]), body, media)
 
     def put(self, tag: str, manifest: Manifest) -> None:
+        where = {"imageDigest": tag} if tag.startswith("sha256:") else {"imageTag": tag}
         try:
             self.ecr.put_image(
                 repositoryName=self.name,
                 imageManifest=manifest.body,
                 imageManifestMediaType=manifest.media_type,
-                imageTag=tag,
+                **where,
             )
         except botocore.exceptions.ClientError as exc:
             if aws.error_code(exc) == "ImageAlreadyExistsException":
@@ -143,6 +148,25 @@ class EcrImages:
             log.debug("ECR blob %s of %s: %s", digest, self.name, exc)
             return None
         return resp.content if resp.status_code == 200 else None
+
+    def has_blob(self, digest: str) -> bool:
+        with self._calling(f"ECR BatchCheckLayerAvailability of {self.name}", "ecr:BatchCheckLayerAvailability"):
+            resp = self.ecr.batch_check_layer_availability(repositoryName=self.name, layerDigests=[digest])
+        return any(layer.get("layerAvailability") == "AVAILABLE" for layer in resp.get("layers") or [])
+
+    def upload(self, digest: str, data: bytes) -> None:
+        with self._calling(
+            f"ECR layer upload of {digest} to {self.name}", "ecr:InitiateLayerUpload, ecr:UploadLayerPart"
+        ):
+            upload = self.ecr.initiate_layer_upload(repositoryName=self.name)["uploadId"]
+            self.ecr.upload_layer_part(
+                repositoryName=self.name,
+                uploadId=upload,
+                partFirstByte=0,
+                partLastByte=len(data) - 1,
+                layerPartBlob=data,
+            )
+            self.ecr.complete_layer_upload(repositoryName=self.name, uploadId=upload, layerDigests=[digest])
 
     def _calling(self, what: str, permission: str) -> Any:
         return aws.calling(f"{what} failed", hint=f"the credentials need {permission} on the repository")
@@ -210,6 +234,28 @@ class V2Images:
     def blob(self, digest: str) -> bytes | None:
         resp = self._send("GET", f"blobs/{digest}")
         return resp.content if resp.status_code == 200 else None
+
+    def has_blob(self, digest: str) -> bool:
+        return self._send("HEAD", f"blobs/{digest}").status_code == 200
+
+    def upload(self, digest: str, data: bytes) -> None:
+        """A monolithic upload: POST opens it, PUT with ``?digest=`` closes it (the registry checks the digest).
+
+        Not retried as a whole here: a failed one leaves an unfinished upload the registry discards, never a
+        blob under a wrong digest.
+        """
+        opened = self._send("POST", "blobs/uploads/")
+        self._ok(opened, f"blob upload of {digest}")
+        location = opened.headers.get("Location", "")
+        if location.startswith("/v2/"):
+            location = location[len(f"/v2/{self.name}/") :]
+        elif "://" in location:
+            location = location.split(f"/v2/{self.name}/", 1)[-1]
+        joiner = "&" if "?" in location else "?"
+        done = self._send(
+            "PUT", f"{location}{joiner}digest={digest}", data=data, headers={"Content-Type": "application/octet-stream"}
+        )
+        self._ok(done, f"blob upload of {digest}")
 
     def _ok(self, resp: requests.Response, what: str) -> None:
         if resp.status_code >= 400:

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 import docker.errors
 
 from .. import index as indexes
+from .. import settings as settings_mod
 from .. import signals
 from ..errors import EXIT_CHANGES, EXIT_OK, CAError, ConfigError, OperationError, PreconditionError
 from ..index import Index
@@ -35,6 +37,7 @@ from . import (
     image,
     local_target,
     ordering,
+    promote,
     release,
     tags,
     uvimage,
@@ -68,6 +71,7 @@ class Stages:
     aws_client: Callable[[Settings, str], Any] | None = None  # default: clients of one shared session
     index_resolver: Callable[[Settings], Index] | None = None  # default: codeartifact's
     push_backoff: float = 2.0
+    config: str | None = None  # --config, where promote reads the --from environment
     record: dict[str, Any] = field(default_factory=dict)
     _docker: Any = None
     _registry: registries.Registry | None = None
@@ -77,9 +81,11 @@ class Stages:
         """Validate every input ``command`` uses before its first stage starts: a mistake in what the
         deploy needs (template, parameters, stack) must not surface after a build and a push."""
         s = self.settings
-        uses = set(STAGES) if command == "all" else {"deploy"} if command == "rollback" else {command}
+        uses = set(STAGES) if command == "all" else {"deploy"} if command in ("rollback", "promote") else {command}
         if command == "rollback":
             release.check_rollback_options(s.rollback_tag, s.rollback_digest)
+        elif command == "promote":
+            self._source()
         elif command != "teardown":
             self.record.update(image=self.local, tag=self.tag)
         containers.validate_network(s.network)
@@ -305,14 +311,45 @@ class Stages:
         self.record["push"]["uv"] = pushed.reference
 
     def deploy(self) -> DeployResult:
-        s = self.settings
         digest = self.digest()  # a tag that is not in the registry stops here, before anything changes
-        images, env = self.images(), self.environment()
+        return self._deploy_in_order(self.tag, digest, self.images())
+
+    def promote(self) -> DeployResult:
+        """Deploy here (``--to``) the digest live and healthy in ``--from``, copied over when its registry differs."""
+        s, source = self.settings, self._source()
+        where = source.settings.promote_from or ""
+        tag, digest = promote.live_and_healthy(
+            source.client("cloudformation"), source.client("ecs"), source._stack_name(), where
+        )
+        self.record["promote"] = {"from": where, "to": s.env, "image_tag": tag, "image_digest": digest}
+        images, theirs = self.images(), source.images()
+        if (theirs.where, theirs.name) != (images.where, images.name):
+            self.record["promote"]["copy"] = promote.copy(theirs, images, digest, tag)
+        return self._deploy_in_order(tag, digest, images)
+
+    def _source(self) -> Stages:
+        """The stages of ``--from``: its environment's table, not this run's flags or CA_STACK-like variables."""
+        s = self.settings
+        if not s.promote_from or not s.env:
+            raise ConfigError(
+                "promote: needs --from ENV and --to ENV", hint="ca-consume-deploy promote --from staging --to prod"
+            )
+        skip = {var for name in settings_mod.ENVIRONMENT_KEYS for var in settings_mod.FIELDS[name].metadata["env"]}
+        env = {k: v for k, v in os.environ.items() if k not in skip | {"CA_ENV"}}
+        there = settings_mod.load({"env": s.promote_from}, env=env, config=self.config)
+        there = dataclasses.replace(there, promote_from=s.promote_from, target="cloudformation")
+        if (there.stack, there.region) == (s.stack, s.region):
+            raise ConfigError(f"promote: --from {s.promote_from} and --to {s.env} are the same stack {s.stack}")
+        return Stages(there, docker_factory=self.docker_factory, aws_client=self.aws_client, config=self.config)
+
+    def _deploy_in_order(self, tag: str, digest: str | None, images: Images) -> DeployResult:
+        """Deploy ``digest`` unless it is an older build than the live one; a healthy deploy joins the history."""
+        s, env = self.settings, self.environment()
         tags = images.tags() if digest else {}
         live = self._live_digest(tags, env)
-        what = f"image {s.image_name}:{self.tag}"
+        what = f"image {s.image_name}:{tag}"
         order = ordering.check(images, live, digest, allow=s.allow_downgrade, what=what)
-        result = self._deploy(self.tag, digest, self.tag)
+        result = self._deploy(tag, digest, tag)
         self.record["deploy"]["order"] = order
         manifest = images.manifest(digest) if digest and not s.plan else None
         if manifest is not None:  # live and healthy: the history a rollback reads
@@ -351,7 +388,7 @@ class Stages:
     def environment(self) -> str:
         """The name the history tags use: the stack (or the local target's name)."""
         s = self.settings
-        name = self._stack_name() if s.target == "cloudformation" else local_target.local_name(s.image_name)
+        name = s.env or (self._stack_name() if s.target == "cloudformation" else local_target.local_name(s.image_name))
         return history.check_env(name)
 
     def _live_digest(self, tags: dict[str, str], env: str) -> str | None:
@@ -468,6 +505,7 @@ class Stages:
             "push": self.push,
             "deploy": self.deploy,
             "rollback": self.rollback,
+            "promote": self.promote,
             "teardown": self.teardown,
         }
         self.check(command)
