@@ -24,6 +24,7 @@ from jenkins_codeartifact.consume.target import DeployResult
 from jenkins_codeartifact.errors import PreconditionError
 
 STACK = "consumer"
+stores: dict[str, v2registry.Store] = {}  # what each registry of a test holds, by host
 
 
 @pytest.fixture
@@ -37,9 +38,10 @@ def reg(world, monkeypatch):  # noqa: F811 - the fixture imported above
         return build(index, **kw)
 
     with v2registry.serving() as (host, store):
+        stores[host] = store
 
         def push(client, local, registry, name, tag, **kw):
-            digest = store.push(name, tag, labels.get(local), layer=local)
+            digest = stores[registry.host].push(name, tag, labels.get(local), layer=local)
             return registries.PushResult(registry.reference(name, tag), digest, 1)
 
         monkeypatch.setattr(image, "build", labelled_build)
@@ -237,3 +239,109 @@ def test_the_local_target_rolls_back_through_the_same_history(reg, tmp_path, mon
     assert ran[-1] == f"{reg.host}/app:deployed-{local_target.local_name('app')}-1"
     assert back.record["deploy"]["rolled_back_to"] == {"tag": "1", "digest": digest_of(reg, "1")}
     assert reg.tags["app"][f"live-{local_target.local_name('app')}"] == digest_of(reg, "1")
+
+
+# ------------------------------------------------------------------------------------ environments and promote
+
+
+@pytest.fixture
+def envs(reg, tmp_path):
+    """staging on the registry ``reg``, prod on a second registry, one config file naming both."""
+    with v2registry.serving() as (prod_host, prod):
+        config = tmp_path / "release.toml"
+        params = ", ".join(json.dumps(p) for p in vpc())
+        config.write_text(
+            f'image_name = "app"\nregion = "eu-west-1"\ntemplate = "{TEMPLATE}"\nparams = [{params}]\n'
+            f'no_probe = true\n[environments.staging]\nstack = "app-staging"\nregistry = "{reg.host}"\n'
+            f'image_name = "app-staging"\n[environments.prod]\nstack = "app-prod"\nregistry = "{prod_host}"\n'
+            'image_name = "app-prod"\n'
+        )
+        prod.host = prod_host  # type: ignore[attr-defined]
+        stores[prod_host] = prod
+        yield config, reg, prod
+
+
+def to_env(tmp_path, store, env: str, tag: str) -> None:
+    """Build ``tag`` (build number ``tag``), push it to ``store`` and deploy it to ``env``."""
+    name = f"app-{env}"
+    pipeline = stages(tmp_path, tag=tag, build_number=tag, registry=store.host, stack=name, env=env, image_name=name)
+    pipeline.run("all")
+
+
+def run_cli(config, tmp_path, *argv: str) -> int:
+    return consume_deploy.main([*argv, "--config", str(config), "--report", str(tmp_path / "r.json")])
+
+
+def test_an_environment_table_gives_the_stack_and_registry_and_flags_still_win(envs, tmp_path):
+    from jenkins_codeartifact import settings
+
+    config, staging, prod = envs
+    s = settings.load({"env": "prod"}, env={}, config=config)
+    assert (s.stack, s.registry, s.image_name, s.no_probe) == ("app-prod", prod.host, "app-prod", True)
+    assert settings.load({"env": "prod", "stack": "other"}, env={}, config=config).stack == "other"
+    assert settings.load({}, env={"CA_ENV": "staging", "CA_STACK": "x"}, config=config).stack == "x"
+    with pytest.raises(Exception, match=r"--env 'qa': no \[environments.qa\] in .*release.toml") as info:
+        settings.load({"env": "qa"}, env={}, config=config)
+    assert "environments there: prod, staging" in (info.value.hint or "")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[environments.prod]\nstak = "x"\n')
+    with pytest.raises(Exception, match=r"bad.toml: environments.prod: unknown key 'stak'"):
+        settings.load({}, env={}, config=bad)
+
+
+def test_promote_deploys_stagings_digest_to_prod_copied_into_its_registry(envs, tmp_path, capsys):
+    config, staging, prod = envs
+    to_env(tmp_path, staging, "staging", "1")
+    to_env(tmp_path, prod, "prod", "1")
+    to_env(tmp_path, staging, "staging", "3")
+    tested = staging.tags["app-staging"]["3"]
+    assert run_cli(config, tmp_path, "promote", "--from", "staging", "--to", "prod") == 0
+    got = report(tmp_path)
+    assert got["promote"]["image_digest"] == tested and got["promote"]["copy"]["blobs_copied"] == 1
+    assert stack_parameters("app-prod")["ImageDigest"] == tested and stack_parameters("app-prod")["ImageTag"] == "3"
+    assert prod.tags["app-prod"]["3"] == tested and prod.tags["app-prod"]["live-prod"] == tested
+    assert prod.tags["app-prod"]["deployed-prod-2"] == tested
+    assert got["deploy"]["order"] == {"live_build": 1, "new_build": 3}  # the label came along with the config
+
+
+def test_promote_refuses_while_stagings_rollout_is_not_completed(envs, tmp_path, capsys, monkeypatch):
+    from jenkins_codeartifact.consume import promote, rollout
+
+    config, staging, prod = envs
+    to_env(tmp_path, staging, "staging", "1")
+    to_env(tmp_path, prod, "prod", "1")
+    described = rollout.describe_service
+
+    def mid_rollout(ecs, service):
+        found = described(ecs, service)
+        for d in found.get("deployments") or []:
+            d["rolloutState"] = "IN_PROGRESS"
+        return found
+
+    monkeypatch.setattr(promote.rollout, "describe_service", mid_rollout)
+    before = stack_parameters("app-prod")
+    assert run_cli(config, tmp_path, "promote", "--from", "staging", "--to", "prod") == 3
+    assert "ERROR: promote: the last rollout of staging is not COMPLETED (service" in capsys.readouterr().err
+    assert stack_parameters("app-prod") == before
+
+
+def test_a_source_registry_failing_mid_copy_leaves_no_tag_in_the_target(envs, tmp_path, capsys):
+    config, staging, prod = envs
+    to_env(tmp_path, staging, "staging", "1")
+    to_env(tmp_path, prod, "prod", "1")
+    to_env(tmp_path, staging, "staging", "2")
+    staging.fail_blob_reads_after = staging.blob_reads  # its next blob GET (the copy's) answers 503
+    before = stack_parameters("app-prod")
+    code = run_cli(config, tmp_path, "promote", "--from", "staging", "--to", "prod")
+    err = capsys.readouterr().err
+    assert code == 3 and "ERROR: registry unreachable: GET" in err and "answered HTTP 503" in err
+    assert "2" not in prod.tags["app-prod"]  # no tag names a half-copied image
+    assert stack_parameters("app-prod") == before
+
+
+def test_promote_to_itself_or_without_from_is_a_usage_error(envs, tmp_path, capsys):
+    config, _, _ = envs
+    assert run_cli(config, tmp_path, "promote", "--from", "prod", "--to", "prod") == 2
+    assert "are the same stack app-prod" in capsys.readouterr().err
+    assert run_cli(config, tmp_path, "promote", "--to", "prod") == 2
+    assert "ERROR: promote: needs --from ENV and --to ENV" in capsys.readouterr().err

@@ -443,7 +443,8 @@ class Stages:
 
     def _defaults(self) -> dict[str, str]:
         """Stack parameters with a value implied by our options: the ECR repository is the image name."""
-        return {cloudformation.CONTAINER_NAME: self.settings.image_name}
+        name = self.settings.image_name
+        return {cloudformation.CONTAINER_NAME: name, "RepositoryName": name}  # where the template has them
 
     def _create_stack_for_ecr(self) -> None:
         """On a first deployment to ECR, create the stack (which holds the repository) before pushing.
