@@ -275,7 +275,7 @@ def run_cli(config, tmp_path, *argv: str) -> int:
 def test_an_environment_table_gives_the_stack_and_registry_and_flags_still_win(envs, tmp_path):
     from jenkins_codeartifact import settings
 
-    config, staging, prod = envs
+    config, _, prod = envs
     s = settings.load({"env": "prod"}, env={}, config=config)
     assert (s.stack, s.registry, s.image_name, s.no_probe) == ("app-prod", prod.host, "app-prod", True)
     assert settings.load({"env": "prod", "stack": "other"}, env={}, config=config).stack == "other"
