@@ -22,7 +22,7 @@ from packaging.version import Version
 from . import indexhttp, netpolicy, redact
 from .codeartifact import USERNAME, CodeArtifact, validate
 from .dists import normalize, parse_dist
-from .errors import ConfigError, OperationError
+from .errors import ConfigError, OperationError, PreconditionError
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -108,24 +108,64 @@ class Index:
                 f"index unreachable: {self.simple_url} answered HTTP {resp.status_code} for {url}",
                 hint="the index is failing or overloaded; run again when it answers",
             )
-        if "json" in resp.headers.get("Content-Type", ""):
-            try:
-                entries = resp.json().get("files", [])
-                files = {str(f["filename"]): (f.get("hashes") or {}).get("sha256") for f in entries}
-                self.links.update({str(f["filename"]): urllib.parse.urljoin(url, str(f["url"])) for f in entries})
-            except (ValueError, KeyError, TypeError, AttributeError):
-                raise OperationError(f"index {self.simple_url} sent a malformed simple-API page for {url}") from None
-        else:
-            files = {}
-            for href in re.findall(r'href="([^"]+)"', resp.text):
-                link, _, fragment = href.partition("#")
-                digest = fragment[len("sha256=") :] if fragment.startswith("sha256=") else None
-                filename = urllib.parse.unquote(link.rsplit("/", 1)[-1])
-                files[filename] = digest
-                self.links[filename] = urllib.parse.urljoin(url, link)
+        files = {}
+        for filename, (link, digest) in _page_files(resp, url, self.simple_url).items():
+            files[filename] = digest
+            self.links[filename] = link
         wanted = (normalize(name), Version(version))
         found = {n: (h.lower() if isinstance(h, str) else None) for n, h in files.items() if parse_dist(n) == wanted}
         return found or None
+
+    def check_reachable(self, project: str | None, sleep: Callable[[float], None] = time.sleep) -> None:
+        """Fail (exit 3) before anything is built when the index refuses the credentials or does not answer.
+
+        Asks for one project's page: the root of a simple index with a PyPI upstream lists every project on
+        PyPI, which takes seconds to serve. Retried under :data:`netpolicy.INDEX_CHECK`; an outage that
+        lasts would otherwise surface later as the installer's misleading "no matching distribution".
+        """
+        import requests
+
+        url = self.simple_url + (f"{normalize(project)}/" if project else "")
+        policy = netpolicy.INDEX_CHECK
+
+        def send() -> requests.Response:
+            headers = {"Accept": "text/html"}
+            with requests.get(url, auth=self.credentials(), timeout=policy.timeout, headers=headers, stream=True) as r:
+                return r  # the status and headers are all it needs: the body is never read
+
+        try:
+            answer = netpolicy.request(send, policy, f"index check {url}", log, sleep)
+        except netpolicy.RetriesExhausted as exc:
+            raise PreconditionError(
+                f"index unreachable: {url} {exc.cause}, {exc.attempts} attempts; nothing was built",
+                hint="check that the index (CodeArtifact, devpi, a proxy) is up and reachable from this agent, "
+                "then rerun",
+            ) from None
+        raise_for_auth(
+            answer,
+            self.simple_url,
+            hint="the CodeArtifact token may have expired or lack codeartifact:ReadFromRepository; rerun to get a "
+            "fresh one, or check CA_INDEX_USERNAME/CA_INDEX_PASSWORD",
+        )  # 200, or a 404 the installer will explain (the project is not published)
+
+    def project_page(self, project: str) -> ProjectPage:
+        """One GET of ``project``'s page, never raising: what a failed install could not tell (0: no answer)."""
+        import requests
+
+        url = self.simple_url + f"{normalize(project)}/"
+        accept = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
+        try:
+            resp = requests.get(
+                url, auth=self.credentials(), timeout=netpolicy.INDEX_CHECK.timeout, headers={"Accept": accept}
+            )
+        except requests.RequestException:
+            return ProjectPage(0)
+        if resp.status_code != 200:
+            return ProjectPage(resp.status_code)
+        try:
+            return ProjectPage(200, tuple(_page_files(resp, url, self.simple_url)))
+        except OperationError:
+            return ProjectPage(200)
 
     def download(self, filename: str, target: Path) -> bool:
         """Fetch a file the last :meth:`simple_files` listed into ``target``; False if it cannot be had."""
@@ -144,6 +184,32 @@ class Index:
             return False
         target.write_bytes(resp.content)
         return True
+
+
+@dataclass(frozen=True)
+class ProjectPage:
+    """What the index answered for one project: HTTP status (0: no answer) and its file names."""
+
+    status: int
+    files: tuple[str, ...] = ()
+
+
+def _page_files(resp: requests.Response, url: str, where: str) -> dict[str, tuple[str, str | None]]:
+    """``{file name: (absolute URL, sha256 or None)}`` of a simple-API page: PEP 691 JSON, else PEP 503 HTML."""
+    if "json" in resp.headers.get("Content-Type", ""):
+        try:
+            return {
+                str(f["filename"]): (urllib.parse.urljoin(url, str(f["url"])), (f.get("hashes") or {}).get("sha256"))
+                for f in resp.json().get("files", [])
+            }
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise OperationError(f"index {where} sent a malformed simple-API page for {url}") from None
+    files: dict[str, tuple[str, str | None]] = {}
+    for href in re.findall(r'href="([^"]+)"', resp.text):
+        link, _, fragment = href.partition("#")
+        digest = fragment[len("sha256=") :] if fragment.startswith("sha256=") else None
+        files[urllib.parse.unquote(link.rsplit("/", 1)[-1])] = (urllib.parse.urljoin(url, link), digest)
+    return files
 
 
 class _CurrentToken:

@@ -1,4 +1,4 @@
-"""The consumer image: a BuildKit build with the index as a secret, and the index check before it.
+"""The consumer image: a BuildKit build with the index as a secret (the index is checked first: index.py).
 
 The docker SDK cannot pass BuildKit secrets, so the build runs the docker CLI (``buildx build`` where the
 plugin exists, else ``DOCKER_BUILDKIT=1 docker build``); everything else (run, push, pull) uses the SDK
@@ -12,37 +12,30 @@ import contextlib
 import ctypes
 import logging
 import os
-import random
 import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
 
 from .. import redact, signals
 from ..console import Progress, step
 from ..errors import ConfigError, OperationError, PreconditionError
-from ..index import Index, raise_for_auth
-from . import cleanup, pipconf, uvimage
-from .containers import ENGINE_HINT, validate_network
+from ..index import Index
+from . import cleanup, diagnose, pipconf
+from .containers import validate_network
 
 log = logging.getLogger(__name__)
 
 TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 NAME_RE = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*")
-INDEX_TIMEOUT = (5.0, 30.0)  # connect, read: the index check before the build
-INDEX_ATTEMPTS = 3
-RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 BUILDKIT_HINT = (
     "install the buildx plugin, or point CA_DOCKER_CLI/--docker-cli at a docker CLI that can build with "
     "BuildKit (Debian's docker.io 20.10 at /usr/bin/docker can); a build-arg fallback would leak the token"
@@ -90,12 +83,10 @@ def find_buildkit(cli: str, run: Callable[..., subprocess.CompletedProcess[str]]
             log.debug("%s %s: %s", path, " ".join(args), exc)
             return None
 
-    # both at once (0.04 s each, a seventh of a warm rebuild); buildx wins where it answers
-    buildx_probe = signals.background(probe, ["buildx", "version"], {})
-    legacy = probe(["build", "--help"], {"DOCKER_BUILDKIT": "1"})
-    buildx = buildx_probe()
+    buildx = probe(["buildx", "version"], {})
     if buildx is not None and buildx.returncode == 0:
         return BuildKitCLI((path, "buildx", "build", "--load"), {}, "buildx")
+    legacy = probe(["build", "--help"], {"DOCKER_BUILDKIT": "1"})
     if legacy is not None and legacy.returncode == 0 and "--secret" in legacy.stdout:
         return BuildKitCLI((path, "build"), {"DOCKER_BUILDKIT": "1"}, "DOCKER_BUILDKIT=1")
     detail = ((legacy.stderr or legacy.stdout).strip().splitlines() or [""])[0] if legacy else "did not run"
@@ -137,90 +128,7 @@ def first_requirement(context: Path) -> str | None:
     return None
 
 
-def preflight_index(
-    index: Index,
-    project: str | None = None,
-    *,
-    timeout: tuple[float, float] | None = None,
-    attempts: int | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> None:
-    """Fail before starting Docker if the index refuses the credentials or does not answer.
-
-    Asks for one project's page: the root of a simple index with a PyPI upstream lists every project
-    on PyPI, which takes seconds to serve. 5xx, 429 and network errors are retried with backoff; if
-    they last, the build would only fail later with pip's misleading "no matching distribution".
-    """
-    url = index.simple_url + (f"{canonicalize_name(project)}/" if project else "")
-    timeout, attempts = timeout or INDEX_TIMEOUT, attempts or INDEX_ATTEMPTS
-    problem = ""
-    for attempt in range(1, attempts + 1):
-        wait = backoff(attempt)
-        try:
-            with requests.get(
-                url, auth=index.credentials(), timeout=timeout, headers={"Accept": "text/html"}, stream=True
-            ) as r:
-                raise_for_auth(
-                    r,
-                    index.simple_url,
-                    hint="the CodeArtifact token may have expired or lack codeartifact:ReadFromRepository; rerun "
-                    "to get a fresh one, or check CA_INDEX_USERNAME/CA_INDEX_PASSWORD",
-                )
-                if r.status_code not in RETRY_STATUS:
-                    return  # 200, or a 404 that pip will explain (the project is not published)
-                problem = f"answered HTTP {r.status_code}"
-                wait = max(wait, min(_retry_after(r.headers.get("Retry-After")), 30.0))
-        except requests.Timeout:
-            problem = f"did not answer within {timeout[1]:g}s"
-        except requests.RequestException as exc:
-            problem = f"could not be reached ({_network_reason(exc)})"
-        if attempt < attempts:
-            log.warning("index check %d/%d: %s %s; retrying in %.1fs", attempt, attempts, url, problem, wait)
-            sleep(wait)
-    raise PreconditionError(
-        f"index unreachable: {url} {problem}, {attempts} attempts; nothing was built",
-        hint="check that the index (CodeArtifact, devpi, a proxy) is up and reachable from this agent, then rerun",
-    )
-
-
-def backoff(attempt: int, base: float = 1.0, cap: float = 20.0) -> float:
-    """Exponential backoff with full jitter on the upper half: ``base * 2**(attempt-1)``, 50-100 % of it."""
-    delay = min(cap, base * 2.0 ** (attempt - 1))
-    return delay * random.uniform(0.5, 1.0)
-
-
-def _retry_after(value: str | None) -> float:
-    try:
-        return max(0.0, float(value or 0))
-    except ValueError:
-        return 0.0
-
-
-def _network_reason(exc: BaseException) -> str:
-    text = str(exc)
-    for needle in ("Connection refused", "Connection reset", "Name or service not known", "RemoteDisconnected"):
-        if needle in text:
-            return needle.lower() if needle != "RemoteDisconnected" else "connection closed without an answer"
-    return type(exc).__name__
-
-
-_AUTH_FAILURE = re.compile(r"\b(401|403)\b.*(Unauthorized|Forbidden)|HTTP error 40[13]", re.IGNORECASE)
 _NOISE = re.compile(r"#\d+ sha256:[0-9a-f]{64}")  # BuildKit's plain progress repeats each step's digest
-# pip's words, then uv's (the application's Dockerfile installs with uv)
-_MISSING = re.compile(
-    r"No matching distribution found for (\S+)|Because (\S+) was not found in the package registry|"
-    r"Because there is no version of (\S+)"
-)
-# What pip prints when the index, not the package, is the problem (it then ends with "No matching
-# distribution" all the same): read/connect timeouts, refused or reset connections, 5xx answers.
-# The exception line that ends a pip traceback (pip's "ERROR: Exception:" then the traceback).
-_PIP_CRASH = re.compile(r"^#\d+ [\d.]+ ((?:[\w.]+\.)?\w+(?:Error|Exception): .+)$", re.MULTILINE)
-_INDEX_TROUBLE = re.compile(
-    r"(Read timed out|ConnectTimeoutError|Connection refused|Connection reset|RemoteDisconnected|"
-    r"NewConnectionError|Max retries exceeded|too many 5\d\d error responses|(?:HTTP error|status code|Status) 5\d\d|"
-    r"error sending request|tcp connect error|operation timed out|server error \(5\d\d)",
-    re.IGNORECASE,
-)
 
 
 def build(
@@ -236,8 +144,6 @@ def build(
     build_args: Mapping[str, str] | None = None,
     inline_cache: bool = False,
     cache_from: str | None = None,
-    late_args: Callable[[], Mapping[str, str]] | None = None,
-    uv_url: str | None = None,
     popen: Callable[..., subprocess.Popen[str]] | None = None,
     labels: Mapping[str, str] | None = None,
     probe: Callable[..., subprocess.CompletedProcess[str]] | None = None,
@@ -246,30 +152,21 @@ def build(
 
     ``build_args`` are passed as given (never anything secret: a build arg is in the image's history);
     ``inline_cache`` records the cache in the image (so that a pushed image can serve the next agent);
-    ``cache_from`` names such an image in a registry, whose layers this build reuses where they match;
-    ``late_args`` gives more build args once the checks are done, so that making them (loading uv's
-    image, 0.5 s on an empty engine) overlaps the CLI probe and the index check; ``uv_url`` is where the
-    dependency step fetches uv instead (the secret ``uv``, with ``UV_IMAGE`` scratch): a failed fetch
-    raises :class:`UvUnreachable`.
+    ``cache_from`` names such an image in a registry, whose layers this build reuses where they match.
     """
     ctx = Path(context)
     docker_file = check_context(ctx, dockerfile)
     validate_network(network)
     kit = find_buildkit(cli, run=probe)
-    preflight_index(index, first_requirement(ctx))
+    index.check_reachable(first_requirement(ctx))
     for path in pipconf.remove_stale():
         cleanup.note(f"removed the pip.conf secret {path} of an earlier, killed run")
-    build_args = {
-        **(build_args or {}),
-        **(late_args() if late_args else {}),
-        **({"UV_IMAGE": "scratch"} if uv_url else {}),
-    }
     secret_dir = ""
     try:
         with pipconf.secret_file(pipconf.pip_config(index)) as secret:
             secret_dir = str(secret.parent)
-            args = {**({"BASE_IMAGE": base_image} if base_image else {}), **build_args}
-            options = _Options(network, no_cache, args, inline_cache, cache_from, uv_url, dict(labels or {}))
+            args = {**({"BASE_IMAGE": base_image} if base_image else {}), **(build_args or {})}
+            options = _Options(network, no_cache, args, inline_cache, cache_from, dict(labels or {}))
             return _build_with(index, kit, ctx, docker_file, secret, image, options, popen)
     except BaseException:
         if secret_dir and not os.path.exists(secret_dir):
@@ -284,7 +181,6 @@ class _Options:
     build_args: Mapping[str, str]
     inline_cache: bool
     cache_from: str | None
-    uv_url: str | None
     labels: Mapping[str, str]
 
 
@@ -312,9 +208,6 @@ def _build_with(
             "--file",
             str(docker_file),
         ]
-        if options.uv_url:  # not a secret, but a build arg would be in the step's cache key and the history
-            (Path(tmp) / uvimage.SECRET_ID).write_text(options.uv_url + "\n", encoding="utf-8")
-            argv += ["--secret", f"id={uvimage.SECRET_ID},src={Path(tmp) / uvimage.SECRET_ID}"]
         if options.network == "host":  # RUN steps reach an index on 127.0.0.1 (the sandbox) as a remote one
             argv += ["--network", "host"]
         for key, value in options.build_args.items():
@@ -330,7 +223,7 @@ def _build_with(
         with step(f"build {image} ({kit.kind}, index {index.description or index.simple_url})", log) as progress:
             tail = _stream(argv, redact.child_environ(kit.env), progress, popen or subprocess.Popen)
             if tail is not None:
-                raise _build_error(image, tail)
+                raise diagnose.build_error(image, tail, lookup=index.project_page)
             try:
                 image_id = iidfile.read_text(encoding="utf-8").strip()
             except OSError:
@@ -405,47 +298,3 @@ def _die_with_parent() -> None:
     """In the child before exec: SIGTERM when this process dies, even by SIGKILL (no build left running)."""
     if _LIBC is not None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-
-
-class UvUnreachable(OperationError):
-    """The dependency step could not fetch uv from the address it was given (see uvimage.served)."""
-
-
-UV_UNREACHABLE = "uv is not reachable from this build"  # what the Dockerfile's dependency step says then
-
-
-def _build_error(image: str, tail: deque[str]) -> OperationError:
-    text = "\n".join(tail)
-    if UV_UNREACHABLE in text:
-        return UvUnreachable(f"build of {image} failed: {UV_UNREACHABLE}", hint="build with uv's image instead")
-    if "Cannot connect to the Docker daemon" in text or ("docker daemon" in text.lower() and "connect" in text):
-        return OperationError(f"build of {image} failed: the Docker engine is not reachable", hint=ENGINE_HINT)
-    if _AUTH_FAILURE.search(text):
-        return OperationError(
-            f"build of {image} failed: the index refused the credentials during pip install",
-            hint="the token may have expired mid-build; rerun to get a fresh one",
-        )
-    found = _MISSING.search(text)
-    missing = found.group(found.lastindex or 0) if found else None
-    trouble = _INDEX_TROUBLE.search(text)
-    if trouble:
-        what = f", so pip found no distribution for {missing}" if missing else ""
-        return OperationError(
-            f"build of {image} failed: the index did not answer pip ({trouble.group(1)}){what}",
-            hint=f"the index timed out or failed, the package is not missing: check the index is up and rerun "
-            f"(pip waited {pipconf.PIP_TIMEOUT}s per request, {pipconf.PIP_RETRIES} retries)",
-        )
-    if missing:
-        return OperationError(
-            f"build of {image} failed: pip found no distribution for {missing} on the index",
-            hint="publish it first (ca-publish) or fix the pin in requirements.txt",
-        )
-    crashes = _PIP_CRASH.findall(text) if "Traceback (most recent call last)" in text else []
-    if crashes:
-        return OperationError(
-            f"build of {image} failed: pip stopped with {crashes[-1]}",
-            hint="an answer from the index that was cut off (a connection reset mid-page) makes pip fail this "
-            "way; check the index and any proxy in between, then rerun",
-        )
-    last = next((line for line in reversed(tail) if line.strip()), "no output")
-    return OperationError(f"build of {image} failed: {last}", hint="see the build output above")

@@ -218,46 +218,11 @@ def validate(operation: str, query: dict[str, str]) -> dict[str, Any]:
             if member in shape.required_members:
                 problems.append(f"Value null at '{member}' failed to satisfy constraint: Member must not be null")
             continue
-        meta = mshape.metadata
-        if mshape.type_name in ("integer", "long"):
-            try:
-                number = int(raw)
-            except ValueError:
-                problems.append(f"Value '{raw}' at '{member}' failed to satisfy constraint: Member must be a number")
-                continue
-            if "min" in meta and number < meta["min"]:
-                problems.append(
-                    f"Value '{number}' at '{member}' failed to satisfy constraint: "
-                    f"Member must have value greater than or equal to {meta['min']}"
-                )
-            elif "max" in meta and number > meta["max"]:
-                problems.append(
-                    f"Value '{number}' at '{member}' failed to satisfy constraint: "
-                    f"Member must have value less than or equal to {meta['max']}"
-                )
-            values[member] = number
-            continue
-        if mshape.enum and raw not in mshape.enum:
-            problems.append(
-                f"Value '{raw}' at '{member}' failed to satisfy constraint: "
-                f"Member must satisfy enum value set: [{', '.join(mshape.enum)}]"
-            )
-        elif "min" in meta and len(raw) < meta["min"]:
-            problems.append(
-                f"Value '{raw}' at '{member}' failed to satisfy constraint: "
-                f"Member must have length greater than or equal to {meta['min']}"
-            )
-        elif "max" in meta and len(raw) > meta["max"]:
-            problems.append(
-                f"Value '{raw}' at '{member}' failed to satisfy constraint: "
-                f"Member must have length less than or equal to {meta['max']}"
-            )
-        elif "pattern" in meta and not re.fullmatch(meta["pattern"], raw):
-            problems.append(
-                f"Value '{raw}' at '{member}' failed to satisfy constraint: "
-                f"Member must satisfy regular expression pattern: {meta['pattern']}"
-            )
-        values[member] = raw
+        value, problem = _checked(member, mshape, raw)
+        if problem:
+            problems.append(f"Value '{value}' at '{member}' failed to satisfy constraint: {problem}")
+        if value is not None:
+            values[member] = value
     if problems:
         n = len(problems)
         raise ApiError(
@@ -267,6 +232,30 @@ def validate(operation: str, query: dict[str, str]) -> dict[str, Any]:
             reason="FIELD_VALIDATION_FAILED",
         )
     return values
+
+
+def _checked(member: str, mshape: Any, raw: str) -> tuple[Any, str]:
+    """The value of one query parameter and what is wrong with it ("" if nothing), in the service's words."""
+    meta = mshape.metadata
+    if mshape.type_name in ("integer", "long"):
+        try:
+            number = int(raw)
+        except ValueError:
+            return raw, "Member must be a number"
+        if "min" in meta and number < meta["min"]:
+            return number, f"Member must have value greater than or equal to {meta['min']}"
+        if "max" in meta and number > meta["max"]:
+            return number, f"Member must have value less than or equal to {meta['max']}"
+        return number, ""
+    if mshape.enum and raw not in mshape.enum:
+        return raw, f"Member must satisfy enum value set: [{', '.join(mshape.enum)}]"
+    if "min" in meta and len(raw) < meta["min"]:
+        return raw, f"Member must have length greater than or equal to {meta['min']}"
+    if "max" in meta and len(raw) > meta["max"]:
+        return raw, f"Member must have length less than or equal to {meta['max']}"
+    if "pattern" in meta and not re.fullmatch(meta["pattern"], raw):
+        return raw, f"Member must satisfy regular expression pattern: {meta['pattern']}"
+    return raw, ""
 
 
 def decode_page_token(token: str | None) -> int:
