@@ -295,7 +295,7 @@ def test_build_without_an_image_id_is_one_clear_error(tmp_path, monkeypatch):
 def test_the_build_number_label_reaches_the_builds_argv(tmp_path, monkeypatch):
     from jenkins_codeartifact.consume import ordering
 
-    monkeypatch.setattr(image, "preflight_index", lambda index, project: None)
+    monkeypatch.setattr(Index, "check_reachable", lambda self, project, sleep=None: None)
     _build(tmp_path, labels=ordering.build_label("42"))
     argv = FakePopen.calls[0]["argv"]
     assert argv[argv.index("--label") + 1] == f"{ordering.LABEL}=42"
