@@ -33,6 +33,7 @@ CONFIG="$OUT/jenkins-codeartifact.toml"
 cat >"$CONFIG" <<TOML
 template = "application_src/application.yml"
 params = ["VPC=$VPC", "SubnetA=$SUBNET_A", "SubnetB=$SUBNET_B"]
+registry = "$CA_REGISTRY"  # both repositories in the sandbox registry; promote reads --from from the file only
 no_probe = true  # moto's load balancer has no address to GET
 
 [environments.staging]
