@@ -20,6 +20,7 @@ from tests.unit.test_consume_pipeline import INDEX, TEMPLATE, stack_parameters, 
 from jenkins_codeartifact.cli import consume_deploy
 from jenkins_codeartifact.consume import image, local_target, ordering
 from jenkins_codeartifact.consume import registry as registries
+from jenkins_codeartifact.consume.images import EcrImages
 from jenkins_codeartifact.consume.target import DeployResult
 from jenkins_codeartifact.errors import PreconditionError
 
@@ -345,3 +346,36 @@ def test_promote_to_itself_or_without_from_is_a_usage_error(envs, tmp_path, caps
     assert "are the same stack app-prod" in capsys.readouterr().err
     assert run_cli(config, tmp_path, "promote", "--to", "prod") == 2
     assert "ERROR: promote: needs --from ENV and --to ENV" in capsys.readouterr().err
+
+
+def test_rollback_on_ecr_keeps_the_history_in_the_repository(world, tmp_path, monkeypatch, caplog):  # noqa: F811
+    """The account's ECR (moto): history tags by PutImage, what runs now from the stack."""
+    import boto3
+
+    def push(client, local, registry, name, tag, **kw):
+        ecr = boto3.client("ecr", region_name="eu-west-1")
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"digest": "sha256:" + "3" * 64},
+            "layers": [{"digest": "sha256:" + tag.rjust(64, "0"), "size": 1}],  # one image per tag
+        }
+        put = ecr.put_image(repositoryName=name, imageTag=tag, imageManifest=json.dumps(manifest))
+        return registries.PushResult(registry.reference(name, tag), put["image"]["imageId"]["imageDigest"], 1)
+
+    monkeypatch.setattr(registries, "push", push)
+    monkeypatch.setattr(EcrImages, "blob", lambda self, digest: None)  # moto has no GetDownloadUrlForLayer
+    for n in ("1", "2"):
+        stages(tmp_path, tag=n, build_number=n, no_registry_cache=True).run("all")
+    ecr = boto3.client("ecr", region_name="eu-west-1")
+
+    def tags() -> dict[str, str]:
+        images = ecr.describe_images(repositoryName="app")["imageDetails"]
+        return {t: i["imageDigest"] for i in images for t in i.get("imageTags", [])}
+
+    assert tags()[f"live-{STACK}"] == tags()["2"] == live()
+    back = stages(tmp_path)
+    back.rollback()
+    assert live() == tags()["1"] == tags()[f"live-{STACK}"]
+    assert back.record["deploy"]["rolled_back_to"] == {"tag": "1", "digest": tags()["1"]}
+    assert tags()[f"rolledback-{STACK}-2"] == tags()["2"]
