@@ -65,10 +65,10 @@ cp -r application_src "$OUT/app-2"
 sed -i 's|return Response(body, mimetype="text/html")|return Response("broken\\n", status=500)|' "$OUT/app-2/application.py"
 BUILD_NUMBER=2 cd_ all --env staging --context "$OUT/app-2" --report "$OUT/2-staging.json"
 live app-staging
-if cd_ smoke-test --env staging --tag 2 --smoke-path / --smoke-timeout 20 >/dev/null 2>"$OUT/2-page-check.log"; then
+if cd_ smoke-test --env staging --tag 2 --smoke-path / --smoke-timeout 10 >/dev/null 2>"$OUT/2-page-check.log"; then
   echo "ERROR: the page check of build 2 passed" >&2; exit 1
 fi
-echo "page check of build 2: $(grep -m1 ERROR "$OUT/2-page-check.log")"
+echo "page check of build 2: $(grep -m1 "ERROR: smoke test" "$OUT/2-page-check.log")"
 
 say "3. ca-consume-deploy rollback --env staging (to the newest earlier healthy image: build 1)"
 cd_ rollback --env staging --report "$OUT/3-rollback.json"
