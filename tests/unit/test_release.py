@@ -379,3 +379,25 @@ def test_rollback_on_ecr_keeps_the_history_in_the_repository(world, tmp_path, mo
     assert live() == tags()["1"] == tags()[f"live-{STACK}"]
     assert back.record["deploy"]["rolled_back_to"] == {"tag": "1", "digest": tags()["1"]}
     assert tags()[f"rolledback-{STACK}-2"] == tags()["2"]
+
+
+def test_an_abort_during_the_copy_leaves_no_tag_and_reports_aborted(envs, tmp_path, monkeypatch):
+    from jenkins_codeartifact import signals
+    from jenkins_codeartifact.consume.images import V2Images
+
+    config, staging, prod = envs
+    to_env(tmp_path, staging, "staging", "1")
+    to_env(tmp_path, prod, "prod", "1")
+    to_env(tmp_path, staging, "staging", "2")
+    before = stack_parameters("app-prod")
+    read = V2Images.blob
+
+    def terminated_mid_copy(self, digest):
+        if self.name == "app-staging":  # the copy's first read of staging's blobs: Jenkins' abort arrives
+            raise signals.Terminated()
+        return read(self, digest)
+
+    monkeypatch.setattr(V2Images, "blob", terminated_mid_copy)
+    assert run_cli(config, tmp_path, "promote", "--from", "staging", "--to", "prod") == signals.EXIT_SIGTERM
+    assert report(tmp_path)["status"] == "aborted"
+    assert "2" not in prod.tags["app-prod"] and stack_parameters("app-prod") == before
