@@ -9,12 +9,10 @@ clients of one run share one session, so ``--role-arn`` costs one AssumeRole how
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import logging
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +20,7 @@ from typing import Any
 import docker.errors
 
 from .. import index as indexes
-from .. import settings as settings_mod
-from ..errors import EXIT_CHANGES, EXIT_OK, CAError, ConfigError, OperationError, PreconditionError
+from ..errors import EXIT_CHANGES, EXIT_OK, CAError, ConfigError, PreconditionError
 from ..index import Index
 from ..settings import Settings
 from . import (
@@ -33,17 +30,14 @@ from . import (
     cloudformation,
     containers,
     dockerfile,
-    history,
     image,
     local_target,
     ordering,
-    promote,
     release,
     tags,
 )
 from . import context as build_context
 from . import registry as registries
-from .images import EcrImages, Images, V2Images
 from .target import DeployResult, validate_target
 
 log = logging.getLogger(__name__)
@@ -84,7 +78,7 @@ class Stages:
         if command == "rollback":
             release.check_rollback_options(s.rollback_tag, s.rollback_digest)
         elif command == "promote":
-            self._source()
+            release.source_stages(self)
         elif command != "teardown":
             self.record.update(image=self.local, tag=self.tag)
         containers.validate_network(s.network)
@@ -271,92 +265,16 @@ class Stages:
 
     def deploy(self) -> DeployResult:
         digest = self.digest()  # a tag that is not in the registry stops here, before anything changes
-        return self._deploy_in_order(self.tag, digest, self.images())
-
-    def promote(self) -> DeployResult:
-        """Deploy here (``--to``) the digest live and healthy in ``--from``, copied over when its registry differs."""
-        s, source = self.settings, self._source()
-        where = source.settings.promote_from or ""
-        tag, digest = promote.live_and_healthy(
-            source.client("cloudformation"), source.client("ecs"), source._stack_name(), where
-        )
-        self.record["promote"] = {"from": where, "to": s.env, "image_tag": tag, "image_digest": digest}
-        images, theirs = self.images(), source.images()
-        if (theirs.where, theirs.name) != (images.where, images.name):
-            self.record["promote"]["copy"] = promote.copy(theirs, images, digest, tag)
-        return self._deploy_in_order(tag, digest, images)
-
-    def _source(self) -> Stages:
-        """The stages of ``--from``: its environment's table, not this run's flags or CA_STACK-like variables."""
-        s = self.settings
-        if not s.promote_from or not s.env:
-            raise ConfigError(
-                "promote: needs --from ENV and --to ENV", hint="ca-consume-deploy promote --from staging --to prod"
-            )
-        skip = {var for name in settings_mod.ENVIRONMENT_KEYS for var in settings_mod.FIELDS[name].metadata["env"]}
-        env = {k: v for k, v in os.environ.items() if k not in skip | {"CA_ENV"}}
-        there = settings_mod.load({"env": s.promote_from}, env=env, config=self.config)
-        there = dataclasses.replace(there, promote_from=s.promote_from, target="cloudformation")
-        if (there.stack, there.region) == (s.stack, s.region):
-            raise ConfigError(f"promote: --from {s.promote_from} and --to {s.env} are the same stack {s.stack}")
-        return Stages(there, docker_factory=self.docker_factory, aws_client=self.aws_client, config=self.config)
-
-    def _deploy_in_order(self, tag: str, digest: str | None, images: Images) -> DeployResult:
-        """Deploy ``digest`` unless it is an older build than the live one; a healthy deploy joins the history."""
-        s, env = self.settings, self.environment()
-        tags = images.tags() if digest else {}
-        live = self._live_digest(tags, env)
-        what = f"image {s.image_name}:{tag}"
-        order = ordering.check(images, live, digest, allow=s.allow_downgrade, what=what)
-        result = self._deploy(tag, digest, tag)
-        self.record["deploy"]["order"] = order
-        manifest = images.manifest(digest) if digest and not s.plan else None
-        if manifest is not None:  # live and healthy: the history a rollback reads
-            with _history(f"{what} is deployed", images, "rerun this deploy: it changes nothing and records it"):
-                self.record["deploy"]["history"] = history.record(images, env, manifest, tags)
-        return result
+        return release.deploy_in_order(self, self.tag, digest, release.images_of(self))
 
     def rollback(self) -> DeployResult:
-        """Deploy the newest earlier image that was live and healthy here (or ``--to``/``--to-digest``)."""
-        s = self.settings
-        images, env = self.images(), self.environment()
-        tags = images.tags()
-        live = self._live_digest(tags, env)
-        target = release.rollback_target(
-            images, tags, env, live, to_tag=s.rollback_tag, to_digest=s.rollback_digest, cache_tag=s.cache_tag
-        )
-        came_from = release.named(tags, live, s.cache_tag)
-        went_to = {"tag": target.tag, "digest": target.manifest.digest}
-        self.record["rollback"] = {"rolled_back_from": came_from, "rolled_back_to": went_to}
-        log.info("rollback of %s: %s -> %s (%s)", env, live or "nothing live", target.manifest.digest, target.tag)
-        result = self._deploy(target.tag, target.manifest.digest, target.pull_tag)
-        self.record["deploy"].update(self.record["rollback"])
-        if not s.plan:
-            hint = f"tag {target.manifest.digest} as {history.live_tag(env)} by hand before the next rollback"
-            with _history(f"{env} is rolled back to {target.tag}", images, hint):
-                self.record["deploy"]["history"] = release.after_rollback(images, env, tags, live, target)
-        return result
+        return release.rollback(self)
 
-    def images(self) -> Images:
-        """The repository the deploy takes images from, as manifests and tags (history, labels)."""
-        s = self.settings
-        if s.registry:
-            return V2Images(registries.registry_from_url(s.registry), s.image_name)
-        return EcrImages(self.client("ecr"), s.image_name)
+    def promote(self) -> DeployResult:
+        return release.promote_here(self)
 
-    def environment(self) -> str:
-        """The name the history tags use: the stack (or the local target's name)."""
-        s = self.settings
-        name = s.env or (self._stack_name() if s.target == "cloudformation" else local_target.local_name(s.image_name))
-        return history.check_env(name)
-
-    def _live_digest(self, tags: dict[str, str], env: str) -> str | None:
-        """What runs now: the stack's ImageDigest (from the stack itself), or the local target's ``live-`` tag."""
-        if self.settings.target == "cloudformation":
-            return release.stack_digest(self.client("cloudformation"), self._stack_name())
-        return tags.get(history.live_tag(env))
-
-    def _deploy(self, tag: str, digest: str | None, pull_tag: str) -> DeployResult:
+    def deploy_image(self, tag: str, digest: str | None, pull_tag: str) -> DeployResult:
+        """The deploy itself (change set and rollout, or the local target); the checks around it: release.py."""
         s = self.settings
         target = validate_target(s.target)
         if target == "local":
@@ -474,16 +392,6 @@ class Stages:
                 stages[name]()
             return
         stages[command]()
-
-
-@contextlib.contextmanager
-def _history(done: str, images: Images, hint: str) -> Iterator[None]:
-    """A history update after a deploy: its failure says that the deploy itself happened."""
-    try:
-        yield
-    except CAError as exc:
-        message = f"{done}, but its history in {images.where} was not updated: {exc.message}"
-        raise OperationError(message, hint=hint) from exc
 
 
 def _check_port(flag: str, port: int) -> None:

@@ -1,17 +1,28 @@
 """What happens around a deploy once there is more than one: the live image, the order check, the history,
-and where ``rollback`` goes. :mod:`.pipeline` calls these as small hooks; each is testable alone.
+where ``rollback`` goes and what ``promote`` takes. :mod:`.pipeline` dispatches to these; the deploy
+itself stays its ``deploy_image``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, PreconditionError
-from . import cloudformation, history
-from .images import Images, Manifest
+from .. import settings as settings_mod
+from ..errors import CAError, ConfigError, OperationError, PreconditionError
+from . import cloudformation, history, local_target, ordering, promote
+from . import registry as registries
+from .images import EcrImages, Images, Manifest, V2Images
 from .registry import DIGEST_RE
+from .target import DeployResult
+
+if TYPE_CHECKING:
+    from .pipeline import Stages
 
 log = logging.getLogger(__name__)
 
@@ -93,3 +104,103 @@ def named(tags: dict[str, str], digest: str | None, cache_tag: str) -> dict[str,
     if digest is None:
         return {"tag": None, "digest": None}
     return {"tag": history.release_tag(tags, digest, cache_tag), "digest": digest}
+
+
+def promote_here(stages: Stages) -> DeployResult:
+    """Deploy here (``--to``) the digest live and healthy in ``--from``, copied over when its registry differs."""
+    s, source = stages.settings, source_stages(stages)
+    where = source.settings.promote_from or ""
+    tag, digest = promote.live_and_healthy(
+        source.client("cloudformation"), source.client("ecs"), source._stack_name(), where
+    )
+    stages.record["promote"] = {"from": where, "to": s.env, "image_tag": tag, "image_digest": digest}
+    images, theirs = images_of(stages), images_of(source)
+    if (theirs.where, theirs.name) != (images.where, images.name):
+        stages.record["promote"]["copy"] = promote.copy(theirs, images, digest, tag)
+    return deploy_in_order(stages, tag, digest, images)
+
+
+def source_stages(stages: Stages) -> Stages:
+    """The stages of ``--from``: its environment's table, not this run's flags or CA_STACK-like variables."""
+    s = stages.settings
+    if not s.promote_from or not s.env:
+        raise ConfigError(
+            "promote: needs --from ENV and --to ENV", hint="ca-consume-deploy promote --from staging --to prod"
+        )
+    skip = {var for name in settings_mod.ENVIRONMENT_KEYS for var in settings_mod.FIELDS[name].metadata["env"]}
+    env = {k: v for k, v in os.environ.items() if k not in skip | {"CA_ENV"}}
+    there = settings_mod.load({"env": s.promote_from}, env=env, config=stages.config)
+    there = dataclasses.replace(there, promote_from=s.promote_from, target="cloudformation")
+    if (there.stack, there.region) == (s.stack, s.region):
+        raise ConfigError(f"promote: --from {s.promote_from} and --to {s.env} are the same stack {s.stack}")
+    return type(stages)(there, docker_factory=stages.docker_factory, aws_client=stages.aws_client, config=stages.config)
+
+
+def deploy_in_order(stages: Stages, tag: str, digest: str | None, images: Images) -> DeployResult:
+    """Deploy ``digest`` unless it is an older build than the live one; a healthy deploy joins the history."""
+    s, env = stages.settings, environment(stages)
+    tags = images.tags() if digest else {}
+    live = live_digest(stages, tags, env)
+    what = f"image {s.image_name}:{tag}"
+    order = ordering.check(images, live, digest, allow=s.allow_downgrade, what=what)
+    result = stages.deploy_image(tag, digest, tag)
+    stages.record["deploy"]["order"] = order
+    manifest = images.manifest(digest) if digest and not s.plan else None
+    if manifest is not None:  # live and healthy: the history a rollback reads
+        with _history(f"{what} is deployed", images, "rerun this deploy: it changes nothing and records it"):
+            stages.record["deploy"]["history"] = history.record(images, env, manifest, tags)
+    return result
+
+
+def rollback(stages: Stages) -> DeployResult:
+    """Deploy the newest earlier image that was live and healthy here (or ``--to``/``--to-digest``)."""
+    s = stages.settings
+    images, env = images_of(stages), environment(stages)
+    tags = images.tags()
+    live = live_digest(stages, tags, env)
+    target = rollback_target(
+        images, tags, env, live, to_tag=s.rollback_tag, to_digest=s.rollback_digest, cache_tag=s.cache_tag
+    )
+    came_from = named(tags, live, s.cache_tag)
+    went_to = {"tag": target.tag, "digest": target.manifest.digest}
+    stages.record["rollback"] = {"rolled_back_from": came_from, "rolled_back_to": went_to}
+    log.info("rollback of %s: %s -> %s (%s)", env, live or "nothing live", target.manifest.digest, target.tag)
+    result = stages.deploy_image(target.tag, target.manifest.digest, target.pull_tag)
+    stages.record["deploy"].update(stages.record["rollback"])
+    if not s.plan:
+        hint = f"tag {target.manifest.digest} as {history.live_tag(env)} by hand before the next rollback"
+        with _history(f"{env} is rolled back to {target.tag}", images, hint):
+            stages.record["deploy"]["history"] = after_rollback(images, env, tags, live, target)
+    return result
+
+
+def images_of(stages: Stages) -> Images:
+    """The repository the deploy takes images from, as manifests and tags (history, labels)."""
+    s = stages.settings
+    if s.registry:
+        return V2Images(registries.registry_from_url(s.registry), s.image_name)
+    return EcrImages(stages.client("ecr"), s.image_name)
+
+
+def environment(stages: Stages) -> str:
+    """The name the history tags use: the stack (or the local target's name)."""
+    s = stages.settings
+    name = s.env or (stages._stack_name() if s.target == "cloudformation" else local_target.local_name(s.image_name))
+    return history.check_env(name)
+
+
+def live_digest(stages: Stages, tags: dict[str, str], env: str) -> str | None:
+    """What runs now: the stack's ImageDigest (from the stack itself), or the local target's ``live-`` tag."""
+    if stages.settings.target == "cloudformation":
+        return stack_digest(stages.client("cloudformation"), stages._stack_name())
+    return tags.get(history.live_tag(env))
+
+
+@contextlib.contextmanager
+def _history(done: str, images: Images, hint: str) -> Iterator[None]:
+    """A history update after a deploy: its failure says that the deploy itself happened."""
+    try:
+        yield
+    except CAError as exc:
+        message = f"{done}, but its history in {images.where} was not updated: {exc.message}"
+        raise OperationError(message, hint=hint) from exc
