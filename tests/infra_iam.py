@@ -37,13 +37,15 @@ PARAMS = {
     "ConsumerStackName": "consumer",
     "ContainerName": "application",
 }
-JOB_POLICIES = {"producer": "ProducerPolicy", "consumer": "ConsumerPolicy"}
+JOB_POLICIES = {"producer": "ProducerPolicy", "consumer": "ConsumerPolicy", "release": "ReleasePolicy"}
+RELEASE_REPOSITORY = "release"  # jenkins-iam.yml's ReleaseRepositoryName default: ca-repo promote's --to
+UPSTREAM_REPOSITORY = "pypi-store"  # codeartifact.yml's UpstreamRepositoryName default
 
 # Every botocore operation of the toolkit, and who makes it. "teardown" is the walkthrough's clean-up
 # (ca-consume-deploy teardown), run by whoever created the stack, never by a Jenkins job; "base" is the
 # agent's own identity before the --role-arn hop (the job role's trust policy decides that one);
-# "release" is ca-repo promote/prune/origin, run by an engineer or a release job that jenkins-iam.yml
-# does not define yet (neither job policy grants these).
+# "release" is ca-repo promote and prune (jenkins-iam.yml's ReleasePolicy). ca-repo origin makes the
+# producer's origin check, so the producer policy is what it needs.
 OPERATIONS: dict[tuple[str, str], set[str]] = {
     ("codeartifact", "GetAuthorizationToken"): {"producer", "consumer"},
     ("codeartifact", "GetRepositoryEndpoint"): {"producer", "consumer"},
@@ -55,8 +57,8 @@ OPERATIONS: dict[tuple[str, str], set[str]] = {
     ("codeartifact", "UpdatePackageVersionsStatus"): {"release"},
     ("codeartifact", "DisposePackageVersions"): {"release"},
     ("codeartifact", "DeletePackageVersions"): {"release"},
-    ("codeartifact", "DescribePackage"): {"release"},
-    ("codeartifact", "GetAssociatedPackageGroup"): {"release"},
+    ("codeartifact", "DescribePackage"): {"producer"},  # ca-publish's origin check, before the build
+    ("codeartifact", "GetAssociatedPackageGroup"): {"producer"},
     ("ecr", "GetAuthorizationToken"): {"consumer"},
     ("ecr", "DescribeImages"): {"consumer"},  # deploy: the digest of the tag it deploys
     ("cloudformation", "DescribeStacks"): {"consumer", "teardown"},
@@ -286,6 +288,13 @@ def requirement(service: str, operation: str, params: Mapping[str, Any], *, stac
         domain = params["domain"]
         if operation == "GetAuthorizationToken":
             return Request(action, _arn(service, f"domain/{domain}", account=owner))
+        if operation == "GetAssociatedPackageGroup":  # IAM checks the group the name falls in (root: /*)
+            group = str(params.get("packageGroup") or "/*")
+            return Request(action, _arn(service, f"package-group/{domain}{group}", account=owner))
+        if operation == "CopyPackageVersions":  # checked on the destination (the source needs ReadFromRepository)
+            return Request(
+                action, _arn(service, f"repository/{domain}/{params['destinationRepository']}", account=owner)
+            )
         repo = params["repository"]
         if operation in ("GetRepositoryEndpoint", "ReadFromRepository", "DescribeRepository"):
             return Request(action, _arn(service, f"repository/{domain}/{repo}", account=owner))

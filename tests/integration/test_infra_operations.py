@@ -141,10 +141,40 @@ def test_publish_makes_only_calls_the_producer_policy_allows(env, recorded, caps
     # The same calls under the consumer's policy: the version check and the upload are the producer's alone.
     refused = denied("consumer", recorded, DomainOwner=env["CA_DOMAIN_OWNER"])
     assert {line.split(" is not")[0] for line in refused} == {
+        "codeartifact:DescribePackage",
         "codeartifact:DescribePackageVersion",
+        "codeartifact:GetAssociatedPackageGroup",
         "codeartifact:ListPackageVersionAssets",
         "codeartifact:PublishPackageVersion",
     }
+
+
+def test_promote_and_prune_make_only_calls_the_release_policy_allows(env, recorded, capsys, tmp_path):
+    """Publish to dev (its calls are the producer's), then ca-repo promote dev -> release and a prune plan of dev."""
+    from tests.helpers import fresh_package
+
+    from jenkins_codeartifact.cli import repo
+
+    older = fresh_package(tmp_path / "older", 6)  # prune has a candidate: it asks the upstreams about it
+    assert publish.main([str(older.path), "--repository", "dev"]) == 0
+    project = fresh_package(tmp_path, 6)
+    assert publish.main([str(project.path), "--repository", "dev", "--report", "publish.json"]) == 0
+    recorded.clear()
+    argv = ["promote", "fantastic-ascii", project.version, "--from", "dev", "--to", "release"]
+    assert repo.main([*argv, "--from-report", "publish.json"]) == 0, capsys.readouterr().err
+    prune = ["prune", "fantastic-ascii", "--repository", "dev", "--keep", "1", "--action", "unlist", "--dry-run"]
+    assert repo.main(prune) == 0, capsys.readouterr().err
+    names = {"DomainOwner": env["CA_DOMAIN_OWNER"], "RepositoryName": "dev", "ReleaseRepositoryName": "release"}
+    assert not denied("release", recorded, **names)
+    assert {op for _, op in operations(recorded)} >= {
+        "CopyPackageVersions",
+        "ListPackageVersions",
+        "DescribeRepository",
+    }
+    elsewhere = denied("release", recorded, **{**names, "ReleaseRepositoryName": "prod"})
+    assert any("CopyPackageVersions" in line for line in elsewhere), (
+        "the copy is allowed into the release repository only"
+    )
 
 
 def test_deploy_makes_only_calls_the_consumer_policy_allows_and_teardown_is_no_jobs(

@@ -9,6 +9,7 @@ authentication and tokens" (tokens expire); botocore's codeartifact model (Updat
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
@@ -158,8 +159,18 @@ def test_skip_existing_refuses_to_top_up_an_archived_version(standin, project, s
     assert "nothing uploaded" not in output
 
 
-def test_a_version_public_pypi_offers_is_refused_with_the_servers_reason(standin, project, capsys):
-    standin.versions.upstream["fantastic-ascii"] = {project.version}
+def test_a_version_public_pypi_offers_is_refused_with_the_servers_reason(standin, project, capsys, monkeypatch):
+    """Public PyPI gains the name between the origin check and the upload: the 409 still says why."""
+    from jenkins_codeartifact.repo import origin
+
+    real_check = origin.check
+
+    def check_then_upstream_gains_it(ca, name):
+        found = real_check(ca, name)
+        standin.versions.upstream["fantastic-ascii"] = {project.version}
+        return found
+
+    monkeypatch.setattr(origin, "check", check_then_upstream_gains_it)
     code, output = run(capsys, project.path)
     assert code == 3, output
     (line,) = errors(output)
@@ -183,3 +194,71 @@ def test_a_wrong_aws_secret_key_points_at_the_credentials(standin, project, caps
     assert "InvalidSignatureException" in line
     assert "TIP: check the AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_PROFILE)" in output
     assert "check domain" not in output and not (project.path / "dist").exists()
+
+
+def test_a_name_public_pypi_serves_is_refused_before_anything_is_written(standin, project, capsys):
+    """The origin check (DescribePackage: publish=BLOCK once the upstream served the name) runs with the
+    version check: exit 3 before dist/ is written or anything is uploaded."""
+    standin.versions.upstream["fantastic-ascii"] = {"0.0.1"}
+    code, output = run(capsys, project.path)
+    assert code == 3, output
+    assert errors(output) == [
+        "ERROR: publishing fantastic-ascii to my-repository will be refused: its package origin controls "
+        "block publishing (publish=BLOCK; set when versions came from an upstream)"
+    ]
+    assert not (project.path / "dist").exists() and "published" not in output
+
+
+def renamed(path, prefix: str) -> str:
+    """Give the project a name no other test published (a new package: only its group decides)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    pyproject = path / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('name = "fantastic-ascii"', f'name = "{name}"'))
+    return name
+
+
+def test_a_group_that_blocks_publishing_is_exit_3(standin, project, capsys):
+    name = renamed(project.path, "blocked")
+    standin.config.package_groups.append(ca.PackageGroup("/pypi//blocked~", {"PUBLISH": "BLOCK"}))
+    code, output = run(capsys, project.path)
+    assert code == 3, output
+    assert errors(output) == [
+        f"ERROR: publishing {name} will be refused: its package group /pypi//blocked~ blocks publishing"
+    ]
+    assert not (project.path / "dist").exists()
+
+
+def test_shadowing_is_one_warning_and_an_internal_group_none(standin, project, capsys, tmp_path):
+    """The root group lets the upstream serve any name: one WARNING; the organisation's group (upstream
+    BLOCK, as infra/codeartifact.yml creates it) silences it. Either way the version is published."""
+    name = renamed(project.path, "open")
+    code, output = run(capsys, project.path)
+    assert code == 0, output
+    (warning,) = [line for line in output.splitlines() if "shadowed" in line]
+    assert warning.startswith(f"WARNING: {name} could be shadowed from the public upstream: its package group /*")
+    other = fresh_package(tmp_path / "second", 2)
+    internal = renamed(other.path, "internal")
+    standin.config.package_groups.append(ca.PackageGroup(f"/pypi//{internal}$", dict(ca.INTERNAL_GROUP)))
+    code, output = run(capsys, other.path)
+    assert code == 0, output
+    assert "shadowed" not in output and f"published {internal}" in output
+
+
+def test_the_report_carries_the_revision_promote_pins(standin, project, capsys, tmp_path):
+    report = tmp_path / "report.json"
+    code, output = run(capsys, project.path, "--report", report)
+    assert code == 0, output
+    data = json.loads(report.read_text())
+    client = boto3.Session().client("codeartifact")
+    described = client.describe_package_version(
+        domain="my-domain",
+        repository="my-repository",
+        format="pypi",
+        package="fantastic-ascii",
+        packageVersion=project.version,
+    )["packageVersion"]
+    assert data["revision"] == described["revision"] and data["revision"]
+    again = tmp_path / "again.json"
+    code, output = run(capsys, project.path, "--skip-existing", "--report", again)  # nothing uploaded: same revision
+    assert code == 0, output
+    assert json.loads(again.read_text())["revision"] == data["revision"]

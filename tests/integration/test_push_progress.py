@@ -19,9 +19,17 @@ def test_a_real_push_is_reported_in_bytes_and_layers(docker_env, monkeypatch, ca
     monkeypatch.setattr(registries, "PUSH_REPORT_EVERY", 0.2)
     caplog.set_level(logging.INFO)
     client = docker.DockerClient(base_url=docker_env["DOCKER_HOST"])
-    base = client.images.get(docker_env["CA_BASE_IMAGE"])
     local = f"progress-{uuid.uuid4().hex[:8]}:1"
-    base.tag(local)
+    # A layer of fresh random bytes: the registry cannot have it (earlier tests pushed the base image's
+    # layers, which the engine would only mount, in no time and without a progress line).
+    writer = client.containers.run(
+        docker_env["CA_BASE_IMAGE"], ["sh", "-c", "head -c 64000000 /dev/urandom > /blob"], detach=True
+    )
+    try:
+        assert writer.wait(timeout=120)["StatusCode"] == 0
+        base = writer.commit(repository=local.split(":")[0], tag="1")
+    finally:
+        writer.remove(force=True)
     registry = registries.registry_from_url(docker_env["CA_REGISTRY"])
     try:
         result = registries.push(client, local, registry, local.split(":")[0], "1", attempts=1)

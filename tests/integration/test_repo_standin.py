@@ -117,3 +117,21 @@ def test_twine_uploads_with_the_env_lines(sandbox_environ, tmp_path, monkeypatch
     result = shell(f"cd {tmp_path} && eval {_quote(lines)}\npython -m twine upload --non-interactive dist/*", tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert repo.main(["promote", "fantastic-ascii", project.version, "--from", "dev", "--to", "release"]) == 0
+
+
+def test_promote_pins_the_revision_the_publish_report_names(sandbox_environ, tmp_path, monkeypatch, capsys) -> None:
+    """ca-publish's report carries the revision; promote --from-report pins it, and refuses (exit 3) a report
+    whose revision is not the source's any more."""
+    monkeypatch.chdir(tmp_path)
+    project = fresh_package(tmp_path, 4)
+    assert publish.main([str(project.path), "--repository", "dev", "--report", "publish.json"]) == 0
+    published = json.loads(Path("publish.json").read_text())
+    assert published["revision"]
+    stale = {**published, "revision": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}
+    Path("stale.json").write_text(json.dumps(stale))
+    argv = ["promote", "fantastic-ascii", project.version, "--from", "dev", "--to", "release"]
+    capsys.readouterr()
+    assert repo.main([*argv, "--from-report", "stale.json"]) == 3
+    assert f"is at revision {published['revision']}, not the tested" in capsys.readouterr().err
+    assert repo.main([*argv, "--from-report", "publish.json", "--report", "promote.json"]) == 0
+    assert json.loads(Path("promote.json").read_text())["revision"] == published["revision"]

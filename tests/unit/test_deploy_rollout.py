@@ -27,11 +27,18 @@ ACCOUNT = "arn:aws:ecs:eu-west-1:123456789012"
 CLUSTER = "consumer-Cluster-1ABC"
 SERVICE_ARN = f"{ACCOUNT}:service/{CLUSTER}/app"
 TD7, TD8 = f"{ACCOUNT}:task-definition/appTaskDefinition:7", f"{ACCOUNT}:task-definition/appTaskDefinition:8"
-T0 = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)  # after the deploy starts: these events are new
+_T0 = [dt.datetime.now(dt.UTC)]
+
+
+@pytest.fixture(autouse=True)
+def _events_after_the_deploy_starts():
+    """Event times 10 minutes after each test starts, so the deploy under test sees them as new however
+    long after this module was imported the test runs (a whole suite takes longer than any fixed margin)."""
+    _T0[0] = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)
 
 
 def at(seconds: int) -> dt.datetime:
-    return T0 + dt.timedelta(seconds=seconds)
+    return _T0[0] + dt.timedelta(seconds=seconds)
 
 
 class Clock:

@@ -63,6 +63,9 @@ def example_params(service: str, operation: str) -> dict[str, Any]:
     if service == "ecs":  # deploy follows the service of the stack's cluster (a generated name)
         cluster = f"{iam.PARAMS['ConsumerStackName']}-Cluster-1ABC2DEF3GHI"
         return {"cluster": cluster, "services": [iam.PARAMS["ContainerName"]]}
+    if service == "codeartifact" and operation == "CopyPackageVersions":  # promote: dev -> release
+        where = {k: v for k, v in PACKAGE_VERSION.items() if k not in ("repository", "packageVersion")}
+        return {**where, "sourceRepository": PACKAGE["repository"], "destinationRepository": iam.RELEASE_REPOSITORY}
     if service == "codeartifact":
         return PACKAGE_VERSION if "Package" in operation else PACKAGE
     if service == "ecr":
@@ -164,6 +167,8 @@ def implied(job: str) -> list[iam.Request]:
                 why="twine upload to the repository endpoint",
             ),
         ]
+    if job == "release":
+        return release_implied()
     repo = ca("codeartifact", "ReadFromRepository", PACKAGE).resource
     push = [
         iam.Request(f"ecr:{a}", ca("ecr", a, example_params("ecr", a)).resource, why="docker push to ECR")
@@ -171,6 +176,25 @@ def implied(job: str) -> list[iam.Request]:
     ]
     read = iam.Request("codeartifact:ReadFromRepository", repo, why="pip in the image build, and the token probe")
     return [BEARER, read, *push, *cloudformation_handler_requests()]
+
+
+def release_implied() -> list[iam.Request]:
+    """promote reads both repositories and copies into the release one; prune asks the upstream."""
+    ca = iam.requirement
+    release = {**PACKAGE_VERSION, "repository": iam.RELEASE_REPOSITORY}
+    upstream = {**PACKAGE_VERSION, "repository": iam.UPSTREAM_REPOSITORY}
+    copy = "codeartifact:CopyPackageVersions"
+    return [
+        iam.Request(
+            "codeartifact:ReadFromRepository",
+            ca("codeartifact", "ReadFromRepository", PACKAGE).resource,
+            why="CopyPackageVersions reads its source repository",
+        ),
+        iam.Request(copy, ca("codeartifact", "DescribePackageVersion", release).resource, why="the copied package"),
+        ca("codeartifact", "DescribePackageVersion", release),  # promote: the target's status and revision
+        ca("codeartifact", "ListPackageVersionAssets", release),  # promote: the target's files by sha256
+        ca("codeartifact", "DescribePackageVersion", upstream),  # prune: does the upstream serve it?
+    ]
 
 
 def required(job: str) -> list[iam.Request]:
@@ -230,6 +254,33 @@ def test_teardown_and_the_other_job_are_refused():
     assert not wrongly, wrongly
 
 
+def test_the_release_job_promotes_and_prunes_only_in_its_repositories():
+    """It cannot publish, take a token or copy anywhere but the release repository; the producer cannot copy."""
+    pols = iam.policies()
+    release, producer = pols["ReleasePolicy"], pols["ProducerPolicy"]
+    copy = example_params("codeartifact", "CopyPackageVersions")
+    other = {**PACKAGE_VERSION, "repository": "other-team"}
+    refused = [
+        (release, iam.requirement("codeartifact", "PublishPackageVersion", PACKAGE_VERSION)),
+        (release, iam.requirement("codeartifact", "GetAuthorizationToken", PACKAGE)),
+        (release, iam.requirement("codeartifact", "CopyPackageVersions", {**copy, "destinationRepository": "prod"})),
+        (
+            release,
+            iam.requirement("codeartifact", "CopyPackageVersions", {**copy, "destinationRepository": "my-repository"}),
+        ),
+        (release, iam.requirement("codeartifact", "DeletePackageVersions", other)),
+        (release, iam.requirement("codeartifact", "ReadFromRepository", {**PACKAGE, "repository": "release"})),
+        (release, iam.requirement("codeartifact", "DeletePackageVersions", {**other, "repository": "pypi-store"})),
+        (producer, iam.requirement("codeartifact", "CopyPackageVersions", copy)),
+        (producer, iam.requirement("codeartifact", "DeletePackageVersions", PACKAGE_VERSION)),
+        (producer, iam.requirement("codeartifact", "GetAssociatedPackageGroup", {**PACKAGE, "domain": "other-domain"})),
+    ]
+    wrongly = [str(req) for pol, req in refused if iam.allows(pol, req)]
+    assert not wrongly, wrongly
+    internal = {**PACKAGE, "packageGroup": "/pypi//fantastic-ascii$"}  # infra/codeartifact.yml's group
+    assert iam.allows(producer, iam.requirement("codeartifact", "GetAssociatedPackageGroup", internal))
+
+
 def test_grants_are_scoped_to_this_set_up():
     consumer = iam.policies()["ConsumerPolicy"]
     other = [
@@ -268,11 +319,12 @@ def test_no_aws_managed_policies_and_roles_hold_one_job_policy_each():
     assert {k: p["ManagedPolicyArns"] for k, p in roles.items()} == {
         "ProducerRole": ["<ProducerPolicy>"],
         "ConsumerRole": ["<ConsumerPolicy>"],
+        "ReleaseRole": ["<ReleasePolicy>"],
     }
     trusted = {json.dumps(p["AssumeRolePolicyDocument"]) for p in roles.values()}
     assert trusted == {json.dumps(roles["ProducerRole"]["AssumeRolePolicyDocument"])}
     profiles = {v["Properties"]["Roles"][0] for v in rendered.values() if v["Type"] == "AWS::IAM::InstanceProfile"}
-    assert profiles == {"<ProducerRole>", "<ConsumerRole>"}
+    assert profiles == {"<ProducerRole>", "<ConsumerRole>", "<ReleaseRole>"}
 
 
 def test_the_trusted_principal_is_added_only_when_given():

@@ -1,13 +1,13 @@
-"""``ca-publish [PROJECT_DIR]``: build a Python project and publish it to CodeArtifact (or any PyPI index)."""
+"""``ca-publish [PROJECT_DIR...]``: build Python projects and publish them to CodeArtifact (or any PyPI index)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
+from ..publish import many
 from ..publish.flow import PublishResult, publish
 from ..settings import Settings
 from ._common import ArgumentParser, add_options, new_parser, run
@@ -25,15 +25,24 @@ def parser() -> ArgumentParser:
         "(or any PyPI-compatible index). Refuses a version that is already published (exit 3).",
         LIBRARIES,
     )
-    p.add_argument("project", nargs="?", default=".", type=Path, help="project directory (default: .)")
+    p.add_argument(
+        "project",
+        nargs="*",
+        default=["."],
+        metavar="PROJECT_DIR",
+        help="project directories or quoted globs ('packages/*'), published in dependency order (default: .)",
+    )
     add_options(p, *SETTINGS)
     return p
 
 
 def _body(args: argparse.Namespace, settings: Settings, record: dict[str, Any]) -> int:
+    dirs, several = many.expand(args.project)
+    if several:
+        return many.publish_many(settings, dirs, record)
     result = PublishResult()
     try:
-        publish(settings, args.project, result=result)
+        publish(settings, dirs[0], result=result)
     finally:  # failed or aborted too: the report says what reached the index ("release", "files")
         record.update(result.as_report())
     return 0

@@ -8,6 +8,7 @@ wheel is built from the unpacked sdist. What is cached, and why that is safe, is
 from __future__ import annotations
 
 import contextlib
+import email.message
 import email.parser
 import logging
 import os
@@ -144,6 +145,12 @@ def _last_words(output: str) -> str:
     return lines[-1] if lines else ""
 
 
+def project_table(project: Path) -> dict[str, Any] | None:
+    """pyproject.toml's ``[project]`` table, or None when there is none (the backend says everything)."""
+    data = _pyproject(project).get("project")
+    return data if isinstance(data, dict) else None
+
+
 def static_metadata(project: Path) -> Metadata | None:
     """Name and version from ``[project]`` when both are static: PEP 621 makes them authoritative."""
     data = _pyproject(project).get("project", {})
@@ -194,6 +201,16 @@ def build_wheel(envs: buildenv.EnvSource, project: Path, sdist: Path, outdir: Pa
                 return Dist.of(Path(builder.build("wheel", outdir)))
     except (build.BuildException, build.BuildBackendException, subprocess.CalledProcessError) as exc:
         raise _backend_error(project, exc) from None
+
+
+def wheel_metadata(envs: buildenv.EnvSource, project: Path) -> email.message.Message:
+    """The wheel's METADATA as the backend prepares it (prepare_metadata_for_build_wheel), without building."""
+    try:
+        with tempfile.TemporaryDirectory(prefix="ca-metadata-") as tmp, _ready(envs, project, "wheel") as builder:
+            text = (Path(builder.metadata_path(tmp)) / "METADATA").read_text(encoding="utf-8")
+    except (build.BuildException, build.BuildBackendException, subprocess.CalledProcessError) as exc:
+        raise _backend_error(project, exc) from None
+    return email.parser.HeaderParser().parsestr(text)
 
 
 def build_dists(envs: buildenv.EnvSource, project: Path, outdir: Path) -> list[Dist]:

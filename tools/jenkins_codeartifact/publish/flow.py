@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .. import signals
+from ..codeartifact import CodeArtifact
 from ..console import step
 from ..dists import Dist, parse_dist
 from ..errors import OperationError, PreconditionError
@@ -44,6 +45,7 @@ class PublishResult:
     present: list[str] = field(default_factory=list)  # found on the index with the same sha256
     absent: bool = False  # the index said it has no file of this version (before this run uploaded any)
     pending: set[str] = field(default_factory=set)  # being uploaded: whether they landed is not known
+    revision: str | None = None  # CodeArtifact's revision of this version after the run (ca-repo promote pins it)
 
     def release(self) -> str | None:
         """This version on the index: whole, partial, absent or unknown (None: no index involved)."""
@@ -64,6 +66,7 @@ class PublishResult:
             "outcome": self.status,
             "skipped": self.status == "skipped",
             "release": self.release(),
+            "revision": self.revision,
             "files": [
                 {
                     "filename": d.path.name,
@@ -242,6 +245,8 @@ def _check_version(
     result.repository = index.upload_url
     existing = index.version_files(meta.name, meta.version)
     result.absent = existing is None
+    if index.codeartifact is not None and existing is None:  # a new version: will CodeArtifact take it?
+        check_origin(index.codeartifact, meta.name)
     if existing is not None and not settings.skip_existing:
         raise PreconditionError(
             f"{meta.name} {meta.version} is already published in {index.description}",
@@ -249,6 +254,24 @@ def _check_version(
             "or pass --skip-existing to treat this as success",
         )
     return index, existing
+
+
+def check_origin(ca: CodeArtifact, name: str) -> None:
+    """``repo.origin.check`` (exit 3 when publishing will be refused, a WARNING when the name could be
+    shadowed); a policy without its two read actions gets one WARNING, not a failed publish: the upload's
+    409 still says a refusal, as before the check existed."""
+    from ..repo import origin
+
+    try:
+        origin.check(ca, name)
+    except OperationError as exc:
+        if "failed: AccessDeniedException" not in exc.message:
+            raise
+        log.warning(
+            "WARNING: origin controls not checked: %s (grant codeartifact:DescribePackage and "
+            "codeartifact:GetAssociatedPackageGroup: infra/jenkins-iam.yml ProducerPolicy)",
+            exc.message,
+        )
 
 
 def _upload(
@@ -272,6 +295,7 @@ def _upload(
     todo = [d for d in dists if d.path.name not in result.present]
     if not todo:
         result.status = "skipped"
+        _revision(index, name, version, result)
         log.info("%s %s is already in %s: nothing uploaded (--skip-existing)", name, version, index.description)
         return result
     if existing:
@@ -281,5 +305,16 @@ def _upload(
     with step(f"upload to {index.description}"):
         upload.upload(index, todo, name, version, uploaded=result.uploaded, pending=result.pending)
     result.status = "uploaded"
+    _revision(index, name, version, result)
     log.info("published %s %s to %s", name, version, index.description)
     return result
+
+
+def _revision(index: Index, name: str, version: str, result: PublishResult) -> None:
+    """The version's revision as CodeArtifact has it now (DescribePackageVersion), for ``ca-repo promote
+    --from-report``; None for another index."""
+    if index.codeartifact is not None:
+        found = index.codeartifact.describe(name, version)
+        result.revision = found.revision if found is not None else None
+        if result.revision:
+            log.info("revision: %s", result.revision)

@@ -1,0 +1,1 @@
+"""mono-app: a fixture package."""

@@ -1,0 +1,1 @@
+"""mono-core: a fixture package."""

@@ -1,0 +1,1 @@
+"""mono-tools: a fixture package."""
