@@ -401,3 +401,22 @@ def test_an_abort_during_the_copy_leaves_no_tag_and_reports_aborted(envs, tmp_pa
     assert run_cli(config, tmp_path, "promote", "--from", "staging", "--to", "prod") == signals.EXIT_SIGTERM
     assert report(tmp_path)["status"] == "aborted"
     assert "2" not in prod.tags["app-prod"] and stack_parameters("app-prod") == before
+
+
+def test_a_copy_into_another_accounts_ecr_uploads_the_blobs_and_tags_last(reg):
+    """promote.copy from a registry v2 into ECR (moto): layer upload API, manifest by digest, then the tag."""
+    import boto3
+
+    from jenkins_codeartifact.consume import promote
+    from jenkins_codeartifact.consume.images import V2Images
+
+    digest = reg.push("app", "7", {ordering.LABEL: "7"}, layer="seven")
+    ecr = boto3.client("ecr", region_name="eu-west-1")
+    ecr.create_repository(repositoryName="app-prod")
+    source = V2Images(registries.registry_from_url(reg.host), "app")
+    target = EcrImages(ecr, "app-prod")
+    got = promote.copy(source, target, digest, "7")
+    assert got["blobs_copied"] == 1 and got["digest"] == digest
+    (image,) = ecr.describe_images(repositoryName="app-prod")["imageDetails"]
+    assert image["imageDigest"] == digest and image["imageTags"] == ["7"]
+    assert target.has_blob(json.loads(target.manifest(digest).body)["config"]["digest"])
