@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SANDBOX ?= .sandbox
 
-.PHONY: demo demo-repo test lint bench clean sandbox-up sandbox-down jenkins-it
+.PHONY: demo demo-repo demo-release test lint bench clean sandbox-up sandbox-down jenkins-it
 
 $(BIN)/.installed: pyproject.toml
 	./scripts/system-deps.sh
@@ -18,6 +18,9 @@ demo: $(BIN)/.installed
 
 demo-repo: $(BIN)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" SANDBOX="$(SANDBOX)-repo" ./scripts/demo-repo.sh
+
+demo-release: $(BIN)/.installed
+	PATH="$(CURDIR)/$(BIN):$$PATH" SANDBOX="$(SANDBOX)-release" ./scripts/demo-release.sh
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest

@@ -72,6 +72,13 @@ OPERATIONS: dict[tuple[str, str], set[str]] = {
     ("cloudformation", "CancelUpdateStack"): {"consumer"},  # deploy --cancel-on-timeout
     ("ecs", "DescribeServices"): {"consumer"},  # deploy follows the rollout
     ("ecr", "BatchGetImage"): {"consumer"},  # push: is the tag already there (and which image)?
+    # deploy/rollback/promote: history tags (PutImage), build-number labels (config blob), copy by digest
+    ("ecr", "PutImage"): {"consumer"},
+    ("ecr", "GetDownloadUrlForLayer"): {"consumer"},
+    ("ecr", "BatchCheckLayerAvailability"): {"consumer"},
+    ("ecr", "InitiateLayerUpload"): {"consumer"},
+    ("ecr", "UploadLayerPart"): {"consumer"},
+    ("ecr", "CompleteLayerUpload"): {"consumer"},
     ("cloudformation", "DeleteStack"): {"teardown"},
     ("ecr", "ListImages"): {"teardown"},
     ("ecr", "BatchDeleteImage"): {"teardown"},

@@ -290,3 +290,14 @@ def test_build_without_an_image_id_is_one_clear_error(tmp_path, monkeypatch):
     with pytest.raises(OperationError, match="wrote no image id") as info:
         image.build(INDEX, context=tmp_path, image="application:1", cli="sh", popen=popen, probe=run)
     assert "--iidfile" in (info.value.hint or "")
+
+
+def test_the_build_number_label_reaches_the_builds_argv(tmp_path, monkeypatch):
+    from jenkins_codeartifact.consume import ordering
+
+    monkeypatch.setattr(Index, "check_reachable", lambda self, project, sleep=None: None)
+    _build(tmp_path, labels=ordering.build_label("42"))
+    argv = FakePopen.calls[0]["argv"]
+    assert argv[argv.index("--label") + 1] == f"{ordering.LABEL}=42"
+    _build(tmp_path)  # no build number: no label
+    assert "--label" not in FakePopen.calls[0]["argv"]

@@ -12,6 +12,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_PRECONDITION = 3
+EXIT_CHANGES = 4  # deploy --plan --exit-code: the plan has changes (not a failure)
 
 
 class CAError(Exception):

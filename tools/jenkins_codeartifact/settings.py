@@ -225,6 +225,58 @@ class Settings:
         group="deploy",
         doc="deploy: create the change set, print its changes, delete it; change nothing",
     )
+    exit_code: bool = _opt(
+        False,
+        "CA_EXIT_CODE",
+        group="deploy",
+        doc="deploy --plan: exit 4 when something would change, 0 when nothing would (drift checks)",
+    )
+    build_number: str | None = _opt(
+        None,
+        "CA_BUILD_NUMBER",
+        "BUILD_NUMBER",
+        group="image",
+        metavar="N",
+        doc="build: recorded as the image label that orders deploys (default: Jenkins BUILD_NUMBER)",
+    )
+    allow_downgrade: bool = _opt(
+        False,
+        "CA_ALLOW_DOWNGRADE",
+        group="deploy",
+        doc="deploy: replace the live image with one from an earlier build (default: refuse, exit 3)",
+    )
+    rollback_tag: str | None = _opt(
+        None,
+        "CA_DEPLOY_TO",
+        group="deploy",
+        flag="--to",
+        metavar="TAG|ENV",
+        doc="rollback: go back to this tag (default: the newest earlier image that was live and healthy); "
+        "promote: the environment to deploy to",
+    )
+    promote_from: str | None = _opt(
+        None,
+        "CA_DEPLOY_FROM",
+        group="deploy",
+        flag="--from",
+        metavar="ENV",
+        doc="promote: the environment whose live and healthy digest is deployed",
+    )
+    env: str | None = _opt(
+        None,
+        "CA_ENV",
+        group="deploy",
+        metavar="NAME",
+        doc="deploy to this [environments.NAME] of the config file (its stack, region, role, registry, params)",
+    )
+    rollback_digest: str | None = _opt(
+        None,
+        "CA_ROLLBACK_TO_DIGEST",
+        group="deploy",
+        flag="--to-digest",
+        metavar="DIGEST",
+        doc="rollback: go back to this digest (sha256:...)",
+    )
     # jobsync
     jobs_dir: str = _opt("jenkins/jobs", "CA_JOBS_DIR", group="jobs", metavar="DIR", doc="directory of job YAML specs")
     jenkins_url: str | None = _opt(None, "JENKINS_URL", group="jenkins", flag="--url", doc="Jenkins base URL")
@@ -342,6 +394,8 @@ class Settings:
 
 
 FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(Settings)}
+# What an [environments.NAME] table of the config file may set; flags and env vars still win over it.
+ENVIRONMENT_KEYS = ("stack", "region", "profile", "role_arn", "registry", "image_name", "template", "params")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -430,6 +484,8 @@ def read_config(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     values: dict[str, Any] = {}
+    if "environments" in data:
+        values["environments"] = _environments(path, data.pop("environments"))
     for key, value in data.items():
         name = key.replace("-", "_")
         if name not in FIELDS:
@@ -444,6 +500,38 @@ def read_config(path: Path) -> dict[str, Any]:
             )
         values[name] = _coerce(name, value, f"{path}: {key}")
     return values
+
+
+def _environments(path: Path, tables: Any) -> dict[str, dict[str, Any]]:
+    """``[environments.NAME]`` tables, each key one of :data:`ENVIRONMENT_KEYS`, coerced like the top level."""
+    if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
+        raise ConfigError(f"{path}: environments: expected tables [environments.NAME]")
+    out: dict[str, dict[str, Any]] = {}
+    for env, table in tables.items():
+        out[env] = {}
+        for key, value in table.items():
+            name = key.replace("-", "_")
+            if name not in ENVIRONMENT_KEYS:
+                raise ConfigError(
+                    f"{path}: environments.{env}: unknown key {key!r}",
+                    hint="known keys: " + ", ".join(ENVIRONMENT_KEYS),
+                )
+            out[env][name] = _coerce(name, value, f"{path}: environments.{env}.{key}")
+    return out
+
+
+def _environment(from_file: dict[str, Any], name: str | None, path: Path | None) -> dict[str, Any]:
+    """The file's values with environment ``name``'s table over them (none: the file as it is)."""
+    tables: dict[str, dict[str, Any]] = from_file.pop("environments", {})
+    if not name:
+        return from_file
+    if name not in tables:
+        known = ", ".join(sorted(tables)) or "none"
+        raise ConfigError(
+            f"--env {name!r}: no [environments.{name}] in {path or 'a config file (none found)'}",
+            hint=f"environments there: {known}",
+        )
+    return {**from_file, **tables[name]}
 
 
 def load(
@@ -464,6 +552,8 @@ def load(
     else:
         config_path = find_config(cwd or Path.cwd())
     from_file = read_config(config_path) if config_path else {}
+    env_name = flags.get("env") or env.get("CA_ENV") or from_file.get("env")
+    from_file = _environment(from_file, env_name, config_path)
     values: dict[str, Any] = {}
     for name, f in FIELDS.items():
         if flags.get(name) is not None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from .. import __version__, files, redact, report, settings, signals
 from ..console import setup
-from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CAError, ConfigError
+from ..errors import EXIT_CHANGES, EXIT_FAILED, EXIT_OK, EXIT_USAGE, CAError, ConfigError
 from . import options
 
 log = logging.getLogger("jenkins_codeartifact")
@@ -183,7 +183,8 @@ def _write_report(
 ) -> int:
     """Write ``--report``; while a failure is on its way out, a write error is logged, not raised,
     so the user sees the failure that ended the run rather than the report's."""
-    status = "ok" if code == EXIT_OK else "aborted" if code in (signals.EXIT_SIGINT, signals.EXIT_SIGTERM) else "failed"
+    ok = (EXIT_OK, EXIT_CHANGES)  # 4: deploy --plan --exit-code found changes, which is no failure
+    status = "ok" if code in ok else "aborted" if code in (signals.EXIT_SIGINT, signals.EXIT_SIGTERM) else "failed"
     record.update(tool=prog, status=status, exit_code=code)
     if getattr(args, "command", None):
         record["command"] = args.command

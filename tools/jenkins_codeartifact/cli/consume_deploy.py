@@ -1,4 +1,4 @@
-"""``ca-consume-deploy build|smoke-test|push|deploy|all|teardown``: the consumer pipeline's stages.
+"""``ca-consume-deploy build|smoke-test|push|deploy|rollback|promote|all|teardown``: the consumer pipeline's stages.
 
 One subcommand per Jenkins stage, so each stage's log and failure stand on their own; ``all`` runs the
 four in order for a one-shot run. Progress goes to stderr; stdout gets ``KEY=value`` lines (IMAGE,
@@ -12,9 +12,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ..consume.pipeline import Stages, summary
+from ..consume.pipeline import Stages, plan_exit_code, summary
 from ..settings import Settings
-from ._common import ArgumentParser, add_options, new_parser, run
+from ._common import ArgumentParser, add_options, load_settings, new_parser, run
 
 PROG = "ca-consume-deploy"
 COMMANDS = {
@@ -22,6 +22,8 @@ COMMANDS = {
     "smoke-test": "run the image and GET the smoke path until HTTP 200; always remove the container",
     "push": "push to ECR (login via the AWS API) or to --registry, with retries",
     "deploy": "CloudFormation change set on ImageTag (--target cloudformation) or the local container",
+    "rollback": "deploy the newest earlier image that was live and healthy on this stack (or --to / --to-digest)",
+    "promote": "deploy to --to ENV the digest live and healthy in --from ENV (copied when its registry differs)",
     "all": "build, smoke-test, push, deploy; stops at the first failure",
     "teardown": "empty the ECR repository and delete the stack, or remove the local container",
 }
@@ -44,14 +46,17 @@ def parser() -> ArgumentParser:
 
 
 def _body(args: argparse.Namespace, settings: Settings, record: dict[str, Any]) -> int:
-    pipeline = Stages(settings)
+    if args.command == "promote" and args.rollback_tag:  # promote --to ENV deploys to that environment
+        args.env = args.rollback_tag
+        settings = load_settings(args)
+    pipeline = Stages(settings, config=getattr(args, "config", None))
     try:
         pipeline.run(args.command)
     finally:  # a failed or aborted run still reports what its stages did
         record.update(pipeline.record)
     for line in summary(pipeline.record):
         sys.stdout.write(line + "\n")
-    return 0
+    return plan_exit_code(settings, pipeline.record)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

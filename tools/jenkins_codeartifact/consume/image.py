@@ -145,6 +145,7 @@ def build(
     inline_cache: bool = False,
     cache_from: str | None = None,
     popen: Callable[..., subprocess.Popen[str]] | None = None,
+    labels: Mapping[str, str] | None = None,
     probe: Callable[..., subprocess.CompletedProcess[str]] | None = None,
 ) -> BuildResult:
     """Build ``image`` from ``context`` with pip pointed at ``index`` through a BuildKit secret.
@@ -165,7 +166,7 @@ def build(
         with pipconf.secret_file(pipconf.pip_config(index)) as secret:
             secret_dir = str(secret.parent)
             args = {**({"BASE_IMAGE": base_image} if base_image else {}), **(build_args or {})}
-            options = _Options(network, no_cache, args, inline_cache, cache_from)
+            options = _Options(network, no_cache, args, inline_cache, cache_from, dict(labels or {}))
             return _build_with(index, kit, ctx, docker_file, secret, image, options, popen)
     except BaseException:
         if secret_dir and not os.path.exists(secret_dir):
@@ -180,6 +181,7 @@ class _Options:
     build_args: Mapping[str, str]
     inline_cache: bool
     cache_from: str | None
+    labels: Mapping[str, str]
 
 
 def _build_with(
@@ -210,6 +212,7 @@ def _build_with(
             argv += ["--network", "host"]
         for key, value in options.build_args.items():
             argv += ["--build-arg", f"{key}={value}"]
+        argv += [part for key, value in options.labels.items() for part in ("--label", f"{key}={value}")]
         if options.inline_cache:  # the image records its own cache: pushed, the next agent reuses its layers
             argv += ["--build-arg", "BUILDKIT_INLINE_CACHE=1"]
         if options.cache_from:

@@ -20,10 +20,22 @@ from typing import Any
 import docker.errors
 
 from .. import index as indexes
-from ..errors import CAError, ConfigError, PreconditionError
+from ..errors import EXIT_CHANGES, EXIT_OK, CAError, ConfigError, PreconditionError
 from ..index import Index
 from ..settings import Settings
-from . import cache, changeset, cleanup, cloudformation, containers, dockerfile, image, local_target, tags
+from . import (
+    cache,
+    changeset,
+    cleanup,
+    cloudformation,
+    containers,
+    dockerfile,
+    image,
+    local_target,
+    ordering,
+    release,
+    tags,
+)
 from . import context as build_context
 from . import registry as registries
 from .target import DeployResult, validate_target
@@ -52,6 +64,7 @@ class Stages:
     aws_client: Callable[[Settings, str], Any] | None = None  # default: clients of one shared session
     index_resolver: Callable[[Settings], Index] | None = None  # default: codeartifact's
     push_backoff: float = 2.0
+    config: str | None = None  # --config, where promote reads the --from environment
     record: dict[str, Any] = field(default_factory=dict)
     _docker: Any = None
     _registry: registries.Registry | None = None
@@ -61,8 +74,12 @@ class Stages:
         """Validate every input ``command`` uses before its first stage starts: a mistake in what the
         deploy needs (template, parameters, stack) must not surface after a build and a push."""
         s = self.settings
-        uses = set(STAGES) if command == "all" else {command}
-        if command != "teardown":
+        uses = set(STAGES) if command == "all" else {"deploy"} if command in ("rollback", "promote") else {command}
+        if command == "rollback":
+            release.check_rollback_options(s.rollback_tag, s.rollback_digest)
+        elif command == "promote":
+            release.source_stages(self)
+        elif command != "teardown":
             self.record.update(image=self.local, tag=self.tag)
         containers.validate_network(s.network)
         if uses & {"deploy", "teardown"}:
@@ -74,6 +91,11 @@ class Stages:
                 local_target.parse_volumes(s.local_volumes)
         if uses & {"smoke-test", "deploy"}:
             _check_smoke(s)
+        if s.exit_code and not (s.plan and uses <= {"deploy"}):
+            raise ConfigError(
+                "--exit-code: only with deploy --plan",
+                hint="ca-consume-deploy deploy --plan --exit-code",
+            )
         if uses & {"deploy"}:
             for flag, seconds in (("--deploy-timeout", s.deploy_timeout), ("--probe-timeout", s.probe_timeout)):
                 if not seconds > 0:
@@ -155,6 +177,7 @@ class Stages:
             network=s.network,
             inline_cache=not s.no_registry_cache,
             cache_from=self._cache_from(registry),
+            labels=ordering.build_label(s.build_number),  # what deploy orders builds by
         )
         self.record["build"] = asdict(result)
         return result
@@ -241,13 +264,23 @@ class Stages:
         self.record["push"]["cache"] = cached.reference
 
     def deploy(self) -> DeployResult:
+        digest = self.digest()  # a tag that is not in the registry stops here, before anything changes
+        return release.deploy_in_order(self, self.tag, digest, release.images_of(self))
+
+    def rollback(self) -> DeployResult:
+        return release.rollback(self)
+
+    def promote(self) -> DeployResult:
+        return release.promote_here(self)
+
+    def deploy_image(self, tag: str, digest: str | None, pull_tag: str) -> DeployResult:
+        """The deploy itself (change set and rollout, or the local target); the checks around it: release.py."""
         s = self.settings
         target = validate_target(s.target)
-        digest = self.digest()  # a tag that is not in the registry stops here, before anything changes
         if target == "local":
             registry = self.registry()
-            ref, local = registry.reference(s.image_name, self.tag), local_target.from_settings(s)
-            result = local_target.deploy_local(self.docker, ref, local, auth=registry.auth, tag=self.tag)
+            ref, local = registry.reference(s.image_name, pull_tag), local_target.from_settings(s)
+            result = local_target.deploy_local(self.docker, ref, local, auth=registry.auth, tag=tag)
         else:
             watch = changeset.Watch(
                 timeout=s.deploy_timeout,
@@ -257,12 +290,12 @@ class Stages:
                 probe_url=s.probe_url,
                 plan=s.plan,
             )
-            known: dict[str, Any] = {"target": target, "image_tag": self.tag, "image_digest": digest}
+            known: dict[str, Any] = {"target": target, "image_tag": tag, "image_digest": digest}
             try:
                 result = changeset.deploy_stack(
                     self.client("cloudformation"),
                     self._stack_name(),
-                    self.tag,
+                    tag,
                     ecs=self.client("ecs"),
                     watch=watch,
                     template=s.template,
@@ -287,7 +320,8 @@ class Stages:
 
     def _defaults(self) -> dict[str, str]:
         """Stack parameters with a value implied by our options: the ECR repository is the image name."""
-        return {cloudformation.CONTAINER_NAME: self.settings.image_name}
+        name = self.settings.image_name
+        return {cloudformation.CONTAINER_NAME: name, "RepositoryName": name}  # where the template has them
 
     def _create_stack_for_ecr(self) -> None:
         """On a first deployment to ECR, create the stack (which holds the repository) before pushing.
@@ -348,6 +382,8 @@ class Stages:
             "smoke-test": self.smoke_test,
             "push": self.push,
             "deploy": self.deploy,
+            "rollback": self.rollback,
+            "promote": self.promote,
             "teardown": self.teardown,
         }
         self.check(command)
@@ -371,6 +407,14 @@ def _check_smoke(s: Settings) -> None:
     _check_port("--container-port", s.container_port)
 
 
+def plan_exit_code(settings: Settings, record: dict[str, Any]) -> int:
+    """``deploy --plan --exit-code``: 4 when the plan has changes, 0 when the stack already matches."""
+    planned = record.get("deploy") or {}
+    if settings.exit_code and planned.get("status") == "PLANNED" and planned.get("changes"):
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
 def summary(record: dict[str, Any]) -> list[str]:
     """The lines the CLI prints on stdout for later pipeline steps (``KEY=value``, shell-friendly)."""
     lines = [f"IMAGE={record['image']}"] if "image" in record else []
@@ -386,6 +430,9 @@ def summary(record: dict[str, Any]) -> list[str]:
             lines += [f"CHANGE={change}" for change in d.get("changes") or []]
             return [*lines, f"PLANNED={len(d.get('changes') or [])} change(s) to stack {d['stack']}"]
         lines.append(f"DEPLOYED={d['target']}:{d['status']}{'' if d['changed'] else ' (no changes)'}")
+        for key in ("rolled_back_from", "rolled_back_to"):
+            if d.get(key):
+                lines.append(f"{key.upper()}={d[key]['tag'] or ''}@{d[key]['digest'] or ''}")
         for rollout in d.get("rollout") or []:
             lines.append(f"ROLLOUT={rollout['service'].rsplit('/', 1)[-1]}:{rollout['state'] or rollout['verdict']}")
         if d.get("probe"):
