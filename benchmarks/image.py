@@ -39,7 +39,7 @@ from pathlib import Path
 
 import docker
 
-from jenkins_codeartifact import redact, settings
+from jenkins_codeartifact import config, redact
 from jenkins_codeartifact.consume import containers, image
 from jenkins_codeartifact.consume import pipeline as consume
 from jenkins_codeartifact.consume import registry as registries
@@ -109,7 +109,7 @@ def build_ours(args: argparse.Namespace, context: Path, name: str, tag: str, cac
         "docker_cli": args.docker_cli,
         "cache_tag": cache_tag,
     }
-    stages = consume.Stages(settings.load(flags))
+    stages = consume.Stages(config.load(flags))
     start = time.monotonic()
     stages.check("build")
     stages.build()
@@ -128,7 +128,7 @@ def empty_engine(client: docker.DockerClient, cli: str, keep: str) -> None:
 def one_round(args: argparse.Namespace, client: docker.DockerClient, app: str, tmp: Path) -> dict[str, float]:
     """cold, warm and ephemeral of each Dockerfile on ``app``; seconds by "variant/row"."""
     registry = registries.registry_from_url(os.environ.get("CA_REGISTRY") or sys.exit("no CA_REGISTRY to push to"))
-    index_url = resolve_index(settings.load()).pip_index_url()
+    index_url = resolve_index(config.load()).pip_index_url()
     out: dict[str, float] = {}
     for variant in VARIANTS:
         ctx = make_context(tmp / f"{app}-{variant}-{uuid.uuid4().hex[:6]}", app, variant)

@@ -39,9 +39,9 @@ say "2. a consumer installs fantastic-ascii from the index with pip (token via t
 python3 -m venv "$OUT/venv"
 python - "$OUT/venv" <<'PY'
 import os, subprocess, sys
-from jenkins_codeartifact import settings
+from jenkins_codeartifact import config, settings
 from jenkins_codeartifact.index import resolve_index
-index = resolve_index(settings.load())
+index = resolve_index(config.load())
 env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
 env.update(PIP_INDEX_URL=index.pip_index_url(), PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1")
 subprocess.run([f"{sys.argv[1]}/bin/pip", "install", "-q", "fantastic-ascii==1.0.0"], env=env, check=True)

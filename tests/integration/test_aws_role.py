@@ -7,7 +7,7 @@ import json
 import pytest
 from tests.helpers import sandbox_client
 
-from jenkins_codeartifact import aws, redact, settings
+from jenkins_codeartifact import aws, config, redact
 from jenkins_codeartifact.errors import OperationError
 
 
@@ -19,7 +19,7 @@ def test_assume_role_returns_a_session_with_the_roles_credentials(sandbox_env, s
     }
     name = f"deployer-{tmp_path.name[-8:]}"
     arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    s = aws.session(settings.load({"role_arn": arn}, env=sandbox_environ, cwd=tmp_path))
+    s = aws.session(config.load({"role_arn": arn}, env=sandbox_environ, cwd=tmp_path))
     creds = s.get_credentials().get_frozen_credentials()
     assert creds.access_key != sandbox_env["AWS_ACCESS_KEY_ID"] and creds.token
     assert redact.scrub(creds.secret_key) == "***" and redact.scrub(creds.token) == "***"
@@ -31,4 +31,4 @@ def test_sts_unreachable_is_a_clear_error(sandbox_environ, monkeypatch, tmp_path
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     role = "arn:aws:iam::111122223333:role/x"
     with pytest.raises(OperationError, match=f"cannot reach STS to assume {role}"):
-        aws.session(settings.load({"role_arn": role}, cwd=tmp_path))
+        aws.session(config.load({"role_arn": role}, cwd=tmp_path))

@@ -21,8 +21,8 @@ import boto3
 import pytest
 from tests.helpers import fresh_package
 
+from jenkins_codeartifact import config as settings_module
 from jenkins_codeartifact import index as index_module
-from jenkins_codeartifact import settings as settings_module
 from jenkins_codeartifact.cli import publish
 from jenkins_codeartifact.dists import Dist
 from jenkins_codeartifact.index import Index

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jenkins_codeartifact import aws, settings
+from jenkins_codeartifact import aws, config
 from jenkins_codeartifact.errors import ConfigError
 
 
@@ -29,18 +29,18 @@ def isolated(monkeypatch, tmp_path):
 
 def test_no_region(tmp_path):
     with pytest.raises(ConfigError, match="no AWS region configured"):
-        aws.session(settings.load({}, env={}, cwd=tmp_path))
+        aws.session(config.load({}, env={}, cwd=tmp_path))
 
 
 def test_no_credentials(tmp_path):
     with pytest.raises(ConfigError, match="no AWS credentials found") as err:
-        aws.session(settings.load({"region": "us-east-1"}, env={}, cwd=tmp_path))
+        aws.session(config.load({"region": "us-east-1"}, env={}, cwd=tmp_path))
     assert "instance role" in (err.value.hint or "")
 
 
 def test_unknown_profile(tmp_path):
     with pytest.raises(ConfigError, match="AWS profile 'nope' not found"):
-        aws.session(settings.load({"profile": "nope", "region": "us-east-1"}, env={}, cwd=tmp_path))
+        aws.session(config.load({"profile": "nope", "region": "us-east-1"}, env={}, cwd=tmp_path))
 
 
 def test_secret_key_is_registered(tmp_path, monkeypatch):
@@ -48,7 +48,7 @@ def test_secret_key_is_registered(tmp_path, monkeypatch):
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDTESTTEST")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t-value-for-the-test")
-    aws.session(settings.load({"region": "us-east-1"}, env={}, cwd=tmp_path))
+    aws.session(config.load({"region": "us-east-1"}, env={}, cwd=tmp_path))
     assert redact.scrub("key s3cr3t-value-for-the-test") == "key ***"
 
 

@@ -231,22 +231,22 @@ def test_pip_index_url_quotes_and_registers_the_password():
 
 
 def test_generic_index_url_forms(tmp_path):
-    from jenkins_codeartifact import settings
+    from jenkins_codeartifact import config
 
-    s = settings.load({"repository_url": "http://127.0.0.1:9/repository/pypi-hosted"}, env={}, cwd=tmp_path)
+    s = config.load({"repository_url": "http://127.0.0.1:9/repository/pypi-hosted"}, env={}, cwd=tmp_path)
     index = resolve_index(s)
     assert index.upload_url == "http://127.0.0.1:9/repository/pypi-hosted/"
     assert index.simple_url == "http://127.0.0.1:9/repository/pypi-hosted/simple/"
-    s = settings.load(
+    s = config.load(
         {"repository_url": "http://devpi/u/i", "simple_url": "http://devpi/u/i/+simple/"}, env={}, cwd=tmp_path
     )
     assert resolve_index(s).simple_url == "http://devpi/u/i/+simple/"
     with pytest.raises(ConfigError, match="must be an http"):
-        resolve_index(settings.load({"repository_url": "ftp://x"}, env={}, cwd=tmp_path))
+        resolve_index(config.load({"repository_url": "ftp://x"}, env={}, cwd=tmp_path))
 
 
 def test_missing_domain_and_repository(tmp_path):
-    from jenkins_codeartifact import settings
+    from jenkins_codeartifact import config
 
     with pytest.raises(ConfigError, match="missing --domain and --repository"):
-        resolve_index(settings.load({}, env={}, cwd=tmp_path))
+        resolve_index(config.load({}, env={}, cwd=tmp_path))

@@ -274,20 +274,20 @@ def run_cli(config, tmp_path, *argv: str) -> int:
 
 
 def test_an_environment_table_gives_the_stack_and_registry_and_flags_still_win(envs, tmp_path):
-    from jenkins_codeartifact import settings
+    from jenkins_codeartifact import config as loader
 
     config, _, prod = envs
-    s = settings.load({"env": "prod"}, env={}, config=config)
+    s = loader.load({"env": "prod"}, env={}, config=config)
     assert (s.stack, s.registry, s.image_name, s.no_probe) == ("app-prod", prod.host, "app-prod", True)
-    assert settings.load({"env": "prod", "stack": "other"}, env={}, config=config).stack == "other"
-    assert settings.load({}, env={"CA_ENV": "staging", "CA_STACK": "x"}, config=config).stack == "x"
+    assert loader.load({"env": "prod", "stack": "other"}, env={}, config=config).stack == "other"
+    assert loader.load({}, env={"CA_ENV": "staging", "CA_STACK": "x"}, config=config).stack == "x"
     with pytest.raises(Exception, match=r"--env 'qa': no \[environments.qa\] in .*release.toml") as info:
-        settings.load({"env": "qa"}, env={}, config=config)
+        loader.load({"env": "qa"}, env={}, config=config)
     assert "environments there: prod, staging" in (info.value.hint or "")
     bad = tmp_path / "bad.toml"
     bad.write_text('[environments.prod]\nstak = "x"\n')
     with pytest.raises(Exception, match=r"bad.toml: environments.prod: unknown key 'stak'"):
-        settings.load({}, env={}, config=bad)
+        loader.load({}, env={}, config=bad)
 
 
 def test_promote_deploys_stagings_digest_to_prod_copied_into_its_registry(envs, tmp_path, capsys):

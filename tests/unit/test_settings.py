@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jenkins_codeartifact import settings
+from jenkins_codeartifact import config, settings
 from jenkins_codeartifact.errors import ConfigError
 
 
@@ -17,14 +17,14 @@ def write_config(tmp_path: Path, text: str) -> Path:
 
 
 def test_defaults_without_anything(tmp_path):
-    s = settings.load({}, env={}, cwd=tmp_path)
+    s = config.load({}, env={}, cwd=tmp_path)
     assert s.domain is None and s.token_duration == 3600 and s.endpoint_type == "ipv4" and s.target == "cloudformation"
 
 
 def test_precedence_flag_over_env_over_file_over_default(tmp_path):
     write_config(tmp_path, 'domain = "from-file"\nrepository = "file-repo"\nregion = "eu-west-1"\n')
     env = {"CA_DOMAIN": "from-env", "CA_REPOSITORY": "env-repo"}
-    s = settings.load({"domain": "from-flag"}, env=env, cwd=tmp_path)
+    s = config.load({"domain": "from-flag"}, env=env, cwd=tmp_path)
     assert (s.domain, s.repository, s.region, s.token_duration) == ("from-flag", "env-repo", "eu-west-1", 3600)
 
 
@@ -32,36 +32,36 @@ def test_config_found_in_a_parent_directory(tmp_path):
     write_config(tmp_path, 'repository = "parent-repo"\n')
     child = tmp_path / "a" / "b"
     child.mkdir(parents=True)
-    assert settings.load({}, env={}, cwd=child).repository == "parent-repo"
+    assert config.load({}, env={}, cwd=child).repository == "parent-repo"
 
 
 def test_explicit_config_path_and_CA_CONFIG(tmp_path):
     other = tmp_path / "other.toml"
     other.write_text('stack = "explicit"\n')
-    assert settings.load({}, env={}, cwd=tmp_path, config=other).stack == "explicit"
-    assert settings.load({}, env={"CA_CONFIG": str(other)}, cwd=tmp_path).stack == "explicit"
+    assert config.load({}, env={}, cwd=tmp_path, config=other).stack == "explicit"
+    assert config.load({}, env={"CA_CONFIG": str(other)}, cwd=tmp_path).stack == "explicit"
 
 
 def test_env_values_are_typed(tmp_path):
     env = {"CA_TOKEN_DURATION": "900", "CA_SKIP_EXISTING": "true", "CA_SMOKE_TIMEOUT": "2.5", "CA_PARAMS": "A=1; B=2"}
-    s = settings.load({}, env=env, cwd=tmp_path)
+    s = config.load({}, env=env, cwd=tmp_path)
     assert (s.token_duration, s.skip_existing, s.smoke_timeout, s.params) == (900, True, 2.5, ("A=1", "B=2"))
 
 
 def test_tag_falls_back_to_jenkins_build_number(tmp_path):
-    assert settings.load({}, env={"BUILD_NUMBER": "42"}, cwd=tmp_path).tag == "42"
-    assert settings.load({}, env={"BUILD_NUMBER": "42", "CA_TAG": "v1"}, cwd=tmp_path).tag == "v1"
+    assert config.load({}, env={"BUILD_NUMBER": "42"}, cwd=tmp_path).tag == "42"
+    assert config.load({}, env={"BUILD_NUMBER": "42", "CA_TAG": "v1"}, cwd=tmp_path).tag == "v1"
 
 
 def test_empty_env_value_counts_as_unset(tmp_path):
     write_config(tmp_path, 'domain = "from-file"\n')
-    assert settings.load({}, env={"CA_DOMAIN": ""}, cwd=tmp_path).domain == "from-file"
+    assert config.load({}, env={"CA_DOMAIN": ""}, cwd=tmp_path).domain == "from-file"
 
 
 def test_unknown_key_in_file_is_an_error_naming_file_and_key(tmp_path):
     path = write_config(tmp_path, 'domian = "typo"\n')
     with pytest.raises(ConfigError) as err:
-        settings.load({}, env={}, cwd=tmp_path)
+        config.load({}, env={}, cwd=tmp_path)
     assert str(path) in err.value.message and "'domian'" in err.value.message
     assert err.value.exit_code == 2
 
@@ -78,23 +78,23 @@ def test_unknown_key_in_file_is_an_error_naming_file_and_key(tmp_path):
 def test_bad_values_in_file(tmp_path, text, needle):
     write_config(tmp_path, text)
     with pytest.raises(ConfigError, match=needle):
-        settings.load({}, env={}, cwd=tmp_path)
+        config.load({}, env={}, cwd=tmp_path)
 
 
 def test_bad_env_value_names_the_variable(tmp_path):
     with pytest.raises(ConfigError, match="CA_TOKEN_DURATION: expected an integer, got 'x'"):
-        settings.load({}, env={"CA_TOKEN_DURATION": "x"}, cwd=tmp_path)
+        config.load({}, env={"CA_TOKEN_DURATION": "x"}, cwd=tmp_path)
 
 
 def test_secrets_are_refused_in_the_file(tmp_path):
     write_config(tmp_path, 'index_password = "hunter2hunter2"\n')
     with pytest.raises(ConfigError, match="may only come from the environment"):
-        settings.load({}, env={}, cwd=tmp_path)
+        config.load({}, env={}, cwd=tmp_path)
 
 
 def test_missing_explicit_config_file(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
-        settings.load({}, env={}, cwd=tmp_path, config=tmp_path / "nope.toml")
+        config.load({}, env={}, cwd=tmp_path, config=tmp_path / "nope.toml")
 
 
 def test_every_field_has_an_env_var_and_doc():
@@ -121,9 +121,9 @@ def test_a_value_outside_the_choices_is_refused_from_env_and_file_alike(tmp_path
     var = field.metadata["env"][0]
     choices = ", ".join(field.metadata["choices"])
     with pytest.raises(ConfigError, match=f"environment variable {var}: 'bogus': must be one of {choices}"):
-        settings.load({}, env={var: "bogus"}, cwd=tmp_path)
+        config.load({}, env={var: "bogus"}, cwd=tmp_path)
     for good in field.metadata["choices"]:
-        assert getattr(settings.load({}, env={var: good}, cwd=tmp_path), name) == good
+        assert getattr(config.load({}, env={var: good}, cwd=tmp_path), name) == good
     write_config(tmp_path, f'{name} = "bogus"\n')
     with pytest.raises(ConfigError, match=f"{name}: 'bogus': must be one of {choices}"):
-        settings.load({}, env={}, cwd=tmp_path)
+        config.load({}, env={}, cwd=tmp_path)

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .. import __version__, files, redact, report, settings, signals
+from .. import __version__, config, files, redact, report, settings, signals
 from ..console import setup
 from ..errors import EXIT_CHANGES, EXIT_FAILED, EXIT_OK, EXIT_USAGE, CAError, ConfigError
 from . import options
@@ -91,7 +91,7 @@ def load_settings(args: argparse.Namespace) -> settings.Settings:
     }
     if "params" in flags:
         flags["params"] = tuple(flags["params"])
-    return settings.load(flags, config=getattr(args, "config", None))
+    return config.load(flags, config=getattr(args, "config", None))
 
 
 def _not_dumpable() -> None:

@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 from typing import Any
 
-from .. import settings
+from .. import config, settings
 
 
 def select(*names: str) -> list[str]:
@@ -43,7 +43,7 @@ def help_text(name: str) -> str:
     """``doc [env: VAR; default: D]``: what ``--help`` shows, so no flag's help can forget its variable."""
     f = settings.FIELDS[name]
     where = "env: " + ", ".join(f.metadata["env"])
-    if _default_text(f) and settings.value_type(f) is not bool:
+    if _default_text(f) and config.value_type(f) is not bool:
         where += f"; default: {_default_text(f)}"
     return f"{f.metadata['doc']} [{where}]".replace("%", "%%")
 
@@ -51,7 +51,7 @@ def help_text(name: str) -> str:
 def add_arguments(parser: argparse.ArgumentParser, *names: str) -> None:
     """Register the flags of the named fields/groups, one argparse group per settings group.
 
-    Every flag defaults to None ("not given"), so :func:`settings.load` can tell a flag from the lower layers.
+    Every flag defaults to None ("not given"), so :func:`config.load` can tell a flag from the lower layers.
     """
     groups: dict[str, Any] = {}
     for name in select(*names):
@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser, *names: str) -> None:
         if group_name not in groups:
             groups[group_name] = parser.add_argument_group(settings.GROUPS[group_name])
         kwargs: dict[str, Any] = {"dest": name, "default": None, "help": help_text(name)}
-        kind = settings.value_type(f)
+        kind = config.value_type(f)
         if kind is bool:
             kwargs["action"] = "store_true"
         elif kind is tuple:

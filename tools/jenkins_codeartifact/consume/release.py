@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .. import config as settings_config
 from .. import settings as settings_mod
 from ..errors import CAError, ConfigError, OperationError, PreconditionError
 from . import cloudformation, history, local_target, ordering, promote
@@ -127,9 +128,9 @@ def source_stages(stages: Stages) -> Stages:
         raise ConfigError(
             "promote: needs --from ENV and --to ENV", hint="ca-consume-deploy promote --from staging --to prod"
         )
-    skip = {var for name in settings_mod.ENVIRONMENT_KEYS for var in settings_mod.FIELDS[name].metadata["env"]}
+    skip = {var for name in settings_config.ENVIRONMENT_KEYS for var in settings_mod.FIELDS[name].metadata["env"]}
     env = {k: v for k, v in os.environ.items() if k not in skip | {"CA_ENV"}}
-    there = settings_mod.load({"env": s.promote_from}, env=env, config=stages.config)
+    there = settings_config.load({"env": s.promote_from}, env=env, config=stages.config)
     there = dataclasses.replace(there, promote_from=s.promote_from, target="cloudformation")
     if (there.stack, there.region) == (s.stack, s.region):
         raise ConfigError(f"promote: --from {s.promote_from} and --to {s.env} are the same stack {s.stack}")
