@@ -14,7 +14,20 @@ from typing import Any
 from lxml import etree
 
 from . import jobrender, parts, xmlcompare
-from .model import THRESHOLDS, Archive, Binding, Discard, Git, GitRemote, JUnit, Multibranch, Param, Timeout, Upstream
+from .model import (
+    THRESHOLDS,
+    Archive,
+    Binding,
+    Discard,
+    Git,
+    GitRemote,
+    JUnit,
+    Multibranch,
+    Param,
+    RawAt,
+    Timeout,
+    Upstream,
+)
 
 _PARAM_KINDS = {cls: kind for kind, cls in parts.PARAM_CLASSES.items()}
 _BINDING_KINDS = {cls: kind for kind, cls in parts.BINDING_CLASSES.items()}
@@ -150,45 +163,101 @@ def junit(e: etree._Element) -> JUnit:
 # --------------------------------------------------------------------------------------------- git
 
 
+class Place:
+    """The elements of one list place as read: typed ones in the renderer's order (``rank`` rising), raw
+    ones anywhere, each remembered after how many typed ones it came."""
+
+    def __init__(self, name: str, ordered: bool = True) -> None:
+        self.name = name
+        self.ordered = ordered  # False: a set Jenkins keys by class (properties, triggers, git extensions)
+        self.rank = -1
+        self.count = 0
+        self.raw: list[tuple[int, etree._Element]] = []
+
+    def fits(self, rank: int, repeat: bool = False) -> bool:
+        """Whether a typed element of ``rank`` may come next (the renderer writes it after the others)."""
+        return not self.ordered or rank > self.rank or (repeat and rank == self.rank)
+
+    def typed(self, rank: int) -> None:
+        self.rank = rank
+        self.count += 1
+
+    def keep_raw(self, e: etree._Element) -> None:
+        self.raw.append((self.count if self.ordered else -1, e))  # in a set, where it stands does not count
+
+    def split(self) -> tuple[str, tuple[RawAt, ...]]:
+        """The raw XML after all typed elements, and the entries between them (neighbours grouped)."""
+        tail = [e for after, e in self.raw if after in (-1, self.count)]
+        groups: dict[int, list[etree._Element]] = {}
+        for after, e in self.raw:
+            if 0 <= after < self.count:
+                groups.setdefault(after, []).append(e)
+        between = tuple(RawAt(self.name, after, parts.raw_text(els)) for after, els in groups.items())
+        return parts.raw_text(tail), between
+
+
+_EXTENSION_RANKS = {
+    tag: rank
+    for rank, tags in enumerate(
+        [
+            ("CleanBeforeCheckout", "WipeWorkspace"),
+            ("CleanCheckout",),
+            ("CloneOption",),
+            ("CheckoutOption",),
+            ("RelativeTargetDirectory",),
+            ("SubmoduleOption",),
+            ("LocalBranch",),
+        ]
+    )
+    for tag in (_EXT + t for t in tags)
+}
+_EXTENSION_DECODERS: dict[str, Callable[[etree._Element], dict[str, Any]]] = {
+    _EXT + "CleanBeforeCheckout": lambda e: {"clean": "before-checkout"},
+    _EXT + "WipeWorkspace": lambda e: {"clean": "wipe"},
+    _EXT + "CleanCheckout": lambda e: {"clean_after": True},
+    _EXT + "CloneOption": lambda e: {
+        "shallow": flag(e, "shallow"),
+        "no_tags": flag(e, "noTags"),
+        "depth": number(e, "depth"),
+        "clone_timeout": number(e, "timeout"),
+    },
+    _EXT + "CheckoutOption": lambda e: {"checkout_timeout": number(e, "timeout")},
+    _EXT + "RelativeTargetDirectory": lambda e: {"subdirectory": text(e, "relativeTargetDir")},
+    _EXT + "SubmoduleOption": lambda e: {"submodules": True},
+    _EXT + "LocalBranch": lambda e: {"local_branch": text(e, "localBranch")},
+}
+
+
+def _extension(git: Git, options: dict[str, Any], e: etree._Element) -> dict[str, Any] | None:
+    """The options ``e`` decodes to, when rendering them gives ``e`` back; else None."""
+    try:
+        found = _EXTENSION_DECODERS[str(e.tag)](e)
+    except (NoMatch, ValueError):
+        return None
+    before = {x.tag for x in parts.git_extensions(dataclasses.replace(git, **options))}
+    trial = parts.git_extensions(dataclasses.replace(git, **{**options, **found}))
+    rendered = [x for x in trial if x.tag == e.tag]
+    if e.tag in before or {x.tag for x in trial} != before | {e.tag}:
+        return None  # a second one of a class, or one that changes another typed extension
+    return found if same(e, rendered[0]) else None
+
+
 def extensions(git: Git, extensions: list[etree._Element], typed: bool) -> Git:
     """Git with the typed extensions found (a set: the git plugin keeps one of each class), the rest raw."""
     if not typed:
         return dataclasses.replace(git, extensions_raw=parts.raw_text(extensions))
     options: dict[str, Any] = {}
-    decoders: dict[str, Callable[[etree._Element], dict[str, Any]]] = {
-        _EXT + "CleanBeforeCheckout": lambda e: {"clean": "before-checkout"},
-        _EXT + "WipeWorkspace": lambda e: {"clean": "wipe"},
-        _EXT + "CleanCheckout": lambda e: {"clean_after": True},
-        _EXT + "CloneOption": lambda e: {
-            "shallow": flag(e, "shallow"),
-            "no_tags": flag(e, "noTags"),
-            "depth": number(e, "depth"),
-            "clone_timeout": number(e, "timeout"),
-        },
-        _EXT + "CheckoutOption": lambda e: {"checkout_timeout": number(e, "timeout")},
-        _EXT + "RelativeTargetDirectory": lambda e: {"subdirectory": text(e, "relativeTargetDir")},
-        _EXT + "SubmoduleOption": lambda e: {"submodules": True},
-        _EXT + "LocalBranch": lambda e: {"local_branch": text(e, "localBranch")},
-    }
-    raw: list[etree._Element] = []
+    place = Place("extensions", ordered=False)
     for e in extensions:
-        decode = decoders.get(str(e.tag))
-        if decode is None:
-            raw.append(e)
-            continue
-        try:
-            found = decode(e)
-        except (NoMatch, ValueError):
-            raw.append(e)
-            continue
-        before = {x.tag for x in parts.git_extensions(dataclasses.replace(git, **options))}
-        trial = parts.git_extensions(dataclasses.replace(git, **{**options, **found}))
-        rendered = [x for x in trial if x.tag == e.tag]
-        if {x.tag for x in trial} == before | {e.tag} and e.tag not in before and same(e, rendered[0]):
-            options.update(found)
+        rank = _EXTENSION_RANKS.get(str(e.tag), -1)
+        found = _extension(git, options, e) if rank >= 0 and place.fits(rank) else None
+        if found is None:
+            place.keep_raw(e)
         else:
-            raw.append(e)
-    return dataclasses.replace(git, **options, extensions_raw=parts.raw_text(raw))
+            options.update(found)
+            place.typed(rank)
+    tail, between = place.split()
+    return dataclasses.replace(git, **options, extensions_raw=tail, extensions_between=between)
 
 
 def git(scm: etree._Element, typed_extensions: bool = True) -> Git:

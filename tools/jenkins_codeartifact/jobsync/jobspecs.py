@@ -165,17 +165,20 @@ def _typed_job(r: Reader, kind: str, name: str, previous: tuple[str, ...], sourc
                 raise r.doc.error(where, f"expected a mapping, got {show(raw)}")
             bindings.append(specparts.binding(br))
         t_r, a_r, j_r = r.sub("timeout"), r.sub("archive"), r.sub("junit")
-        return Freestyle(
-            git=git,
-            bindings=tuple(bindings),
-            shell=_strings(r, "shell"),
-            timestamps=r.boolean("timestamps", False),
-            concurrent=r.boolean("concurrent", False),
-            scm_retry=specparts.number(r, "scm_retry", 0),
-            timeout=specparts.timeout(t_r) if t_r else None,
-            archive=specparts.archive(a_r) if a_r else None,
-            junit=specparts.junit(j_r) if j_r else None,
-            **common,
+        return _checked(
+            r,
+            Freestyle(
+                git=git,
+                bindings=tuple(bindings),
+                shell=_strings(r, "shell"),
+                timestamps=r.boolean("timestamps", False),
+                concurrent=r.boolean("concurrent", False),
+                scm_retry=specparts.number(r, "scm_retry", 0),
+                timeout=specparts.timeout(t_r) if t_r else None,
+                archive=specparts.archive(a_r) if a_r else None,
+                junit=specparts.junit(j_r) if j_r else None,
+                **common,
+            ),
         )
     script = r.string("script")
     if git is None and script is None:
@@ -186,16 +189,25 @@ def _typed_job(r: Reader, kind: str, name: str, previous: tuple[str, ...], sourc
         raise r.error("script_path" if "script_path" in r.data else "lightweight", "only for a script from git")
     jf_r = r.sub("jenkinsfile")
     jenkinsfile = _jenkinsfile(jf_r) if jf_r else None
-    return Pipeline(
-        git=git,
-        script_path=repo_path(r, "script_path", "Jenkinsfile"),
-        lightweight=r.boolean("lightweight", True),
-        jenkinsfile=jenkinsfile,
-        script=script,
-        sandbox=r.boolean("sandbox", True),
-        concurrent=r.boolean("concurrent", True),
-        **common,
+    return _checked(
+        r,
+        Pipeline(
+            git=git,
+            script_path=repo_path(r, "script_path", "Jenkinsfile"),
+            lightweight=r.boolean("lightweight", True),
+            jenkinsfile=jenkinsfile,
+            script=script,
+            sandbox=r.boolean("sandbox", True),
+            concurrent=r.boolean("concurrent", True),
+            **common,
+        ),
     )
+
+
+def _checked(r: Reader, job: Job) -> Job:
+    if job.common.raw.between or (job.git is not None and job.git.extensions_between):
+        specparts.check_between(r, job)
+    return job
 
 
 def _jenkinsfile(jf_r: Reader) -> JenkinsfileSpec:

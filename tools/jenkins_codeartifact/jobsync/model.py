@@ -29,6 +29,21 @@ class Source:
         return f"{self.file}:{self.line}"
 
 
+# Field metadata: a field added after specs were applied counts in the content hash only when set, so
+# that jobs which do not use it keep their hash (and are not rewritten on the next apply).
+HASHED_IF_SET = "hashed_if_set"
+
+
+@dataclass(frozen=True)
+class RawAt:
+    """Raw XML between typed elements: placed after the first ``after`` typed elements of ``place`` (in the
+    renderer's order), so that one unknown element does not turn its typed neighbours raw."""
+
+    place: str
+    after: int
+    xml: str
+
+
 @dataclass(frozen=True)
 class GitRemote:
     """A further remote of a git checkout (the first one is :class:`Git`'s own ``url``)."""
@@ -66,6 +81,8 @@ class Git:
     clean_after: bool = False
     extensions_raw: str = ""
     raw: str = ""  # further <scm> children (a repository browser, a git tool...)
+    # raw extensions between the typed ones (place "extensions")
+    extensions_between: tuple[RawAt, ...] = field(default=(), metadata={HASHED_IF_SET: True})
 
 
 BINDING_KINDS = ("username-password", "secret-text", "secret-file", "ssh-key", "aws")
@@ -166,12 +183,14 @@ class JUnit:
 
 
 RAW_PLACES = ("item", "properties", "triggers", "builders", "publishers", "buildWrappers")
+BETWEEN_PLACES = RAW_PLACES[1:]  # the list places where raw XML may sit between typed elements
 
 
 @dataclass(frozen=True)
 class Raw:
     """XML kept verbatim per place of a job, placed after the typed elements of that place (``item``: at
-    the top level of the config). Each value is XML text of zero or more elements."""
+    the top level of the config). Each value is XML text of zero or more elements; ``between`` holds
+    raw XML placed between typed elements of a place."""
 
     item: str = ""
     properties: str = ""
@@ -179,9 +198,13 @@ class Raw:
     builders: str = ""
     publishers: str = ""
     buildWrappers: str = ""
+    between: tuple[RawAt, ...] = field(default=(), metadata={HASHED_IF_SET: True})
 
     def __bool__(self) -> bool:
-        return any(getattr(self, p) for p in RAW_PLACES)
+        return bool(self.between) or any(getattr(self, p) for p in RAW_PLACES)
+
+    def at(self, place: str) -> tuple[RawAt, ...]:
+        return tuple(r for r in self.between if r.place == place)
 
 
 @dataclass(frozen=True)

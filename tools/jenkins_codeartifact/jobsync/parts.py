@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from .model import THRESHOLDS, Archive, Binding, Discard, Git, JUnit, Param, Timeout, Upstream
+from .model import THRESHOLDS, Archive, Binding, Discard, Git, JUnit, Param, RawAt, Timeout, Upstream
 
 _BIND = "org.jenkinsci.plugins.credentialsbinding.impl."
 BINDING_CLASSES = {
@@ -70,6 +70,21 @@ def raw_elements(text: str) -> list[etree._Element]:
         child.tail = None
         out.append(child)
     return out
+
+
+def placed(typed: list[etree._Element], tail: str, between: tuple[RawAt, ...] = ()) -> list[etree._Element]:
+    """The elements of one place: the typed ones in order, each raw entry of ``between`` after its
+    ``after`` typed ones, then the raw ``tail`` (an ``after`` beyond the typed count is refused on load)."""
+    if not between:
+        return typed + raw_elements(tail)
+    out: list[etree._Element] = []
+    for i in range(len(typed) + 1):
+        for r in between:
+            if r.after == i:
+                out.extend(raw_elements(r.xml))
+        if i < len(typed):
+            out.append(typed[i])
+    return out + raw_elements(tail)
 
 
 def strip_plugins(root: etree._Element) -> etree._Element:
@@ -312,6 +327,5 @@ def git_scm(git: Git) -> etree._Element:
         el(el(branches, "hudson.plugins.git.BranchSpec"), "name", branch)
     scm.extend(raw_elements(git.raw))
     extensions = el(scm, "extensions")
-    extensions.extend(git_extensions(git))
-    extensions.extend(raw_elements(git.extensions_raw))
+    extensions.extend(placed(git_extensions(git), git.extensions_raw, git.extensions_between))
     return scm

@@ -11,6 +11,7 @@ from typing import Any
 
 from . import jobrender, parts
 from .model import (
+    BETWEEN_PLACES,
     BINDING_KINDS,
     PARAM_KINDS,
     RAW_PLACES,
@@ -20,11 +21,14 @@ from .model import (
     Binding,
     Common,
     Discard,
+    Freestyle,
     GitRemote,
     JUnit,
     Multibranch,
     Param,
+    Pipeline,
     Raw,
+    RawAt,
     RawItem,
     Source,
     Timeout,
@@ -76,6 +80,7 @@ GIT_EXTRA_KEYS = (
     "clean_after",
     "extensions_raw",
     "raw",
+    "extensions_between",
 )
 
 
@@ -191,9 +196,41 @@ TYPED_TOP = ("actions", "description", "displayName", "keepDependencies", "prope
              "buildWrappers", "definition")  # fmt: skip
 
 
+def between(r: Reader, key: str, places: tuple[str, ...]) -> tuple[RawAt, ...]:
+    """``raw.between`` (or git ``extensions_between``): raw XML entries placed among the typed elements."""
+    out = []
+    for e_r, value, where in r.items(key):
+        if e_r is None:
+            raise r.doc.error(where, f"expected a mapping with after and xml, got {show(value)}")
+        e_r.check_keys(("place", "after", "xml"))
+        place = choice(e_r, "place", places, places[0])
+        after = number(e_r, "after", 0)
+        if after is None:
+            raise e_r.error("after", "missing: how many typed elements of the place come before this XML")
+        e_r.req("xml")
+        out.append(RawAt(place, after, raw_xml(e_r, "xml")))
+    return tuple(out)
+
+
+def check_between(r: Reader, job: Freestyle | Pipeline) -> None:
+    """Each raw entry between typed elements sits within its place (``after`` at most the typed count)."""
+    entries = [*job.common.raw.between, *(job.git.extensions_between if job.git else ())]
+    for entry in entries:
+        count = jobrender.typed_count(job, entry.place)
+        if entry.after > count:
+            raise r.error(
+                "raw" if entry.place != "extensions" else "git",
+                f"between entry for {entry.place} has after: {entry.after}, but the job has {count} typed "
+                f"element(s) there",
+            )
+
+
 def _raw(r: Reader) -> Raw:
-    r.check_keys(RAW_PLACES)
-    raw = Raw(**{place: raw_xml(r, place) for place in RAW_PLACES})
+    r.check_keys((*RAW_PLACES, "between"))
+    raw = Raw(
+        **{place: raw_xml(r, place) for place in RAW_PLACES},
+        between=between(r, "between", BETWEEN_PLACES),
+    )
     for e in parts.raw_elements(raw.item):
         if e.tag in TYPED_TOP:
             raise r.error("item", f"<{e.tag}> is written by jobsync itself; set it with its spec key")
@@ -297,6 +334,7 @@ def git_extra(r: Reader, url_check: Any) -> dict[str, Any]:
         "clean_after": r.boolean("clean_after", False),
         "extensions_raw": raw_xml(r, "extensions_raw"),
         "raw": raw_xml(r, "raw"),
+        "extensions_between": between(r, "extensions_between", ("extensions",)),
     }
 
 

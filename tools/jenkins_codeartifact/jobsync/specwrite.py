@@ -72,8 +72,10 @@ def _common(c: Common) -> dict[str, Any]:
 
 
 def _git(g: Git) -> dict[str, Any]:
-    out = {"url": g.url}
-    out.update(_differs(g, skip=("url",)))
+    out: dict[str, Any] = {"url": g.url}
+    out.update(_differs(g, skip=("url", "extensions_between")))
+    if g.extensions_between:  # one place: the entries need no place key
+        out["extensions_between"] = [{"after": r.after, "xml": r.xml} for r in g.extensions_between]
     return out
 
 
