@@ -288,7 +288,8 @@ def _renderer() -> str:
     return hashlib.sha256("".join(_serialise(_tree(i, i.description)) for i in _PROBES).encode()).hexdigest()
 
 
-_COMPARED: dict[type, tuple[tuple[str, bool], ...]] = {}  # per dataclass: the fields that make its value
+_ALWAYS = object()  # a field that always counts in the content hash
+_COMPARED: dict[type, tuple[tuple[str, object], ...]] = {}  # per dataclass: the fields that make its value
 _PLAIN = (str, int, float, bool, type(None))
 _PARTS: dict[object, object] = {}  # _fields of the parts template instances share (one Git, the same bindings)
 _PART_TYPES = (Git, Binding, JenkinsfileSpec, Common)
@@ -314,11 +315,13 @@ def _item_fields(value: object) -> object:
     if names is None:
         assert dataclasses.is_dataclass(value), cls
         names = _COMPARED[cls] = tuple(
-            (f.name, bool(f.metadata.get(HASHED_IF_SET))) for f in dataclasses.fields(value) if f.compare
+            (f.name, f.default if f.metadata.get(HASHED_IF_SET) else _ALWAYS)
+            for f in dataclasses.fields(value)
+            if f.compare
         )
     # a field added later counts only when set: the hashes of items that do not use it stay as they were
-    got = ((n, getattr(value, n)) for n, if_set in names if not if_set or getattr(value, n))
-    return (cls.__name__, *(_fields(v) for _, v in got))
+    got = (getattr(value, n) for n, default in names)
+    return (cls.__name__, *(_fields(v) for v, (_, default) in zip(got, names) if default is _ALWAYS or v != default))
 
 
 @functools.lru_cache(maxsize=32768)

@@ -25,6 +25,7 @@ from .model import (
     Multibranch,
     Param,
     RawAt,
+    Submodules,
     Timeout,
     Upstream,
 )
@@ -137,12 +138,13 @@ def timeout(e: etree._Element) -> Timeout:
     if strategy is None or ops not in ([], ["hudson.plugins.build__timeout.operations.FailOperation"]):
         raise NoMatch("strategy")
     cls = strategy.get("class", "")
+    env_var = text(e, "timeoutEnvVar", "")
     if cls.endswith("AbsoluteTimeOutStrategy"):
-        return Timeout(int(text(strategy, "timeoutMinutes")), "absolute", bool(ops))
+        return Timeout(int(text(strategy, "timeoutMinutes")), "absolute", bool(ops), env_var)
     seconds = int(text(strategy, "timeoutSecondsString"))
     if seconds % 60:
         raise NoMatch("timeoutSecondsString")
-    return Timeout(seconds // 60, "no-activity", bool(ops))
+    return Timeout(seconds // 60, "no-activity", bool(ops), env_var)
 
 
 def archive(e: etree._Element) -> Archive:
@@ -152,6 +154,9 @@ def archive(e: etree._Element) -> Archive:
         flag(e, "allowEmptyArchive"),
         flag(e, "onlyIfSuccessful"),
         flag(e, "fingerprint"),
+        text(e, "defaultExcludes", "true").strip() == "true",
+        text(e, "caseSensitive", "true").strip() == "true",
+        text(e, "followSymlinks", "true").strip() == "true",
     )
 
 
@@ -220,12 +225,30 @@ _EXTENSION_DECODERS: dict[str, Callable[[etree._Element], dict[str, Any]]] = {
         "no_tags": flag(e, "noTags"),
         "depth": number(e, "depth"),
         "clone_timeout": number(e, "timeout"),
+        "honor_refspec": flag(e, "honorRefspec"),
     },
     _EXT + "CheckoutOption": lambda e: {"checkout_timeout": number(e, "timeout")},
     _EXT + "RelativeTargetDirectory": lambda e: {"subdirectory": text(e, "relativeTargetDir")},
-    _EXT + "SubmoduleOption": lambda e: {"submodules": True},
+    _EXT + "SubmoduleOption": lambda e: _submodules(e),
     _EXT + "LocalBranch": lambda e: {"local_branch": text(e, "localBranch")},
 }
+
+
+def _submodules(e: etree._Element) -> dict[str, Any]:
+    m = Submodules(
+        disable=flag(e, "disableSubmodules"),
+        recursive=flag(e, "recursiveSubmodules"),
+        tracking=flag(e, "trackingSubmodules"),
+        reference=text(e, "reference", ""),
+        parent_credentials=flag(e, "parentCredentials"),
+        timeout=number(e, "timeout"),
+        shallow=flag(e, "shallow"),
+        depth=number(e, "depth"),
+        threads=number(e, "threads"),
+    )
+    if m == Submodules(recursive=True, parent_credentials=True):
+        return {"submodules": True}  # the common form, as the spec's submodules: true
+    return {"submodule_options": m}
 
 
 def _extension(git: Git, options: dict[str, Any], e: etree._Element) -> dict[str, Any] | None:

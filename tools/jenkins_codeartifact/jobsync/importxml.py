@@ -166,16 +166,22 @@ def _builders(f: _Fields, children: list[etree._Element]) -> None:
 
 
 def _ordered(f: _Fields, place: str, children: list[etree._Element], typed: list[tuple[str, str, Any, Any]]) -> None:
-    """A list place of single typed elements (archive, JUnit; timeout, bindings, timestamps)."""
+    """A list place of single typed elements (archive, JUnit; timeout, bindings, timestamps), in the order
+    they run: one that is not the renderer's is kept in ``order``."""
     at = f.place(place)
+    keys: list[str] = []
     for e in children:
         rank = next((k for k, t in enumerate(typed) if t[0] == e.tag), -1)
-        value = None if rank < 0 or not at.fits(rank) else ip.attempt(typed[rank][2], typed[rank][3], e)
+        key = typed[rank][1] if rank >= 0 else ""
+        value = None if rank < 0 or key in keys else ip.attempt(typed[rank][2], typed[rank][3], e)
         if value is None:
             at.keep_raw(e)
         else:
-            f.job[typed[rank][1]] = value
+            f.job[key] = value
+            keys.append(key)
             at.typed(rank)
+    if keys != sorted(keys, key=[t[1] for t in typed].index):
+        f.common["order"] = (*f.common.get("order", ()), (place, tuple(keys)))
 
 
 _PUBLISHERS = [

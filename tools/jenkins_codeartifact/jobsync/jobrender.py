@@ -12,7 +12,7 @@ import re
 from lxml import etree
 
 from . import parts
-from .model import Common, Freestyle, Multibranch, Pipeline, RawItem
+from .model import ORDER_KEYS, Common, Freestyle, Multibranch, Pipeline, RawItem
 
 NULL_SCM = "hudson.scm.NullSCM"
 _PROLOGUE = re.compile(r"^\s*<\?xml[^>]*\?>\s*")
@@ -96,26 +96,47 @@ def freestyle(job: Freestyle, description: str) -> etree._Element:
     return root
 
 
+def _in_order(job: Freestyle, place: str, typed: list[tuple[str, etree._Element]]) -> list[etree._Element]:
+    """``typed`` (key, element) pairs in the job's own order for ``place`` when it has one."""
+    keys = job.common.ordered(place)
+    if not keys:
+        return [e for _, e in typed]
+    by_key = dict(typed)
+    return [by_key[k] for k in keys]  # the keys are those of the typed elements (checked on load)
+
+
 def publisher_elements(job: Freestyle) -> list[etree._Element]:
-    """The typed publishers of a freestyle job, in the renderer's order."""
+    """The typed publishers of a freestyle job, in the renderer's order or the job's."""
     out = []
     if job.archive is not None:
-        out.append(parts.archive(job.archive))
+        out.append(("archive", parts.archive(job.archive)))
     if job.junit is not None:
-        out.append(parts.junit(job.junit))
-    return out
+        out.append(("junit", parts.junit(job.junit)))
+    return _in_order(job, "publishers", out)
 
 
 def wrapper_elements(job: Freestyle) -> list[etree._Element]:
-    """The typed build wrappers of a freestyle job, in the renderer's order."""
+    """The typed build wrappers of a freestyle job, in the renderer's order or the job's."""
     out = []
     if job.timeout is not None:
-        out.append(parts.timeout(job.timeout))
+        out.append(("timeout", parts.timeout(job.timeout)))
     if job.bindings:
-        out.append(parts.bindings(job.bindings))
+        out.append(("bindings", parts.bindings(job.bindings)))
     if job.timestamps:
-        out.append(etree.Element("hudson.plugins.timestamper.TimestamperBuildWrapper"))
-    return out
+        out.append(("timestamps", etree.Element("hudson.plugins.timestamper.TimestamperBuildWrapper")))
+    return _in_order(job, "buildWrappers", out)
+
+
+def typed_keys(job: Freestyle, place: str) -> tuple[str, ...]:
+    """The keys of the typed elements ``job`` has in ``place`` (publishers, buildWrappers)."""
+    present = {
+        "archive": job.archive is not None,
+        "junit": job.junit is not None,
+        "timeout": job.timeout is not None,
+        "bindings": bool(job.bindings),
+        "timestamps": job.timestamps,
+    }
+    return tuple(k for k in ORDER_KEYS[place] if present[k])
 
 
 def pipeline_properties(job: Pipeline) -> list[etree._Element]:

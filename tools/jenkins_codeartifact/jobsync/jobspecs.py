@@ -64,6 +64,7 @@ JOB_KEYS = {
         "timeout",
         "archive",
         "junit",
+        "order",
     ),
     "pipeline": (*_COMMON_KEYS, "script_path", "lightweight", "jenkinsfile", "script", "sandbox", "concurrent"),
     "raw": ("name", "type", "xml", "previous_names"),
@@ -207,6 +208,8 @@ def _typed_job(r: Reader, kind: str, name: str, previous: tuple[str, ...], sourc
 def _checked(r: Reader, job: Job) -> Job:
     if job.common.raw.between or (job.git is not None and job.git.extensions_between):
         specparts.check_between(r, job)
+    if isinstance(job, Freestyle):
+        specparts.check_order(r, job)
     return job
 
 

@@ -29,8 +29,8 @@ class Source:
         return f"{self.file}:{self.line}"
 
 
-# Field metadata: a field added after specs were applied counts in the content hash only when set, so
-# that jobs which do not use it keep their hash (and are not rewritten on the next apply).
+# Field metadata: a field added after specs were applied counts in the content hash only when it is not
+# its default, so that jobs which do not use it keep their hash (and are not rewritten on the next apply).
 HASHED_IF_SET = "hashed_if_set"
 
 
@@ -52,6 +52,22 @@ class GitRemote:
     credentials: str | None = None
     name: str | None = None
     refspec: str | None = None
+
+
+@dataclass(frozen=True)
+class Submodules:
+    """The git plugin's SubmoduleOption in full (``Git.submodules`` is its common form: recursive update
+    with the parent's credentials); ``disable`` turns submodule processing off."""
+
+    disable: bool = False
+    recursive: bool = False
+    tracking: bool = False
+    reference: str = ""
+    parent_credentials: bool = False
+    timeout: int | None = None  # minutes
+    shallow: bool = False
+    depth: int | None = None
+    threads: int | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +95,8 @@ class Git:
     submodules: bool = False  # recursive submodule update
     local_branch: str | None = None
     clean_after: bool = False
+    honor_refspec: bool = field(default=False, metadata={HASHED_IF_SET: True})  # clone with the refspec
+    submodule_options: Submodules | None = field(default=None, metadata={HASHED_IF_SET: True})
     extensions_raw: str = ""
     raw: str = ""  # further <scm> children (a repository browser, a git tool...)
     # raw extensions between the typed ones (place "extensions")
@@ -159,6 +177,7 @@ class Timeout:
     minutes: int
     kind: str = "absolute"  # or no-activity
     fail: bool = False
+    env_var: str = field(default="", metadata={HASHED_IF_SET: True})  # the variable holding the timeout
 
 
 @dataclass(frozen=True)
@@ -170,6 +189,9 @@ class Archive:
     allow_empty: bool = False
     only_if_successful: bool = False
     fingerprint: bool = False
+    default_excludes: bool = field(default=True, metadata={HASHED_IF_SET: True})
+    case_sensitive: bool = field(default=True, metadata={HASHED_IF_SET: True})
+    follow_symlinks: bool = field(default=True, metadata={HASHED_IF_SET: True})
 
 
 @dataclass(frozen=True)
@@ -182,6 +204,9 @@ class JUnit:
     health_scale: str = "1.0"
 
 
+# The places whose typed elements may come in another order than the renderer's (they run in it), and
+# the key of each typed element there.
+ORDER_KEYS = {"publishers": ("archive", "junit"), "buildWrappers": ("timeout", "bindings", "timestamps")}
 RAW_PLACES = ("item", "properties", "triggers", "builders", "publishers", "buildWrappers")
 BETWEEN_PLACES = RAW_PLACES[1:]  # the list places where raw XML may sit between typed elements
 
@@ -230,6 +255,11 @@ class Common:
     github_push: bool = False
     github_url: str | None = None
     raw: Raw = Raw()
+    # the order of the typed elements of a place, where it is not the renderer's: (place, keys)
+    order: tuple[tuple[str, tuple[str, ...]], ...] = field(default=(), metadata={HASHED_IF_SET: True})
+
+    def ordered(self, place: str) -> tuple[str, ...]:
+        return next((keys for p, keys in self.order if p == place), ())
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from .model import THRESHOLDS, Archive, Binding, Discard, Git, JUnit, Param, RawAt, Timeout, Upstream
+from .model import THRESHOLDS, Archive, Binding, Discard, Git, JUnit, Param, RawAt, Submodules, Timeout, Upstream
 
 _BIND = "org.jenkinsci.plugins.credentialsbinding.impl."
 BINDING_CLASSES = {
@@ -206,6 +206,8 @@ def timeout(t: Timeout) -> etree._Element:
     ops = el(root, "operationList")
     if t.fail:
         el(ops, "hudson.plugins.build__timeout.operations.FailOperation")
+    if t.env_var:
+        el(root, "timeoutEnvVar", t.env_var)
     return root
 
 
@@ -242,9 +244,9 @@ def archive(a: Archive) -> etree._Element:
     el(root, "allowEmptyArchive", boolean(a.allow_empty))
     el(root, "onlyIfSuccessful", boolean(a.only_if_successful))
     el(root, "fingerprint", boolean(a.fingerprint))
-    el(root, "defaultExcludes", "true")
-    el(root, "caseSensitive", "true")
-    el(root, "followSymlinks", "true")
+    el(root, "defaultExcludes", boolean(a.default_excludes))
+    el(root, "caseSensitive", boolean(a.case_sensitive))
+    el(root, "followSymlinks", boolean(a.follow_symlinks))
     return root
 
 
@@ -270,6 +272,23 @@ def _remote(parent: etree._Element, url: str, credentials: str | None, name: str
         el(remote, "credentialsId", credentials)
 
 
+def submodule_option(m: Submodules) -> etree._Element:
+    """``SubmoduleOption`` in the order of its fields in the git plugin (optional integers when set)."""
+    e = el(None, _EXT + "SubmoduleOption")
+    el(e, "disableSubmodules", boolean(m.disable))
+    el(e, "recursiveSubmodules", boolean(m.recursive))
+    el(e, "trackingSubmodules", boolean(m.tracking))
+    el(e, "reference", m.reference)
+    el(e, "parentCredentials", boolean(m.parent_credentials))
+    if m.timeout is not None:
+        el(e, "timeout", str(m.timeout))
+    el(e, "shallow", boolean(m.shallow))
+    for tag, value in (("depth", m.depth), ("threads", m.threads)):
+        if value is not None:
+            el(e, tag, str(value))
+    return e
+
+
 def git_extensions(git: Git) -> list[etree._Element]:
     """The typed extensions of ``git``, in the order the git plugin's UI lists them."""
     out = []
@@ -283,7 +302,7 @@ def git_extensions(git: Git) -> list[etree._Element]:
         e = el(None, _EXT + "CleanCheckout")
         el(e, "deleteUntrackedNestedRepositories", "false")
         out.append(e)
-    if git.shallow or git.depth is not None or git.clone_timeout is not None or git.no_tags:
+    if git.shallow or git.depth is not None or git.clone_timeout is not None or git.no_tags or git.honor_refspec:
         e = el(None, _EXT + "CloneOption")
         el(e, "shallow", boolean(git.shallow))
         el(e, "noTags", boolean(git.no_tags))
@@ -292,7 +311,7 @@ def git_extensions(git: Git) -> list[etree._Element]:
             el(e, "depth", str(git.depth))
         if git.clone_timeout is not None:
             el(e, "timeout", str(git.clone_timeout))
-        el(e, "honorRefspec", "false")
+        el(e, "honorRefspec", boolean(git.honor_refspec))
         out.append(e)
     if git.checkout_timeout is not None:
         el(e := el(None, _EXT + "CheckoutOption"), "timeout", str(git.checkout_timeout))
@@ -300,14 +319,10 @@ def git_extensions(git: Git) -> list[etree._Element]:
     if git.subdirectory is not None:
         el(e := el(None, _EXT + "RelativeTargetDirectory"), "relativeTargetDir", git.subdirectory)
         out.append(e)
-    if git.submodules:
-        e = el(None, _EXT + "SubmoduleOption")
-        for tag, value in (("disableSubmodules", "false"), ("recursiveSubmodules", "true")):
-            el(e, tag, value)
-        for tag, value in (("trackingSubmodules", "false"), ("reference", ""), ("parentCredentials", "true")):
-            el(e, tag, value)
-        el(e, "shallow", "false")
-        out.append(e)
+    if git.submodule_options is not None:
+        out.append(submodule_option(git.submodule_options))
+    elif git.submodules:
+        out.append(submodule_option(Submodules(recursive=True, parent_credentials=True)))
     if git.local_branch is not None:
         el(e := el(None, _EXT + "LocalBranch"), "localBranch", git.local_branch)
         out.append(e)

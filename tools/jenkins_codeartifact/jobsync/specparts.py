@@ -12,6 +12,7 @@ from typing import Any
 from . import jobrender, parts
 from .model import (
     BETWEEN_PLACES,
+    ORDER_KEYS,
     BINDING_KINDS,
     PARAM_KINDS,
     RAW_PLACES,
@@ -31,6 +32,7 @@ from .model import (
     RawAt,
     RawItem,
     Source,
+    Submodules,
     Timeout,
     Upstream,
 )
@@ -48,7 +50,7 @@ COMMON_KEYS = (
     "github_push",
     "github_url",
     "raw",
-)
+)  # and for freestyle jobs, order (see ORDER_KEYS)
 DISCARD_KEYS = ("days", "builds", "artifact_days", "artifact_builds", "legacy")
 PARAM_KEYS = ("name", "type", "default", "description", "choices", "trim", "credential_type", "required")
 BINDING_KEYS = ("type", "credentials", "username", "password", "variable", "passphrase", "access_key", "secret_key")
@@ -60,8 +62,9 @@ BINDING_VARS = {
     "ssh-key": (("variable",), ("username", "passphrase")),
     "aws": (("access_key", "secret_key"), ()),
 }
-TIMEOUT_KEYS = ("minutes", "type", "fail")
-ARCHIVE_KEYS = ("artifacts", "excludes", "allow_empty", "only_if_successful", "fingerprint")
+TIMEOUT_KEYS = ("minutes", "type", "fail", "env_var")
+ARCHIVE_KEYS = ("artifacts", "excludes", "allow_empty", "only_if_successful", "fingerprint", "default_excludes",
+                "case_sensitive", "follow_symlinks")  # fmt: skip
 JUNIT_KEYS = ("results", "allow_empty", "keep_long_stdio", "health_scale")
 REMOTE_KEYS = ("url", "credentials", "name", "refspec")
 GIT_EXTRA_KEYS = (
@@ -78,6 +81,7 @@ GIT_EXTRA_KEYS = (
     "submodules",
     "local_branch",
     "clean_after",
+    "honor_refspec",
     "extensions_raw",
     "raw",
     "extensions_between",
@@ -196,6 +200,30 @@ TYPED_TOP = ("actions", "description", "displayName", "keepDependencies", "prope
              "buildWrappers", "definition")  # fmt: skip
 
 
+SUBMODULE_KEYS = ("disable", "recursive", "tracking", "reference", "parent_credentials", "timeout", "shallow",
+                  "depth", "threads")  # fmt: skip
+
+
+def _submodules(r: Reader) -> dict[str, Any]:
+    """git ``submodules``: true (recursive, the parent's credentials) or a mapping of SubmoduleOption."""
+    m_r = r.sub("submodules") if isinstance(r.data.get("submodules"), dict) else None
+    if m_r is None:
+        return {"submodules": r.boolean("submodules", False)}
+    m_r.check_keys(SUBMODULE_KEYS)
+    options = Submodules(
+        disable=m_r.boolean("disable", False),
+        recursive=m_r.boolean("recursive", False),
+        tracking=m_r.boolean("tracking", False),
+        reference=m_r.string("reference", "") or "",
+        parent_credentials=m_r.boolean("parent_credentials", False),
+        timeout=number(m_r, "timeout", 1),
+        shallow=m_r.boolean("shallow", False),
+        depth=number(m_r, "depth", 1),
+        threads=number(m_r, "threads", 1),
+    )
+    return {"submodules": False, "submodule_options": options}
+
+
 def between(r: Reader, key: str, places: tuple[str, ...]) -> tuple[RawAt, ...]:
     """``raw.between`` (or git ``extensions_between``): raw XML entries placed among the typed elements."""
     out = []
@@ -260,7 +288,35 @@ def common(r: Reader) -> Common:
         github_push=r.boolean("github_push", False),
         github_url=r.string("github_url"),
         raw=_raw(raw_r) if raw_r else Raw(),
+        order=_order(r),
     )
+
+
+def _order(r: Reader) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``order:``: per place (publishers, buildWrappers), the keys of its typed elements in run order."""
+    o_r = r.sub("order")
+    if o_r is None:
+        return ()
+    o_r.check_keys(ORDER_KEYS)
+    out = []
+    for place in ORDER_KEYS:
+        if place not in o_r.data:
+            continue
+        keys = o_r.data[place]
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise o_r.error(place, f"expected a list of {', '.join(ORDER_KEYS[place])}, got {show(keys)}")
+        out.append((place, tuple(keys)))
+    return tuple(out)
+
+
+def check_order(r: Reader, job: Freestyle) -> None:
+    """Each ``order:`` list names exactly the typed elements the job has in that place, once each."""
+    for place, keys in job.common.order:
+        have = jobrender.typed_keys(job, place)
+        if sorted(keys) != sorted(have):
+            raise r.error(
+                "order", f"{place}: {list(keys)} must name each of the job's typed {place} once: {list(have)}"
+            )
 
 
 def binding(r: Reader) -> Binding:
@@ -281,7 +337,11 @@ def timeout(r: Reader) -> Timeout:
     minutes = number(r, "minutes", 1)
     if minutes is None:
         raise r.error(None, "missing required key 'minutes'")
-    return Timeout(minutes, choice(r, "type", ("absolute", "no-activity"), "absolute"), r.boolean("fail", False))
+    env_var = r.string("env_var", "") or ""
+    if env_var and not ENV_NAME.fullmatch(env_var):
+        raise r.error("env_var", f"{env_var!r} is not a valid environment variable name")
+    kind = choice(r, "type", ("absolute", "no-activity"), "absolute")
+    return Timeout(minutes, kind, r.boolean("fail", False), env_var)
 
 
 def archive(r: Reader) -> Archive:
@@ -292,6 +352,9 @@ def archive(r: Reader) -> Archive:
         allow_empty=r.boolean("allow_empty", False),
         only_if_successful=r.boolean("only_if_successful", False),
         fingerprint=r.boolean("fingerprint", False),
+        default_excludes=r.boolean("default_excludes", True),
+        case_sensitive=r.boolean("case_sensitive", True),
+        follow_symlinks=r.boolean("follow_symlinks", True),
     )
 
 
@@ -329,9 +392,10 @@ def git_extra(r: Reader, url_check: Any) -> dict[str, Any]:
         "no_tags": r.boolean("no_tags", False),
         "checkout_timeout": number(r, "checkout_timeout", 1),
         "subdirectory": subdirectory,
-        "submodules": r.boolean("submodules", False),
+        **_submodules(r),
         "local_branch": r.string("local_branch"),
         "clean_after": r.boolean("clean_after", False),
+        "honor_refspec": r.boolean("honor_refspec", False),
         "extensions_raw": raw_xml(r, "extensions_raw"),
         "raw": raw_xml(r, "raw"),
         "extensions_between": between(r, "extensions_between", ("extensions",)),
