@@ -320,8 +320,12 @@ def _item_fields(value: object) -> object:
             if f.compare
         )
     # a field added later counts only when set: the hashes of items that do not use it stay as they were
-    got = (getattr(value, n) for n, default in names)
-    return (cls.__name__, *(_fields(v) for v, (_, default) in zip(got, names) if default is _ALWAYS or v != default))
+    out: list[object] = [cls.__name__]
+    for n, default in names:
+        v = getattr(value, n)
+        if default is _ALWAYS or v != default:
+            out.append(_fields(v))
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=32768)

@@ -12,8 +12,8 @@ from typing import Any
 from . import jobrender, parts
 from .model import (
     BETWEEN_PLACES,
-    ORDER_KEYS,
     BINDING_KINDS,
+    ORDER_KEYS,
     PARAM_KINDS,
     RAW_PLACES,
     THRESHOLDS,
