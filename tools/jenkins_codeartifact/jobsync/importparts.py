@@ -18,10 +18,14 @@ from .model import (
     THRESHOLDS,
     Archive,
     Binding,
+    Browser,
+    Cleanup,
     Discard,
     Git,
     GitRemote,
+    InjectPasswords,
     JUnit,
+    Mail,
     Multibranch,
     Param,
     RawAt,
@@ -165,6 +169,33 @@ def junit(e: etree._Element) -> JUnit:
     return JUnit(text(e, "testResults"), flag(e, "allowEmptyResults"), flag(e, "keepLongStdio"), scale)
 
 
+def mailer(e: etree._Element) -> Mail:
+    every = text(e, "dontNotifyEveryUnstableBuild", "false").strip() != "true"
+    return Mail(text(e, "recipients"), every, flag(e, "sendToIndividuals"))
+
+
+def ansicolor(e: etree._Element) -> str:
+    return text(e, "colorMapName")
+
+
+def inject_passwords(e: etree._Element) -> InjectPasswords:
+    if len(e.findall("passwordEntries/*")):
+        raise NoMatch("passwordEntries")  # entries hold encrypted passwords: kept raw
+    return InjectPasswords(flag(e, "injectGlobalPasswords"), flag(e, "maskPasswordParameters"))
+
+
+def cleanup(e: etree._Element) -> Cleanup:
+    return Cleanup(
+        flag(e, "deleteDirs"), text(e, "cleanupParameter", ""), text(e, "externalDelete", ""),
+        flag(e, "disableDeferredWipeout"),
+    )  # fmt: skip
+
+
+def browser(e: etree._Element) -> Browser:
+    kinds = {cls: kind for kind, cls in parts.BROWSER_CLASSES.items()}
+    return Browser(kinds[e.get("class", "")], text(e, "url"), text(e, "version", ""))
+
+
 # --------------------------------------------------------------------------------------------- git
 
 
@@ -293,6 +324,10 @@ def git(scm: etree._Element, typed_extensions: bool = True) -> Git:
         raise NoMatch("userRemoteConfigs")
     first = remotes[0]
     known = {"configVersion", "userRemoteConfigs", "branches", "extensions"}
+    found = scm.find("browser")
+    typed_browser = None if found is None else attempt(browser, parts.browser, found)
+    if typed_browser is not None:
+        known.add("browser")
     others = [c for c in scm if isinstance(c.tag, str) and c.tag not in known and not xmlcompare.is_default(c)]
     git = Git(
         url=first.url,
@@ -303,6 +338,7 @@ def git(scm: etree._Element, typed_extensions: bool = True) -> Git:
         remotes=tuple(remotes[1:]),
         branches=tuple(branches[1:]),
         raw=parts.raw_text(others),
+        browser=typed_browser,
     )
     return extensions(git, list(scm.iterfind("extensions/*")), typed_extensions)
 

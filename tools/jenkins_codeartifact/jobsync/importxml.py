@@ -184,11 +184,13 @@ def _ordered(f: _Fields, place: str, children: list[etree._Element], typed: list
         f.common["order"] = (*f.common.get("order", ()), (place, tuple(keys)))
 
 
-_PUBLISHERS = [
+_PUBLISHERS = [  # in ORDER_KEYS' order
     ("hudson.tasks.ArtifactArchiver", "archive", ip.archive, parts.archive),
     ("hudson.tasks.junit.JUnitResultArchiver", "junit", ip.junit, parts.junit),
+    (parts.MAILER, "mail", ip.mailer, parts.mailer),
 ]
-_WRAPPERS = [
+_WRAPPERS = [  # in ORDER_KEYS' order
+    (parts.CLEANUP, "cleanup", ip.cleanup, parts.cleanup),
     (parts.TIMEOUT, "timeout", ip.timeout, parts.timeout),
     (
         "org.jenkinsci.plugins.credentialsbinding.impl.SecretBuildWrapper",
@@ -197,6 +199,8 @@ _WRAPPERS = [
         parts.bindings,
     ),
     ("hudson.plugins.timestamper.TimestamperBuildWrapper", "timestamps", lambda e: True, lambda v: _timestamper()),
+    (parts.ANSICOLOR, "ansicolor", ip.ansicolor, parts.ansicolor),
+    (parts.INJECT_PASSWORDS, "inject_passwords", ip.inject_passwords, parts.inject_passwords),
 ]
 
 

@@ -112,18 +112,26 @@ def publisher_elements(job: Freestyle) -> list[etree._Element]:
         out.append(("archive", parts.archive(job.archive)))
     if job.junit is not None:
         out.append(("junit", parts.junit(job.junit)))
+    if job.mail is not None:
+        out.append(("mail", parts.mailer(job.mail)))
     return _in_order(job, "publishers", out)
 
 
 def wrapper_elements(job: Freestyle) -> list[etree._Element]:
     """The typed build wrappers of a freestyle job, in the renderer's order or the job's."""
     out = []
+    if job.cleanup is not None:
+        out.append(("cleanup", parts.cleanup(job.cleanup)))
     if job.timeout is not None:
         out.append(("timeout", parts.timeout(job.timeout)))
     if job.bindings:
         out.append(("bindings", parts.bindings(job.bindings)))
     if job.timestamps:
         out.append(("timestamps", etree.Element("hudson.plugins.timestamper.TimestamperBuildWrapper")))
+    if job.ansicolor is not None:
+        out.append(("ansicolor", parts.ansicolor(job.ansicolor)))
+    if job.inject_passwords is not None:
+        out.append(("inject_passwords", parts.inject_passwords(job.inject_passwords)))
     return _in_order(job, "buildWrappers", out)
 
 
@@ -135,6 +143,10 @@ def typed_keys(job: Freestyle, place: str) -> tuple[str, ...]:
         "timeout": job.timeout is not None,
         "bindings": bool(job.bindings),
         "timestamps": job.timestamps,
+        "mail": job.mail is not None,
+        "cleanup": job.cleanup is not None,
+        "ansicolor": job.ansicolor is not None,
+        "inject_passwords": job.inject_passwords is not None,
     }
     return tuple(k for k in ORDER_KEYS[place] if present[k])
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from .. import files, redact
 from ..errors import ConfigError
-from . import configxml, specparts
+from . import configxml, specextra, specparts
 from .model import (
     CLEAN_VALUES,
     Folder,
@@ -65,6 +65,7 @@ JOB_KEYS = {
         "archive",
         "junit",
         "order",
+        *specextra.FREESTYLE_KEYS,
     ),
     "pipeline": (*_COMMON_KEYS, "script_path", "lightweight", "jenkinsfile", "script", "sandbox", "concurrent"),
     "raw": ("name", "type", "xml", "previous_names"),
@@ -178,6 +179,7 @@ def _typed_job(r: Reader, kind: str, name: str, previous: tuple[str, ...], sourc
                 timeout=specparts.timeout(t_r) if t_r else None,
                 archive=specparts.archive(a_r) if a_r else None,
                 junit=specparts.junit(j_r) if j_r else None,
+                **specextra.freestyle(r),
                 **common,
             ),
         )

@@ -54,6 +54,19 @@ class GitRemote:
     refspec: str | None = None
 
 
+BROWSERS = ("github", "gitlab", "bitbucket", "gitweb", "cgit", "gogs", "redmine", "stash")
+
+
+@dataclass(frozen=True)
+class Browser:
+    """The git repository browser that links changes (hudson.plugins.git.browser.*); ``version`` for
+    GitLab only."""
+
+    kind: str
+    url: str
+    version: str = ""
+
+
 @dataclass(frozen=True)
 class Submodules:
     """The git plugin's SubmoduleOption in full (``Git.submodules`` is its common form: recursive update
@@ -97,6 +110,7 @@ class Git:
     clean_after: bool = False
     honor_refspec: bool = field(default=False, metadata={HASHED_IF_SET: True})  # clone with the refspec
     submodule_options: Submodules | None = field(default=None, metadata={HASHED_IF_SET: True})
+    browser: Browser | None = field(default=None, metadata={HASHED_IF_SET: True})
     extensions_raw: str = ""
     raw: str = ""  # further <scm> children (a repository browser, a git tool...)
     # raw extensions between the typed ones (place "extensions")
@@ -206,7 +220,40 @@ class JUnit:
 
 # The places whose typed elements may come in another order than the renderer's (they run in it), and
 # the key of each typed element there.
-ORDER_KEYS = {"publishers": ("archive", "junit"), "buildWrappers": ("timeout", "bindings", "timestamps")}
+ORDER_KEYS = {
+    "publishers": ("archive", "junit", "mail"),
+    "buildWrappers": ("cleanup", "timeout", "bindings", "timestamps", "ansicolor", "inject_passwords"),
+}
+
+
+@dataclass(frozen=True)
+class Mail:
+    """E-mail on failure (hudson.tasks.Mailer, the mailer plugin)."""
+
+    recipients: str
+    every_unstable: bool = True  # also mail for every unstable build (dontNotifyEveryUnstableBuild false)
+    individuals: bool = False  # also mail whoever broke the build
+
+
+@dataclass(frozen=True)
+class InjectPasswords:
+    """EnvInject's password wrapper with no password entries of its own (those hold encrypted values and
+    stay raw): global passwords injected, password parameters masked."""
+
+    global_passwords: bool = False
+    mask_parameters: bool = False
+
+
+@dataclass(frozen=True)
+class Cleanup:
+    """Delete the workspace before the build (ws-cleanup's PreBuildCleanup, no patterns)."""
+
+    delete_dirs: bool = False
+    parameter: str = ""  # a boolean build parameter that turns cleanup on
+    external_delete: str = ""  # a command instead of Java's delete
+    disable_deferred: bool = False
+
+
 RAW_PLACES = ("item", "properties", "triggers", "builders", "publishers", "buildWrappers")
 BETWEEN_PLACES = RAW_PLACES[1:]  # the list places where raw XML may sit between typed elements
 
@@ -280,6 +327,10 @@ class Freestyle:
     timeout: Timeout | None = None
     archive: Archive | None = None
     junit: JUnit | None = None
+    mail: Mail | None = field(default=None, metadata={HASHED_IF_SET: True})
+    ansicolor: str | None = field(default=None, metadata={HASHED_IF_SET: True})  # the colour map: xterm...
+    inject_passwords: InjectPasswords | None = field(default=None, metadata={HASHED_IF_SET: True})
+    cleanup: Cleanup | None = field(default=None, metadata={HASHED_IF_SET: True})
     previous_names: tuple[str, ...] = field(default=(), compare=False)  # renamed on the server, history kept
     source: Source = field(default=Source("<memory>", 0), compare=False)
 

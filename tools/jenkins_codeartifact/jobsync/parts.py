@@ -10,7 +10,23 @@ from __future__ import annotations
 
 from lxml import etree
 
-from .model import THRESHOLDS, Archive, Binding, Discard, Git, JUnit, Param, RawAt, Submodules, Timeout, Upstream
+from .model import (
+    THRESHOLDS,
+    Archive,
+    Binding,
+    Browser,
+    Cleanup,
+    Discard,
+    Git,
+    InjectPasswords,
+    JUnit,
+    Mail,
+    Param,
+    RawAt,
+    Submodules,
+    Timeout,
+    Upstream,
+)
 
 _BIND = "org.jenkinsci.plugins.credentialsbinding.impl."
 BINDING_CLASSES = {
@@ -34,6 +50,23 @@ _TIMEOUT_STRATEGIES = {
     "absolute": ("hudson.plugins.build_timeout.impl.AbsoluteTimeOutStrategy", "timeoutMinutes"),
     "no-activity": ("hudson.plugins.build_timeout.impl.NoActivityTimeOutStrategy", "timeoutSecondsString"),
 }
+
+
+_BROWSER = "hudson.plugins.git.browser."
+BROWSER_CLASSES = {
+    "github": _BROWSER + "GithubWeb",
+    "gitlab": _BROWSER + "GitLab",
+    "bitbucket": _BROWSER + "BitbucketWeb",
+    "gitweb": _BROWSER + "GitWeb",
+    "cgit": _BROWSER + "CGit",
+    "gogs": _BROWSER + "GogsGit",
+    "redmine": _BROWSER + "RedmineWeb",
+    "stash": _BROWSER + "Stash",
+}
+MAILER = "hudson.tasks.Mailer"
+ANSICOLOR = "hudson.plugins.ansicolor.AnsiColorBuildWrapper"
+INJECT_PASSWORDS = "EnvInjectPasswordWrapper"  # envinject registers this short alias and saves under it
+CLEANUP = "hudson.plugins.ws__cleanup.PreBuildCleanup"
 
 
 class RawXmlError(ValueError):
@@ -261,6 +294,47 @@ def junit(j: JUnit) -> etree._Element:
     return root
 
 
+def mailer(m: Mail) -> etree._Element:
+    """``hudson.tasks.Mailer`` (mailer plugin): recipients, then its two flags."""
+    root = el(None, MAILER)
+    el(root, "recipients", m.recipients)
+    el(root, "dontNotifyEveryUnstableBuild", boolean(not m.every_unstable))
+    el(root, "sendToIndividuals", boolean(m.individuals))
+    return root
+
+
+def ansicolor(color_map: str) -> etree._Element:
+    root = el(None, ANSICOLOR)
+    el(root, "colorMapName", color_map)
+    return root
+
+
+def inject_passwords(p: InjectPasswords) -> etree._Element:
+    root = el(None, INJECT_PASSWORDS)
+    el(root, "injectGlobalPasswords", boolean(p.global_passwords))
+    el(root, "maskPasswordParameters", boolean(p.mask_parameters))
+    el(root, "passwordEntries")
+    return root
+
+
+def cleanup(c: Cleanup) -> etree._Element:
+    """ws-cleanup's ``PreBuildCleanup`` without patterns."""
+    root = el(None, CLEANUP)
+    el(root, "deleteDirs", boolean(c.delete_dirs))
+    el(root, "cleanupParameter", c.parameter)
+    el(root, "externalDelete", c.external_delete)
+    el(root, "disableDeferredWipeout", boolean(c.disable_deferred))
+    return root
+
+
+def browser(b: Browser) -> etree._Element:
+    root = el(None, "browser", **{"class": BROWSER_CLASSES[b.kind]})
+    el(root, "url", b.url)
+    if b.version:
+        el(root, "version", b.version)
+    return root
+
+
 def _remote(parent: etree._Element, url: str, credentials: str | None, name: str | None, refspec: str | None) -> None:
     remote = el(parent, "hudson.plugins.git.UserRemoteConfig")
     if name is not None:
@@ -340,6 +414,8 @@ def git_scm(git: Git) -> etree._Element:
     branches = el(scm, "branches")
     for branch in (git.branch, *git.branches):
         el(el(branches, "hudson.plugins.git.BranchSpec"), "name", branch)
+    if git.browser is not None:
+        scm.append(browser(git.browser))
     scm.extend(raw_elements(git.raw))
     extensions = el(scm, "extensions")
     extensions.extend(placed(git_extensions(git), git.extensions_raw, git.extensions_between))

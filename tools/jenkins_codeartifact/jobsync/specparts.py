@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from . import jobrender, parts
+from . import jobrender, parts, specextra
 from .model import (
     BETWEEN_PLACES,
     BINDING_KINDS,
@@ -82,6 +82,7 @@ GIT_EXTRA_KEYS = (
     "local_branch",
     "clean_after",
     "honor_refspec",
+    "browser",
     "extensions_raw",
     "raw",
     "extensions_between",
@@ -399,6 +400,7 @@ def git_extra(r: Reader, url_check: Any) -> dict[str, Any]:
         "extensions_raw": raw_xml(r, "extensions_raw"),
         "raw": raw_xml(r, "raw"),
         "extensions_between": between(r, "extensions_between", ("extensions",)),
+        "browser": specextra.browser(r),
     }
 
 
