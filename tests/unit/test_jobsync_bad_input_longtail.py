@@ -75,6 +75,21 @@ CASES = [
     Case("submodules-unknown-key", job(G + "      submodules: {jobs: 4}\n"), ("submodules.jobs", "unknown key")),
     Case("timeout-env-var-bad", job("    timeout: {minutes: 5, env_var: 'A B'}\n"), ("env_var", "'A B'")),
     Case("archive-flag-not-bool", job("    archive: {artifacts: a, follow_symlinks: no way}\n"), ("follow_symlinks",)),
+    Case(
+        "pipeline-timeout-inline-script",
+        job("    script: echo hi\n    timeout: {minutes: 5}\n", "pipeline"),
+        ("a.yml:", "timeout", "option of its script"),
+    ),
+    Case(
+        "pipeline-timeout-twice",
+        job(G + "    jenkinsfile: {timeout_minutes: 5}\n    timeout: {minutes: 5}\n", "pipeline"),
+        ("timeout", "not both"),
+    ),
+    Case(
+        "pipeline-timeout-fail",
+        job(G + "    jenkinsfile: {}\n    timeout: {minutes: 5, fail: true}\n", "pipeline"),
+        ("timeout.fail", "freestyle only"),
+    ),
     Case("honor-refspec-not-bool", job(G + "      honor_refspec: sometimes\n"), ("honor_refspec", "'sometimes'")),
 ]
 

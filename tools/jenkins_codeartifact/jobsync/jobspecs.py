@@ -43,6 +43,7 @@ from .model import (
     RawItem,
     Source,
     Specs,
+    Timeout,
     check_name,
     fold,
 )
@@ -67,7 +68,16 @@ JOB_KEYS = {
         "order",
         *specextra.FREESTYLE_KEYS,
     ),
-    "pipeline": (*_COMMON_KEYS, "script_path", "lightweight", "jenkinsfile", "script", "sandbox", "concurrent"),
+    "pipeline": (
+        *_COMMON_KEYS,
+        "script_path",
+        "lightweight",
+        "jenkinsfile",
+        "script",
+        "sandbox",
+        "concurrent",
+        "timeout",
+    ),
     "raw": ("name", "type", "xml", "previous_names"),
     "multibranch": specparts.MULTIBRANCH_KEYS,
 }
@@ -192,6 +202,8 @@ def _typed_job(r: Reader, kind: str, name: str, previous: tuple[str, ...], sourc
         raise r.error("script_path" if "script_path" in r.data else "lightweight", "only for a script from git")
     jf_r = r.sub("jenkinsfile")
     jenkinsfile = _jenkinsfile(jf_r) if jf_r else None
+    t_r = r.sub("timeout")
+    timeout = _pipeline_timeout(r, t_r, jf_r) if t_r else None
     return _checked(
         r,
         Pipeline(
@@ -202,9 +214,32 @@ def _typed_job(r: Reader, kind: str, name: str, previous: tuple[str, ...], sourc
             script=script,
             sandbox=r.boolean("sandbox", True),
             concurrent=r.boolean("concurrent", True),
+            timeout=timeout,
             **common,
         ),
     )
+
+
+def _pipeline_timeout(r: Reader, t_r: Reader, jf_r: Reader | None) -> Timeout:
+    """A pipeline's ``timeout:``: the ``options { timeout(...) }`` of the Jenkinsfile jobsync renders.
+
+    A script jobsync does not write (inline, or hand-written in git) holds its own timeout option:
+    jobsync does not edit Groovy, so the key is refused there rather than silently ignored.
+    """
+    timeout = specparts.timeout(t_r)
+    if jf_r is None:
+        raise r.error(
+            "timeout",
+            "a pipeline's build timeout is an option of its script, which jobsync does not write here",
+            hint="write options { timeout(time: N, unit: 'MINUTES') } in the script, or render it from a "
+            "jenkinsfile: block",
+        )
+    if "timeout_minutes" in jf_r.data:
+        raise r.error("timeout", "set the timeout once: timeout or jenkinsfile.timeout_minutes, not both")
+    if timeout.fail or timeout.env_var:
+        key = "fail" if timeout.fail else "env_var"
+        raise t_r.error(key, "the pipeline timeout step aborts the build and sets no variable: freestyle only")
+    return timeout
 
 
 def _checked(r: Reader, job: Job) -> Job:

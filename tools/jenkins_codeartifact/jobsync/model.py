@@ -360,6 +360,8 @@ class Pipeline:
     poll: str | None = None
     disabled: bool = False
     jenkinsfile: JenkinsfileSpec | None = None
+    # the build timeout: the timeout option of the Jenkinsfile jobsync renders (only with ``jenkinsfile``)
+    timeout: Timeout | None = field(default=None, metadata={HASHED_IF_SET: True})
     previous_names: tuple[str, ...] = field(default=(), compare=False)
     source: Source = field(default=Source("<memory>", 0), compare=False)
 
