@@ -29,10 +29,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import jenkins as python_jenkins
 import requests
 import urllib3
 from lxml import etree, html
-from requests.adapters import HTTPAdapter
 
 from .. import netpolicy, redact
 from ..errors import ConfigError, OperationError
@@ -149,11 +149,8 @@ class Transport:
         self.url = check_url(url)
         redact.register(token)
         self.workers = workers
-        self.session = requests.Session()
-        self.session.trust_env = False  # no netrc or proxy variables deciding where the token goes
-        if user and token:
-            self.session.auth = (user, token)
-        self.session.mount(self.url, HTTPAdapter(pool_connections=1, pool_maxsize=max(10, workers)))
+        # python-jenkins's client: its session (basic auth, cookies), sent through its public request API
+        self.server = python_jenkins.Jenkins(self.url, user or None, token or None, timeout=POLICY.timeout)
         self._crumb_lock = threading.Lock()
         self._crumb: dict[str, str] | None = None
 
@@ -163,17 +160,12 @@ class Transport:
         """One request; an answer Jenkins gave on purpose is returned, an unknown outcome raised."""
         sent = {"Content-Type": "application/xml; charset=utf-8"} if data is not None else {}
         sent.update(headers or {})
+        # doDelete's and doRename's 302 to another page is the answer itself: not followed (one request)
+        hooks = {"response": [_keep_redirect]} if method != "GET" else {}
+        request = requests.Request(method, self.url + path, data=data, headers=sent, hooks=hooks)
+        self.server.timeout = POLICY.timeout  # the one policy's, read at each request
         try:
-            with self.session.request(
-                method,
-                self.url + path,
-                data=data,
-                headers=sent,
-                timeout=POLICY.timeout,
-                allow_redirects=method == "GET",  # doDelete's 302 to the parent page is the answer itself
-                stream=True,
-            ) as streamed:
-                response = Answer(streamed.status_code, streamed.headers, _read(streamed))
+            response = _answer(self.server, request)
         except requests.ConnectTimeout:
             raise OperationError(
                 f"{what}: cannot reach Jenkins at {self.url} (connect timeout)", hint=URL_HINT
@@ -183,6 +175,8 @@ class Transport:
                 raise OperationError(
                     f"{what}: cannot reach Jenkins at {self.url} (connection refused)", hint=URL_HINT
                 ) from None
+            if _timed_out(exc):
+                raise _Unanswered(f"no answer within {POLICY.read:g} s") from None
             raise _Unanswered(f"connection lost ({type(exc).__name__})") from None
         except requests.Timeout:
             raise _Unanswered(f"no answer within {POLICY.read:g} s") from None
@@ -294,6 +288,43 @@ class Transport:
             netpolicy.log_retry(log, what, cause, attempt, POLICY.retries, delay, retry_after=retry_after is not None)
             time.sleep(delay)
         raise OperationError(f"{what}: not applied: {why} ({attempts} attempts, each read back)", hint=URL_HINT)
+
+
+def _answer(server: python_jenkins.Jenkins, request: requests.Request) -> Answer:
+    """``request`` sent by python-jenkins (``jenkins_request``, streamed), its whole answer read.
+
+    python-jenkins raises for an answer of 400 or more; the answer itself is what jobsync words its
+    errors from (``X-Error``, the page): it is taken from the HTTPError, which python-jenkins wraps for a
+    401/403/404/500 (having read the body) and re-raises for the other statuses (body unread).
+    """
+    try:
+        streamed = server.jenkins_request(request, add_crumb=False, stream=True)
+    except requests.HTTPError as exc:
+        streamed = exc.response
+    except python_jenkins.JenkinsException as exc:
+        cause = exc.__context__
+        if isinstance(cause, requests.HTTPError) and cause.response is not None:
+            with cause.response as answered:
+                return Answer(answered.status_code, answered.headers, answered.content)
+        if isinstance(cause, requests.RequestException):  # a timeout, wrapped as TimeoutException
+            raise cause from None
+        raise
+    with streamed:
+        return Answer(streamed.status_code, streamed.headers, _read(streamed))
+
+
+def _keep_redirect(response: requests.Response, *args: object, **kwargs: object) -> requests.Response:
+    """A response hook: a write's redirect stays its answer (requests would follow it with a GET)."""
+    if response.is_redirect:
+        response.headers["X-Redirect-Location"] = response.headers.pop("Location")
+    return response
+
+
+def _timed_out(exc: requests.ConnectionError) -> bool:
+    """True for a read timeout that urllib3 reports as retries exhausted (python-jenkins mounts
+    ``Retry(total=0)``, which turns a GET's read timeout into a MaxRetryError)."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, urllib3.exceptions.ReadTimeoutError)
 
 
 def _read(streamed: requests.Response) -> bytes:
