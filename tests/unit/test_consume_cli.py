@@ -363,3 +363,20 @@ def test_an_abort_with_nothing_to_clean_up_says_so(app, monkeypatch, tmp_path, c
     assert consume_deploy.main(["smoke-test", "--tag", "1", "--report", str(report)]) == 143
     assert capsys.readouterr().err.strip().splitlines()[-1] == "ERROR: terminated (SIGTERM); nothing to clean up"
     assert json.loads(report.read_text())["cleaned_up"] == []
+
+
+def test_a_dockerfile_that_installs_from_public_pypi_stops_all_before_anything(app, world, tmp_path, capsys):
+    """The walkthrough's Dockerfile: no secret, pip goes to PyPI. One ERROR naming the line, exit 2."""
+    dockerfile = app / "Dockerfile"
+    dockerfile.write_text("FROM python:3.12-slim\nCOPY . /\nRUN pip install -r requirements.txt\n")
+    report = tmp_path / "report.json"
+    argv = ["all", "--tag", "1", "--target", "local", "--context", str(app), "--report", str(report)]
+    assert consume_deploy.main(argv) == 2
+    lines, out = errors(capsys)
+    assert lines[0] == (
+        f"ERROR: {dockerfile}:3: `pip install -r requirements.txt` does not mount the pipconf secret: "
+        "it would install from public PyPI"
+    )
+    assert lines[1].startswith("TIP: add --mount=type=secret,id=pipconf,target=/etc/pip.conf to that RUN")
+    assert out == "" and world == []
+    assert json.loads(report.read_text())["exit_code"] == 2

@@ -6,9 +6,7 @@ moto's, so the assertions are about the stack, the repository and the role as AW
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ import pytest
 moto = pytest.importorskip("moto")
 
 from jenkins_codeartifact import index as indexes  # noqa: E402
-from jenkins_codeartifact.consume import cache, containers, image, tags, uvimage  # noqa: E402
+from jenkins_codeartifact.consume import cache, containers, image, tags  # noqa: E402
 from jenkins_codeartifact.consume import pipeline as consume  # noqa: E402
 from jenkins_codeartifact.consume import registry as registries  # noqa: E402
 from jenkins_codeartifact.errors import ConfigError, OperationError, PreconditionError  # noqa: E402
@@ -48,7 +46,6 @@ class Docker:
     cache_lookups: list[str] = field(default_factory=list)
     cache_present: bool = False  # whether the registry has the cache tag (the engine's answer)
     cache_push_fails: bool = False
-    uv_local: str | None = None  # uv's image in the engine (loaded by a build on this agent)
 
 
 @pytest.fixture
@@ -62,9 +59,8 @@ def world(monkeypatch, tmp_path):
 
     def build(index, **kw):
         state.built.append(kw["image"])
-        late = kw["late_args"]() if kw.get("late_args") else {}
-        options = {k: kw[k] for k in ("inline_cache", "cache_from", "uv_url") if k in kw and (k != "uv_url" or kw[k])}
-        state.build_options.append({**options, "build_args": {**(kw.get("build_args") or {}), **late}})
+        options = {k: kw[k] for k in ("inline_cache", "cache_from") if k in kw}
+        state.build_options.append({**options, "build_args": dict(kw.get("build_args") or {})})
         return image.BuildResult(kw["image"], "sha256:" + "1" * 64, 1.0, "buildx")
 
     def smoke_test(client, ref, **kw):
@@ -98,7 +94,6 @@ def world(monkeypatch, tmp_path):
         return "" if state.cache_present else "not in the registry yet (a first build)"
 
     monkeypatch.setattr(image, "build", build)
-    monkeypatch.setattr(uvimage, "local", lambda client: state.uv_local)
     monkeypatch.setattr(cache, "lookup", lookup)
     monkeypatch.setattr(containers, "smoke_test", smoke_test)
     monkeypatch.setattr(registries, "push", push)
@@ -230,105 +225,29 @@ def test_a_failed_cache_tag_push_is_a_warning_not_a_failed_push(world, tmp_path,
     assert any("could not push buildcache" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
 
 
-def test_push_leaves_uv_beside_the_cache_once_and_a_failure_is_a_warning(world, tmp_path, caplog):
-    world.uv_local = "jenkins-codeartifact/uv:0.13.9"
-    uv_tag = uvimage.registry_tag("buildcache")
-    stages(tmp_path, registry="127.0.0.1:5000", target="local").push()
-    assert world.pushed == [f"127.0.0.1:5000/app:{t}" for t in ("5", "buildcache", uv_tag)]
-    world.pushed.clear()
-    world.cache_present = True  # the registry has it now: not pushed again
-    stages(tmp_path, registry="127.0.0.1:5000", target="local").push()
-    assert world.pushed == ["127.0.0.1:5000/app:5", "127.0.0.1:5000/app:buildcache"]
-    world.pushed.clear()
-    world.cache_present, world.cache_push_fails = False, True
-    pipeline = stages(tmp_path, registry="127.0.0.1:5000", target="local")
-    assert pipeline.push().reference == "127.0.0.1:5000/app:5" and "uv" not in pipeline.record["push"]
-    assert f"could not push uv as {uv_tag}" in caplog.text
-
-
-def test_a_dockerfile_taking_uv_gets_the_engines_uv_made_beside_the_cache_lookup(world, tmp_path, monkeypatch):
-    (tmp_path / "Dockerfile").write_text("ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9\nFROM ${UV_IMAGE} AS uv\n")
-    threads: list[str] = []
-
-    def load(client):
-        threads.append(threading.current_thread().name)
-        return "jenkins-codeartifact/uv:0.13.9"
-
-    monkeypatch.setattr(uvimage, "load", load)
-    uv_tag = uvimage.registry_tag("buildcache")
-    stages(tmp_path, registry="127.0.0.1:5000").build()
-    assert world.build_options[0]["build_args"] == {"UV_IMAGE": "jenkins-codeartifact/uv:0.13.9"}
-    assert threads == ["_uv_image"]  # loaded by a worker while the main thread asked the registry for the cache
-    # the registry has neither the cache nor uv's copy (a first build), so uv was loaded
-    assert sorted(world.cache_lookups) == ["127.0.0.1:5000/app:buildcache", f"127.0.0.1:5000/app:{uv_tag}"]
-
-
-SERVED_DOCKERFILE = (
-    "ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9\nFROM ${UV_IMAGE} AS uv\nRUN --mount=type=secret,id=uv true\n"
-)
-
-
-def test_uv_is_served_to_a_build_that_shares_this_hosts_network_and_nothing_is_loaded(world, tmp_path, monkeypatch):
-    (tmp_path / "Dockerfile").write_text(SERVED_DOCKERFILE)
-    events: list[str] = []
-
-    @contextlib.contextmanager
-    def served():
-        events.append("serving")
-        yield "http://127.0.0.1:1/x/uv"
-        events.append("stopped")
+def test_a_failed_build_is_diagnosed_once_and_never_built_again(world, tmp_path, monkeypatch):
+    built: list[str] = []
 
     def build(index, **kw):
-        events.append(f"build uv_url={kw.get('uv_url')} late_args={kw.get('late_args')}")
-        return image.BuildResult(kw["image"], "sha256:" + "1" * 64, 1.0, "buildx")
+        built.append(kw["image"])
+        raise OperationError(f"build of {kw['image']} failed: uv: flask==99.0.0: no such version on the index")
 
-    monkeypatch.setattr(uvimage, "can_serve", lambda client, network: network == "host")
-    monkeypatch.setattr(uvimage, "served", served)
-    monkeypatch.setattr(uvimage, "load", lambda client: pytest.fail("uv loaded although it was served"))
     monkeypatch.setattr(image, "build", build)
-    stages(tmp_path, registry="127.0.0.1:5000").build()
-    assert events == ["serving", "build uv_url=http://127.0.0.1:1/x/uv late_args=None", "stopped"]
-    assert world.cache_lookups == ["127.0.0.1:5000/app:buildcache"]  # no lookup of uv's registry copy
+    with pytest.raises(OperationError, match="no such version on the index"):
+        stages(tmp_path, registry="127.0.0.1:5000", target="local").run("all")
+    assert built == ["app:5"] and world.tested == [] and world.pushed == []
 
 
-def test_an_older_dockerfile_or_another_network_gets_uvs_image(world, tmp_path, monkeypatch):
-    monkeypatch.setattr(uvimage, "load", lambda client: "jenkins-codeartifact/uv:0.13.9")
-    monkeypatch.setattr(uvimage, "served", lambda: pytest.fail("served to a build that cannot fetch it"))
-    monkeypatch.setattr(uvimage, "can_serve", lambda client, network: network == "host")
-    (tmp_path / "Dockerfile").write_text("ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9\nFROM ${UV_IMAGE} AS uv\n")
-    stages(tmp_path).build()  # no secret uv in it: it cannot fetch a served uv
-    (tmp_path / "Dockerfile").write_text(SERVED_DOCKERFILE)
-    stages(tmp_path, network="bridge").build()
-    for options in world.build_options:
-        assert "uv_url" not in options and options["build_args"] == {"UV_IMAGE": "jenkins-codeartifact/uv:0.13.9"}
-
-
-def test_a_build_that_cannot_fetch_the_served_uv_runs_again_with_uvs_image(world, tmp_path, monkeypatch, caplog):
-    (tmp_path / "Dockerfile").write_text(SERVED_DOCKERFILE)
-    calls: list[dict[str, Any]] = []
-
-    def build(index, **kw):
-        calls.append({"uv_url": kw.get("uv_url"), "late": kw["late_args"]() if kw.get("late_args") else None})
-        if kw.get("uv_url"):
-            raise image.UvUnreachable(f"build of {kw['image']} failed: {image.UV_UNREACHABLE}")
-        return image.BuildResult(kw["image"], "sha256:" + "1" * 64, 1.0, "buildx")
-
-    @contextlib.contextmanager
-    def served():
-        yield "http://127.0.0.1:1/x/uv"
-
-    monkeypatch.setattr(uvimage, "can_serve", lambda client, network: True)
-    monkeypatch.setattr(uvimage, "served", served)
-    monkeypatch.setattr(uvimage, "load", lambda client: "jenkins-codeartifact/uv:0.13.9")
-    monkeypatch.setattr(image, "build", build)
-    result = stages(tmp_path).build()
-    assert result.image_id == "sha256:" + "1" * 64
-    assert calls == [
-        {"uv_url": "http://127.0.0.1:1/x/uv", "late": None},
-        {"uv_url": None, "late": {"UV_IMAGE": "jenkins-codeartifact/uv:0.13.9"}},
-    ]
-    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "uv" in r.getMessage()]
-    assert warnings == ["uv: the build could not fetch it from this agent; building again with uv's image"]
+def test_a_dockerfile_that_bypasses_the_index_stops_all_before_the_first_stage(world, tmp_path, caplog):
+    (tmp_path / "Dockerfile").write_text("FROM python:3.12\nCOPY . .\nRUN pip install -r requirements.txt\n")
+    with pytest.raises(ConfigError) as info:
+        stages(tmp_path, registry="127.0.0.1:5000", target="local").run("all")
+    assert info.value.exit_code == 2
+    assert info.value.message.startswith(f"{tmp_path / 'Dockerfile'}:3: `pip install -r requirements.txt` does not")
+    assert world.built == [] and world.cache_lookups == [] and world.pushed == []
+    stages(tmp_path, registry="127.0.0.1:5000", target="local", allow_public_index=True).run("build")
+    assert world.built == ["app:5"]
+    assert any("allowed by --allow-public-index" in r.getMessage() for r in caplog.records)
 
 
 def test_a_bad_cache_tag_stops_the_build_before_it_starts(world, tmp_path):

@@ -71,3 +71,11 @@ def test_the_secret_of_a_killed_run_is_removed_by_the_next_one_and_a_live_runs_i
     assert sorted(removed) == sorted([str(killed), str(reused)])
     assert not killed.exists() and not reused.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_secret_names_the_private_index_and_no_other():
+    conf = configparser.RawConfigParser()
+    conf.read_string(pipconf.pip_config(INDEX))
+    assert set(conf.sections()) == {"global"}
+    assert conf["global"]["index-url"].endswith("/simple/")
+    assert not {"extra-index-url", "find-links", "no-index"} & set(conf["global"])

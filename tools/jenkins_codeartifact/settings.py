@@ -159,6 +159,12 @@ class Settings:
         group="image",
         doc="build: go on (with a warning) when the build context holds files that look like secrets",
     )
+    allow_public_index: bool = _opt(
+        False,
+        "CA_ALLOW_PUBLIC_INDEX",
+        group="image",
+        doc="build even where a Dockerfile step may install from an index other than the private one",
+    )
     smoke_path: str = _opt("/healthz", "CA_SMOKE_PATH", group="smoke", doc="HTTP path polled by the smoke test")
     smoke_timeout: float = _opt(60.0, "CA_SMOKE_TIMEOUT", group="smoke", doc="seconds to wait for HTTP 200")
     container_port: int = _opt(8080, "CA_CONTAINER_PORT", group="smoke", doc="port the application listens on")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import logging
 import os
 import random
@@ -33,8 +34,8 @@ from .. import redact, signals
 from ..console import Progress, step
 from ..errors import ConfigError, OperationError, PreconditionError
 from ..index import Index, raise_for_auth
-from . import cleanup, pipconf, uvimage
-from .containers import ENGINE_HINT, validate_network
+from . import cleanup, diagnose, pipconf
+from .containers import validate_network
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +91,10 @@ def find_buildkit(cli: str, run: Callable[..., subprocess.CompletedProcess[str]]
             log.debug("%s %s: %s", path, " ".join(args), exc)
             return None
 
-    # both at once (0.04 s each, a seventh of a warm rebuild); buildx wins where it answers
-    buildx_probe = signals.background(probe, ["buildx", "version"], {})
-    legacy = probe(["build", "--help"], {"DOCKER_BUILDKIT": "1"})
-    buildx = buildx_probe()
+    buildx = probe(["buildx", "version"], {})
     if buildx is not None and buildx.returncode == 0:
         return BuildKitCLI((path, "buildx", "build", "--load"), {}, "buildx")
+    legacy = probe(["build", "--help"], {"DOCKER_BUILDKIT": "1"})
     if legacy is not None and legacy.returncode == 0 and "--secret" in legacy.stdout:
         return BuildKitCLI((path, "build"), {"DOCKER_BUILDKIT": "1"}, "DOCKER_BUILDKIT=1")
     detail = ((legacy.stderr or legacy.stdout).strip().splitlines() or [""])[0] if legacy else "did not run"
@@ -183,6 +182,27 @@ def preflight_index(
     )
 
 
+_ANCHOR = re.compile(r"<a\b[^>]*>([^<]+)</a>", re.IGNORECASE)
+
+
+def project_page(index: Index, project: str, timeout: tuple[float, float] = INDEX_TIMEOUT) -> diagnose.Page:
+    """One GET of ``project``'s page on the index (after a failed build: what pip could not tell)."""
+    url = index.simple_url + f"{canonicalize_name(project)}/"
+    accept = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
+    try:
+        r = requests.get(url, auth=index.credentials(), timeout=timeout, headers={"Accept": accept})
+    except requests.RequestException:
+        return diagnose.Page(0)
+    if r.status_code != 200:
+        return diagnose.Page(r.status_code)
+    if "json" in r.headers.get("Content-Type", ""):
+        try:
+            return diagnose.Page(200, tuple(str(f.get("filename", "")) for f in r.json().get("files", [])))
+        except (ValueError, AttributeError):
+            return diagnose.Page(200)
+    return diagnose.Page(200, tuple(name.strip() for name in _ANCHOR.findall(r.text)))
+
+
 def backoff(attempt: int, base: float = 1.0, cap: float = 20.0) -> float:
     """Exponential backoff with full jitter on the upper half: ``base * 2**(attempt-1)``, 50-100 % of it."""
     delay = min(cap, base * 2.0 ** (attempt - 1))
@@ -204,23 +224,7 @@ def _network_reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-_AUTH_FAILURE = re.compile(r"\b(401|403)\b.*(Unauthorized|Forbidden)|HTTP error 40[13]", re.IGNORECASE)
 _NOISE = re.compile(r"#\d+ sha256:[0-9a-f]{64}")  # BuildKit's plain progress repeats each step's digest
-# pip's words, then uv's (the application's Dockerfile installs with uv)
-_MISSING = re.compile(
-    r"No matching distribution found for (\S+)|Because (\S+) was not found in the package registry|"
-    r"Because there is no version of (\S+)"
-)
-# What pip prints when the index, not the package, is the problem (it then ends with "No matching
-# distribution" all the same): read/connect timeouts, refused or reset connections, 5xx answers.
-# The exception line that ends a pip traceback (pip's "ERROR: Exception:" then the traceback).
-_PIP_CRASH = re.compile(r"^#\d+ [\d.]+ ((?:[\w.]+\.)?\w+(?:Error|Exception): .+)$", re.MULTILINE)
-_INDEX_TROUBLE = re.compile(
-    r"(Read timed out|ConnectTimeoutError|Connection refused|Connection reset|RemoteDisconnected|"
-    r"NewConnectionError|Max retries exceeded|too many 5\d\d error responses|(?:HTTP error|status code|Status) 5\d\d|"
-    r"error sending request|tcp connect error|operation timed out|server error \(5\d\d)",
-    re.IGNORECASE,
-)
 
 
 def build(
@@ -236,8 +240,6 @@ def build(
     build_args: Mapping[str, str] | None = None,
     inline_cache: bool = False,
     cache_from: str | None = None,
-    late_args: Callable[[], Mapping[str, str]] | None = None,
-    uv_url: str | None = None,
     popen: Callable[..., subprocess.Popen[str]] | None = None,
     probe: Callable[..., subprocess.CompletedProcess[str]] | None = None,
 ) -> BuildResult:
@@ -245,11 +247,7 @@ def build(
 
     ``build_args`` are passed as given (never anything secret: a build arg is in the image's history);
     ``inline_cache`` records the cache in the image (so that a pushed image can serve the next agent);
-    ``cache_from`` names such an image in a registry, whose layers this build reuses where they match;
-    ``late_args`` gives more build args once the checks are done, so that making them (loading uv's
-    image, 0.5 s on an empty engine) overlaps the CLI probe and the index check; ``uv_url`` is where the
-    dependency step fetches uv instead (the secret ``uv``, with ``UV_IMAGE`` scratch): a failed fetch
-    raises :class:`UvUnreachable`.
+    ``cache_from`` names such an image in a registry, whose layers this build reuses where they match.
     """
     ctx = Path(context)
     docker_file = check_context(ctx, dockerfile)
@@ -258,17 +256,12 @@ def build(
     preflight_index(index, first_requirement(ctx))
     for path in pipconf.remove_stale():
         cleanup.note(f"removed the pip.conf secret {path} of an earlier, killed run")
-    build_args = {
-        **(build_args or {}),
-        **(late_args() if late_args else {}),
-        **({"UV_IMAGE": "scratch"} if uv_url else {}),
-    }
     secret_dir = ""
     try:
         with pipconf.secret_file(pipconf.pip_config(index)) as secret:
             secret_dir = str(secret.parent)
-            args = {**({"BASE_IMAGE": base_image} if base_image else {}), **build_args}
-            options = _Options(network, no_cache, args, inline_cache, cache_from, uv_url)
+            args = {**({"BASE_IMAGE": base_image} if base_image else {}), **(build_args or {})}
+            options = _Options(network, no_cache, args, inline_cache, cache_from)
             return _build_with(index, kit, ctx, docker_file, secret, image, options, popen)
     except BaseException:
         if secret_dir and not os.path.exists(secret_dir):
@@ -283,7 +276,6 @@ class _Options:
     build_args: Mapping[str, str]
     inline_cache: bool
     cache_from: str | None
-    uv_url: str | None
 
 
 def _build_with(
@@ -310,9 +302,6 @@ def _build_with(
             "--file",
             str(docker_file),
         ]
-        if options.uv_url:  # not a secret, but a build arg would be in the step's cache key and the history
-            (Path(tmp) / uvimage.SECRET_ID).write_text(options.uv_url + "\n", encoding="utf-8")
-            argv += ["--secret", f"id={uvimage.SECRET_ID},src={Path(tmp) / uvimage.SECRET_ID}"]
         if options.network == "host":  # RUN steps reach an index on 127.0.0.1 (the sandbox) as a remote one
             argv += ["--network", "host"]
         for key, value in options.build_args.items():
@@ -327,7 +316,7 @@ def _build_with(
         with step(f"build {image} ({kit.kind}, index {index.description or index.simple_url})", log) as progress:
             tail = _stream(argv, redact.child_environ(kit.env), progress, popen or subprocess.Popen)
             if tail is not None:
-                raise _build_error(image, tail)
+                raise diagnose.build_error(image, tail, lookup=functools.partial(project_page, index))
             try:
                 image_id = iidfile.read_text(encoding="utf-8").strip()
             except OSError:
@@ -402,47 +391,3 @@ def _die_with_parent() -> None:
     """In the child before exec: SIGTERM when this process dies, even by SIGKILL (no build left running)."""
     if _LIBC is not None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-
-
-class UvUnreachable(OperationError):
-    """The dependency step could not fetch uv from the address it was given (see uvimage.served)."""
-
-
-UV_UNREACHABLE = "uv is not reachable from this build"  # what the Dockerfile's dependency step says then
-
-
-def _build_error(image: str, tail: deque[str]) -> OperationError:
-    text = "\n".join(tail)
-    if UV_UNREACHABLE in text:
-        return UvUnreachable(f"build of {image} failed: {UV_UNREACHABLE}", hint="build with uv's image instead")
-    if "Cannot connect to the Docker daemon" in text or ("docker daemon" in text.lower() and "connect" in text):
-        return OperationError(f"build of {image} failed: the Docker engine is not reachable", hint=ENGINE_HINT)
-    if _AUTH_FAILURE.search(text):
-        return OperationError(
-            f"build of {image} failed: the index refused the credentials during pip install",
-            hint="the token may have expired mid-build; rerun to get a fresh one",
-        )
-    found = _MISSING.search(text)
-    missing = found.group(found.lastindex or 0) if found else None
-    trouble = _INDEX_TROUBLE.search(text)
-    if trouble:
-        what = f", so pip found no distribution for {missing}" if missing else ""
-        return OperationError(
-            f"build of {image} failed: the index did not answer pip ({trouble.group(1)}){what}",
-            hint=f"the index timed out or failed, the package is not missing: check the index is up and rerun "
-            f"(pip waited {pipconf.PIP_TIMEOUT}s per request, {pipconf.PIP_RETRIES} retries)",
-        )
-    if missing:
-        return OperationError(
-            f"build of {image} failed: pip found no distribution for {missing} on the index",
-            hint="publish it first (ca-publish) or fix the pin in requirements.txt",
-        )
-    crashes = _PIP_CRASH.findall(text) if "Traceback (most recent call last)" in text else []
-    if crashes:
-        return OperationError(
-            f"build of {image} failed: pip stopped with {crashes[-1]}",
-            hint="an answer from the index that was cut off (a connection reset mid-page) makes pip fail this "
-            "way; check the index and any proxy in between, then rerun",
-        )
-    last = next((line for line in reversed(tail) if line.strip()), "no output")
-    return OperationError(f"build of {image} failed: {last}", hint="see the build output above")

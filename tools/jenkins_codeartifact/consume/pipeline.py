@@ -9,7 +9,6 @@ clients of one run share one session, so ``--role-arn`` costs one AssumeRole how
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import logging
@@ -21,11 +20,10 @@ from typing import Any
 import docker.errors
 
 from .. import index as indexes
-from .. import signals
 from ..errors import CAError, ConfigError, PreconditionError
 from ..index import Index
 from ..settings import Settings
-from . import cache, changeset, cleanup, cloudformation, containers, image, local_target, tags, uvimage
+from . import cache, changeset, cleanup, cloudformation, containers, dockerfile, image, local_target, tags
 from . import context as build_context
 from . import registry as registries
 from .target import DeployResult, validate_target
@@ -92,7 +90,10 @@ class Stages:
             self.params  # noqa: B018 - validates --param
             cloudformation.read_template(s.template)  # readable, UTF-8, within the inline limit
         if uses & {"build"}:
-            image.check_context(Path(s.context))
+            docker_file = image.check_context(Path(s.context))
+            dockerfile.check(
+                docker_file, Path(s.context), allow_public_index=s.allow_public_index, base_image=s.base_image
+            )
             build_context.check(Path(s.context), allow=s.allow_context_secrets)  # nothing secret goes in a layer
             if self.index_resolver is None:
                 indexes.check_settings(s)
@@ -144,32 +145,17 @@ class Stages:
     def build(self) -> image.BuildResult:
         s = self.settings
         self.docker  # noqa: B018 - fail on a missing engine before resolving anything slow
-        docker_file = image.check_context(Path(s.context))
         registry = self._cache_registry()
-        text = docker_file.read_text(encoding="utf-8", errors="replace")
-        takes_uv = "UV_IMAGE" in text  # uv from this toolkit, never pulled from ghcr
-        serve = takes_uv and uvimage.SERVED_RE.search(text) and uvimage.can_serve(self.docker, s.network)
-        with uvimage.served() if serve else contextlib.nullcontext() as uv_url:
-            # not served: uv's image, made while the index and the cache are looked up
-            uv = signals.background(self._uv_image, registry) if takes_uv and not serve else None
-            index = self.index()
-            cache_from = self._cache_from(registry)
-            build = functools.partial(
-                image.build,
-                index,
-                context=s.context,
-                image=self.local,
-                cli=s.docker_cli,
-                base_image=s.base_image,
-                network=s.network,
-                inline_cache=not s.no_registry_cache,
-                cache_from=cache_from,
-            )
-            try:
-                result = build(uv_url=uv_url, late_args=(lambda: {"UV_IMAGE": uv()}) if uv else None)
-            except image.UvUnreachable:
-                log.warning("uv: the build could not fetch it from this agent; building again with uv's image")
-                result = build(late_args=lambda: {"UV_IMAGE": self._uv_image(registry)})
+        result = image.build(
+            self.index(),
+            context=s.context,
+            image=self.local,
+            cli=s.docker_cli,
+            base_image=s.base_image,
+            network=s.network,
+            inline_cache=not s.no_registry_cache,
+            cache_from=self._cache_from(registry),
+        )
         self.record["build"] = asdict(result)
         return result
 
@@ -189,14 +175,6 @@ class Stages:
             return None
         s = self.settings
         return cache.cache_from(self.docker, registry.reference(s.image_name, s.cache_tag), registry.auth)
-
-    def _uv_image(self, registry: registries.Registry | None) -> str:
-        """uv's image for the dependency step (:func:`uvimage.for_build`); the registry's copy is offered
-        only where the CLI's BuildKit can pull it."""
-        if registry is None or not registries.cli_can_pull(registry):
-            return uvimage.for_build(self.docker)
-        copy = registry.reference(self.settings.image_name, uvimage.registry_tag(self.settings.cache_tag))
-        return uvimage.for_build(self.docker, copy, registry.auth)
 
     def smoke_test(self) -> containers.SmokeResult:
         s = self.settings
@@ -237,7 +215,6 @@ class Stages:
         self.record["push"] = asdict(result)
         if not s.no_registry_cache and s.cache_tag != self.tag:
             self._push_cache_tag(registry)
-            self._push_uv(registry)
         return result
 
     def _image_id(self) -> str:
@@ -262,25 +239,6 @@ class Stages:
             log.warning("registry cache: could not push %s (%s); the next build will be cold", s.cache_tag, exc.message)
             return
         self.record["push"]["cache"] = cached.reference
-
-    def _push_uv(self, registry: registries.Registry) -> None:
-        """Leave uv's image beside the cache for the next agents' builds, once per uv version.
-
-        Only a warning when it fails: the next agents load uv themselves.
-        """
-        s = self.settings
-        have = uvimage.local(self.docker)
-        tag = uvimage.registry_tag(s.cache_tag)
-        if have is None or not cache.lookup(self.docker, registry.reference(s.image_name, tag), registry.auth):
-            return  # this agent took uv from the registry, or it is there already
-        try:
-            pushed = registries.push(
-                self.docker, have, registry, s.image_name, tag, attempts=1, backoff=self.push_backoff
-            )
-        except CAError as exc:
-            log.warning("registry cache: could not push uv as %s (%s); next agents will load it", tag, exc.message)
-            return
-        self.record["push"]["uv"] = pushed.reference
 
     def deploy(self) -> DeployResult:
         s = self.settings

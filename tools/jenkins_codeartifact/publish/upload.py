@@ -16,7 +16,6 @@ import json
 import logging
 import queue
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -248,8 +247,8 @@ def upload(
     ``pending`` holds the names whose outcome is not known yet (for a report written on abort).
 
     Files of one release are independent uploads, so they go in parallel: an index spends most of an
-    upload's time storing the file, not receiving it. The threads are daemons and the caller waits on a
-    queue, so SIGTERM ends the run at once instead of waiting for a socket to time out.
+    upload's time storing the file, not receiving it. The threads are daemons that block SIGTERM/SIGINT,
+    so an abort reaches the main thread's wait on the queue at once instead of waiting for a socket.
     """
     progress = Progress("upload")
     done = [] if uploaded is None else uploaded
@@ -269,8 +268,8 @@ def upload(
 
     with _captured() as out:
         for dist in dists:
-            threading.Thread(target=one, args=(dist,), name=f"upload-{dist.path.name}", daemon=True).start()
-        answers = [signals.wait(lambda t: results.get(timeout=t)) for _ in dists]
+            signals.start_thread(one, dist, name=f"upload-{dist.path.name}")
+        answers = [results.get() for _ in dists]  # a plain wait: the threads never take SIGTERM/SIGINT
         failures = [(dist, exc) for dist, exc in answers if exc is not None]
     for line in out.getvalue().splitlines():
         log.debug("  %s", redact.scrub(line.rstrip()))
