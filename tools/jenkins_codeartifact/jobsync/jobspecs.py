@@ -244,9 +244,9 @@ def _pipeline_timeout(r: Reader, t_r: Reader, jf_r: Reader | None) -> Timeout:
 
 def _checked(r: Reader, job: Job) -> Job:
     if job.common.raw.between or (job.git is not None and job.git.extensions_between):
-        specparts.check_between(r, job)
+        specextra.check_between(r, job)
     if isinstance(job, Freestyle):
-        specparts.check_order(r, job)
+        specextra.check_order(r, job)
     return job
 
 

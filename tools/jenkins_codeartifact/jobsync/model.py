@@ -10,6 +10,30 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..errors import ConfigError
+from .modelextra import (
+    BROWSERS as BROWSERS,
+)
+from .modelextra import (
+    HASHED_IF_SET as HASHED_IF_SET,
+)
+from .modelextra import (
+    Browser as Browser,
+)
+from .modelextra import (
+    Cleanup as Cleanup,
+)
+from .modelextra import (
+    InjectPasswords as InjectPasswords,
+)
+from .modelextra import (
+    Mail as Mail,
+)
+from .modelextra import (
+    RawAt as RawAt,
+)
+from .modelextra import (
+    Submodules as Submodules,
+)
 
 Clean = Literal["none", "before-checkout", "wipe"]
 CLEAN_VALUES: tuple[Clean, ...] = ("none", "before-checkout", "wipe")
@@ -29,21 +53,6 @@ class Source:
         return f"{self.file}:{self.line}"
 
 
-# Field metadata: a field added after specs were applied counts in the content hash only when it is not
-# its default, so that jobs which do not use it keep their hash (and are not rewritten on the next apply).
-HASHED_IF_SET = "hashed_if_set"
-
-
-@dataclass(frozen=True)
-class RawAt:
-    """Raw XML between typed elements: placed after the first ``after`` typed elements of ``place`` (in the
-    renderer's order), so that one unknown element does not turn its typed neighbours raw."""
-
-    place: str
-    after: int
-    xml: str
-
-
 @dataclass(frozen=True)
 class GitRemote:
     """A further remote of a git checkout (the first one is :class:`Git`'s own ``url``)."""
@@ -52,35 +61,6 @@ class GitRemote:
     credentials: str | None = None
     name: str | None = None
     refspec: str | None = None
-
-
-BROWSERS = ("github", "gitlab", "bitbucket", "gitweb", "cgit", "gogs", "redmine", "stash")
-
-
-@dataclass(frozen=True)
-class Browser:
-    """The git repository browser that links changes (hudson.plugins.git.browser.*); ``version`` for
-    GitLab only."""
-
-    kind: str
-    url: str
-    version: str = ""
-
-
-@dataclass(frozen=True)
-class Submodules:
-    """The git plugin's SubmoduleOption in full (``Git.submodules`` is its common form: recursive update
-    with the parent's credentials); ``disable`` turns submodule processing off."""
-
-    disable: bool = False
-    recursive: bool = False
-    tracking: bool = False
-    reference: str = ""
-    parent_credentials: bool = False
-    timeout: int | None = None  # minutes
-    shallow: bool = False
-    depth: int | None = None
-    threads: int | None = None
 
 
 @dataclass(frozen=True)
@@ -224,34 +204,6 @@ ORDER_KEYS = {
     "publishers": ("archive", "junit", "mail"),
     "buildWrappers": ("cleanup", "timeout", "bindings", "timestamps", "ansicolor", "inject_passwords"),
 }
-
-
-@dataclass(frozen=True)
-class Mail:
-    """E-mail on failure (hudson.tasks.Mailer, the mailer plugin)."""
-
-    recipients: str
-    every_unstable: bool = True  # also mail for every unstable build (dontNotifyEveryUnstableBuild false)
-    individuals: bool = False  # also mail whoever broke the build
-
-
-@dataclass(frozen=True)
-class InjectPasswords:
-    """EnvInject's password wrapper with no password entries of its own (those hold encrypted values and
-    stay raw): global passwords injected, password parameters masked."""
-
-    global_passwords: bool = False
-    mask_parameters: bool = False
-
-
-@dataclass(frozen=True)
-class Cleanup:
-    """Delete the workspace before the build (ws-cleanup's PreBuildCleanup, no patterns)."""
-
-    delete_dirs: bool = False
-    parameter: str = ""  # a boolean build parameter that turns cleanup on
-    external_delete: str = ""  # a command instead of Java's delete
-    disable_deferred: bool = False
 
 
 RAW_PLACES = ("item", "properties", "triggers", "builders", "publishers", "buildWrappers")

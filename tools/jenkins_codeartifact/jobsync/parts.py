@@ -14,18 +14,47 @@ from .model import (
     THRESHOLDS,
     Archive,
     Binding,
-    Browser,
-    Cleanup,
     Discard,
     Git,
-    InjectPasswords,
     JUnit,
-    Mail,
     Param,
     RawAt,
     Submodules,
     Timeout,
     Upstream,
+)
+from .partsextra import (
+    ANSICOLOR as ANSICOLOR,
+)
+from .partsextra import (
+    BROWSER_CLASSES as BROWSER_CLASSES,
+)
+from .partsextra import (
+    CLEANUP as CLEANUP,
+)
+from .partsextra import (
+    INJECT_PASSWORDS as INJECT_PASSWORDS,
+)
+from .partsextra import (
+    MAILER as MAILER,
+)
+from .partsextra import (
+    ansicolor as ansicolor,
+)
+from .partsextra import (
+    browser as browser,
+)
+from .partsextra import (
+    cleanup as cleanup,
+)
+from .partsextra import (
+    inject_passwords as inject_passwords,
+)
+from .partsextra import (
+    mailer as mailer,
+)
+from .partsextra import (
+    submodule_option as submodule_option,
 )
 
 _BIND = "org.jenkinsci.plugins.credentialsbinding.impl."
@@ -50,23 +79,6 @@ _TIMEOUT_STRATEGIES = {
     "absolute": ("hudson.plugins.build_timeout.impl.AbsoluteTimeOutStrategy", "timeoutMinutes"),
     "no-activity": ("hudson.plugins.build_timeout.impl.NoActivityTimeOutStrategy", "timeoutSecondsString"),
 }
-
-
-_BROWSER = "hudson.plugins.git.browser."
-BROWSER_CLASSES = {
-    "github": _BROWSER + "GithubWeb",
-    "gitlab": _BROWSER + "GitLab",
-    "bitbucket": _BROWSER + "BitbucketWeb",
-    "gitweb": _BROWSER + "GitWeb",
-    "cgit": _BROWSER + "CGit",
-    "gogs": _BROWSER + "GogsGit",
-    "redmine": _BROWSER + "RedmineWeb",
-    "stash": _BROWSER + "Stash",
-}
-MAILER = "hudson.tasks.Mailer"
-ANSICOLOR = "hudson.plugins.ansicolor.AnsiColorBuildWrapper"
-INJECT_PASSWORDS = "EnvInjectPasswordWrapper"  # envinject registers this short alias and saves under it
-CLEANUP = "hudson.plugins.ws__cleanup.PreBuildCleanup"
 
 
 class RawXmlError(ValueError):
@@ -294,47 +306,6 @@ def junit(j: JUnit) -> etree._Element:
     return root
 
 
-def mailer(m: Mail) -> etree._Element:
-    """``hudson.tasks.Mailer`` (mailer plugin): recipients, then its two flags."""
-    root = el(None, MAILER)
-    el(root, "recipients", m.recipients)
-    el(root, "dontNotifyEveryUnstableBuild", boolean(not m.every_unstable))
-    el(root, "sendToIndividuals", boolean(m.individuals))
-    return root
-
-
-def ansicolor(color_map: str) -> etree._Element:
-    root = el(None, ANSICOLOR)
-    el(root, "colorMapName", color_map)
-    return root
-
-
-def inject_passwords(p: InjectPasswords) -> etree._Element:
-    root = el(None, INJECT_PASSWORDS)
-    el(root, "injectGlobalPasswords", boolean(p.global_passwords))
-    el(root, "maskPasswordParameters", boolean(p.mask_parameters))
-    el(root, "passwordEntries")
-    return root
-
-
-def cleanup(c: Cleanup) -> etree._Element:
-    """ws-cleanup's ``PreBuildCleanup`` without patterns."""
-    root = el(None, CLEANUP)
-    el(root, "deleteDirs", boolean(c.delete_dirs))
-    el(root, "cleanupParameter", c.parameter)
-    el(root, "externalDelete", c.external_delete)
-    el(root, "disableDeferredWipeout", boolean(c.disable_deferred))
-    return root
-
-
-def browser(b: Browser) -> etree._Element:
-    root = el(None, "browser", **{"class": BROWSER_CLASSES[b.kind]})
-    el(root, "url", b.url)
-    if b.version:
-        el(root, "version", b.version)
-    return root
-
-
 def _remote(parent: etree._Element, url: str, credentials: str | None, name: str | None, refspec: str | None) -> None:
     remote = el(parent, "hudson.plugins.git.UserRemoteConfig")
     if name is not None:
@@ -344,23 +315,6 @@ def _remote(parent: etree._Element, url: str, credentials: str | None, name: str
     el(remote, "url", url)
     if credentials:
         el(remote, "credentialsId", credentials)
-
-
-def submodule_option(m: Submodules) -> etree._Element:
-    """``SubmoduleOption`` in the order of its fields in the git plugin (optional integers when set)."""
-    e = el(None, _EXT + "SubmoduleOption")
-    el(e, "disableSubmodules", boolean(m.disable))
-    el(e, "recursiveSubmodules", boolean(m.recursive))
-    el(e, "trackingSubmodules", boolean(m.tracking))
-    el(e, "reference", m.reference)
-    el(e, "parentCredentials", boolean(m.parent_credentials))
-    if m.timeout is not None:
-        el(e, "timeout", str(m.timeout))
-    el(e, "shallow", boolean(m.shallow))
-    for tag, value in (("depth", m.depth), ("threads", m.threads)):
-        if value is not None:
-            el(e, tag, str(value))
-    return e
 
 
 def git_extensions(git: Git) -> list[etree._Element]:

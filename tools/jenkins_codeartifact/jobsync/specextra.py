@@ -1,12 +1,26 @@
-"""Spec keys of the long tail the typed core grew for real estates: e-mail, ANSI colour, EnvInject's
-password wrapper, workspace cleanup, the git repository browser (see :mod:`.specparts` for the core)."""
+"""Spec keys the typed core grew for real estates: e-mail, ANSI colour, EnvInject's password wrapper,
+workspace cleanup, the git repository browser and submodule options; raw XML between typed elements and
+the run order of a place (see :mod:`.specparts` for the core). It uses :mod:`.specparts`' helpers by
+module, as that module imports this one."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from .model import BROWSERS, Browser, Cleanup, InjectPasswords, Mail
+from . import jobrender, specparts
+from .model import (
+    BROWSERS,
+    ORDER_KEYS,
+    Browser,
+    Cleanup,
+    Freestyle,
+    InjectPasswords,
+    Mail,
+    Pipeline,
+    RawAt,
+    Submodules,
+)
 from .yamlread import Reader, show
 
 MAIL_KEYS = ("recipients", "every_unstable", "individuals")
@@ -89,3 +103,83 @@ def browser(r: Reader) -> Browser | None:
     if version and kind != "gitlab":
         raise b_r.error("version", f"only a gitlab browser has a version, not {kind}")
     return Browser(kind, url, version)
+
+
+SUBMODULE_KEYS = ("disable", "recursive", "tracking", "reference", "parent_credentials", "timeout", "shallow",
+                  "depth", "threads")  # fmt: skip
+
+
+def submodules(r: Reader) -> dict[str, Any]:
+    """git ``submodules``: true (recursive, the parent's credentials) or a mapping of SubmoduleOption."""
+    m_r = r.sub("submodules") if isinstance(r.data.get("submodules"), dict) else None
+    if m_r is None:
+        return {"submodules": r.boolean("submodules", False)}
+    m_r.check_keys(SUBMODULE_KEYS)
+    options = Submodules(
+        disable=m_r.boolean("disable", False),
+        recursive=m_r.boolean("recursive", False),
+        tracking=m_r.boolean("tracking", False),
+        reference=m_r.string("reference", "") or "",
+        parent_credentials=m_r.boolean("parent_credentials", False),
+        timeout=specparts.number(m_r, "timeout", 1),
+        shallow=m_r.boolean("shallow", False),
+        depth=specparts.number(m_r, "depth", 1),
+        threads=specparts.number(m_r, "threads", 1),
+    )
+    return {"submodules": False, "submodule_options": options}
+
+
+def between(r: Reader, key: str, places: tuple[str, ...]) -> tuple[RawAt, ...]:
+    """``raw.between`` (or git ``extensions_between``): raw XML entries placed among the typed elements."""
+    out = []
+    for e_r, value, where in r.items(key):
+        if e_r is None:
+            raise r.doc.error(where, f"expected a mapping with after and xml, got {show(value)}")
+        e_r.check_keys(("place", "after", "xml"))
+        place = specparts.choice(e_r, "place", places, places[0])
+        after = specparts.number(e_r, "after", 0)
+        if after is None:
+            raise e_r.error("after", "missing: how many typed elements of the place come before this XML")
+        e_r.req("xml")
+        out.append(RawAt(place, after, specparts.raw_xml(e_r, "xml")))
+    return tuple(out)
+
+
+def check_between(r: Reader, job: Freestyle | Pipeline) -> None:
+    """Each raw entry between typed elements sits within its place (``after`` at most the typed count)."""
+    entries = [*job.common.raw.between, *(job.git.extensions_between if job.git else ())]
+    for entry in entries:
+        count = jobrender.typed_count(job, entry.place)
+        if entry.after > count:
+            raise r.error(
+                "raw" if entry.place != "extensions" else "git",
+                f"between entry for {entry.place} has after: {entry.after}, but the job has {count} typed "
+                f"element(s) there",
+            )
+
+
+def order(r: Reader) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``order:``: per place (publishers, buildWrappers), the keys of its typed elements in run order."""
+    o_r = r.sub("order")
+    if o_r is None:
+        return ()
+    o_r.check_keys(ORDER_KEYS)
+    out = []
+    for place in ORDER_KEYS:
+        if place not in o_r.data:
+            continue
+        keys = o_r.data[place]
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise o_r.error(place, f"expected a list of {', '.join(ORDER_KEYS[place])}, got {show(keys)}")
+        out.append((place, tuple(keys)))
+    return tuple(out)
+
+
+def check_order(r: Reader, job: Freestyle) -> None:
+    """Each ``order:`` list names exactly the typed elements the job has in that place, once each."""
+    for place, keys in job.common.order:
+        have = jobrender.typed_keys(job, place)
+        if sorted(keys) != sorted(have):
+            raise r.error(
+                "order", f"{place}: {list(keys)} must name each of the job's typed {place} once: {list(have)}"
+            )

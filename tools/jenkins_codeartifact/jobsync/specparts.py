@@ -13,7 +13,6 @@ from . import jobrender, parts, specextra
 from .model import (
     BETWEEN_PLACES,
     BINDING_KINDS,
-    ORDER_KEYS,
     PARAM_KINDS,
     RAW_PLACES,
     THRESHOLDS,
@@ -22,17 +21,13 @@ from .model import (
     Binding,
     Common,
     Discard,
-    Freestyle,
     GitRemote,
     JUnit,
     Multibranch,
     Param,
-    Pipeline,
     Raw,
-    RawAt,
     RawItem,
     Source,
-    Submodules,
     Timeout,
     Upstream,
 )
@@ -201,64 +196,11 @@ TYPED_TOP = ("actions", "description", "displayName", "keepDependencies", "prope
              "buildWrappers", "definition")  # fmt: skip
 
 
-SUBMODULE_KEYS = ("disable", "recursive", "tracking", "reference", "parent_credentials", "timeout", "shallow",
-                  "depth", "threads")  # fmt: skip
-
-
-def _submodules(r: Reader) -> dict[str, Any]:
-    """git ``submodules``: true (recursive, the parent's credentials) or a mapping of SubmoduleOption."""
-    m_r = r.sub("submodules") if isinstance(r.data.get("submodules"), dict) else None
-    if m_r is None:
-        return {"submodules": r.boolean("submodules", False)}
-    m_r.check_keys(SUBMODULE_KEYS)
-    options = Submodules(
-        disable=m_r.boolean("disable", False),
-        recursive=m_r.boolean("recursive", False),
-        tracking=m_r.boolean("tracking", False),
-        reference=m_r.string("reference", "") or "",
-        parent_credentials=m_r.boolean("parent_credentials", False),
-        timeout=number(m_r, "timeout", 1),
-        shallow=m_r.boolean("shallow", False),
-        depth=number(m_r, "depth", 1),
-        threads=number(m_r, "threads", 1),
-    )
-    return {"submodules": False, "submodule_options": options}
-
-
-def between(r: Reader, key: str, places: tuple[str, ...]) -> tuple[RawAt, ...]:
-    """``raw.between`` (or git ``extensions_between``): raw XML entries placed among the typed elements."""
-    out = []
-    for e_r, value, where in r.items(key):
-        if e_r is None:
-            raise r.doc.error(where, f"expected a mapping with after and xml, got {show(value)}")
-        e_r.check_keys(("place", "after", "xml"))
-        place = choice(e_r, "place", places, places[0])
-        after = number(e_r, "after", 0)
-        if after is None:
-            raise e_r.error("after", "missing: how many typed elements of the place come before this XML")
-        e_r.req("xml")
-        out.append(RawAt(place, after, raw_xml(e_r, "xml")))
-    return tuple(out)
-
-
-def check_between(r: Reader, job: Freestyle | Pipeline) -> None:
-    """Each raw entry between typed elements sits within its place (``after`` at most the typed count)."""
-    entries = [*job.common.raw.between, *(job.git.extensions_between if job.git else ())]
-    for entry in entries:
-        count = jobrender.typed_count(job, entry.place)
-        if entry.after > count:
-            raise r.error(
-                "raw" if entry.place != "extensions" else "git",
-                f"between entry for {entry.place} has after: {entry.after}, but the job has {count} typed "
-                f"element(s) there",
-            )
-
-
 def _raw(r: Reader) -> Raw:
     r.check_keys((*RAW_PLACES, "between"))
     raw = Raw(
         **{place: raw_xml(r, place) for place in RAW_PLACES},
-        between=between(r, "between", BETWEEN_PLACES),
+        between=specextra.between(r, "between", BETWEEN_PLACES),
     )
     for e in parts.raw_elements(raw.item):
         if e.tag in TYPED_TOP:
@@ -289,35 +231,8 @@ def common(r: Reader) -> Common:
         github_push=r.boolean("github_push", False),
         github_url=r.string("github_url"),
         raw=_raw(raw_r) if raw_r else Raw(),
-        order=_order(r),
+        order=specextra.order(r),
     )
-
-
-def _order(r: Reader) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """``order:``: per place (publishers, buildWrappers), the keys of its typed elements in run order."""
-    o_r = r.sub("order")
-    if o_r is None:
-        return ()
-    o_r.check_keys(ORDER_KEYS)
-    out = []
-    for place in ORDER_KEYS:
-        if place not in o_r.data:
-            continue
-        keys = o_r.data[place]
-        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-            raise o_r.error(place, f"expected a list of {', '.join(ORDER_KEYS[place])}, got {show(keys)}")
-        out.append((place, tuple(keys)))
-    return tuple(out)
-
-
-def check_order(r: Reader, job: Freestyle) -> None:
-    """Each ``order:`` list names exactly the typed elements the job has in that place, once each."""
-    for place, keys in job.common.order:
-        have = jobrender.typed_keys(job, place)
-        if sorted(keys) != sorted(have):
-            raise r.error(
-                "order", f"{place}: {list(keys)} must name each of the job's typed {place} once: {list(have)}"
-            )
 
 
 def binding(r: Reader) -> Binding:
@@ -393,13 +308,13 @@ def git_extra(r: Reader, url_check: Any) -> dict[str, Any]:
         "no_tags": r.boolean("no_tags", False),
         "checkout_timeout": number(r, "checkout_timeout", 1),
         "subdirectory": subdirectory,
-        **_submodules(r),
+        **specextra.submodules(r),
         "local_branch": r.string("local_branch"),
         "clean_after": r.boolean("clean_after", False),
         "honor_refspec": r.boolean("honor_refspec", False),
         "extensions_raw": raw_xml(r, "extensions_raw"),
         "raw": raw_xml(r, "raw"),
-        "extensions_between": between(r, "extensions_between", ("extensions",)),
+        "extensions_between": specextra.between(r, "extensions_between", ("extensions",)),
         "browser": specextra.browser(r),
     }
 
