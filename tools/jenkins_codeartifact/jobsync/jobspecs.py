@@ -25,7 +25,7 @@ import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from .. import files, redact
 from ..errors import ConfigError
@@ -49,6 +49,7 @@ from .model import (
 )
 from .yamlread import XML_BAD, Doc, Reader, show
 
+T = TypeVar("T")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # always with fullmatch: `$` would accept "FOO\n"
 _SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|_KEY)$", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|(?<!\$)\{([A-Za-z_][A-Za-z0-9_-]*)\}")
@@ -158,9 +159,21 @@ def _job(r: Reader, source: Source) -> Job | RawItem | Multibranch:
     return _typed_job(r, kind, name, previous, source)
 
 
+def _once(r: Reader, build: Callable[[Reader], T]) -> T:
+    """``build(r)``, read once for a mapping the instances of a template share (it has no placeholder):
+    10,000 instances of one template then check their common git checkout once. The first instance
+    raises any error, as without the cache."""
+    found = r.doc.shared.get(id(r.data))
+    if found is not None and found[0] is r.data:
+        return cast(T, found[1])
+    value = build(r)
+    r.doc.shared[id(r.data)] = (r.data, value)
+    return value
+
+
 def _typed_job(r: Reader, kind: str, name: str, previous: tuple[str, ...], source: Source) -> Job:
     git_r = r.sub("git")
-    git = _git(git_r) if git_r else None
+    git = _once(git_r, _git) if git_r else None
     common: dict[str, Any] = {
         "common": specparts.common(r),
         "name": name,
@@ -175,7 +188,7 @@ def _typed_job(r: Reader, kind: str, name: str, previous: tuple[str, ...], sourc
         for br, raw, where in r.items("bindings"):
             if br is None:
                 raise r.doc.error(where, f"expected a mapping, got {show(raw)}")
-            bindings.append(specparts.binding(br))
+            bindings.append(_once(br, specparts.binding))
         t_r, a_r, j_r = r.sub("timeout"), r.sub("archive"), r.sub("junit")
         return _checked(
             r,
