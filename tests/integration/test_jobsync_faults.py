@@ -6,6 +6,7 @@ jobs on the server are exactly the ones the run (and its report) says it made.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 from tests.fakes.faulty import FaultyFront, wait_until
 
-from jenkins_codeartifact import redact
+from jenkins_codeartifact import netpolicy, redact
 from jenkins_codeartifact.cli import jobsync
 from jenkins_codeartifact.jobsync import transport
 
@@ -50,8 +51,7 @@ def front(fake, monkeypatch, tmp_path):
     """The faulty front before the fake Jenkins, with short timeouts so that every bound is seconds."""
     for var in [v for v in os.environ if v.startswith(("JENKINS_", "CA_"))]:
         monkeypatch.delenv(var)
-    monkeypatch.setattr(transport, "READ_TIMEOUT", 0.5)
-    monkeypatch.setattr(transport, "BACKOFF", 0.05)
+    monkeypatch.setattr(transport, "POLICY", dataclasses.replace(netpolicy.JENKINS, read=0.5, backoff=0.05))
     monkeypatch.chdir(tmp_path)
     with FaultyFront(fake.url.rstrip("/")) as f:
         monkeypatch.setenv("JENKINS_URL", f.url)
@@ -79,7 +79,7 @@ def test_a_post_that_never_answers_is_bounded_read_back_and_reported(fake, front
     assert code == 1 and took < 10
     err = capsys.readouterr().err
     assert "ERROR: producer: create: not applied: no answer within 0.5 s (4 attempts, each read back)" in err
-    assert err.count("producer: create: no answer within 0.5 s and not applied (read back); sending again") == 3
+    assert err.count("producer: create: no answer within 0.5 s and not applied (read back); retry ") == 3
     assert sorted(fake.items) == made(report) == [n for n in ALL if n != "producer"]
     assert report["status"] == "failed" and report["summary"].endswith("1 failed")
 
@@ -99,7 +99,7 @@ def test_a_get_that_never_answers_once_is_retried_after_its_timeout(fake, front,
     front.add("hang_before_headers", times=1, method="GET", path=r"/api/json\?tree=")
     code, took, report = apply(specs, tmp_path)
     assert code == 0 and 0.5 <= took < 5
-    assert "WARNING: listing jobs: no answer within 0.5 s; retrying GET" in capsys.readouterr().err
+    assert "WARNING: listing jobs: no answer within 0.5 s; retry 1 of 3 in" in capsys.readouterr().err
     assert sorted(fake.items) == made(report) == ALL
 
 
@@ -107,9 +107,9 @@ def test_get_503_twice_then_pass_is_retried_with_backoff(fake, front, specs, tmp
     front.add("status", status=503, times=2, method="GET", path=r"/api/json\?tree=")
     code, took, report = apply(specs, tmp_path)
     assert code == 0 and took < 5
-    retries = [line for line in capsys.readouterr().err.splitlines() if "retrying GET" in line]
+    retries = [line for line in capsys.readouterr().err.splitlines() if "; retry " in line]
     assert len(retries) == 2
-    assert all(line.startswith("WARNING: listing jobs: HTTP 503: injected fault; retrying GET in") for line in retries)
+    assert all(line.startswith("WARNING: listing jobs: HTTP 503: injected fault; retry ") for line in retries)
     assert sorted(fake.items) == made(report) == ALL
 
 
@@ -126,7 +126,7 @@ def test_a_post_answered_503_is_read_back_then_sent_once_more(fake, front, specs
     front.add("status", status=503, times=1, method="POST", path=r"createItem\?name=producer")
     code, took, report = apply(specs, tmp_path)
     assert code == 0 and took < 5
-    assert "producer: create: HTTP 503: injected fault and not applied (read back); sending again" in (
+    assert "producer: create: HTTP 503: injected fault and not applied (read back); retry 1 of 3" in (
         capsys.readouterr().err
     )
     assert front.count("POST", r"name=producer", "status") == 1 and front.count("POST", r"name=producer", "pass") == 1
@@ -141,7 +141,7 @@ def test_an_update_answered_503_is_read_back_by_its_whole_config(fake, front, sp
     front.add("status", status=502, times=1, method="POST", path=r"job/producer/config\.xml")
     code, took, report = apply(specs, tmp_path, "--verify")
     assert code == 0 and took < 5 and made(report) == ["producer"]
-    assert "producer: update: HTTP 502: injected fault and not applied (read back); sending again" in (
+    assert "producer: update: HTTP 502: injected fault and not applied (read back); retry 1 of 3" in (
         capsys.readouterr().err
     )
     assert front.count("POST", r"job/producer/config\.xml") == 2
@@ -152,7 +152,7 @@ def test_429_retry_after_is_honoured(fake, front, specs, tmp_path, capsys):
     front.add("status", status=429, retry_after=1, times=1, method="GET")
     code, took, report = apply(specs, tmp_path)
     assert code == 0 and 1.0 <= took < 5
-    assert "listing jobs: HTTP 429: injected fault; retrying GET in 1.0 s (attempt 2 of 4)" in capsys.readouterr().err
+    assert "listing jobs: HTTP 429: injected fault; retry 1 of 3 in 1.0s (Retry-After)" in capsys.readouterr().err
     assert sorted(fake.items) == made(report) == ALL
 
 
@@ -171,7 +171,7 @@ def test_a_reset_mid_body_is_retried(fake, front, specs, tmp_path, capsys):
     front.add("reset_mid_body", times=1, method="GET", path=r"/api/json\?tree=")
     code, took, report = apply(specs, tmp_path)
     assert code == 0 and took < 5
-    assert re.search(r"WARNING: listing jobs: answer cut off \(\w+\); retrying GET", capsys.readouterr().err)
+    assert re.search(r"WARNING: listing jobs: answer cut off \(\w+\); retry \d of 3 in", capsys.readouterr().err)
     assert front.count("GET", r"/api/json\?tree=") == 2
     assert sorted(fake.items) == made(report) == ALL
 

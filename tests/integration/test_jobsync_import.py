@@ -4,6 +4,7 @@ only the marker added, against the fake Jenkins with every plugin installed."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from tests.fakes.fake_jenkins import FakeJenkins
 
 from jenkins_codeartifact import redact
 from jenkins_codeartifact.cli import jobsync
-from jenkins_codeartifact.jobsync import configxml, importing, jobspecs, model, xmlcompare
+from jenkins_codeartifact.jobsync import configxml, importing, jobspecs, model, parts, xmlcompare
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "realjobs"
 SOURCES = sorted(p for p in CORPUS.iterdir() if p.is_dir())
@@ -62,13 +63,62 @@ def test_every_job_imports_losslessly_and_typed_share_is_printed(corpus, tmp_pat
         model.Freestyle, model.Pipeline))]  # fmt: skip
     typed = sum(1 for i in jobs if i.kind == "typed")
     partial = sum(1 for i in jobs if i.kind == "partial")
+    total, raw = Counter[str](), Counter[str]()
+    for imported in jobs:
+        total.update(_tags(place_elements(etree.fromstring(by_name[imported.item.name].encode()))))
+        raw.update(_tags(raw_place_elements(imported.item)))
+    elements, kept_raw = sum(total.values()), sum(raw.values())
     with capsys.disabled():
         print(
             f"\nrealjobs: {len(summary.items)} items; freestyle and pipeline jobs: {len(jobs)}, typed fully "
             f"{typed} ({typed / len(jobs):.0%}), with raw parts {partial} ({partial / len(jobs):.0%}), "
-            f"whole raw {len(jobs) - typed - partial}; all items whole raw: {summary.count('raw')}"
+            f"whole raw {len(jobs) - typed - partial}; all items whole raw: {summary.count('raw')}\n"
+            f"elements in their places: {elements}, typed {elements - kept_raw} "
+            f"({(elements - kept_raw) / elements:.0%}); most kept raw: "
+            + ", ".join(f"{tag.rsplit('.', 1)[-1]} {n}" for tag, n in raw.most_common(12))
         )
     assert typed + partial >= 0.9 * len(jobs)  # freestyle and pipeline jobs keep a typed core
+    assert not raw.keys() & TYPED_CLASSES, "typed features kept raw: " + ", ".join(sorted(raw.keys() & TYPED_CLASSES))
+
+
+_PTJP = "org.jenkinsci.plugins.workflow.job.properties.PipelineTriggersJobProperty"
+_PLACES = ("properties/*", "triggers/*", "builders/*", "publishers/*", "buildWrappers/*")
+# The classes the typed model renders (a typed feature kept raw next to an unknown one would show here).
+TYPED_CLASSES = frozenset(
+    {
+        "hudson.tasks.Shell",
+        "hudson.tasks.ArtifactArchiver",
+        "org.jenkinsci.plugins.credentialsbinding.impl.SecretBuildWrapper",
+        "hudson.plugins.timestamper.TimestamperBuildWrapper",
+        "hudson.plugins.git.extensions.impl.SubmoduleOption",
+        "hudson.plugins.git.extensions.impl.CloneOption",
+        "hudson.plugins.build__timeout.BuildTimeoutWrapper",
+    }
+)
+
+
+def place_elements(root: etree._Element) -> list[etree._Element]:
+    """The top-level elements of a config's places (properties, triggers, builders, publishers, build
+    wrappers, git extensions); a pipeline's triggers property counts as the triggers in it."""
+    out = [e for path in (*_PLACES, "scm/extensions/*", "definition/scm/extensions/*") for e in root.iterfind(path)]
+    return [t for e in out for t in (e.iterfind("triggers/*") if e.tag == _PTJP else [e])]
+
+
+def raw_place_elements(item: model.Item) -> list[etree._Element]:
+    """The elements of ``item``'s places that its spec keeps as raw XML (all of them for a whole-raw item)."""
+    if isinstance(item, model.RawItem):
+        return place_elements(etree.fromstring(re.sub(r"^<\?xml[^>]*\?>", "", item.xml).encode()))
+    assert isinstance(item, model.Freestyle | model.Pipeline)
+    raw = item.common.raw
+    texts = [getattr(raw, p) for p in model.BETWEEN_PLACES] + [r.xml for r in raw.between]
+    if item.git is not None:
+        texts += [item.git.extensions_raw] + [r.xml for r in item.git.extensions_between]
+    found = [e for text in texts for e in parts.raw_elements(text)]
+    return [t for e in found for t in (e.iterfind("triggers/*") if e.tag == _PTJP else [e])]
+
+
+def _tags(elements: list[etree._Element]) -> list[str]:
+    return [str(e.tag) for e in elements]
 
 
 def test_import_from_server_then_apply_adds_only_the_marker(estate, tmp_path, capsys):

@@ -150,3 +150,26 @@ def test_npm_groovy_lint_finds_no_error():
         timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
+PIPELINE = """\
+jobs:
+  - name: deploy
+    type: pipeline
+    git: {url: "https://git.example.com/app.git"}
+    jenkinsfile: {credentials: aws}
+    timeout: {minutes: 45, type: no-activity}
+"""
+
+
+def test_a_pipeline_timeout_is_the_jenkinsfile_timeout_option():
+    (job,) = jobspecs.load_text(PIPELINE, "deploy.yml")
+    assert isinstance(job, model.Pipeline)
+    text = jenkinsfile.render(job)
+    assert "        timeout(time: 45, unit: 'MINUTES', activity: true)\n" in text
+    absolute = jobspecs.load_text(PIPELINE.replace(", type: no-activity", ""), "deploy.yml")[0]
+    assert isinstance(absolute, model.Pipeline)
+    assert "        timeout(time: 45, unit: 'MINUTES')\n" in jenkinsfile.render(absolute)
+    assert "timeout(time: 60, unit: 'MINUTES')" in jenkinsfile.render(
+        jobspecs.load_text(PIPELINE.replace("    timeout: {minutes: 45, type: no-activity}\n", ""), "d.yml")[0]  # type: ignore[arg-type]
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from jenkins_codeartifact.errors import ConfigError
-from jenkins_codeartifact.jobsync import configxml, importing, importxml, jobspecs, model, specwrite
+from jenkins_codeartifact.jobsync import configxml, importing, importxml, jobspecs, model, parts, specwrite
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "jobs"
 CASES = sorted(p.stem for p in GOLDEN.glob("*.yml"))
@@ -26,7 +26,7 @@ def test_every_golden_reads_back_to_its_model(case, tmp_path):
         imported = importxml.read(item.name, configxml.render_plain(item))
         if isinstance(item, model.Pipeline) and item.jenkinsfile is not None:
             item = model.Pipeline(**{**item.__dict__, "jenkinsfile": None})  # a render setting, not in config.xml
-        if isinstance(item, model.RawItem) or item.name == "raw-parts":
+        if isinstance(item, model.RawItem) or item.name in ("raw-parts", "raw-between-typed"):
             assert importxml.prove(imported.item, configxml.render_plain(item)), item.name
             continue
         assert imported.item == item, item.name
@@ -195,3 +195,30 @@ def test_import_report_names_each_item_its_kind_and_the_encrypted_values(tmp_pat
     assert (data["typed"], data["partial"], data["raw"]) == (1, 0, 1)
     assert data["items"] == {"matrix": "raw", "plain": "typed"} and data["encrypted"] == {"matrix": 1}
     assert secret in (tmp_path / "jobs" / "imported.yml").read_text()  # kept as it is, not our secret to drop
+
+
+def test_raw_between_typed_steps_reads_back_where_it_stands(tmp_path):
+    """One unknown step between two shell steps leaves both typed; the unknown wrapper before the
+    bindings leaves them typed too (the first pass kept the whole place raw)."""
+    item = next(i for i in golden_items("long_tail", tmp_path) if i.name == "raw-between-typed")
+    assert isinstance(item, model.Freestyle)
+    imported = importxml.read(item.name, configxml.render_plain(item))
+    job = imported.item
+    assert isinstance(job, model.Freestyle) and job.git is not None
+    assert (job.shell, job.bindings, job.timestamps) == (item.shell, item.bindings, True)
+    placed = [(r.place, r.after, [e.tag for e in parts.raw_elements(r.xml)]) for r in job.common.raw.between]
+    assert placed == [("builders", 1, ["hudson.plugins.cmake.CmakeBuilder"]),
+                      ("buildWrappers", 0, ["hudson.plugins.build__name__setter.BuildNameSetter"])]  # fmt: skip
+    assert "BatchFile" in job.common.raw.builders and "CmakeBuilder" not in job.common.raw.builders
+    assert (job.git.clean, job.git.submodules) == ("before-checkout", True)
+    assert "PruneStaleBranch" in job.git.extensions_raw  # a set: a raw extension needs no position
+
+
+def test_typed_elements_in_another_order_keep_it(tmp_path):
+    item = next(i for i in golden_items("long_tail", tmp_path) if i.name == "run-order")
+    imported = importxml.read(item.name, configxml.render_plain(item))
+    assert imported.kind == "typed"
+    assert imported.item.common.order == (
+        ("publishers", ("mail", "archive")),
+        ("buildWrappers", ("timestamps", "bindings", "timeout")),
+    )

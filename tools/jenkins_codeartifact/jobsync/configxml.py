@@ -30,6 +30,7 @@ from lxml import etree
 
 from . import jobrender, parts
 from .model import (
+    HASHED_IF_SET,
     Archive,
     Binding,
     Common,
@@ -141,13 +142,16 @@ def _build(item: Item, description: str) -> etree._Element:
     return jobrender.pipeline(item, description)
 
 
+_SHELL_SLOT = "\ue000jobsync shell step\ue000"  # private-use characters: no real command holds them
+
+
 def _shape(item: Item) -> Item:
     """``item`` without what varies between a template's instances (name, description, shell text).
 
     Items of one shape render to the same tree but for the description's and the commands' text.
     """
     if isinstance(item, Freestyle):
-        return dataclasses.replace(item, name="", description="", shell=("",) * len(item.shell))
+        return dataclasses.replace(item, name="", description="", shell=(_SHELL_SLOT,) * len(item.shell))
     if isinstance(item, Multibranch):  # its source id defaults to its name
         return dataclasses.replace(item, description="")
     return dataclasses.replace(item, name="", description="")
@@ -166,7 +170,8 @@ def _tree(item: Item, description: str) -> etree._Element:
         return _build(item, description)
     desc.text = description
     if isinstance(item, Freestyle):
-        typed = list(root.iterfind("builders/hudson.tasks.Shell/command"))[: len(item.shell)]  # raw steps follow
+        # the typed steps (raw ones may sit between them): the commands the shape holds a slot in
+        typed = [e for e in root.iterfind("builders/hudson.tasks.Shell/command") if e.text == _SHELL_SLOT]
         for command, el in zip(item.shell, typed, strict=True):
             el.text = command
     return root
@@ -283,7 +288,8 @@ def _renderer() -> str:
     return hashlib.sha256("".join(_serialise(_tree(i, i.description)) for i in _PROBES).encode()).hexdigest()
 
 
-_COMPARED: dict[type, tuple[str, ...]] = {}  # per dataclass: the fields that make its value
+_ALWAYS = object()  # a field that always counts in the content hash
+_COMPARED: dict[type, tuple[tuple[str, object], ...]] = {}  # per dataclass: the fields that make its value
 _PLAIN = (str, int, float, bool, type(None))
 _PARTS: dict[object, object] = {}  # _fields of the parts template instances share (one Git, the same bindings)
 _PART_TYPES = (Git, Binding, JenkinsfileSpec, Common)
@@ -308,8 +314,18 @@ def _item_fields(value: object) -> object:
     names = _COMPARED.get(cls)
     if names is None:
         assert dataclasses.is_dataclass(value), cls
-        names = _COMPARED[cls] = tuple(f.name for f in dataclasses.fields(value) if f.compare)
-    return (cls.__name__, *(_fields(getattr(value, n)) for n in names))
+        names = _COMPARED[cls] = tuple(
+            (f.name, f.default if f.metadata.get(HASHED_IF_SET) else _ALWAYS)
+            for f in dataclasses.fields(value)
+            if f.compare
+        )
+    # a field added later counts only when set: the hashes of items that do not use it stay as they were
+    out: list[object] = [cls.__name__]
+    for n, default in names:
+        v = getattr(value, n)
+        if default is _ALWAYS or v != default:
+            out.append(_fields(v))
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=32768)

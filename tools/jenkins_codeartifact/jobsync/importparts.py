@@ -14,7 +14,25 @@ from typing import Any
 from lxml import etree
 
 from . import jobrender, parts, xmlcompare
-from .model import THRESHOLDS, Archive, Binding, Discard, Git, GitRemote, JUnit, Multibranch, Param, Timeout, Upstream
+from .model import (
+    THRESHOLDS,
+    Archive,
+    Binding,
+    Browser,
+    Cleanup,
+    Discard,
+    Git,
+    GitRemote,
+    InjectPasswords,
+    JUnit,
+    Mail,
+    Multibranch,
+    Param,
+    RawAt,
+    Submodules,
+    Timeout,
+    Upstream,
+)
 
 _PARAM_KINDS = {cls: kind for kind, cls in parts.PARAM_CLASSES.items()}
 _BINDING_KINDS = {cls: kind for kind, cls in parts.BINDING_CLASSES.items()}
@@ -124,12 +142,13 @@ def timeout(e: etree._Element) -> Timeout:
     if strategy is None or ops not in ([], ["hudson.plugins.build__timeout.operations.FailOperation"]):
         raise NoMatch("strategy")
     cls = strategy.get("class", "")
+    env_var = text(e, "timeoutEnvVar", "")
     if cls.endswith("AbsoluteTimeOutStrategy"):
-        return Timeout(int(text(strategy, "timeoutMinutes")), "absolute", bool(ops))
+        return Timeout(int(text(strategy, "timeoutMinutes")), "absolute", bool(ops), env_var)
     seconds = int(text(strategy, "timeoutSecondsString"))
     if seconds % 60:
         raise NoMatch("timeoutSecondsString")
-    return Timeout(seconds // 60, "no-activity", bool(ops))
+    return Timeout(seconds // 60, "no-activity", bool(ops), env_var)
 
 
 def archive(e: etree._Element) -> Archive:
@@ -139,6 +158,9 @@ def archive(e: etree._Element) -> Archive:
         flag(e, "allowEmptyArchive"),
         flag(e, "onlyIfSuccessful"),
         flag(e, "fingerprint"),
+        text(e, "defaultExcludes", "true").strip() == "true",
+        text(e, "caseSensitive", "true").strip() == "true",
+        text(e, "followSymlinks", "true").strip() == "true",
     )
 
 
@@ -147,7 +169,131 @@ def junit(e: etree._Element) -> JUnit:
     return JUnit(text(e, "testResults"), flag(e, "allowEmptyResults"), flag(e, "keepLongStdio"), scale)
 
 
+def mailer(e: etree._Element) -> Mail:
+    every = text(e, "dontNotifyEveryUnstableBuild", "false").strip() != "true"
+    return Mail(text(e, "recipients"), every, flag(e, "sendToIndividuals"))
+
+
+def ansicolor(e: etree._Element) -> str:
+    return text(e, "colorMapName")
+
+
+def inject_passwords(e: etree._Element) -> InjectPasswords:
+    if len(e.findall("passwordEntries/*")):
+        raise NoMatch("passwordEntries")  # entries hold encrypted passwords: kept raw
+    return InjectPasswords(flag(e, "injectGlobalPasswords"), flag(e, "maskPasswordParameters"))
+
+
+def cleanup(e: etree._Element) -> Cleanup:
+    return Cleanup(
+        flag(e, "deleteDirs"), text(e, "cleanupParameter", ""), text(e, "externalDelete", ""),
+        flag(e, "disableDeferredWipeout"),
+    )  # fmt: skip
+
+
+def browser(e: etree._Element) -> Browser:
+    kinds = {cls: kind for kind, cls in parts.BROWSER_CLASSES.items()}
+    return Browser(kinds[e.get("class", "")], text(e, "url"), text(e, "version", ""))
+
+
 # --------------------------------------------------------------------------------------------- git
+
+
+class Place:
+    """The elements of one list place as read: typed ones in the renderer's order (``rank`` rising), raw
+    ones anywhere, each remembered after how many typed ones it came."""
+
+    def __init__(self, name: str, ordered: bool = True) -> None:
+        self.name = name
+        self.ordered = ordered  # False: a set Jenkins keys by class (properties, triggers, git extensions)
+        self.rank = -1
+        self.count = 0
+        self.raw: list[tuple[int, etree._Element]] = []
+
+    def fits(self, rank: int, repeat: bool = False) -> bool:
+        """Whether a typed element of ``rank`` may come next (the renderer writes it after the others)."""
+        return not self.ordered or rank > self.rank or (repeat and rank == self.rank)
+
+    def typed(self, rank: int) -> None:
+        self.rank = rank
+        self.count += 1
+
+    def keep_raw(self, e: etree._Element) -> None:
+        self.raw.append((self.count if self.ordered else -1, e))  # in a set, where it stands does not count
+
+    def split(self) -> tuple[str, tuple[RawAt, ...]]:
+        """The raw XML after all typed elements, and the entries between them (neighbours grouped)."""
+        tail = [e for after, e in self.raw if after in (-1, self.count)]
+        groups: dict[int, list[etree._Element]] = {}
+        for after, e in self.raw:
+            if 0 <= after < self.count:
+                groups.setdefault(after, []).append(e)
+        between = tuple(RawAt(self.name, after, parts.raw_text(els)) for after, els in groups.items())
+        return parts.raw_text(tail), between
+
+
+_EXTENSION_RANKS = {
+    tag: rank
+    for rank, tags in enumerate(
+        [
+            ("CleanBeforeCheckout", "WipeWorkspace"),
+            ("CleanCheckout",),
+            ("CloneOption",),
+            ("CheckoutOption",),
+            ("RelativeTargetDirectory",),
+            ("SubmoduleOption",),
+            ("LocalBranch",),
+        ]
+    )
+    for tag in (_EXT + t for t in tags)
+}
+_EXTENSION_DECODERS: dict[str, Callable[[etree._Element], dict[str, Any]]] = {
+    _EXT + "CleanBeforeCheckout": lambda e: {"clean": "before-checkout"},
+    _EXT + "WipeWorkspace": lambda e: {"clean": "wipe"},
+    _EXT + "CleanCheckout": lambda e: {"clean_after": True},
+    _EXT + "CloneOption": lambda e: {
+        "shallow": flag(e, "shallow"),
+        "no_tags": flag(e, "noTags"),
+        "depth": number(e, "depth"),
+        "clone_timeout": number(e, "timeout"),
+        "honor_refspec": flag(e, "honorRefspec"),
+    },
+    _EXT + "CheckoutOption": lambda e: {"checkout_timeout": number(e, "timeout")},
+    _EXT + "RelativeTargetDirectory": lambda e: {"subdirectory": text(e, "relativeTargetDir")},
+    _EXT + "SubmoduleOption": lambda e: _submodules(e),
+    _EXT + "LocalBranch": lambda e: {"local_branch": text(e, "localBranch")},
+}
+
+
+def _submodules(e: etree._Element) -> dict[str, Any]:
+    m = Submodules(
+        disable=flag(e, "disableSubmodules"),
+        recursive=flag(e, "recursiveSubmodules"),
+        tracking=flag(e, "trackingSubmodules"),
+        reference=text(e, "reference", ""),
+        parent_credentials=flag(e, "parentCredentials"),
+        timeout=number(e, "timeout"),
+        shallow=flag(e, "shallow"),
+        depth=number(e, "depth"),
+        threads=number(e, "threads"),
+    )
+    if m == Submodules(recursive=True, parent_credentials=True):
+        return {"submodules": True}  # the common form, as the spec's submodules: true
+    return {"submodule_options": m}
+
+
+def _extension(git: Git, options: dict[str, Any], e: etree._Element) -> dict[str, Any] | None:
+    """The options ``e`` decodes to, when rendering them gives ``e`` back; else None."""
+    try:
+        found = _EXTENSION_DECODERS[str(e.tag)](e)
+    except (NoMatch, ValueError):
+        return None
+    before = {x.tag for x in parts.git_extensions(dataclasses.replace(git, **options))}
+    trial = parts.git_extensions(dataclasses.replace(git, **{**options, **found}))
+    rendered = [x for x in trial if x.tag == e.tag]
+    if e.tag in before or {x.tag for x in trial} != before | {e.tag}:
+        return None  # a second one of a class, or one that changes another typed extension
+    return found if same(e, rendered[0]) else None
 
 
 def extensions(git: Git, extensions: list[etree._Element], typed: bool) -> Git:
@@ -155,40 +301,17 @@ def extensions(git: Git, extensions: list[etree._Element], typed: bool) -> Git:
     if not typed:
         return dataclasses.replace(git, extensions_raw=parts.raw_text(extensions))
     options: dict[str, Any] = {}
-    decoders: dict[str, Callable[[etree._Element], dict[str, Any]]] = {
-        _EXT + "CleanBeforeCheckout": lambda e: {"clean": "before-checkout"},
-        _EXT + "WipeWorkspace": lambda e: {"clean": "wipe"},
-        _EXT + "CleanCheckout": lambda e: {"clean_after": True},
-        _EXT + "CloneOption": lambda e: {
-            "shallow": flag(e, "shallow"),
-            "no_tags": flag(e, "noTags"),
-            "depth": number(e, "depth"),
-            "clone_timeout": number(e, "timeout"),
-        },
-        _EXT + "CheckoutOption": lambda e: {"checkout_timeout": number(e, "timeout")},
-        _EXT + "RelativeTargetDirectory": lambda e: {"subdirectory": text(e, "relativeTargetDir")},
-        _EXT + "SubmoduleOption": lambda e: {"submodules": True},
-        _EXT + "LocalBranch": lambda e: {"local_branch": text(e, "localBranch")},
-    }
-    raw: list[etree._Element] = []
+    place = Place("extensions", ordered=False)
     for e in extensions:
-        decode = decoders.get(str(e.tag))
-        if decode is None:
-            raw.append(e)
-            continue
-        try:
-            found = decode(e)
-        except (NoMatch, ValueError):
-            raw.append(e)
-            continue
-        before = {x.tag for x in parts.git_extensions(dataclasses.replace(git, **options))}
-        trial = parts.git_extensions(dataclasses.replace(git, **{**options, **found}))
-        rendered = [x for x in trial if x.tag == e.tag]
-        if {x.tag for x in trial} == before | {e.tag} and e.tag not in before and same(e, rendered[0]):
-            options.update(found)
+        rank = _EXTENSION_RANKS.get(str(e.tag), -1)
+        found = _extension(git, options, e) if rank >= 0 and place.fits(rank) else None
+        if found is None:
+            place.keep_raw(e)
         else:
-            raw.append(e)
-    return dataclasses.replace(git, **options, extensions_raw=parts.raw_text(raw))
+            options.update(found)
+            place.typed(rank)
+    tail, between = place.split()
+    return dataclasses.replace(git, **options, extensions_raw=tail, extensions_between=between)
 
 
 def git(scm: etree._Element, typed_extensions: bool = True) -> Git:
@@ -201,6 +324,10 @@ def git(scm: etree._Element, typed_extensions: bool = True) -> Git:
         raise NoMatch("userRemoteConfigs")
     first = remotes[0]
     known = {"configVersion", "userRemoteConfigs", "branches", "extensions"}
+    found = scm.find("browser")
+    typed_browser = None if found is None else attempt(browser, parts.browser, found)
+    if typed_browser is not None:
+        known.add("browser")
     others = [c for c in scm if isinstance(c.tag, str) and c.tag not in known and not xmlcompare.is_default(c)]
     git = Git(
         url=first.url,
@@ -211,6 +338,7 @@ def git(scm: etree._Element, typed_extensions: bool = True) -> Git:
         remotes=tuple(remotes[1:]),
         branches=tuple(branches[1:]),
         raw=parts.raw_text(others),
+        browser=typed_browser,
     )
     return extensions(git, list(scm.iterfind("extensions/*")), typed_extensions)
 

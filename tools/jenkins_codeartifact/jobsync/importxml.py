@@ -18,7 +18,7 @@ from lxml import etree
 
 from . import configxml, jobrender, parts, xmlcompare
 from . import importparts as ip
-from .model import Common, Folder, Freestyle, Item, Multibranch, Pipeline, Raw, RawItem
+from .model import Common, Folder, Freestyle, Item, Multibranch, Pipeline, Raw, RawAt, RawItem
 
 ENCRYPTED = re.compile(r"\{AQAAAB[A-Za-z0-9+/=]+\}")
 Kind = Literal["typed", "partial", "raw"]
@@ -65,13 +65,36 @@ class _Fields:
     common: dict[str, Any] = field(default_factory=dict)
     job: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, list[etree._Element]] = field(default_factory=dict)
+    places: dict[str, ip.Place] = field(default_factory=dict)
 
     def keep_raw(self, place: str, e: etree._Element) -> None:
         self.raw.setdefault(place, []).append(e)
 
+    def place(self, name: str) -> ip.Place:
+        return self.places.setdefault(name, ip.Place(name, ordered=name not in _UNORDERED))
+
     def common_model(self) -> Common:
-        raw = Raw(**{place: parts.raw_text(els) for place, els in self.raw.items()})
-        return Common(raw=raw, **self.common)
+        raw: dict[str, Any] = {place: parts.raw_text(els) for place, els in self.raw.items()}
+        between: list[RawAt] = []
+        for name, place in self.places.items():
+            tail, entries = place.split()
+            raw[name] = tail
+            between.extend(entries)
+        return Common(raw=Raw(**raw, between=tuple(between)), **self.common)
+
+
+_UNORDERED = ("properties", "triggers")  # sets Jenkins keys by class: where an element stands does not matter
+_PROPERTY_RANKS = {
+    "jenkins.model.BuildDiscarderProperty": 0,
+    "com.coravy.hudson.plugins.github.GithubProjectProperty": 1,
+    "hudson.model.ParametersDefinitionProperty": 2,
+}
+_TRIGGER_RANKS = {
+    "hudson.triggers.TimerTrigger": 0,
+    "hudson.triggers.SCMTrigger": 1,
+    "jenkins.triggers.ReverseBuildTrigger": 2,
+    "com.cloudbees.jenkins.GitHubPushTrigger": 3,
+}
 
 
 def _property(f: _Fields, e: etree._Element) -> bool:
@@ -111,43 +134,63 @@ def _trigger(f: _Fields, e: etree._Element) -> bool:
 
 
 def _set(
-    f: _Fields, place: str, children: list[etree._Element], decode: Callable[[_Fields, etree._Element], bool]
+    f: _Fields,
+    place: str,
+    children: list[etree._Element],
+    decode: Callable[[_Fields, etree._Element], bool],
+    ranks: dict[str, int],
 ) -> None:
+    """A list place: each element typed when it decodes and comes in the renderer's order, else raw
+    where it stands (between the typed ones)."""
+    at = f.place(place)
     for e in children:
-        if not decode(f, e):
-            f.keep_raw(place, e)
+        rank = ranks.get(str(e.tag), -1)
+        if rank >= 0 and at.fits(rank) and decode(f, e):
+            at.typed(rank)
+        else:
+            at.keep_raw(e)
 
 
 def _builders(f: _Fields, children: list[etree._Element]) -> None:
-    """Leading shell steps typed (the order of steps is the order they run), the rest raw."""
+    """Shell steps typed, other steps raw where they stand (the order of steps is the order they run)."""
     shells: list[str] = []
-    for i, e in enumerate(children):
+    at = f.place("builders")
+    for e in children:
         command = ip.attempt(lambda x: ip.text(x, "command"), parts.shell, e) if e.tag == "hudson.tasks.Shell" else None
         if command is None:
-            f.raw["builders"] = children[i:]
-            break
-        shells.append(command)
+            at.keep_raw(e)
+        else:
+            shells.append(command)
+            at.typed(0)
     f.job["shell"] = tuple(shells)
 
 
 def _ordered(f: _Fields, place: str, children: list[etree._Element], typed: list[tuple[str, str, Any, Any]]) -> None:
-    """A list place: typed elements while they come in the renderer's order, then raw from the first other."""
-    at = 0
-    for i, e in enumerate(children):
-        pos = next((k for k in range(at, len(typed)) if typed[k][0] == e.tag), -1)
-        value = None if pos < 0 else ip.attempt(typed[pos][2], typed[pos][3], e)
+    """A list place of single typed elements (archive, JUnit; timeout, bindings, timestamps), in the order
+    they run: one that is not the renderer's is kept in ``order``."""
+    at = f.place(place)
+    keys: list[str] = []
+    for e in children:
+        rank = next((k for k, t in enumerate(typed) if t[0] == e.tag), -1)
+        key = typed[rank][1] if rank >= 0 else ""
+        value = None if rank < 0 or key in keys else ip.attempt(typed[rank][2], typed[rank][3], e)
         if value is None:
-            f.raw[place] = children[i:]
-            return
-        f.job[typed[pos][1]] = value
-        at = pos + 1
+            at.keep_raw(e)
+        else:
+            f.job[key] = value
+            keys.append(key)
+            at.typed(rank)
+    if keys != sorted(keys, key=[t[1] for t in typed].index):
+        f.common["order"] = (*f.common.get("order", ()), (place, tuple(keys)))
 
 
-_PUBLISHERS = [
+_PUBLISHERS = [  # in ORDER_KEYS' order
     ("hudson.tasks.ArtifactArchiver", "archive", ip.archive, parts.archive),
     ("hudson.tasks.junit.JUnitResultArchiver", "junit", ip.junit, parts.junit),
+    (parts.MAILER, "mail", ip.mailer, parts.mailer),
 ]
-_WRAPPERS = [
+_WRAPPERS = [  # in ORDER_KEYS' order
+    (parts.CLEANUP, "cleanup", ip.cleanup, parts.cleanup),
     (parts.TIMEOUT, "timeout", ip.timeout, parts.timeout),
     (
         "org.jenkinsci.plugins.credentialsbinding.impl.SecretBuildWrapper",
@@ -156,6 +199,8 @@ _WRAPPERS = [
         parts.bindings,
     ),
     ("hudson.plugins.timestamper.TimestamperBuildWrapper", "timestamps", lambda e: True, lambda v: _timestamper()),
+    (parts.ANSICOLOR, "ansicolor", ip.ansicolor, parts.ansicolor),
+    (parts.INJECT_PASSWORDS, "inject_passwords", ip.inject_passwords, parts.inject_passwords),
 ]
 
 
@@ -203,8 +248,12 @@ def _freestyle(name: str, root: etree._Element, typed: bool) -> Freestyle:
     handlers = _common_top(f)
     handlers.update(
         {
-            "properties": lambda e: _set(f, "properties", children("properties"), _property if typed else _never),
-            "triggers": lambda e: _set(f, "triggers", children("triggers"), _trigger if typed else _never),
+            "properties": lambda e: _set(
+                f, "properties", children("properties"), _property if typed else _never, _PROPERTY_RANKS
+            ),
+            "triggers": lambda e: _set(
+                f, "triggers", children("triggers"), _trigger if typed else _never, _TRIGGER_RANKS
+            ),
             "builders": lambda e: (
                 _builders(f, children("builders")) if typed else f.raw.update(builders=children("builders"))
             ),
@@ -239,15 +288,22 @@ def _pipeline(name: str, root: etree._Element, typed: bool) -> Pipeline:
     handlers = _common_top(f)
 
     def properties(e: etree._Element) -> None:
+        at = f.place("properties")
         for p in e:
-            if p.tag == _WJ + "DisableConcurrentBuildsJobProperty" and not [
-                c for c in p if not xmlcompare.is_default(c)
-            ]:
+            if (
+                p.tag == _WJ + "DisableConcurrentBuildsJobProperty"
+                and at.fits(0)
+                and not [c for c in p if not xmlcompare.is_default(c)]
+            ):
                 f.job["concurrent"] = False
-            elif p.tag == _WJ + "PipelineTriggersJobProperty" and len(p) == 1:
-                _set(f, "triggers", list(p.iterfind("triggers/*")), _trigger if typed else _never)
-            elif not (typed and _property(f, p)):
-                f.keep_raw("properties", p)
+                at.typed(0)
+            elif p.tag == _WJ + "PipelineTriggersJobProperty" and len(p) == 1 and at.fits(4):
+                _set(f, "triggers", list(p.iterfind("triggers/*")), _trigger if typed else _never, _TRIGGER_RANKS)
+                at.typed(4)
+            elif typed and at.fits(_PROPERTY_RANKS.get(str(p.tag), -2) + 1) and _property(f, p):
+                at.typed(_PROPERTY_RANKS[str(p.tag)] + 1)
+            else:
+                at.keep_raw(p)
 
     def definition(e: etree._Element) -> None:
         if e.get("class") == _CPS:
@@ -303,7 +359,7 @@ def kind_of(item: Item) -> Kind:
     if isinstance(item, Multibranch):
         return "partial" if item.traits_raw else "typed"
     git = item.git
-    if item.common.raw or (git is not None and (git.raw or git.extensions_raw)):
+    if item.common.raw or (git is not None and (git.raw or git.extensions_raw or git.extensions_between)):
         return "partial"
     return "typed"
 

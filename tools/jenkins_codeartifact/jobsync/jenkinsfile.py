@@ -49,6 +49,15 @@ def groovy_string(value: str) -> str:
     return "'" + "".join(out) + "'"
 
 
+def timeout_option(job: Pipeline) -> str:
+    """The ``timeout`` option: the job's build timeout (``activity: true`` for no-activity), else the
+    jenkinsfile block's minutes."""
+    if job.timeout is None:
+        return f"timeout(time: {(job.jenkinsfile or JenkinsfileSpec()).timeout_minutes}, unit: 'MINUTES')"
+    activity = ", activity: true" if job.timeout.kind == "no-activity" else ""
+    return f"timeout(time: {job.timeout.minutes}, unit: 'MINUTES'{activity})"
+
+
 def render(job: Pipeline) -> str:
     """The Jenkinsfile text for ``job`` (which must have a ``jenkinsfile`` block)."""
     spec = job.jenkinsfile or JenkinsfileSpec()
@@ -59,7 +68,7 @@ def render(job: Pipeline) -> str:
         "pipeline {",
         "    agent any",
         "    options {",
-        f"        timeout(time: {spec.timeout_minutes}, unit: 'MINUTES')",
+        f"        {timeout_option(job)}",
         "        timestamps()",
         "    }",
     ]

@@ -12,7 +12,7 @@ import re
 from lxml import etree
 
 from . import parts
-from .model import Common, Freestyle, Multibranch, Pipeline, RawItem
+from .model import ORDER_KEYS, Common, Freestyle, Multibranch, Pipeline, RawItem
 
 NULL_SCM = "hudson.scm.NullSCM"
 _PROLOGUE = re.compile(r"^\s*<\?xml[^>]*\?>\s*")
@@ -39,7 +39,7 @@ def trigger_elements(common: Common, poll: str | None) -> list[etree._Element]:
         out.append(parts.upstream(common.upstream))
     if common.github_push:
         out.append(parts.github_push())
-    return out + parts.raw_elements(common.raw.triggers)
+    return parts.placed(out, common.raw.triggers, common.raw.at("triggers"))
 
 
 def property_elements(common: Common) -> list[etree._Element]:
@@ -69,7 +69,7 @@ def freestyle(job: Freestyle, description: str) -> etree._Element:
     root = etree.Element("project")
     _head(root, c, description)
     properties = _el(root, "properties")
-    properties.extend(property_elements(c) + parts.raw_elements(c.raw.properties))
+    properties.extend(parts.placed(property_elements(c), c.raw.properties, c.raw.at("properties")))
     raw_top = parts.raw_elements(c.raw.item)
     if job.git:
         root.append(parts.git_scm(job.git))
@@ -87,39 +87,109 @@ def freestyle(job: Freestyle, description: str) -> etree._Element:
     _el(root, "blockBuildWhenUpstreamBuilding", "false")
     _el(root, "triggers").extend(trigger_elements(c, job.poll))
     _el(root, "concurrentBuild", _bool(job.concurrent))
-    builders = _el(root, "builders")
-    builders.extend([parts.shell(command) for command in job.shell] + parts.raw_elements(c.raw.builders))
-    publishers = _el(root, "publishers")
-    if job.archive is not None:
-        publishers.append(parts.archive(job.archive))
-    if job.junit is not None:
-        publishers.append(parts.junit(job.junit))
-    publishers.extend(parts.raw_elements(c.raw.publishers))
-    wrappers = _el(root, "buildWrappers")
-    if job.timeout is not None:
-        wrappers.append(parts.timeout(job.timeout))
-    if job.bindings:
-        wrappers.append(parts.bindings(job.bindings))
-    if job.timestamps:
-        _el(wrappers, "hudson.plugins.timestamper.TimestamperBuildWrapper")
-    wrappers.extend(parts.raw_elements(c.raw.buildWrappers))
+    builders = [parts.shell(command) for command in job.shell]
+    _el(root, "builders").extend(parts.placed(builders, c.raw.builders, c.raw.at("builders")))
+    _el(root, "publishers").extend(parts.placed(publisher_elements(job), c.raw.publishers, c.raw.at("publishers")))
+    wrappers = parts.placed(wrapper_elements(job), c.raw.buildWrappers, c.raw.at("buildWrappers"))
+    _el(root, "buildWrappers").extend(wrappers)
     root.extend(raw_top)
     return root
+
+
+def _in_order(job: Freestyle, place: str, typed: list[tuple[str, etree._Element]]) -> list[etree._Element]:
+    """``typed`` (key, element) pairs in the job's own order for ``place`` when it has one."""
+    keys = job.common.ordered(place)
+    if not keys:
+        return [e for _, e in typed]
+    by_key = dict(typed)
+    return [by_key[k] for k in keys]  # the keys are those of the typed elements (checked on load)
+
+
+def publisher_elements(job: Freestyle) -> list[etree._Element]:
+    """The typed publishers of a freestyle job, in the renderer's order or the job's."""
+    out = []
+    if job.archive is not None:
+        out.append(("archive", parts.archive(job.archive)))
+    if job.junit is not None:
+        out.append(("junit", parts.junit(job.junit)))
+    if job.mail is not None:
+        out.append(("mail", parts.mailer(job.mail)))
+    return _in_order(job, "publishers", out)
+
+
+def wrapper_elements(job: Freestyle) -> list[etree._Element]:
+    """The typed build wrappers of a freestyle job, in the renderer's order or the job's."""
+    out = []
+    if job.cleanup is not None:
+        out.append(("cleanup", parts.cleanup(job.cleanup)))
+    if job.timeout is not None:
+        out.append(("timeout", parts.timeout(job.timeout)))
+    if job.bindings:
+        out.append(("bindings", parts.bindings(job.bindings)))
+    if job.timestamps:
+        out.append(("timestamps", etree.Element("hudson.plugins.timestamper.TimestamperBuildWrapper")))
+    if job.ansicolor is not None:
+        out.append(("ansicolor", parts.ansicolor(job.ansicolor)))
+    if job.inject_passwords is not None:
+        out.append(("inject_passwords", parts.inject_passwords(job.inject_passwords)))
+    return _in_order(job, "buildWrappers", out)
+
+
+def typed_keys(job: Freestyle, place: str) -> tuple[str, ...]:
+    """The keys of the typed elements ``job`` has in ``place`` (publishers, buildWrappers)."""
+    present = {
+        "archive": job.archive is not None,
+        "junit": job.junit is not None,
+        "timeout": job.timeout is not None,
+        "bindings": bool(job.bindings),
+        "timestamps": job.timestamps,
+        "mail": job.mail is not None,
+        "cleanup": job.cleanup is not None,
+        "ansicolor": job.ansicolor is not None,
+        "inject_passwords": job.inject_passwords is not None,
+    }
+    return tuple(k for k in ORDER_KEYS[place] if present[k])
+
+
+def pipeline_properties(job: Pipeline) -> list[etree._Element]:
+    """The typed properties of a pipeline job (its triggers property included), in the renderer's order."""
+    c = job.common
+    out = []
+    if not job.concurrent:
+        out.append(etree.Element("org.jenkinsci.plugins.workflow.job.properties.DisableConcurrentBuildsJobProperty"))
+    out.extend(property_elements(c))
+    triggers = trigger_elements(c, job.poll)
+    if triggers:
+        prop = etree.Element("org.jenkinsci.plugins.workflow.job.properties.PipelineTriggersJobProperty")
+        _el(prop, "triggers").extend(triggers)
+        out.append(prop)
+    return out
+
+
+def typed_count(job: Freestyle | Pipeline, place: str) -> int:
+    """How many typed elements ``job`` renders in ``place`` (where raw XML between them may go)."""
+    c = job.common
+    if place == "extensions":
+        return 0 if job.git is None else len(parts.git_extensions(job.git))
+    if place == "triggers":
+        return sum((c.cron is not None, job.poll is not None, c.upstream is not None, c.github_push))
+    if isinstance(job, Pipeline):
+        return len(pipeline_properties(job)) if place == "properties" else 0
+    counts = {
+        "properties": lambda: len(property_elements(c)),
+        "builders": lambda: len(job.shell),
+        "publishers": lambda: len(publisher_elements(job)),
+        "buildWrappers": lambda: len(wrapper_elements(job)),
+    }
+    return counts[place]()
 
 
 def pipeline(job: Pipeline, description: str) -> etree._Element:
     c = job.common
     root = etree.Element("flow-definition")
     _head(root, c, description)
-    properties = _el(root, "properties")
-    if not job.concurrent:
-        _el(properties, "org.jenkinsci.plugins.workflow.job.properties.DisableConcurrentBuildsJobProperty")
-    properties.extend(property_elements(c))
-    triggers = trigger_elements(c, job.poll)
-    if triggers:
-        prop = _el(properties, "org.jenkinsci.plugins.workflow.job.properties.PipelineTriggersJobProperty")
-        _el(prop, "triggers").extend(triggers)
-    properties.extend(parts.raw_elements(c.raw.properties))
+    properties = parts.placed(pipeline_properties(job), c.raw.properties, c.raw.at("properties"))
+    _el(root, "properties").extend(properties)
     if job.script is not None:
         definition = _el(root, "definition", **{"class": "org.jenkinsci.plugins.workflow.cps.CpsFlowDefinition"})
         _el(definition, "script", job.script)

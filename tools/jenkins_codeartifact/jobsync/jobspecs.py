@@ -25,11 +25,11 @@ import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from .. import files, redact
 from ..errors import ConfigError
-from . import configxml, specparts
+from . import configxml, specextra, specparts
 from .model import (
     CLEAN_VALUES,
     Folder,
@@ -43,11 +43,13 @@ from .model import (
     RawItem,
     Source,
     Specs,
+    Timeout,
     check_name,
     fold,
 )
 from .yamlread import XML_BAD, Doc, Reader, show
 
+T = TypeVar("T")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # always with fullmatch: `$` would accept "FOO\n"
 _SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|_KEY)$", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|(?<!\$)\{([A-Za-z_][A-Za-z0-9_-]*)\}")
@@ -64,8 +66,19 @@ JOB_KEYS = {
         "timeout",
         "archive",
         "junit",
+        "order",
+        *specextra.FREESTYLE_KEYS,
     ),
-    "pipeline": (*_COMMON_KEYS, "script_path", "lightweight", "jenkinsfile", "script", "sandbox", "concurrent"),
+    "pipeline": (
+        *_COMMON_KEYS,
+        "script_path",
+        "lightweight",
+        "jenkinsfile",
+        "script",
+        "sandbox",
+        "concurrent",
+        "timeout",
+    ),
     "raw": ("name", "type", "xml", "previous_names"),
     "multibranch": specparts.MULTIBRANCH_KEYS,
 }
@@ -146,9 +159,21 @@ def _job(r: Reader, source: Source) -> Job | RawItem | Multibranch:
     return _typed_job(r, kind, name, previous, source)
 
 
+def _once(r: Reader, build: Callable[[Reader], T]) -> T:
+    """``build(r)``, read once for a mapping the instances of a template share (it has no placeholder):
+    10,000 instances of one template then check their common git checkout once. The first instance
+    raises any error, as without the cache."""
+    found = r.doc.shared.get(id(r.data))
+    if found is not None and found[0] is r.data:
+        return cast(T, found[1])
+    value = build(r)
+    r.doc.shared[id(r.data)] = (r.data, value)
+    return value
+
+
 def _typed_job(r: Reader, kind: str, name: str, previous: tuple[str, ...], source: Source) -> Job:
     git_r = r.sub("git")
-    git = _git(git_r) if git_r else None
+    git = _once(git_r, _git) if git_r else None
     common: dict[str, Any] = {
         "common": specparts.common(r),
         "name": name,
@@ -163,19 +188,23 @@ def _typed_job(r: Reader, kind: str, name: str, previous: tuple[str, ...], sourc
         for br, raw, where in r.items("bindings"):
             if br is None:
                 raise r.doc.error(where, f"expected a mapping, got {show(raw)}")
-            bindings.append(specparts.binding(br))
+            bindings.append(_once(br, specparts.binding))
         t_r, a_r, j_r = r.sub("timeout"), r.sub("archive"), r.sub("junit")
-        return Freestyle(
-            git=git,
-            bindings=tuple(bindings),
-            shell=_strings(r, "shell"),
-            timestamps=r.boolean("timestamps", False),
-            concurrent=r.boolean("concurrent", False),
-            scm_retry=specparts.number(r, "scm_retry", 0),
-            timeout=specparts.timeout(t_r) if t_r else None,
-            archive=specparts.archive(a_r) if a_r else None,
-            junit=specparts.junit(j_r) if j_r else None,
-            **common,
+        return _checked(
+            r,
+            Freestyle(
+                git=git,
+                bindings=tuple(bindings),
+                shell=_strings(r, "shell"),
+                timestamps=r.boolean("timestamps", False),
+                concurrent=r.boolean("concurrent", False),
+                scm_retry=specparts.number(r, "scm_retry", 0),
+                timeout=specparts.timeout(t_r) if t_r else None,
+                archive=specparts.archive(a_r) if a_r else None,
+                junit=specparts.junit(j_r) if j_r else None,
+                **specextra.freestyle(r),
+                **common,
+            ),
         )
     script = r.string("script")
     if git is None and script is None:
@@ -186,16 +215,52 @@ def _typed_job(r: Reader, kind: str, name: str, previous: tuple[str, ...], sourc
         raise r.error("script_path" if "script_path" in r.data else "lightweight", "only for a script from git")
     jf_r = r.sub("jenkinsfile")
     jenkinsfile = _jenkinsfile(jf_r) if jf_r else None
-    return Pipeline(
-        git=git,
-        script_path=repo_path(r, "script_path", "Jenkinsfile"),
-        lightweight=r.boolean("lightweight", True),
-        jenkinsfile=jenkinsfile,
-        script=script,
-        sandbox=r.boolean("sandbox", True),
-        concurrent=r.boolean("concurrent", True),
-        **common,
+    t_r = r.sub("timeout")
+    timeout = _pipeline_timeout(r, t_r, jf_r) if t_r else None
+    return _checked(
+        r,
+        Pipeline(
+            git=git,
+            script_path=repo_path(r, "script_path", "Jenkinsfile"),
+            lightweight=r.boolean("lightweight", True),
+            jenkinsfile=jenkinsfile,
+            script=script,
+            sandbox=r.boolean("sandbox", True),
+            concurrent=r.boolean("concurrent", True),
+            timeout=timeout,
+            **common,
+        ),
     )
+
+
+def _pipeline_timeout(r: Reader, t_r: Reader, jf_r: Reader | None) -> Timeout:
+    """A pipeline's ``timeout:``: the ``options { timeout(...) }`` of the Jenkinsfile jobsync renders.
+
+    A script jobsync does not write (inline, or hand-written in git) holds its own timeout option:
+    jobsync does not edit Groovy, so the key is refused there rather than silently ignored.
+    """
+    timeout = specparts.timeout(t_r)
+    if jf_r is None:
+        raise r.error(
+            "timeout",
+            "a pipeline's build timeout is an option of its script, which jobsync does not write here",
+            hint="write options { timeout(time: N, unit: 'MINUTES') } in the script, or render it from a "
+            "jenkinsfile: block",
+        )
+    if "timeout_minutes" in jf_r.data:
+        raise r.error("timeout", "set the timeout once: timeout or jenkinsfile.timeout_minutes, not both")
+    if timeout.fail or timeout.env_var:
+        key = "fail" if timeout.fail else "env_var"
+        raise t_r.error(key, "the pipeline timeout step aborts the build and sets no variable: freestyle only")
+    return timeout
+
+
+def _checked(r: Reader, job: Job) -> Job:
+    if job.common.raw.between or (job.git is not None and job.git.extensions_between):
+        specextra.check_between(r, job)
+    if isinstance(job, Freestyle):
+        specextra.check_order(r, job)
+    return job
 
 
 def _jenkinsfile(jf_r: Reader) -> JenkinsfileSpec:

@@ -10,6 +10,30 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..errors import ConfigError
+from .modelextra import (
+    BROWSERS as BROWSERS,
+)
+from .modelextra import (
+    HASHED_IF_SET as HASHED_IF_SET,
+)
+from .modelextra import (
+    Browser as Browser,
+)
+from .modelextra import (
+    Cleanup as Cleanup,
+)
+from .modelextra import (
+    InjectPasswords as InjectPasswords,
+)
+from .modelextra import (
+    Mail as Mail,
+)
+from .modelextra import (
+    RawAt as RawAt,
+)
+from .modelextra import (
+    Submodules as Submodules,
+)
 
 Clean = Literal["none", "before-checkout", "wipe"]
 CLEAN_VALUES: tuple[Clean, ...] = ("none", "before-checkout", "wipe")
@@ -64,8 +88,13 @@ class Git:
     submodules: bool = False  # recursive submodule update
     local_branch: str | None = None
     clean_after: bool = False
+    honor_refspec: bool = field(default=False, metadata={HASHED_IF_SET: True})  # clone with the refspec
+    submodule_options: Submodules | None = field(default=None, metadata={HASHED_IF_SET: True})
+    browser: Browser | None = field(default=None, metadata={HASHED_IF_SET: True})
     extensions_raw: str = ""
     raw: str = ""  # further <scm> children (a repository browser, a git tool...)
+    # raw extensions between the typed ones (place "extensions")
+    extensions_between: tuple[RawAt, ...] = field(default=(), metadata={HASHED_IF_SET: True})
 
 
 BINDING_KINDS = ("username-password", "secret-text", "secret-file", "ssh-key", "aws")
@@ -142,6 +171,7 @@ class Timeout:
     minutes: int
     kind: str = "absolute"  # or no-activity
     fail: bool = False
+    env_var: str = field(default="", metadata={HASHED_IF_SET: True})  # the variable holding the timeout
 
 
 @dataclass(frozen=True)
@@ -153,6 +183,9 @@ class Archive:
     allow_empty: bool = False
     only_if_successful: bool = False
     fingerprint: bool = False
+    default_excludes: bool = field(default=True, metadata={HASHED_IF_SET: True})
+    case_sensitive: bool = field(default=True, metadata={HASHED_IF_SET: True})
+    follow_symlinks: bool = field(default=True, metadata={HASHED_IF_SET: True})
 
 
 @dataclass(frozen=True)
@@ -165,13 +198,23 @@ class JUnit:
     health_scale: str = "1.0"
 
 
+# The places whose typed elements may come in another order than the renderer's (they run in it), and
+# the key of each typed element there.
+ORDER_KEYS = {
+    "publishers": ("archive", "junit", "mail"),
+    "buildWrappers": ("cleanup", "timeout", "bindings", "timestamps", "ansicolor", "inject_passwords"),
+}
+
+
 RAW_PLACES = ("item", "properties", "triggers", "builders", "publishers", "buildWrappers")
+BETWEEN_PLACES = RAW_PLACES[1:]  # the list places where raw XML may sit between typed elements
 
 
 @dataclass(frozen=True)
 class Raw:
     """XML kept verbatim per place of a job, placed after the typed elements of that place (``item``: at
-    the top level of the config). Each value is XML text of zero or more elements."""
+    the top level of the config). Each value is XML text of zero or more elements; ``between`` holds
+    raw XML placed between typed elements of a place."""
 
     item: str = ""
     properties: str = ""
@@ -179,9 +222,13 @@ class Raw:
     builders: str = ""
     publishers: str = ""
     buildWrappers: str = ""
+    between: tuple[RawAt, ...] = field(default=(), metadata={HASHED_IF_SET: True})
 
     def __bool__(self) -> bool:
-        return any(getattr(self, p) for p in RAW_PLACES)
+        return bool(self.between) or any(getattr(self, p) for p in RAW_PLACES)
+
+    def at(self, place: str) -> tuple[RawAt, ...]:
+        return tuple(r for r in self.between if r.place == place)
 
 
 @dataclass(frozen=True)
@@ -207,6 +254,11 @@ class Common:
     github_push: bool = False
     github_url: str | None = None
     raw: Raw = Raw()
+    # the order of the typed elements of a place, where it is not the renderer's: (place, keys)
+    order: tuple[tuple[str, tuple[str, ...]], ...] = field(default=(), metadata={HASHED_IF_SET: True})
+
+    def ordered(self, place: str) -> tuple[str, ...]:
+        return next((keys for p, keys in self.order if p == place), ())
 
 
 @dataclass(frozen=True)
@@ -227,6 +279,10 @@ class Freestyle:
     timeout: Timeout | None = None
     archive: Archive | None = None
     junit: JUnit | None = None
+    mail: Mail | None = field(default=None, metadata={HASHED_IF_SET: True})
+    ansicolor: str | None = field(default=None, metadata={HASHED_IF_SET: True})  # the colour map: xterm...
+    inject_passwords: InjectPasswords | None = field(default=None, metadata={HASHED_IF_SET: True})
+    cleanup: Cleanup | None = field(default=None, metadata={HASHED_IF_SET: True})
     previous_names: tuple[str, ...] = field(default=(), compare=False)  # renamed on the server, history kept
     source: Source = field(default=Source("<memory>", 0), compare=False)
 
@@ -256,6 +312,8 @@ class Pipeline:
     poll: str | None = None
     disabled: bool = False
     jenkinsfile: JenkinsfileSpec | None = None
+    # the build timeout: the timeout option of the Jenkinsfile jobsync renders (only with ``jenkinsfile``)
+    timeout: Timeout | None = field(default=None, metadata={HASHED_IF_SET: True})
     previous_names: tuple[str, ...] = field(default=(), compare=False)
     source: Source = field(default=Source("<memory>", 0), compare=False)
 

@@ -10,7 +10,52 @@ from __future__ import annotations
 
 from lxml import etree
 
-from .model import THRESHOLDS, Archive, Binding, Discard, Git, JUnit, Param, Timeout, Upstream
+from .model import (
+    THRESHOLDS,
+    Archive,
+    Binding,
+    Discard,
+    Git,
+    JUnit,
+    Param,
+    RawAt,
+    Submodules,
+    Timeout,
+    Upstream,
+)
+from .partsextra import (
+    ANSICOLOR as ANSICOLOR,
+)
+from .partsextra import (
+    BROWSER_CLASSES as BROWSER_CLASSES,
+)
+from .partsextra import (
+    CLEANUP as CLEANUP,
+)
+from .partsextra import (
+    INJECT_PASSWORDS as INJECT_PASSWORDS,
+)
+from .partsextra import (
+    MAILER as MAILER,
+)
+from .partsextra import (
+    ansicolor as ansicolor,
+)
+from .partsextra import (
+    browser as browser,
+)
+from .partsextra import (
+    cleanup as cleanup,
+)
+from .partsextra import (
+    inject_passwords as inject_passwords,
+)
+from .partsextra import (
+    mailer as mailer,
+)
+from .partsextra import (
+    submodule_option as submodule_option,
+)
 
 _BIND = "org.jenkinsci.plugins.credentialsbinding.impl."
 BINDING_CLASSES = {
@@ -70,6 +115,21 @@ def raw_elements(text: str) -> list[etree._Element]:
         child.tail = None
         out.append(child)
     return out
+
+
+def placed(typed: list[etree._Element], tail: str, between: tuple[RawAt, ...] = ()) -> list[etree._Element]:
+    """The elements of one place: the typed ones in order, each raw entry of ``between`` after its
+    ``after`` typed ones, then the raw ``tail`` (an ``after`` beyond the typed count is refused on load)."""
+    if not between:
+        return typed + raw_elements(tail)
+    out: list[etree._Element] = []
+    for i in range(len(typed) + 1):
+        for r in between:
+            if r.after == i:
+                out.extend(raw_elements(r.xml))
+        if i < len(typed):
+            out.append(typed[i])
+    return out + raw_elements(tail)
 
 
 def strip_plugins(root: etree._Element) -> etree._Element:
@@ -191,6 +251,8 @@ def timeout(t: Timeout) -> etree._Element:
     ops = el(root, "operationList")
     if t.fail:
         el(ops, "hudson.plugins.build__timeout.operations.FailOperation")
+    if t.env_var:
+        el(root, "timeoutEnvVar", t.env_var)
     return root
 
 
@@ -227,9 +289,9 @@ def archive(a: Archive) -> etree._Element:
     el(root, "allowEmptyArchive", boolean(a.allow_empty))
     el(root, "onlyIfSuccessful", boolean(a.only_if_successful))
     el(root, "fingerprint", boolean(a.fingerprint))
-    el(root, "defaultExcludes", "true")
-    el(root, "caseSensitive", "true")
-    el(root, "followSymlinks", "true")
+    el(root, "defaultExcludes", boolean(a.default_excludes))
+    el(root, "caseSensitive", boolean(a.case_sensitive))
+    el(root, "followSymlinks", boolean(a.follow_symlinks))
     return root
 
 
@@ -268,7 +330,7 @@ def git_extensions(git: Git) -> list[etree._Element]:
         e = el(None, _EXT + "CleanCheckout")
         el(e, "deleteUntrackedNestedRepositories", "false")
         out.append(e)
-    if git.shallow or git.depth is not None or git.clone_timeout is not None or git.no_tags:
+    if git.shallow or git.depth is not None or git.clone_timeout is not None or git.no_tags or git.honor_refspec:
         e = el(None, _EXT + "CloneOption")
         el(e, "shallow", boolean(git.shallow))
         el(e, "noTags", boolean(git.no_tags))
@@ -277,7 +339,7 @@ def git_extensions(git: Git) -> list[etree._Element]:
             el(e, "depth", str(git.depth))
         if git.clone_timeout is not None:
             el(e, "timeout", str(git.clone_timeout))
-        el(e, "honorRefspec", "false")
+        el(e, "honorRefspec", boolean(git.honor_refspec))
         out.append(e)
     if git.checkout_timeout is not None:
         el(e := el(None, _EXT + "CheckoutOption"), "timeout", str(git.checkout_timeout))
@@ -285,14 +347,10 @@ def git_extensions(git: Git) -> list[etree._Element]:
     if git.subdirectory is not None:
         el(e := el(None, _EXT + "RelativeTargetDirectory"), "relativeTargetDir", git.subdirectory)
         out.append(e)
-    if git.submodules:
-        e = el(None, _EXT + "SubmoduleOption")
-        for tag, value in (("disableSubmodules", "false"), ("recursiveSubmodules", "true")):
-            el(e, tag, value)
-        for tag, value in (("trackingSubmodules", "false"), ("reference", ""), ("parentCredentials", "true")):
-            el(e, tag, value)
-        el(e, "shallow", "false")
-        out.append(e)
+    if git.submodule_options is not None:
+        out.append(submodule_option(git.submodule_options))
+    elif git.submodules:
+        out.append(submodule_option(Submodules(recursive=True, parent_credentials=True)))
     if git.local_branch is not None:
         el(e := el(None, _EXT + "LocalBranch"), "localBranch", git.local_branch)
         out.append(e)
@@ -310,8 +368,9 @@ def git_scm(git: Git) -> etree._Element:
     branches = el(scm, "branches")
     for branch in (git.branch, *git.branches):
         el(el(branches, "hudson.plugins.git.BranchSpec"), "name", branch)
+    if git.browser is not None:
+        scm.append(browser(git.browser))
     scm.extend(raw_elements(git.raw))
     extensions = el(scm, "extensions")
-    extensions.extend(git_extensions(git))
-    extensions.extend(raw_elements(git.extensions_raw))
+    extensions.extend(placed(git_extensions(git), git.extensions_raw, git.extensions_between))
     return scm

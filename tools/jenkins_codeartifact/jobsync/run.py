@@ -163,7 +163,10 @@ def plan(job: Job, credentials: Mapping[str, Credential] | None, checkout: Path 
     bound = usernames(spec.credentials, jenkinsfile.USERNAME_VARIABLE, jenkinsfile.PASSWORD_VARIABLE, "withCredentials")
     steps = tuple(Step(title, command, (("STAGE_NAME", title), *bound), True) for title, command in jenkinsfile.STAGES)
     secrets = tuple(v for _, v in bound)
-    return Plan(job, steps, secrets, branch, spec.environment, spec.timeout_minutes * 60.0, True)
+    minutes = spec.timeout_minutes if job.timeout is None else job.timeout.minutes
+    if job.timeout is not None and job.timeout.kind == "no-activity":
+        log.info("note: the no-activity timeout is applied as an absolute one (%d minutes)", minutes)
+    return Plan(job, steps, secrets, branch, spec.environment, minutes * 60.0, True)
 
 
 class Console:

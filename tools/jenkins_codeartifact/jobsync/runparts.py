@@ -101,7 +101,8 @@ def refuse_unrunnable(item: Item) -> None:
         return
     raw = item.common.raw
     for place in ("builders", "buildWrappers"):
-        elements = parts.raw_elements(getattr(raw, place))
+        texts = [r.xml for r in raw.at(place)] + [getattr(raw, place)]
+        elements = [e for text in texts for e in parts.raw_elements(text)]
         if elements:
             raise ConfigError(
                 f"job {where}: raw {place} <{elements[0].tag}> is a plugin's step; jobsync run cannot run it here",
@@ -114,7 +115,7 @@ def notes(item: Freestyle | Pipeline) -> None:
     if item.common.label is not None:
         log.info("note: label %r is ignored: the build runs on this machine", item.common.label)
     raw = item.common.raw
-    if raw.publishers or raw.properties or raw.triggers:
+    if raw.publishers or raw.properties or raw.triggers or raw.at("publishers") or raw.at("properties"):
         log.info("note: raw properties, triggers and publishers are ignored by jobsync run")
 
 

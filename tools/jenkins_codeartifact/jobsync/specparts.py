@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from . import jobrender, parts
+from . import jobrender, parts, specextra
 from .model import (
+    BETWEEN_PLACES,
     BINDING_KINDS,
     PARAM_KINDS,
     RAW_PLACES,
@@ -44,7 +45,7 @@ COMMON_KEYS = (
     "github_push",
     "github_url",
     "raw",
-)
+)  # and for freestyle jobs, order (see ORDER_KEYS)
 DISCARD_KEYS = ("days", "builds", "artifact_days", "artifact_builds", "legacy")
 PARAM_KEYS = ("name", "type", "default", "description", "choices", "trim", "credential_type", "required")
 BINDING_KEYS = ("type", "credentials", "username", "password", "variable", "passphrase", "access_key", "secret_key")
@@ -56,8 +57,9 @@ BINDING_VARS = {
     "ssh-key": (("variable",), ("username", "passphrase")),
     "aws": (("access_key", "secret_key"), ()),
 }
-TIMEOUT_KEYS = ("minutes", "type", "fail")
-ARCHIVE_KEYS = ("artifacts", "excludes", "allow_empty", "only_if_successful", "fingerprint")
+TIMEOUT_KEYS = ("minutes", "type", "fail", "env_var")
+ARCHIVE_KEYS = ("artifacts", "excludes", "allow_empty", "only_if_successful", "fingerprint", "default_excludes",
+                "case_sensitive", "follow_symlinks")  # fmt: skip
 JUNIT_KEYS = ("results", "allow_empty", "keep_long_stdio", "health_scale")
 REMOTE_KEYS = ("url", "credentials", "name", "refspec")
 GIT_EXTRA_KEYS = (
@@ -74,8 +76,11 @@ GIT_EXTRA_KEYS = (
     "submodules",
     "local_branch",
     "clean_after",
+    "honor_refspec",
+    "browser",
     "extensions_raw",
     "raw",
+    "extensions_between",
 )
 
 
@@ -192,8 +197,11 @@ TYPED_TOP = ("actions", "description", "displayName", "keepDependencies", "prope
 
 
 def _raw(r: Reader) -> Raw:
-    r.check_keys(RAW_PLACES)
-    raw = Raw(**{place: raw_xml(r, place) for place in RAW_PLACES})
+    r.check_keys((*RAW_PLACES, "between"))
+    raw = Raw(
+        **{place: raw_xml(r, place) for place in RAW_PLACES},
+        between=specextra.between(r, "between", BETWEEN_PLACES),
+    )
     for e in parts.raw_elements(raw.item):
         if e.tag in TYPED_TOP:
             raise r.error("item", f"<{e.tag}> is written by jobsync itself; set it with its spec key")
@@ -223,6 +231,7 @@ def common(r: Reader) -> Common:
         github_push=r.boolean("github_push", False),
         github_url=r.string("github_url"),
         raw=_raw(raw_r) if raw_r else Raw(),
+        order=specextra.order(r),
     )
 
 
@@ -244,7 +253,11 @@ def timeout(r: Reader) -> Timeout:
     minutes = number(r, "minutes", 1)
     if minutes is None:
         raise r.error(None, "missing required key 'minutes'")
-    return Timeout(minutes, choice(r, "type", ("absolute", "no-activity"), "absolute"), r.boolean("fail", False))
+    env_var = r.string("env_var", "") or ""
+    if env_var and not ENV_NAME.fullmatch(env_var):
+        raise r.error("env_var", f"{env_var!r} is not a valid environment variable name")
+    kind = choice(r, "type", ("absolute", "no-activity"), "absolute")
+    return Timeout(minutes, kind, r.boolean("fail", False), env_var)
 
 
 def archive(r: Reader) -> Archive:
@@ -255,6 +268,9 @@ def archive(r: Reader) -> Archive:
         allow_empty=r.boolean("allow_empty", False),
         only_if_successful=r.boolean("only_if_successful", False),
         fingerprint=r.boolean("fingerprint", False),
+        default_excludes=r.boolean("default_excludes", True),
+        case_sensitive=r.boolean("case_sensitive", True),
+        follow_symlinks=r.boolean("follow_symlinks", True),
     )
 
 
@@ -292,11 +308,14 @@ def git_extra(r: Reader, url_check: Any) -> dict[str, Any]:
         "no_tags": r.boolean("no_tags", False),
         "checkout_timeout": number(r, "checkout_timeout", 1),
         "subdirectory": subdirectory,
-        "submodules": r.boolean("submodules", False),
+        **specextra.submodules(r),
         "local_branch": r.string("local_branch"),
         "clean_after": r.boolean("clean_after", False),
+        "honor_refspec": r.boolean("honor_refspec", False),
         "extensions_raw": raw_xml(r, "extensions_raw"),
         "raw": raw_xml(r, "raw"),
+        "extensions_between": specextra.between(r, "extensions_between", ("extensions",)),
+        "browser": specextra.browser(r),
     }
 
 

@@ -63,7 +63,9 @@ def _binding(b: Binding) -> dict[str, Any]:
 
 
 def _common(c: Common) -> dict[str, Any]:
-    out = _differs(c, skip=("parameters", "raw"))
+    out = _differs(c, skip=("parameters", "raw", "order"))
+    if c.order:
+        out["order"] = {place: list(keys) for place, keys in c.order}
     if c.parameters:
         out["parameters"] = [_param(p) for p in c.parameters]
     if c.raw:
@@ -72,8 +74,12 @@ def _common(c: Common) -> dict[str, Any]:
 
 
 def _git(g: Git) -> dict[str, Any]:
-    out = {"url": g.url}
-    out.update(_differs(g, skip=("url",)))
+    out: dict[str, Any] = {"url": g.url}
+    out.update(_differs(g, skip=("url", "extensions_between", "submodule_options")))
+    if g.submodule_options is not None:
+        out["submodules"] = _differs(g.submodule_options)
+    if g.extensions_between:  # one place: the entries need no place key
+        out["extensions_between"] = [{"after": r.after, "xml": r.xml} for r in g.extensions_between]
     return out
 
 

@@ -2,11 +2,12 @@
 
 One ``requests`` session (basic auth, connection pool sized to ``workers``, the session cookie Jenkins
 ties a CSRF crumb to). Every request has a connect and a read timeout, and its whole answer a deadline
-(a trickle of bytes would otherwise never time out). GETs are retried with exponential backoff and
-jitter on connection errors, timeouts, a body cut off mid-way, 429 (honouring ``Retry-After``) and
-500/502/503/504, each retry logged on one line. A POST is never re-sent blindly: after an answer that
-leaves open whether it landed (timeout, reset, 502/503/504, 429), the caller's ``landed`` check reads
-the item back first (``_write``); only a POST that provably did not land is sent again.
+(a trickle of bytes would otherwise never time out). GETs are retried on connection errors, timeouts,
+a body cut off mid-way, 429 (honouring ``Retry-After``) and 500/502/503/504, with the numbers, backoff
+and one-line retry message of the one I/O policy (:data:`..netpolicy.JENKINS`). A POST is never re-sent
+blindly: after an answer that leaves open whether it landed (timeout, reset, 502/503/504, 429), the
+caller's ``landed`` check reads the item back first (``_write``); only a POST that provably did not land
+is sent again.
 
 Jenkins words errors in an ``X-Error`` header over an HTML page (AbstractModelObject/error.jelly) or,
 for a refused crumb or bad credentials, in a servlet error page: messages are built from the header,
@@ -20,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import random
 import re
 import threading
 import time
@@ -29,28 +29,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import jenkins as python_jenkins
 import requests
 import urllib3
 from lxml import etree, html
-from requests.adapters import HTTPAdapter
 
-from .. import redact
+from .. import netpolicy, redact
 from ..errors import ConfigError, OperationError
 
 log = logging.getLogger(__name__)
 
 AUTH_HINT = "check JENKINS_USER and JENKINS_API_TOKEN (a user API token, not the password) and the user's permissions"
 URL_HINT = "check --url/JENKINS_URL and that Jenkins is running"
-# Seconds: to connect, to wait for an answer; the backoff base and cap between retries of one GET; the
-# longest Retry-After honoured. Module constants so that a test can shorten them.
-CONNECT_TIMEOUT = 10.0
-READ_TIMEOUT = 30.0
-BACKOFF = 0.5
-BACKOFF_CAP = 8.0
-RETRY_AFTER_CAP = 60.0
-ANSWER_DEADLINE = 120.0  # a whole answer, however slowly its bytes trickle in
-ATTEMPTS = 4  # per GET, and per POST that provably did not land
-RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+# Timeouts, retries and backoff: netpolicy.JENKINS, the one I/O policy (docs/failures.md's table). A
+# module attribute so that a test can shorten it.
+POLICY = netpolicy.JENKINS
+ANSWER_DEADLINE = 120.0  # seconds for a whole answer, however slowly its bytes trickle in
+RETRY_STATUS = netpolicy.RETRYABLE_STATUSES
 AMBIGUOUS_STATUS = frozenset({429, 502, 503, 504})  # a proxy's or an overloaded Jenkins' answer to a POST
 CRUMB_REFUSED = "No valid crumb"
 
@@ -154,11 +149,11 @@ class Transport:
         self.url = check_url(url)
         redact.register(token)
         self.workers = workers
-        self.session = requests.Session()
-        self.session.trust_env = False  # no netrc or proxy variables deciding where the token goes
-        if user and token:
-            self.session.auth = (user, token)
-        self.session.mount(self.url, HTTPAdapter(pool_connections=1, pool_maxsize=max(10, workers)))
+        # python-jenkins's client: its session (basic auth, cookies), sent through its public request API
+        self.server = python_jenkins.Jenkins(self.url, user or None, token or None, timeout=POLICY.timeout)
+        # no netrc or proxy variables deciding where the token goes, and no proxy lookup per request (about
+        # a tenth of a create's time): python-jenkins has no option for it, so its session is set directly
+        self.server._session.trust_env = False
         self._crumb_lock = threading.Lock()
         self._crumb: dict[str, str] | None = None
 
@@ -168,17 +163,12 @@ class Transport:
         """One request; an answer Jenkins gave on purpose is returned, an unknown outcome raised."""
         sent = {"Content-Type": "application/xml; charset=utf-8"} if data is not None else {}
         sent.update(headers or {})
+        # doDelete's and doRename's 302 to another page is the answer itself: not followed (one request)
+        hooks = {"response": [_keep_redirect]} if method != "GET" else {}
+        request = requests.Request(method, self.url + path, data=data, headers=sent, hooks=hooks)
+        self.server.timeout = POLICY.timeout  # the one policy's, read at each request
         try:
-            with self.session.request(
-                method,
-                self.url + path,
-                data=data,
-                headers=sent,
-                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
-                allow_redirects=method == "GET",  # doDelete's 302 to the parent page is the answer itself
-                stream=True,
-            ) as streamed:
-                response = Answer(streamed.status_code, streamed.headers, _read(streamed))
+            response = _answer(self.server, request)
         except requests.ConnectTimeout:
             raise OperationError(
                 f"{what}: cannot reach Jenkins at {self.url} (connect timeout)", hint=URL_HINT
@@ -188,9 +178,11 @@ class Transport:
                 raise OperationError(
                     f"{what}: cannot reach Jenkins at {self.url} (connection refused)", hint=URL_HINT
                 ) from None
+            if _timed_out(exc):
+                raise _Unanswered(f"no answer within {POLICY.read:g} s") from None
             raise _Unanswered(f"connection lost ({type(exc).__name__})") from None
         except requests.Timeout:
-            raise _Unanswered(f"no answer within {READ_TIMEOUT:g} s") from None
+            raise _Unanswered(f"no answer within {POLICY.read:g} s") from None
         except requests.RequestException as exc:  # a body cut off mid-way (ChunkedEncodingError and friends)
             raise _Unanswered(f"answer cut off ({type(exc).__name__})") from None
         retryable = RETRY_STATUS if method == "GET" else AMBIGUOUS_STATUS
@@ -217,19 +209,19 @@ class Transport:
 
     def _retrying(self, method: str, what: str, fn: Callable[[], Any]) -> Any:
         """``fn`` again after each unknown outcome, with backoff; the last one is an error."""
-        for attempt in range(1, ATTEMPTS + 1):
+        attempts = POLICY.attempts
+        for attempt in range(1, attempts + 1):
             try:
                 return fn()
             except _Unanswered as exc:
-                if attempt == ATTEMPTS:
+                if attempt == attempts:
                     raise OperationError(
-                        f"{what}: no usable answer from Jenkins at {self.url} after {ATTEMPTS} attempts ({exc.why})",
+                        f"{what}: no usable answer from Jenkins at {self.url} after {attempts} attempts ({exc.why})",
                         hint=URL_HINT,
                     ) from None
-                delay = _backoff(attempt, exc.retry_after)
-                log.warning(
-                    "%s: %s; retrying %s in %.1f s (attempt %d of %d)",
-                    *(what, exc.why, method, delay, attempt + 1, ATTEMPTS),
+                delay = POLICY.delay(attempt, exc.retry_after)
+                netpolicy.log_retry(
+                    log, what, exc.why, attempt, POLICY.retries, delay, retry_after=exc.retry_after is not None
                 )
                 time.sleep(delay)
         raise AssertionError("unreachable")
@@ -275,7 +267,8 @@ class Transport:
 
     def _write(self, path: str, what: str, data: bytes | None, landed: Callable[[], bool]) -> None:
         """POST; after an unknown outcome, ``landed()`` reads the item back before anything is re-sent."""
-        for attempt in range(1, ATTEMPTS + 1):
+        attempts = POLICY.attempts
+        for attempt in range(1, attempts + 1):
             try:
                 self._post(path, what, data)
                 return
@@ -291,15 +284,50 @@ class Transport:
                     f"{what}: {why}; whether it was applied is unknown ({check.message})",
                     hint="run `jobsync diff` to see the server's state, then `jobsync apply` again",
                 ) from None
-            if attempt == ATTEMPTS:
+            if attempt == attempts:
                 break
-            delay = _backoff(attempt, retry_after)
-            log.warning(
-                "%s: %s and not applied (read back); sending again in %.1f s (attempt %d of %d)",
-                *(what, why, delay, attempt + 1, ATTEMPTS),
-            )
+            delay = POLICY.delay(attempt, retry_after)
+            cause = f"{why} and not applied (read back)"
+            netpolicy.log_retry(log, what, cause, attempt, POLICY.retries, delay, retry_after=retry_after is not None)
             time.sleep(delay)
-        raise OperationError(f"{what}: not applied: {why} ({ATTEMPTS} attempts, each read back)", hint=URL_HINT)
+        raise OperationError(f"{what}: not applied: {why} ({attempts} attempts, each read back)", hint=URL_HINT)
+
+
+def _answer(server: python_jenkins.Jenkins, request: requests.Request) -> Answer:
+    """``request`` sent by python-jenkins (``jenkins_request``, streamed), its whole answer read.
+
+    python-jenkins raises for an answer of 400 or more; the answer itself is what jobsync words its
+    errors from (``X-Error``, the page): it is taken from the HTTPError, which python-jenkins wraps for a
+    401/403/404/500 (having read the body) and re-raises for the other statuses (body unread).
+    """
+    try:
+        streamed = server.jenkins_request(request, add_crumb=False, stream=True)
+    except requests.HTTPError as exc:
+        streamed = exc.response
+    except python_jenkins.JenkinsException as exc:
+        cause = exc.__context__
+        if isinstance(cause, requests.HTTPError) and cause.response is not None:
+            with cause.response as answered:
+                return Answer(answered.status_code, answered.headers, answered.content)
+        if isinstance(cause, requests.RequestException):  # a timeout, wrapped as TimeoutException
+            raise cause from None
+        raise
+    with streamed:
+        return Answer(streamed.status_code, streamed.headers, _read(streamed))
+
+
+def _keep_redirect(response: requests.Response, *args: object, **kwargs: object) -> requests.Response:
+    """A response hook: a write's redirect stays its answer (requests would follow it with a GET)."""
+    if response.is_redirect:
+        response.headers["X-Redirect-Location"] = response.headers.pop("Location")
+    return response
+
+
+def _timed_out(exc: requests.ConnectionError) -> bool:
+    """True for a read timeout that urllib3 reports as retries exhausted (python-jenkins mounts
+    ``Retry(total=0)``, which turns a GET's read timeout into a MaxRetryError)."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, urllib3.exceptions.ReadTimeoutError)
 
 
 def _read(streamed: requests.Response) -> bytes:
@@ -310,7 +338,7 @@ def _read(streamed: requests.Response) -> bytes:
         try:
             chunk = streamed.raw.read1(65536, decode_content=True)
         except urllib3.exceptions.ReadTimeoutError:
-            raise _Unanswered(f"no answer within {READ_TIMEOUT:g} s") from None
+            raise _Unanswered(f"no answer within {POLICY.read:g} s") from None
         except urllib3.exceptions.HTTPError as exc:  # reset, incomplete body, bad chunk, bad gzip
             raise _Unanswered(f"answer cut off ({type(exc).__name__})") from None
         if not chunk:
@@ -327,15 +355,4 @@ def _not_connected(exc: requests.ConnectionError) -> bool:
 
 
 def _retry_after(response: Answer) -> float | None:
-    value = response.headers.get("Retry-After", "")
-    try:
-        return min(max(float(value), 0.0), RETRY_AFTER_CAP)
-    except ValueError:
-        return None
-
-
-def _backoff(attempt: int, retry_after: float | None) -> float:
-    """Exponential backoff with full jitter, or the server's ``Retry-After`` when it gave one."""
-    if retry_after is not None:
-        return retry_after
-    return random.uniform(0, min(BACKOFF_CAP, BACKOFF * 2**attempt))
+    return netpolicy.parse_retry_after(response.headers.get("Retry-After"))

@@ -58,6 +58,7 @@ _FALSE_BY_DEFAULT = frozenset(
         "useShallowClone",
         "allowEmptyArchive",
         "onlyIfSuccessful",
+        "latestOnly",  # ArtifactArchiver's deprecated field (false: what readResolve leaves)
         "fingerprint",
         "keepLongStdio",
         "allowEmptyResults",

@@ -52,6 +52,9 @@ class Doc:
         self.lines: dict[KeyPath, int] = {}
         self.raw: dict[KeyPath, str] = {}
         self._seen: set[int] = set()
+        # models of mappings a template's instances share (the same object: no placeholder in it), by
+        # id; the mapping is kept with its model, so that its id stays its own while the doc lives
+        self.shared: dict[int, tuple[object, object]] = {}
         loader = _Loader(text)
         try:
             node = loader.get_single_node()
