@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 
 from jenkins_codeartifact.errors import OperationError, PreconditionError
@@ -98,24 +95,24 @@ def test_rename_only_from_this_owners_item_of_the_same_type():
     assert by_name(planning.plan(model.Specs((new,)), [busy], A))["new"][0] == "conflict"
 
 
-def test_the_tree_query_runs_while_the_specs_are_hashed_and_its_failure_is_the_plans():
-    """The server builds its answer (0.4 s for 10,000 jobs) while the content hashes are computed."""
-    specs = model.Specs(tuple(model.Freestyle(name=f"pkg-{i:04d}") for i in range(2000)))
+def test_the_plan_asks_for_the_tree_once_and_its_failure_is_the_plans():
+    """One tree query per plan; a server that cannot list its jobs is the plan's error, as the server said it."""
+    specs = model.Specs(tuple(model.Freestyle(name=f"pkg-{i:04d}") for i in range(200)))
 
     class Server:
         workers = 1
         fail = False
+        queries = 0
 
         def tree(self, depth: int) -> list[Remote]:
-            self.thread = threading.current_thread().name
-            time.sleep(0.3)
+            self.queries += 1
             if self.fail:
                 raise OperationError("listing jobs: HTTP 503 from http://jenkins:8080/ (5 attempts)")
             return [remote(specs.items[0], A)]
 
     server = Server()
     plan = sync.plan(specs, server, A)  # type: ignore[arg-type]
-    assert server.thread == "tree" and threading.current_thread().name == "MainThread"
+    assert server.queries == 1
     assert by_name(plan)["pkg-0000"][0] == "unchanged" and by_name(plan)["pkg-0001"][0] == "create"
     server.fail = True
     with pytest.raises(OperationError, match="listing jobs: HTTP 503"):

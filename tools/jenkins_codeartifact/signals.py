@@ -1,4 +1,5 @@
-"""SIGTERM/SIGINT as exceptions, and cleanup that a second signal cannot interrupt.
+"""SIGTERM/SIGINT as exceptions, cleanup that a second signal cannot interrupt, and threads that never
+take a signal.
 
 Jenkins aborts a build with SIGTERM (``timeout`` too), whose default kills the process without running
 any ``finally``: temp pip.conf files, smoke-test containers and half-moved files would stay behind. The
@@ -10,27 +11,19 @@ secret file not yet removed). So once a signal has been raised, later ones are o
 that must finish once started wraps itself in :func:`deferred`, which holds a first signal until the
 block ends.
 
-The kernel hands a process's signal to any of its threads, while Python runs handlers in the main
-thread only: a main thread blocked in a plain wait (a future, a queue, a child process) while a worker
-thread took the signal would run the handler only when that wait ends (an abort was seen to hang for
-over 30 s). The main thread's waits therefore go through :func:`wait`, which wakes up every
-:data:`POLL` and runs the handlers of signals that arrived (``PyErr_CheckSignals``): CPython 3.11 keeps
-a "signal pending" flag for its bytecode loop that a worker thread can reset, and then the handler of a
-signal the main thread itself took still waited until the build ended (1 abort in about 50).
+Python runs handlers in the main thread only, while the kernel hands a process-directed signal to any
+thread that does not block it. Threads started through :class:`Workers` and :func:`start_thread` block
+SIGINT/SIGTERM, so every abort lands on the main thread and interrupts its plain waits at once.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import ctypes
 import logging
 import os
-import queue
 import signal
-import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any, TypeVar
@@ -51,7 +44,6 @@ _pending: list[int] = []
 _raised: int | None = None  # the signal already raised: the process is on its way out
 _closing = False  # the command's work is over: signals are noted, never raised
 _aborted = False  # the command ended on a signal
-POLL = 0.2  # seconds: the longest a pending signal waits for the main thread to notice it
 T = TypeVar("T")
 
 
@@ -104,53 +96,6 @@ def deferred() -> Iterator[None]:
             else:  # handlers run in the main thread: deliver it again, now that nothing defers it
                 _pending.clear()
                 os.kill(os.getpid(), due)
-
-
-def wait(until: Callable[[float], T], deadline: float | None = None) -> T:
-    """``until(timeout)`` called with short timeouts until it returns, so a signal is handled within :data:`POLL`.
-
-    ``until`` is a blocking call that takes a timeout: ``future.result``, ``lambda t: q.get(timeout=t)``,
-    ``proc.wait``. With a ``deadline`` (``time.monotonic()``), its timeout exception is raised after it.
-    """
-    main = threading.current_thread() is threading.main_thread()
-    while True:
-        left = POLL if deadline is None else min(POLL, max(0.0, deadline - time.monotonic()))
-        try:
-            return until(left)
-        except (TimeoutError, queue.Empty, subprocess.TimeoutExpired):
-            if deadline is not None and time.monotonic() >= deadline:
-                raise
-        if main:
-            ctypes.pythonapi.PyErr_CheckSignals()  # runs pending handlers; raises what they raise
-
-
-def background(fn: Callable[..., T], *args: object) -> Callable[[], T]:
-    """Start ``fn(*args)`` in a daemon thread; the returned call waits for it (through :func:`wait`) and
-    returns its result or raises its exception.
-
-    For slow work that can overlap the main thread's own (loading an image while the index is checked);
-    a daemon thread, so an abort never waits for it at exit.
-    """
-    done: queue.Queue[tuple[bool, object]] = queue.Queue(maxsize=1)
-
-    def run() -> None:
-        try:
-            done.put((True, fn(*args)))
-        except BaseException as exc:  # handed to the caller, raised in its thread
-            done.put((False, exc))
-
-    threading.Thread(target=run, name=getattr(fn, "__name__", "background"), daemon=True).start()
-    answer: list[tuple[bool, object]] = []
-
-    def result() -> T:
-        if not answer:
-            answer.append(wait(lambda t: done.get(timeout=t)))
-        ok, value = answer[0]
-        if not ok:
-            raise value  # type: ignore[misc]
-        return value  # type: ignore[return-value]
-
-    return result
 
 
 _CAUGHT = frozenset({signal.SIGINT, signal.SIGTERM})

@@ -267,7 +267,7 @@ def _stream(
                 continue
             tail.append(line)
             progress.line(line)
-        signals.wait(proc.wait)
+        proc.wait()  # a plain wait: no thread of ours takes SIGTERM/SIGINT, so an abort ends it
     except BaseException:
         with signals.deferred():
             stop_group(proc)

@@ -34,7 +34,7 @@ def heartbeat(chunks: Iterable[Any], every: float) -> Iterator[Any]:
     signals.start_thread(read, name="push-stream")  # blocks SIGINT/SIGTERM: the main thread takes them
     while True:
         try:
-            more, item = signals.wait(lambda t: items.get(timeout=t), deadline=time.monotonic() + every)
+            more, item = items.get(timeout=every)  # the reader thread blocks signals: an abort ends this wait
         except queue.Empty:
             yield None
             continue

@@ -245,12 +245,11 @@ def _run_step(
             except OSError as exc:  # a #! line naming a missing interpreter: the step fails, as in Jenkins
                 console.line(f"ERROR: cannot run {argv[0]}: {exc.strerror or exc}")
                 return 127
-            reader = threading.Thread(target=console.pump, args=(proc.stdout,), daemon=True)
-            reader.start()
+            reader = signals.start_thread(console.pump, proc.stdout, name="console")  # never takes a signal
         try:
-            code = signals.wait(proc.wait, deadline)
+            code = proc.wait(_left(deadline))  # a plain wait: an abort reaches this thread and ends it
             # a background process may still hold the output open: wait for it too, as Jenkins would
-            signals.wait(lambda t: _join(reader, t), deadline)
+            _join(reader, _left(deadline))
         except (subprocess.TimeoutExpired, TimeoutError):
             raise _TimedOut from None
         return code
@@ -270,7 +269,12 @@ def _run_step(
         script.unlink(missing_ok=True)
 
 
-def _join(thread: threading.Thread, timeout: float) -> None:
+def _left(deadline: float | None) -> float | None:
+    """Seconds until ``deadline`` (``time.monotonic()``), never negative; None for no deadline."""
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def _join(thread: threading.Thread, timeout: float | None) -> None:
     thread.join(timeout)
     if thread.is_alive():
         raise TimeoutError

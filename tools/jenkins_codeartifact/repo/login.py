@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
-from .. import redact, signals
+from .. import redact
 from ..errors import ConfigError, OperationError
 from ..index import Index, resolve_index
 from ..settings import Settings
@@ -59,7 +59,7 @@ def _pump(streams: dict[int, tuple[IO[bytes], IO[bytes]]]) -> None:
         selector.register(source, selectors.EVENT_READ, fd)
         pending[fd] = b""
     while selector.get_map():
-        for key, _ in selector.select(timeout=signals.POLL):
+        for key, _ in selector.select():  # a signal interrupts it: the main thread is the only one
             fd = key.data
             chunk = os.read(key.fd, 65536)
             target = streams[fd][1]
