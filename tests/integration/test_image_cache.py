@@ -19,7 +19,7 @@ import pytest
 import requests
 from tests.integration import test_consume as consume_tests
 
-from jenkins_codeartifact.consume import containers
+from jenkins_codeartifact.consume import containers, smoke
 
 pytestmark = pytest.mark.docker
 APP, cli, leaks = consume_tests.APP, consume_tests.cli, consume_tests.leaks
@@ -112,7 +112,7 @@ def smoke_page(ref: str) -> str:
         client, ref, name=f"ca-test-{port}", network="host", container_port=8080, host_port=port
     )
     try:
-        health = containers.wait_healthy(f"{container.base_url}/healthz", 60, alive=container.alive)
+        health = smoke.poll(f"{container.base_url}/healthz", 60, alive=container.alive, strict=False)
         assert health.status == 200
         return requests.get(f"{container.base_url}/", timeout=10).text
     finally:

@@ -11,7 +11,7 @@ import pytest
 
 from jenkins_codeartifact import signals
 from jenkins_codeartifact.cli import consume_deploy
-from jenkins_codeartifact.consume import changeset, containers, image, local_target
+from jenkins_codeartifact.consume import changeset, containers, image, local_target, smoke
 from jenkins_codeartifact.consume import pipeline as consume
 from jenkins_codeartifact.consume import registry as registries
 from jenkins_codeartifact.errors import ConfigError
@@ -342,7 +342,7 @@ def test_an_abort_reports_exactly_what_it_cleaned_up(app, monkeypatch, tmp_path,
     def aborted(url, timeout, **kw):
         raise signals.Terminated  # Jenkins' abort while the smoke test polls
 
-    monkeypatch.setattr(containers, "wait_healthy", aborted)
+    monkeypatch.setattr(smoke, "poll", aborted)
     report = tmp_path / "r.json"
     assert consume_deploy.main(["smoke-test", "--tag", "1", "--report", str(report)]) == 143
     last = capsys.readouterr().err.strip().splitlines()[-1]

@@ -12,7 +12,7 @@ import docker.errors
 import pytest
 
 from jenkins_codeartifact import signals
-from jenkins_codeartifact.consume import cleanup, containers
+from jenkins_codeartifact.consume import cleanup, containers, smoke
 from jenkins_codeartifact.errors import ConfigError, OperationError, PreconditionError
 
 
@@ -32,21 +32,26 @@ def test_engine_absent():
         containers.engine(factory)
 
 
-def test_wait_healthy_gives_up_at_timeout():
+def test_the_poll_gives_up_at_timeout():
     now = [0.0]
 
     def sleep(s):
         now[0] += s
 
-    health = containers.wait_healthy(
-        f"http://127.0.0.1:{containers.free_port()}/healthz", 2.0, clock=lambda: now[0], sleep=sleep, interval=0.5
+    health = smoke.poll(
+        f"http://127.0.0.1:{containers.free_port()}/healthz",
+        2.0,
+        clock=lambda: now[0],
+        sleep=sleep,
+        interval=0.5,
+        strict=False,
     )
     assert health.status is None
     assert health.seconds >= 2.0
 
 
-def test_wait_healthy_stops_when_the_container_dies():
-    health = containers.wait_healthy(f"http://127.0.0.1:{containers.free_port()}/", 60.0, alive=lambda: False)
+def test_the_poll_stops_when_the_container_dies():
+    health = smoke.poll(f"http://127.0.0.1:{containers.free_port()}/", 60.0, alive=lambda: False, strict=False)
     assert health.status is None
     assert health.seconds < 5
 
@@ -141,7 +146,7 @@ def test_engine_error_while_watching_a_container():
 def test_a_failed_removal_does_not_hide_the_smoke_test_failure(monkeypatch, caplog):
     engine = FakeEngine()
     engine.remove_error = docker.errors.APIError("removal of container is already in progress")
-    monkeypatch.setattr(containers, "wait_healthy", lambda url, timeout, **kw: containers.Health(url, 500, 1.0))
+    monkeypatch.setattr(smoke, "poll", lambda url, timeout, **kw: containers.Health(url, 500, 1.0))
     with pytest.raises(OperationError, match="smoke test of application:1 failed: HTTP 500"):
         containers.smoke_test(engine, "application:1", timeout=1)
     assert "could not remove container ca-smoke-" in caplog.text
@@ -180,7 +185,7 @@ def test_a_second_sigterm_during_the_removal_does_not_interrupt_it(monkeypatch):
         time.sleep(5)
         return containers.Health(url, 200, 5.0)
 
-    monkeypatch.setattr(containers, "wait_healthy", healthy_until_killed)
+    monkeypatch.setattr(smoke, "poll", healthy_until_killed)
 
     def kill_twice():
         time.sleep(0.2)

@@ -20,7 +20,7 @@ from typing import Any
 from .. import signals
 from ..console import step
 from ..errors import ConfigError, OperationError, PreconditionError
-from . import cleanup, containers, rollout
+from . import cleanup, rollout, smoke
 from .cloudformation import (
     CAPABILITIES,
     IMAGE_TAG,
@@ -307,7 +307,7 @@ class _Run:
         target = base.rstrip("/") + self.watch.probe_path
         limit = max(0.1, min(self.watch.probe_timeout, self.deadline.left))
         with step(f"probe: GET {target} until HTTP 200 (timeout {limit:g}s)", log):
-            health = containers.wait_healthy(target, limit, sleep=self.sleep)
+            health = smoke.poll(target, limit, sleep=self.sleep, strict=False)
             probe = {"url": target, "status": health.status, "seconds": round(health.seconds, 1)}
             probe["ok"] = health.status == 200
             self.record["probe"] = probe

@@ -11,7 +11,6 @@ import contextlib
 import dataclasses
 import logging
 import socket
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,24 +61,6 @@ def free_port() -> int:
 
 
 Health = smoke.Health
-
-
-def wait_healthy(
-    url: str,
-    timeout: float,
-    *,
-    alive: Callable[[], bool] = lambda: True,
-    interval: float = 0.5,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    strict: bool = False,
-) -> Health:
-    """Poll ``url`` until HTTP 200, ``alive()`` turns false, or ``timeout`` passes.
-
-    ``strict`` (the smoke test and the local target, on 127.0.0.1): no proxy, no redirect followed, and a
-    3xx or 4xx ends the poll at once (see :func:`smoke.poll`).
-    """
-    return smoke.poll(url, timeout, alive=alive, interval=interval, clock=clock, sleep=sleep, strict=strict)
 
 
 @dataclass
@@ -253,7 +234,7 @@ def smoke_test(
         passed = False
         try:
             container = start(client, image, name=name, network=network, container_port=container_port, role=role)
-            health = wait_healthy(container.base_url + path, timeout, alive=container.alive, strict=True)
+            health = smoke.poll(container.base_url + path, timeout, alive=container.alive)
             result = SmokeResult(image, health.url, health.status, round(health.seconds, 3), path, health.outcome)
             if health.status != 200:
                 raise_unhealthy(container, image, health, result, network, what, consequence)

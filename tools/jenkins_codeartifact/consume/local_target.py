@@ -27,7 +27,7 @@ from .. import signals
 from ..console import step
 from ..errors import ConfigError, OperationError
 from ..settings import Settings
-from . import cleanup, containers, proxy, registry
+from . import cleanup, containers, proxy, registry, smoke
 from .target import DeployResult
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def deploy_local(
             with signals.deferred():  # switched in one go: an abort restores a known state
                 _switch(target, undo, before, candidate)
             verify = f"http://127.0.0.1:{target.port}{target.path}"
-            health = containers.wait_healthy(verify, VERIFY_TIMEOUT, strict=True)
+            health = smoke.poll(verify, VERIFY_TIMEOUT)
             if health.status != 200:
                 raise OperationError(
                     f"{reference} passed its check on a spare port but not through 127.0.0.1:{target.port} "
@@ -147,7 +147,7 @@ def _candidate(client: Any, reference: str, target: LocalTarget) -> containers.C
                 labels={TARGET_LABEL: target.name},
             )
             url = candidate.base_url + target.path
-            health = containers.wait_healthy(url, target.timeout, alive=candidate.alive, strict=True)
+            health = smoke.poll(url, target.timeout, alive=candidate.alive)
             if health.status != 200:
                 result = containers.SmokeResult(reference, health.url, health.status, health.seconds, target.path)
                 consequence = "the local target still runs the previous one"
