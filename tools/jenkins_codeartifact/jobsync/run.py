@@ -338,17 +338,7 @@ def _build(
     pending = list(p.steps)
     current: Step | None = None
     try:
-        console.line(f"Started by jobsync run (build #{build.number} of {job.name})")
-        console.line(f"Building on the {NODE_NAME} node in workspace {workspace}")
-        console.timestamps = p.timestamps
-        workspace.mkdir(parents=True, exist_ok=True)
-        git_env = checkout(p, workspace, console, source) if job.git else {}
-        build.git_commit = git_env.get("GIT_COMMIT")
-        extra = {**git_env, **dict(p.environment), **runparts.write_secret_files(p.files, workspace)}
-        env = environment(job, build.number, workspace, params, extra)
-        if p.secrets:
-            names = sorted({k for s in p.steps for k, v in s.env if v in p.secrets})
-            console.line("Masking supported pattern matches of " + " or ".join(f"${n}" for n in names))
+        env = _prepare(p, build, console, workspace, params, source)
         while pending:
             current = pending.pop(0)
             if current.stage:
@@ -389,6 +379,25 @@ def _build(
         runparts.remove_secret_files(workspace)
     _finish(build, console, current, pending)
     console.line(f"Finished: {build.result}")
+
+
+def _prepare(
+    p: Plan, build: Build, console: Console, workspace: Path, params: Mapping[str, str], source: Path | None
+) -> dict[str, str]:
+    """The build's first console lines, its workspace checked out and its environment (secret files written)."""
+    job = p.job
+    console.line(f"Started by jobsync run (build #{build.number} of {job.name})")
+    console.line(f"Building on the {NODE_NAME} node in workspace {workspace}")
+    console.timestamps = p.timestamps
+    workspace.mkdir(parents=True, exist_ok=True)
+    git_env = checkout(p, workspace, console, source) if job.git else {}
+    build.git_commit = git_env.get("GIT_COMMIT")
+    extra = {**git_env, **dict(p.environment), **runparts.write_secret_files(p.files, workspace)}
+    env = environment(job, build.number, workspace, params, extra)
+    if p.secrets:
+        names = sorted({k for s in p.steps for k, v in s.env if v in p.secrets})
+        console.line("Masking supported pattern matches of " + " or ".join(f"${n}" for n in names))
+    return env
 
 
 def _finish(build: Build, console: Console, current: Step | None, pending: list[Step]) -> None:
