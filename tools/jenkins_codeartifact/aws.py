@@ -19,7 +19,7 @@ import botocore.config
 import botocore.exceptions
 from botocore.retries.standard import RetryContext, StandardRetryConditions
 
-from . import redact
+from . import netpolicy, redact
 from .errors import CAError, ConfigError, OperationError
 from .settings import Settings
 
@@ -74,13 +74,8 @@ class _RetryLog:
         else:
             code = (parsed or {}).get("Error", {}).get("Code") or "error"
             cause = f"{code} (HTTP {http.status_code})"
-        delay: float | None = None
-        header = http.headers.get("Retry-After") if http is not None else None
-        if header:
-            try:
-                delay = min(max(float(header), 0.0), RETRY_AFTER_CAP)
-            except ValueError:
-                delay = None
+        delay = netpolicy.parse_retry_after(http.headers.get("Retry-After")) if http is not None else None
+        delay = min(delay, RETRY_AFTER_CAP) if delay is not None else None
         when = f"in {delay:g}s (Retry-After)" if delay is not None else "with backoff"
         log.warning(
             "%s %s: %s, retry %d of %d %s",
