@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from ..codeartifact import CodeArtifact
 from ..console import step
@@ -25,7 +25,6 @@ from . import build as package
 from . import buildenv, buildindex
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 @dataclass
